@@ -1,0 +1,35 @@
+#!/bin/sh
+# Idempotent set-up on Debian 12 as root: the apt packages cove uses, and a virtual
+# environment in .venv with cove installed (editable) and its pinned dependencies.
+set -eu
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+
+# Debian packages: the kernel's user-space tools, libnftables' Python binding, and
+# busybox-static (the rootfs the demo and the tests turn into an image).
+PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
+      busybox-static kmod tcpdump conntrack procps bridge-utils make"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "install: apt packages:$missing" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The venv uses Debian's python3 so that its nftables binding (a ctypes wrapper of
+# libnftables.so.1, shipped only as a Debian package) matches; only that one module
+# is linked in, not the whole of dist-packages.
+if [ ! -x "$VENV/bin/python" ]; then
+  /usr/bin/python3 -m venv "$VENV"
+fi
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+ln -sfn /usr/lib/python3/dist-packages/nftables "$site/nftables"
+
+stamp="$VENV/.cove-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
+  touch "$stamp"
+fi

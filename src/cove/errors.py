@@ -1,0 +1,82 @@
+"""The errors cove raises, by category.
+
+::
+
+    CoveError                      base; ``category`` says which HTTP status it becomes
+     ├── InvalidArgument           the caller's input is wrong (400); names the field
+     ├── NotFound                  no such network, container, image, exec (404)
+     ├── Conflict                  the request clashes with existing state (409):
+     │                             a name taken, an address leased, a network in use
+     ├── Forbidden                 allowed input, refused on principle (403),
+     │                             e.g. removing the predefined ``bridge`` network
+     ├── NotImplementedByCove      a Docker feature cove does not offer (501)
+     └── Unavailable               the kernel or a tool lacks what the request needs
+                                   (503), e.g. a missing kernel module; names it
+
+Every error message is one line that names the field (or object) and the reason.
+Only :mod:`cove.daemon.status` turns a category into an HTTP status, and the CLI
+turns an HTTP error back into a one-line message and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class CoveError(Exception):
+    """Base of all errors cove reports to a user."""
+
+    category = "internal"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(CoveError):
+    """The request itself is malformed: a bad subnet, port, name or option."""
+
+    category = "invalid"
+    status = 400
+
+
+class NotFound(CoveError):
+    """The named object does not exist."""
+
+    category = "notfound"
+    status = 404
+
+
+class Conflict(CoveError):
+    """The request is valid but clashes with what exists now."""
+
+    category = "conflict"
+    status = 409
+
+
+class Forbidden(CoveError):
+    """The request is valid but cove refuses it on principle."""
+
+    category = "forbidden"
+    status = 403
+
+
+class NotImplementedByCove(CoveError):
+    """A Docker feature cove does not implement; the message says which."""
+
+    category = "notimplemented"
+    status = 501
+
+
+class Unavailable(CoveError):
+    """The kernel or the system lacks what the request needs."""
+
+    category = "unavailable"
+    status = 503
+
+
+def field_error(field: str, value: object, reason: str) -> InvalidArgument:
+    """Build the one-line error that names the field, the value and the reason."""
+    return InvalidArgument(f"invalid {field} {value!r}: {reason}")
