@@ -9,6 +9,8 @@
 #   tests/sandbox.sh pytest tests/integration
 set -eu
 for d in /run/netns /run/cove /var/lib/cove /etc/cove; do mkdir -p "$d"; done
+COVE_OUTER_NETNS=$(stat -L -c %i /proc/self/ns/net)
+export COVE_OUTER_NETNS
 exec unshare --net --mount --propagation private -- sh -c '
   set -e
   for d in /run/netns /run/cove /var/lib/cove /etc/cove; do mount -t tmpfs -o mode=0755 cove-sandbox "$d"; done

@@ -1,0 +1,84 @@
+"""``cove daemon``: run the engine and serve the Docker-shaped API in the foreground.
+
+Settings come from flags named as dockerd names them.  SIGTERM/SIGINT stop
+serving and close the engine; containers keep running, and the next daemon
+finds them again (see :mod:`cove.engine.reconcile`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from ..errors import CoveError
+
+DEFAULT_HOST = "unix:///run/cove/cove.sock"
+
+
+def socket_path(host: str) -> str:
+    if not host.startswith("unix://"):
+        raise CoveError(f"invalid --host {host!r}: cove listens on unix sockets only (unix:///path)")
+    return host[len("unix://"):]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cove daemon", description="Run the cove daemon in the foreground.")
+    p.add_argument("-H", "--host", default=os.environ.get("COVE_HOST", DEFAULT_HOST))
+    p.add_argument("--data-root", default="/var/lib/cove")
+    p.add_argument("--exec-root", default="/run/cove")
+    p.add_argument("--firewall-backend", "--iptables-backend", dest="firewall", default=None,
+                   help="nftables, iptables (legacy) or none; default: nftables when the kernel has it")
+    p.add_argument("--bip", default=None, help="the default bridge's address and prefix, e.g. 172.17.0.1/16")
+    p.add_argument("--mtu", type=int, default=0)
+    p.add_argument("--icc", default="true", choices=["true", "false"])
+    p.add_argument("--ip-forward", default="true", choices=["true", "false"])
+    p.add_argument("--ip-masq", default="true", choices=["true", "false"])
+    p.add_argument("--default-address-pool", action="append", default=[])
+    p.add_argument("-D", "--debug", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log = logging.getLogger("cove.daemon")
+    from ..engine import Engine, EngineConfig
+    from .http import Server
+    from .routes import build_router
+
+    try:
+        path = socket_path(args.host)
+        cfg = EngineConfig(data_root=args.data_root, exec_root=args.exec_root, firewall=args.firewall,
+                           bip=args.bip, mtu=args.mtu, icc=args.icc == "true", ip_forward=args.ip_forward == "true",
+                           ip_masq=args.ip_masq == "true", default_pools=args.default_address_pool)
+        engine = Engine(cfg).open()
+    except CoveError as exc:
+        print(f"cove daemon: {exc}", file=sys.stderr)
+        return 1
+    server = Server(path, build_router(engine))
+    server.bind()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down (containers keep running)", signum)
+        stop.set()
+        server.shutdown()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.driver_ctx.firewall.name)
+    t = threading.Thread(target=server.serve_forever, name="cove-accept", daemon=True)
+    t.start()
+    while not stop.is_set():
+        stop.wait(1.0)
+    engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""The Docker Engine API routes cove serves, as one flat table.
+
+Handlers translate wire JSON to engine calls and back (shapes in
+:mod:`.schema`), nothing more; errors propagate as :class:`cove.errors.CoveError`
+and :func:`.http.error_response` turns them into ``{"message": ...}`` with the
+status of their category.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import select
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .. import __version__
+from ..errors import InvalidArgument, NotFound
+from ..engine import Engine
+from ..model import EndpointRequest
+from . import schema
+from .http import Request, Response, Router
+
+API_VERSION = "1.43"
+MIN_API_VERSION = "1.24"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's multiplexed stream frame: [stream, 0, 0, 0, len32be] + data."""
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+def _filters(req: Request) -> dict[str, list[str]]:
+    raw = req.arg("filters")
+    if not raw:
+        return {}
+    try:
+        f = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid filters: {raw!r} is not JSON") from None
+    out: dict[str, list[str]] = {}
+    for k, v in f.items():
+        out[k] = list(v.keys()) if isinstance(v, dict) else list(v)
+    return out
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for w in wanted:
+        k, eq, v = w.partition("=")
+        if k not in labels or (eq and labels[k] != v):
+            return False
+    return True
+
+
+def build_router(engine: Engine) -> Router:
+    r = Router()
+    E = engine
+
+    # system -------------------------------------------------------------------------
+    def ping(req: Request) -> Response:
+        return Response(body=b"OK", content_type="text/plain; charset=utf-8",
+                        headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")])
+
+    def version(req: Request) -> Response:
+        u = platform.uname()
+        return Response.json({
+            "Platform": {"Name": "cove"},
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": {"ApiVersion": API_VERSION}}],
+            "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux",
+            "Arch": "amd64" if u.machine == "x86_64" else u.machine, "KernelVersion": u.release,
+        })
+
+    def info(req: Request) -> Response:
+        with E.lock:
+            cs = list(E.containers.values())
+            running = sum(1 for c in cs if c.running)
+            return Response.json({
+                "ID": "cove", "Name": socket.gethostname(), "ServerVersion": __version__,
+                "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": 0,
+                "ContainersStopped": len(cs) - running, "Images": len(E.images.list()),
+                "Driver": "overlay", "DockerRootDir": E.cfg.data_root, "OperatingSystem": platform.platform(),
+                "KernelVersion": platform.release(), "OSType": "linux", "Architecture": platform.machine(),
+                "NCPU": os.cpu_count(), "IPv4Forwarding": E.cfg.ip_forward,
+                "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
+                "FirewallBackend": {"Driver": E.driver_ctx.firewall.name},
+                "CoveExecRoot": E.cfg.exec_root,
+            })
+
+    r.add("GET", "/_ping", ping)
+    r.add("HEAD", "/_ping", ping)
+    r.add("GET", "/version", version)
+    r.add("GET", "/info", info)
+
+    # networks -----------------------------------------------------------------------
+    def networks_list(req: Request) -> Response:
+        f = _filters(req)
+        with E.lock:
+            out = []
+            for net in E.networks.values():
+                if "name" in f and not any(n in net.name for n in f["name"]):
+                    continue
+                if "id" in f and not any(net.id.startswith(i) for i in f["id"]):
+                    continue
+                if "driver" in f and net.driver not in f["driver"]:
+                    continue
+                if "label" in f and not _labels_match(net.labels, f["label"]):
+                    continue
+                if "type" in f:
+                    builtin = net.name in ("bridge", "host", "none")
+                    if ("builtin" in f["type"]) != builtin and ("custom" in f["type"]) == builtin:
+                        continue
+                out.append(schema.network_json(E, net, detail=False))
+            return Response.json(sorted(out, key=lambda n: n["Name"]))
+
+    def network_inspect(req: Request, ref: str) -> Response:
+        with E.lock:
+            return Response.json(schema.network_json(E, E.find_network(ref)))
+
+    def network_create(req: Request) -> Response:
+        body = req.json()
+        name = body.get("Name")
+        if not name:
+            raise InvalidArgument("invalid Name: a network name is required")
+        net = E.create_network(name, body.get("Driver") or "bridge", schema.ipam_request(body),
+                               internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
+                               ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
+                               labels=body.get("Labels") or {})
+        return Response.json({"Id": net.id, "Warning": ""}, 201)
+
+    def network_delete(req: Request, ref: str) -> Response:
+        E.remove_network(ref)
+        return Response.empty()
+
+    def network_connect(req: Request, ref: str) -> Response:
+        body = req.json()
+        E.connect(ref, body.get("Container") or "", schema.endpoint_request(body.get("EndpointConfig")))
+        return Response.empty(200)
+
+    def network_disconnect(req: Request, ref: str) -> Response:
+        body = req.json()
+        E.disconnect(ref, body.get("Container") or "", force=bool(body.get("Force")))
+        return Response.empty(200)
+
+    def network_prune(req: Request) -> Response:
+        return Response.json({"NetworksDeleted": E.prune_networks()})
+
+    r.add("GET", "/networks", networks_list)
+    r.add("POST", "/networks/create", network_create)
+    r.add("POST", "/networks/prune", network_prune)
+    r.add("GET", "/networks/{ref}", network_inspect)
+    r.add("DELETE", "/networks/{ref}", network_delete)
+    r.add("POST", "/networks/{ref}/connect", network_connect)
+    r.add("POST", "/networks/{ref}/disconnect", network_disconnect)
+
+    # containers ---------------------------------------------------------------------
+    def containers_list(req: Request) -> Response:
+        f = _filters(req)
+        show_all = req.flag("all")
+        with E.lock:
+            out = []
+            for c in sorted(E.containers.values(), key=lambda c: c.created, reverse=True):
+                if not show_all and not c.running and "status" not in f:
+                    continue
+                if "name" in f and not any(n.lstrip("/") in c.name for n in f["name"]):
+                    continue
+                if "id" in f and not any(c.id.startswith(i) for i in f["id"]):
+                    continue
+                if "status" in f and c.state.status not in f["status"]:
+                    continue
+                if "label" in f and not _labels_match(c.config.labels, f["label"]):
+                    continue
+                if "network" in f and not any(
+                        E.find_network(n).id in c.networks for n in f["network"] if n in
+                        {x.name for x in E.networks.values()} | set(E.networks)):
+                    continue
+                out.append(schema.container_summary(E, c))
+            limit = req.arg("limit")
+            if limit and int(limit) > 0:
+                out = out[: int(limit)]
+            return Response.json(out)
+
+    def container_create(req: Request) -> Response:
+        config, host, endpoints = schema.container_request(req.json())
+        c = E.create_container(req.arg("name"), config, host, endpoints)
+        return Response.json({"Id": c.id, "Warnings": []}, 201)
+
+    def container_inspect(req: Request, ref: str) -> Response:
+        with E.lock:
+            return Response.json(schema.container_json(E, E.find_container(ref)))
+
+    def container_start(req: Request, ref: str) -> Response:
+        return Response.empty(204 if E.start_container(ref) else 304)
+
+    def container_stop(req: Request, ref: str) -> Response:
+        t = req.arg("t")
+        return Response.empty(204 if E.stop_container(ref, float(t) if t else None) else 304)
+
+    def container_restart(req: Request, ref: str) -> Response:
+        t = req.arg("t")
+        E.restart_container(ref, float(t) if t else None)
+        return Response.empty()
+
+    def container_kill(req: Request, ref: str) -> Response:
+        E.kill_container(ref, req.arg("signal"))
+        return Response.empty()
+
+    def container_wait(req: Request, ref: str) -> Response:
+        code = E.wait_container(ref, req.arg("condition") or "not-running")
+        return Response.json({"StatusCode": code, "Error": None})
+
+    def container_delete(req: Request, ref: str) -> Response:
+        E.remove_container(ref, force=req.flag("force"))
+        return Response.empty()
+
+    def container_rename(req: Request, ref: str) -> Response:
+        new = req.arg("name")
+        if not new:
+            raise InvalidArgument("invalid name: the new name is required")
+        E.rename_container(ref, new)
+        return Response.empty()
+
+    def container_top(req: Request, ref: str) -> Response:
+        with E.lock:
+            c = E.find_container(ref)
+            if not c.running:
+                raise InvalidArgument(f"Container {c.id} is not running")
+            pid = c.state.pid
+        procs = []
+        for p in _descendants(pid):
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as fh:
+                    cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                continue
+            procs.append(["root", str(p), cmd])
+        return Response.json({"Titles": ["UID", "PID", "CMD"], "Processes": procs})
+
+    def container_logs(req: Request, ref: str) -> Response:
+        with E.lock:
+            c = E.find_container(ref)
+            tty = c.config.tty
+        want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+        it = E.logs(ref, follow=req.flag("follow"))
+        tail = req.arg("tail")
+
+        def gen() -> Iterator[bytes]:
+            chunks = it
+            if tail and tail != "all":
+                chunks = iter(_tail_lines(list(it), int(tail)))
+            for stream, data in chunks:
+                if not want.get(stream, False):
+                    continue
+                yield data if tty else frame(1 if stream == "stdout" else 2, data)
+
+        ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+        return Response(stream=gen(), content_type=ctype)
+
+    def container_attach(req: Request, ref: str) -> Response:
+        with E.lock:
+            c = E.find_container(ref)
+            cid, tty, open_stdin = c.id, c.config.tty, c.config.open_stdin
+        want_stdin = req.flag("stdin") and open_stdin
+        want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+        if not req.flag("stream"):
+            raise InvalidArgument("invalid stream: cove supports attach with stream=1 only")
+
+        def run(sock: socket.socket, leftover: bytes) -> None:
+            with E.lock:
+                E.changed.wait_for(lambda: cid not in E.containers or E.containers[cid].running
+                                   or E.containers[cid].state.status == "exited", 300)
+            if want_stdin:
+                fifo = os.path.join(E.cfg.container_state_dir(cid), "stdin")
+                threading.Thread(target=_pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
+            try:
+                for stream, data in E.logs(cid, follow=True):
+                    if want.get(stream, False):
+                        sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
+            except NotFound:
+                pass
+            _close_write(sock)
+
+        return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if tty
+                        else "application/vnd.docker.multiplexed-stream")
+
+    r.add("GET", "/containers/json", containers_list)
+    r.add("POST", "/containers/create", container_create)
+    r.add("GET", "/containers/{ref}/json", container_inspect)
+    r.add("POST", "/containers/{ref}/start", container_start)
+    r.add("POST", "/containers/{ref}/stop", container_stop)
+    r.add("POST", "/containers/{ref}/restart", container_restart)
+    r.add("POST", "/containers/{ref}/kill", container_kill)
+    r.add("POST", "/containers/{ref}/wait", container_wait)
+    r.add("POST", "/containers/{ref}/rename", container_rename)
+    r.add("GET", "/containers/{ref}/top", container_top)
+    r.add("GET", "/containers/{ref}/logs", container_logs)
+    r.add("POST", "/containers/{ref}/attach", container_attach)
+    r.add("DELETE", "/containers/{ref}", container_delete)
+
+    # exec ---------------------------------------------------------------------------
+    def exec_create(req: Request, ref: str) -> Response:
+        body = req.json()
+        rec = E.exec_create(ref, schema._str_list(body.get("Cmd"), "Cmd"), schema._str_list(body.get("Env"), "Env"),
+                            body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
+                            stdin=bool(body.get("AttachStdin")), stdout=body.get("AttachStdout", True),
+                            stderr=body.get("AttachStderr", True))
+        return Response.json({"Id": rec.id}, 201)
+
+    def exec_start(req: Request, exec_id: str) -> Response:
+        body = req.json()
+        rec = E.find_exec(exec_id)
+        handle = E.exec_start(exec_id)
+        if body.get("Detach"):
+            threading.Thread(target=_reap_exec, args=(E, exec_id, handle), daemon=True).start()
+            return Response.empty(200)
+
+        def run(sock: socket.socket, leftover: bytes) -> None:
+            try:
+                _stream_exec(handle, sock, leftover, rec.tty, rec.stdin)
+            finally:
+                E.exec_finished(exec_id, handle.popen.wait())
+            _close_write(sock)
+
+        return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if rec.tty
+                        else "application/vnd.docker.multiplexed-stream")
+
+    def exec_inspect(req: Request, exec_id: str) -> Response:
+        rec = E.find_exec(exec_id)
+        return Response.json({"ID": rec.id, "ContainerID": rec.container_id, "Running": rec.running,
+                              "ExitCode": rec.exit_code, "Pid": rec.pid,
+                              "ProcessConfig": {"entrypoint": rec.cmd[0], "arguments": rec.cmd[1:], "tty": rec.tty},
+                              "OpenStdin": rec.stdin, "OpenStdout": rec.stdout, "OpenStderr": rec.stderr})
+
+    r.add("POST", "/containers/{ref}/exec", exec_create)
+    r.add("POST", "/exec/{exec_id}/start", exec_start)
+    r.add("GET", "/exec/{exec_id}/json", exec_inspect)
+
+    # images -------------------------------------------------------------------------
+    def image_create(req: Request) -> Response:
+        if req.arg("fromSrc") != "-":
+            raise NotFound("cove has no registry to pull from: import a root filesystem with "
+                           "`cove import FILE NAME` (POST /images/create?fromSrc=-)")
+        import io
+
+        repo = req.arg("repo") or ""
+        tag = req.arg("tag") or "latest"
+        if ":" in repo and "/" not in repo.rsplit(":", 1)[1]:
+            repo, tag = repo.rsplit(":", 1)
+        img = E.images.import_tar(io.BytesIO(req.body), repo, tag)
+        return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
+
+    def images_list(req: Request) -> Response:
+        out = []
+        for img in E.images.list():
+            out.append({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": int(img.created),
+                        "Size": img.size, "VirtualSize": img.size, "Labels": {}, "ParentId": "",
+                        "RepoDigests": [], "SharedSize": -1, "Containers": -1})
+        return Response.json(out)
+
+    def image_inspect(req: Request, ref: str) -> Response:
+        img = E.images.get(ref)
+        return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": img.created,
+                              "Size": img.size, "Os": "linux", "Architecture": "amd64",
+                              "Config": {"Cmd": None, "Env": None}, "RootFS": {"Type": "layers", "Layers": []},
+                              "CoveRootfs": img.rootfs})
+
+    def image_delete(req: Request, ref: str) -> Response:
+        img = E.images.get(ref)
+        with E.lock:
+            users = [c.name for c in E.containers.values() if c.config.image_id == img.id]
+        if users and not req.flag("force"):
+            from ..errors import Conflict
+
+            raise Conflict(f"conflict: unable to remove image {ref}: image is being used by container(s) "
+                           + ", ".join(users))
+        E.images.remove(ref, force=req.flag("force"))
+        return Response.json([{"Untagged": ref}])
+
+    def image_tag(req: Request, ref: str) -> Response:
+        E.images.tag(ref, req.arg("repo") or "", req.arg("tag") or "latest")
+        return Response.empty(201)
+
+    r.add("POST", "/images/create", image_create)
+    r.add("GET", "/images/json", images_list)
+    r.add("GET", "/images/{ref}/json", image_inspect)
+    r.add("DELETE", "/images/{ref}", image_delete)
+    r.add("POST", "/images/{ref}/tag", image_tag)
+    return r
+
+
+def _descendants(pid: int) -> list[int]:
+    out = [pid]
+    i = 0
+    while i < len(out):
+        try:
+            with open(f"/proc/{out[i]}/task/{out[i]}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+        i += 1
+    return out
+
+
+def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
+    lines: list[tuple[str, bytes]] = []
+    for stream, data in chunks:
+        for line in data.splitlines(keepends=True):
+            lines.append((stream, line))
+    return lines[-n:] if n > 0 else []
+
+
+def _close_write(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def _pump_to_fifo(sock: socket.socket, leftover: bytes, fifo: str) -> None:
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if leftover:
+            os.write(fd, leftover)
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reap_exec(engine: Engine, exec_id: str, handle: Any) -> None:
+    engine.exec_finished(exec_id, handle.popen.wait())
+
+
+def _stream_exec(handle: Any, sock: socket.socket, leftover: bytes, tty: bool, stdin: bool) -> None:
+    """Copy between the hijacked socket and the exec'd process until it exits."""
+    p = handle.popen
+    master = getattr(handle, "master_fd", None)
+    sinks: dict[int, int] = {}
+    if tty and master is not None:
+        sinks[master] = 0
+    else:
+        if p.stdout is not None:
+            sinks[p.stdout.fileno()] = 1
+        if p.stderr is not None:
+            sinks[p.stderr.fileno()] = 2
+    stdin_fd = master if tty else (p.stdin.fileno() if p.stdin is not None else None)
+    if stdin and stdin_fd is not None and leftover:
+        os.write(stdin_fd, leftover)
+    watch_sock = stdin and stdin_fd is not None
+    while sinks:
+        rlist = list(sinks) + ([sock.fileno()] if watch_sock else [])
+        ready, _, _ = select.select(rlist, [], [], 1.0)
+        for fd in ready:
+            if fd == sock.fileno():
+                data = sock.recv(65536)
+                if not data:
+                    watch_sock = False
+                    if not tty and p.stdin is not None:
+                        p.stdin.close()
+                    continue
+                assert stdin_fd is not None
+                os.write(stdin_fd, data)
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                del sinks[fd]
+                continue
+            stream = sinks[fd]
+            sock.sendall(data if stream == 0 else frame(stream, data))

@@ -1,0 +1,250 @@
+"""Docker's wire JSON (PascalCase) built from cove's model, and parsed into it.
+
+Kept apart from :mod:`cove.model` so the model stays free of Docker's naming
+and the API's shapes live in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidArgument
+from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+
+# networks ---------------------------------------------------------------------------
+def network_json(engine: Engine, net: Network, detail: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Name": net.name,
+        "Id": net.id,
+        "Created": net.created,
+        "Scope": "local",
+        "Driver": net.driver,
+        "EnableIPv6": net.ipv6,
+        "IPAM": {"Driver": "default", "Options": None if net.name in ("host", "none") else {},
+                 "Config": [dict(c) for c in net.ipam]},
+        "Internal": net.internal,
+        "Attachable": net.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": {},
+        "Options": dict(net.options),
+        "Labels": dict(net.labels),
+    }
+    if detail:
+        for ep in engine.endpoints_on(net.id):
+            c = engine.containers.get(ep.container_id)
+            out["Containers"][ep.container_id] = {
+                "Name": c.name if c else "",
+                "EndpointID": ep.id,
+                "MacAddress": ep.mac,
+                "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
+                "IPv6Address": "",
+            }
+        if net.driver == "bridge":
+            out["Cove"] = {"Bridge": net.bridge, "ICC": net.icc, "Masquerade": net.masquerade}
+        if net.name in ("host", "none"):
+            for c in engine.containers.values():
+                if c.running and c.host_config.network_mode == net.name:
+                    out["Containers"][c.id] = {"Name": c.name, "EndpointID": "", "MacAddress": "",
+                                               "IPv4Address": "", "IPv6Address": ""}
+    return out
+
+
+def ipam_request(body: dict[str, Any]) -> list[dict[str, Any]]:
+    ipam = body.get("IPAM") or {}
+    drv = ipam.get("Driver") or "default"
+    if drv != "default":
+        raise InvalidArgument(f"invalid IPAM driver {drv!r}: cove has only the default IPAM driver")
+    return list(ipam.get("Config") or [])
+
+
+# containers -------------------------------------------------------------------------
+def _str_list(v: Any, field: str) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return list(v)
+    raise InvalidArgument(f"invalid {field}: expected a list of strings")
+
+
+def endpoint_request(cfg: dict[str, Any] | None) -> EndpointRequest:
+    cfg = cfg or {}
+    ipam = cfg.get("IPAMConfig") or {}
+    return EndpointRequest(ip=ipam.get("IPv4Address") or None, aliases=_str_list(cfg.get("Aliases"), "Aliases"),
+                           mac=cfg.get("MacAddress") or None, links=_str_list(cfg.get("Links"), "Links"))
+
+
+def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid container config: expected a JSON object")
+    image = body.get("Image")
+    if not image:
+        raise InvalidArgument("invalid Image: an image name is required")
+    hc = body.get("HostConfig") or {}
+    config = ContainerConfig(
+        image=image, image_id="",
+        cmd=_str_list(body.get("Cmd"), "Cmd"), entrypoint=_str_list(body.get("Entrypoint"), "Entrypoint"),
+        env=_str_list(body.get("Env"), "Env"), hostname=body.get("Hostname") or "",
+        domainname=body.get("Domainname") or "", workdir=body.get("WorkingDir") or "",
+        tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
+        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}))
+    host = HostConfig(
+        network_mode=hc.get("NetworkMode") or "default", auto_remove=bool(hc.get("AutoRemove")),
+        dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
+        dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
+        extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
+        port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")))
+    eps_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {}
+    endpoints = {name: endpoint_request(cfg) for name, cfg in eps_cfg.items()}
+    mac = body.get("MacAddress")
+    if mac:
+        mode = host.network_mode if host.network_mode != "default" else "bridge"
+        endpoints.setdefault(mode, EndpointRequest()).mac = mac
+    return config, host, endpoints
+
+
+def _state_json(c: Container) -> dict[str, Any]:
+    s = c.state
+    return {
+        "Status": s.status, "Running": s.status == "running", "Paused": False, "Restarting": False,
+        "OOMKilled": False, "Dead": False, "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
+        "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+    }
+
+
+def _networks_json(engine: Engine, c: Container) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    eps = engine.endpoints.get(c.id, {})
+    if c.mode in ("host", "none"):
+        net = engine.find_network(c.mode)
+        out[net.name] = _endpoint_settings(net.id, None, EndpointRequest())
+    for net_id, req in c.networks.items():
+        net = engine.networks.get(net_id)
+        if net is None:
+            continue
+        out[net.name] = _endpoint_settings(net.id, eps.get(net_id), req)
+    return out
+
+
+def _endpoint_settings(net_id: str, ep: Any, req: EndpointRequest) -> dict[str, Any]:
+    return {
+        "IPAMConfig": {"IPv4Address": req.ip} if req.ip else None,
+        "Links": req.links or None,
+        "Aliases": req.aliases or None,
+        "NetworkID": net_id,
+        "EndpointID": ep.id if ep else "",
+        "Gateway": ep.gateway if ep else "",
+        "IPAddress": ep.ip if ep else "",
+        "IPPrefixLen": ep.prefixlen if ep else 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "MacAddress": ep.mac if ep else "",
+        "DriverOpts": None,
+        "Cove": {"Interface": ep.ifname, "HostInterface": ep.host_ifname} if ep else None,
+    }
+
+
+def container_json(engine: Engine, c: Container) -> dict[str, Any]:
+    cfg, hc = c.config, c.host_config
+    networks = _networks_json(engine, c)
+    primary = next((v for v in networks.values() if v["IPAddress"]), None)
+    etc = engine.cfg.container_data_dir(c.id)
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": (cfg.entrypoint + cfg.cmd)[0] if (cfg.entrypoint + cfg.cmd) else "",
+        "Args": (cfg.entrypoint + cfg.cmd)[1:],
+        "State": _state_json(c),
+        "Image": cfg.image_id,
+        "ResolvConfPath": f"{etc}/resolv.conf",
+        "HostnamePath": f"{etc}/hostname",
+        "HostsPath": f"{etc}/hosts",
+        "LogPath": "",
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": hc.network_mode, "AutoRemove": hc.auto_remove, "Dns": hc.dns,
+            "DnsSearch": hc.dns_search, "DnsOptions": hc.dns_options, "ExtraHosts": hc.extra_hosts or None,
+            "Links": hc.links or None, "PortBindings": hc.port_bindings, "PublishAllPorts": hc.publish_all,
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        },
+        "Config": {
+            "Hostname": cfg.hostname, "Domainname": cfg.domainname, "User": "",
+            "AttachStdin": False, "AttachStdout": not cfg.tty, "AttachStderr": not cfg.tty,
+            "Tty": cfg.tty, "OpenStdin": cfg.open_stdin, "StdinOnce": False,
+            "Env": cfg.env, "Cmd": cfg.cmd or None, "Image": cfg.image, "WorkingDir": cfg.workdir,
+            "Entrypoint": cfg.entrypoint or None, "ExposedPorts": cfg.exposed_ports or None,
+            "Labels": cfg.labels,
+        },
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": c.id if c.state.netns else "", "SandboxKey": c.state.netns,
+            "HairpinMode": False, "Ports": {},
+            "Gateway": primary["Gateway"] if primary else "",
+            "IPAddress": primary["IPAddress"] if primary else "",
+            "IPPrefixLen": primary["IPPrefixLen"] if primary else 0,
+            "MacAddress": primary["MacAddress"] if primary else "",
+            "EndpointID": primary["EndpointID"] if primary else "",
+            "Networks": networks,
+        },
+    }
+
+
+def container_summary(engine: Engine, c: Container) -> dict[str, Any]:
+    from ..engine import epoch_of
+
+    networks = _networks_json(engine, c)
+    for v in networks.values():
+        v.pop("Cove", None)
+    cmd = c.config.entrypoint + c.config.cmd
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.config.image,
+        "ImageID": c.config.image_id,
+        "Command": " ".join(cmd),
+        "Created": epoch_of(c.created),
+        "Ports": [],
+        "Labels": c.config.labels,
+        "State": c.state.status,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.network_mode},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": [],
+    }
+
+
+def status_text(c: Container) -> str:
+    from ..engine import epoch_of
+    import time
+
+    s = c.state
+    if s.status == "running":
+        return f"Up {_human(time.time() - epoch_of(s.started_at))}"
+    if s.status == "exited":
+        return f"Exited ({s.exit_code}) {_human(time.time() - epoch_of(s.finished_at))} ago"
+    return "Created"
+
+
+def _human(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s < 60:
+        return f"{s} seconds" if s != 1 else "1 second"
+    m = s // 60
+    if m < 60:
+        return f"{m} minutes" if m != 1 else "About a minute"
+    h = m // 60
+    if h < 48:
+        return f"{h} hours" if h != 1 else "About an hour"
+    return f"{h // 24} days"

@@ -1,0 +1,59 @@
+"""The network driver contract and the registry of drivers.
+
+A driver turns one kind of network into kernel objects.  The engine calls it in
+this order, and undoes in reverse if a later step fails:
+
+- ``validate(net)``: parse ``net.options`` into the typed fields of the network,
+  before anything touches the kernel (errors name the option);
+- ``create(net)`` / ``delete(net)``: the network's own objects (a bridge, its
+  address, its firewall rules); ``restore(net)`` re-creates whatever is missing
+  after a crash or restart and must be idempotent;
+- ``join(net, ep, sandbox)`` / ``leave(net, ep, sandbox)``: one endpoint, an
+  interface inside the container's namespace at ``sandbox`` (a bound nsfs path).
+
+A new driver is one new file that defines a class with these methods and adds
+itself to :data:`DRIVERS` through :func:`register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from ..firewall import Firewall
+    from ..kernel.netlink import NetlinkPool
+    from ..model import Endpoint, Network
+
+
+@dataclass
+class DriverContext:
+    """What every driver is handed: the kernel surfaces it may use, and defaults."""
+
+    netlink: NetlinkPool
+    firewall: Firewall
+    mtu: int = 0
+
+
+class NetworkDriver(Protocol):
+    name: str
+    #: True when endpoints on this network get a veth and an address from IPAM
+    has_endpoints: bool
+
+    def validate(self, net: Network) -> None: ...
+    def create(self, net: Network) -> None: ...
+    def delete(self, net: Network) -> None: ...
+    def restore(self, net: Network) -> None: ...
+    def join(self, net: Network, ep: Endpoint, sandbox: str) -> None: ...
+    def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None: ...
+
+
+DRIVERS: dict[str, Callable[[DriverContext], NetworkDriver]] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        DRIVERS[name] = cls
+        return cls
+
+    return deco

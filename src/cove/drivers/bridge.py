@@ -1,0 +1,180 @@
+"""The ``bridge`` driver: a Linux bridge per network, a veth pair per endpoint.
+
+Kernel objects, all tagged with an interface alias so that reconcile finds
+exactly cove's own (``cove:net:<network id>`` on bridges, ``cove:ep:<endpoint
+id>`` on host-side veth ends):
+
+- the bridge (``cove0`` for the default network, ``br-<12 hex>`` otherwise),
+  holding the gateway address, up;
+- per endpoint, a veth pair created with its peer directly inside the
+  container's namespace (named ``eth0``, ``eth1``...), the host end enslaved to
+  the bridge; inside: MAC, address, up, and the default route via the gateway
+  for the first endpoint;
+- firewall rules for the network (isolation, masquerade) through
+  :mod:`cove.firewall`;
+- ``enable_icc=false`` is bridge *port isolation*: isolated ports cannot
+  exchange frames with each other, only with the bridge itself (the host and
+  the gateway), so egress still works with no ``br_netfilter`` involved.
+
+Options (Docker's names): ``com.docker.network.bridge.name``,
+``com.docker.network.bridge.enable_icc``,
+``com.docker.network.bridge.enable_ip_masquerade``,
+``com.docker.network.driver.mtu``.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from ipaddress import IPv4Address, IPv4Network
+
+from ..errors import Conflict, InvalidArgument, field_error
+from ..firewall import NetworkRules
+from ..model import Endpoint, Network
+from .base import DriverContext, register
+
+OPT_NAME = "com.docker.network.bridge.name"
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
+OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
+KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BINDING}
+
+#: the longest interface name Linux accepts (IFNAMSIZ - 1)
+IFNAMSIZ = 15
+
+
+def _bool_opt(net: Network, key: str, default: bool) -> bool:
+    raw = net.options.get(key)
+    if raw is None:
+        return default
+    low = raw.strip().lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise field_error(f"option {key}", raw, "must be true or false")
+
+
+def net_alias(net: Network) -> str:
+    return f"cove:net:{net.id}"
+
+
+def ep_alias(ep: Endpoint) -> str:
+    return f"cove:ep:{ep.id}"
+
+
+def rules_for(net: Network) -> NetworkRules:
+    return NetworkRules(
+        id=net.id,
+        bridge=net.bridge,
+        subnets=tuple(c["Subnet"] for c in net.ipam),
+        internal=net.internal,
+        masquerade=net.masquerade,
+    )
+
+
+@register("bridge")
+class BridgeDriver:
+    name = "bridge"
+    has_endpoints = True
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.ctx = ctx
+
+    # network ------------------------------------------------------------------------
+    def validate(self, net: Network) -> None:
+        unknown = sorted(set(net.options) - KNOWN_OPTIONS)
+        if unknown:
+            raise field_error("option", unknown[0], "not an option of the bridge driver "
+                              f"(known: {', '.join(sorted(KNOWN_OPTIONS))})")
+        name = net.options.get(OPT_NAME) or ("cove0" if net.name == "bridge" else f"br-{net.id[:12]}")
+        if len(name) > IFNAMSIZ or not name or "/" in name or " " in name:
+            raise field_error(f"option {OPT_NAME}", name, f"not a valid interface name (at most {IFNAMSIZ} characters)")
+        net.bridge = name
+        net.icc = _bool_opt(net, OPT_ICC, True)
+        net.masquerade = _bool_opt(net, OPT_MASQ, True)
+        mtu = net.options.get(OPT_MTU)
+        if mtu is not None:
+            try:
+                net.mtu = int(mtu)
+            except ValueError:
+                raise field_error(f"option {OPT_MTU}", mtu, "must be an integer") from None
+            if not 68 <= net.mtu <= 65535:
+                raise field_error(f"option {OPT_MTU}", mtu, "must be between 68 and 65535")
+        if not net.ipam:
+            raise InvalidArgument("a bridge network needs a subnet")
+
+    def _gateways(self, net: Network) -> list[tuple[IPv4Address, int]]:
+        out = []
+        for cfg in net.ipam:
+            subnet = IPv4Network(cfg["Subnet"])
+            out.append((IPv4Address(cfg["Gateway"]), subnet.prefixlen))
+        return out
+
+    def create(self, net: Network) -> None:
+        nl = self.ctx.netlink.get(None)
+        existing = nl.find(net.bridge)
+        if existing is not None:
+            raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
+        with ExitStack() as undo:
+            index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
+            undo.callback(nl.delete_link, net.bridge)
+            for gw, plen in self._gateways(net):
+                nl.add_address(index, gw, plen)
+            nl.set_link(index, state="up")
+            self.ctx.firewall.ensure_network(rules_for(net))
+            undo.pop_all()
+
+    def delete(self, net: Network) -> None:
+        errors: list[Exception] = []
+        try:
+            self.ctx.firewall.remove_network(net.id)
+        except Exception as exc:  # noqa: BLE001 - teardown goes on
+            errors.append(exc)
+        nl = self.ctx.netlink.get(None)
+        link = nl.find(net.bridge)
+        if link is not None and link.alias == net_alias(net):
+            try:
+                nl.delete_link(net.bridge)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup(f"removing network {net.name}", errors)
+
+    def restore(self, net: Network) -> None:
+        nl = self.ctx.netlink.get(None)
+        link = nl.find(net.bridge)
+        if link is None:
+            index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
+        else:
+            index = link.index
+        have = {n for i, n in nl.addresses(index)}
+        for gw, plen in self._gateways(net):
+            if IPv4Network(f"{gw}/{plen}", strict=False) not in have:
+                nl.add_address(index, gw, plen)
+        nl.set_link(index, state="up")
+
+    # endpoints ------------------------------------------------------------------------
+    def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
+        host = self.ctx.netlink.get(None)
+        inside = self.ctx.netlink.get(sandbox)
+        mtu = net.mtu or self.ctx.mtu or None
+        with ExitStack() as undo:
+            index = host.add_veth(ep.host_ifname, ep.ifname, sandbox, ep_alias(ep), mtu=mtu)
+            undo.callback(host.delete_link, ep.host_ifname)
+            host.set_link(index, master=host.index(net.bridge))
+            if not net.icc:
+                host.set_port_isolated(index, True)
+            host.set_link(index, state="up")
+            peer = inside.index(ep.ifname)
+            inside.set_link(peer, address=ep.mac)
+            inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
+            inside.set_link(peer, state="up")
+            if ep.ifname == "eth0" and ep.gateway:
+                inside.add_default_route(IPv4Address(ep.gateway))
+            undo.pop_all()
+
+    def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
+        # Deleting the host end removes the peer inside the namespace too.
+        self.ctx.netlink.get(None).delete_link(ep.host_ifname)

@@ -1,0 +1,44 @@
+"""The engine: one object that owns networks, endpoints and containers.
+
+``Engine(cfg).open()`` loads the store, picks the firewall backend, and
+reconciles the kernel with the stored state; the daemon's routes call its
+methods; ``close()`` stops watching (containers keep running).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..drivers import DriverContext
+from ..firewall import get_firewall
+from ..kernel.netlink import NetlinkPool
+from ..runtime import images as _images
+from ..runtime import process as rt
+from ..store import SqliteStore
+from .containers import ExecRecord
+from .core import EngineConfig, epoch_of, new_id, now_rfc3339
+from .reconcile import Reconciler
+
+__all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rfc3339"]
+
+
+class Engine(Reconciler):
+    def __init__(self, cfg: EngineConfig) -> None:
+        os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
+        os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
+        super().__init__(cfg, SqliteStore(os.path.join(cfg.data_root, "cove.db")))
+        self.init_containers()
+        self.images = _images.ImageStore(os.path.join(cfg.data_root, "images"))
+        self.driver_ctx = DriverContext(netlink=NetlinkPool(), firewall=get_firewall(cfg.firewall), mtu=cfg.mtu)
+        self.drivers = {}
+        self.watcher = rt.ExitWatcher(self.on_exit)
+
+    def open(self) -> "Engine":
+        self.load()
+        self.reconcile()
+        return self
+
+    def close(self) -> None:
+        self.watcher.close()
+        self.driver_ctx.netlink.close()
+        self.store.close()

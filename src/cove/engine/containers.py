@@ -1,0 +1,429 @@
+"""Containers: create, start, stop, kill, remove, wait, rename, exec, logs.
+
+Start is the one long operation: make the namespace (``bridge`` and ``none``
+modes), attach every network, write the private /etc files, start the process.
+Each step registers its undo; a failure anywhere leaves nothing behind.
+
+Exit is handled in one place, :meth:`ContainerOps.on_exit`, whoever notices it
+first (the exit watcher, ``stop``, ``kill``, reconcile after a restart): it
+detaches the endpoints (releasing their addresses), deletes the namespace,
+records the exit code and, for ``--rm`` containers, removes the container.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal as _signal
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from .. import etcfiles
+from ..errors import Conflict, InvalidArgument, NotFound, field_error
+from ..kernel import netns
+from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
+from ..runtime import images as _images
+from ..runtime import process as rt
+from ..runtime.spec import ContainerSpec
+from .core import log, new_id, now_rfc3339
+from .networks import NetworkOps
+
+_ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
+        "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
+_NOUN = ("albattani", "babbage", "curie", "darwin", "euler", "fermat", "galileo", "hopper", "jennings",
+         "kepler", "lovelace", "meitner", "noether", "pasteur", "ritchie", "shannon", "turing", "wozniak")
+
+
+@dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    cmd: list[str]
+    env: list[str] = field(default_factory=list)
+    workdir: str = ""
+    tty: bool = False
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+
+class ContainerOps(NetworkOps):
+    images: _images.ImageStore
+    watcher: rt.ExitWatcher
+
+    def init_containers(self) -> None:
+        self.execs: dict[str, ExecRecord] = {}
+        self.last_exit: dict[str, int] = {}
+
+    # create -------------------------------------------------------------------------
+    def _generate_name(self) -> str:
+        taken = {c.name for c in self.containers.values()}
+        for _ in range(100):
+            name = f"{random.choice(_ADJ)}_{random.choice(_NOUN)}"
+            if name not in taken:
+                return name
+        return f"cove_{new_id()[:8]}"
+
+    def create_container(self, name: str | None, config: ContainerConfig, host: HostConfig,
+                         endpoints: dict[str, EndpointRequest]) -> Container:
+        with self.lock:
+            if name:
+                check_name("container name", name.lstrip("/"))
+                name = name.lstrip("/")
+                self.check_unique_container_name(name)
+            image = self.images.get(config.image)
+            config.image_id = image.id
+            if not (config.entrypoint or config.cmd):
+                raise InvalidArgument("No command specified")
+            if config.hostname:
+                check_name("hostname", config.hostname)
+            mode = host.network_mode or "default"
+            if mode == "default":
+                mode = "bridge"
+            host.network_mode = mode
+            networks: dict[str, EndpointRequest] = {}
+            if mode in ("host", "none"):
+                if any(r.ip or r.aliases or r.mac for r in endpoints.values()):
+                    raise InvalidArgument(f"invalid network settings: --ip, --alias and --mac-address need a network, not --network {mode}")
+            elif mode.startswith("container:"):
+                self.find_container(mode.split(":", 1)[1])
+                if config.hostname:
+                    raise InvalidArgument("conflicting options: hostname and the network mode container:")
+            else:
+                primary = self.find_network(mode)
+                if primary.name in ("host", "none"):
+                    host.network_mode = primary.name
+                else:
+                    req = endpoints.pop(mode, None) or endpoints.pop(primary.id, None) or EndpointRequest()
+                    self.check_request(primary, req)
+                    networks[primary.id] = req
+                    for ref, req in endpoints.items():
+                        net = self.find_network(ref)
+                        self.check_request(net, req)
+                        networks[net.id] = req
+            for link in host.links:
+                target = link.split(":", 1)[0]
+                self.find_container(target)
+            c = Container(id=new_id(), name=name or self._generate_name(), created=now_rfc3339(),
+                          config=config, host_config=host, networks=networks)
+            if not c.config.hostname and c.mode not in ("host", "container"):
+                c.config.hostname = c.id[:12]
+            os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
+            self.save_container(c)
+            self.containers[c.id] = c
+            log.info("container %s (%s) created", c.name, c.id[:12])
+            return c
+
+    # start --------------------------------------------------------------------------
+    def _sandbox_for(self, c: Container, undo: ExitStack) -> str:
+        """The namespace path the container will run in ("" for the host's)."""
+        mode = c.mode
+        if mode == "host":
+            return ""
+        if mode == "container":
+            other = self.find_container(c.host_config.network_mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            return other.state.netns
+        path = os.path.join(self.cfg.netns_dir, c.id)
+        if os.path.exists(path):
+            netns.delete(path)
+        netns.create(path)
+        undo.callback(self._drop_netns, path)
+        inside = self.driver_ctx.netlink.get(path)
+        inside.set_link(inside.index("lo"), state="up")
+        return path
+
+    def _drop_netns(self, path: str) -> None:
+        self.driver_ctx.netlink.drop(path)
+        netns.delete(path)
+
+    def _etc_files(self, c: Container) -> dict[str, str]:
+        """Write hosts, resolv.conf and hostname for the container; return their paths."""
+        if c.mode == "container":
+            other = self.find_container(c.host_config.network_mode.split(":", 1)[1])
+            return self._etc_paths(other)
+        paths = self._etc_paths(c)
+        hostname = c.config.hostname or socket.gethostname()
+        try:
+            with open(self.cfg.host_resolv_conf) as f:
+                host_resolv = f.read()
+        except OSError:
+            host_resolv = ""
+        etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
+        etcfiles.write_in_place(paths["/etc/resolv.conf"], etcfiles.resolv_conf(
+            host_resolv, c.host_config.dns, c.host_config.dns_search, c.host_config.dns_options))
+        etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
+        return paths
+
+    def _etc_paths(self, c: Container) -> dict[str, str]:
+        d = self.cfg.container_data_dir(c.id)
+        return {"/etc/hosts": os.path.join(d, "hosts"), "/etc/resolv.conf": os.path.join(d, "resolv.conf"),
+                "/etc/hostname": os.path.join(d, "hostname")}
+
+    def _hosts_text(self, c: Container, hostname: str) -> str:
+        if c.mode == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    return f.read()
+            except OSError:
+                pass
+        extra: list[tuple[str, str]] = []
+        for spec in c.host_config.extra_hosts:
+            name, _, ip = spec.partition(":")
+            extra.append((name, ip))
+        for link in c.host_config.links:
+            target, _, alias = link.partition(":")
+            try:
+                other = self.find_container(target)
+            except NotFound:
+                continue
+            eps = self.endpoints.get(other.id, {})
+            if eps:
+                ep = next(iter(eps.values()))
+                names = " ".join(dict.fromkeys(n for n in (alias, other.name, other.config.hostname) if n))
+                extra.append((names, ep.ip))
+        addrs = [ep.ip for ep in self.endpoints.get(c.id, {}).values()]
+        return etcfiles.hosts(hostname, addrs, extra, c.config.domainname)
+
+    def on_endpoints_changed(self, c: Container) -> None:
+        if c.running and c.mode == "bridge":
+            paths = self._etc_paths(c)
+            etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, c.config.hostname))
+
+    def start_container(self, ref: str) -> bool:
+        """Start; False if it was already running (HTTP 304)."""
+        with self.lock:
+            c = self.find_container(ref)
+            if c.running:
+                return False
+            image = self.images.get(c.config.image_id)
+            with ExitStack() as undo:
+                sandbox = self._sandbox_for(c, undo)
+                if c.mode == "bridge":
+                    for net_id, req in c.networks.items():
+                        net = self.networks.get(net_id)
+                        if net is None:
+                            raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
+                        self.attach(c, net, req, sandbox)
+                        undo.callback(self.detach, c, net_id, sandbox)
+                etc = self._etc_files(c)
+                spec = ContainerSpec(
+                    id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
+                    data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
+                    hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
+                    cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
+                    workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin)
+                try:
+                    pid = rt.start(spec)
+                except Exception as exc:
+                    c.state.error = str(exc)
+                    c.state.exit_code = 127
+                    raise
+                c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox)
+                self.save_container(c)
+                undo.pop_all()
+            self.watcher.watch(c.id, spec.state_dir)
+            log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
+            self.changed.notify_all()
+            return True
+
+    # exit ---------------------------------------------------------------------------
+    def on_exit(self, cid: str, code: int | None) -> None:
+        """The container's process tree is gone: release everything it held."""
+        with self.lock:
+            c = self.containers.get(cid)
+            if c is None or c.state.status != "running":
+                return
+            state_dir = self.cfg.container_state_dir(cid)
+            if code is None:
+                code = rt.exit_code(state_dir)
+            code = 255 if code is None else code
+            errors: list[BaseException] = []
+            for net_id in list(self.endpoints.get(cid, {})):
+                try:
+                    self.detach(c, net_id, c.state.netns)
+                except Exception as exc:  # noqa: BLE001 - teardown goes on
+                    errors.append(exc)
+            if c.mode in ("bridge", "none") and c.state.netns:
+                try:
+                    self._drop_netns(c.state.netns)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+            self.watcher.unwatch(cid)
+            rt.cleanup(state_dir)
+            c.state.status = "exited"
+            c.state.exit_code = code
+            c.state.pid = 0
+            c.state.netns = ""
+            c.state.finished_at = now_rfc3339()
+            self.save_container(c)
+            self.last_exit[cid] = code
+            for exc in errors:
+                log.warning("container %s: teardown: %s", c.name, exc)
+            log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
+            self.changed.notify_all()
+            if c.host_config.auto_remove:
+                self._remove(c)
+
+    # stop / kill / wait -------------------------------------------------------------
+    def stop_container(self, ref: str, timeout: float | None = None) -> bool:
+        with self.lock:
+            c = self.find_container(ref)
+            if not c.running:
+                return False
+            state_dir = self.cfg.container_state_dir(c.id)
+        code = rt.stop(state_dir, 10 if timeout is None else timeout)
+        self.on_exit(c.id, code)
+        return True
+
+    def kill_container(self, ref: str, sig: str | int | None = None) -> None:
+        with self.lock:
+            c = self.find_container(ref)
+            if not c.running:
+                raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+            signum = _parse_signal(sig)
+            rt.kill(self.cfg.container_state_dir(c.id), signum)
+
+    def wait_container(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
+        with self.lock:
+            c = self.find_container(ref)
+            cid = c.id
+            finished = c.state.finished_at
+
+            def done() -> bool:
+                cur = self.containers.get(cid)
+                if cur is None:
+                    return True
+                if condition == "next-exit":
+                    return cur.state.finished_at != finished
+                return not cur.running
+
+            self.changed.wait_for(done, timeout)
+            if cid in self.containers:
+                return self.containers[cid].state.exit_code
+            return self.last_exit.get(cid, 0)
+
+    def restart_container(self, ref: str, timeout: float | None = None) -> None:
+        self.stop_container(ref, timeout)
+        self.start_container(ref)
+
+    # remove / rename ----------------------------------------------------------------
+    def remove_container(self, ref: str, force: bool = False) -> None:
+        with self.lock:
+            c = self.find_container(ref)
+            if c.running and not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                               "attempting removal or force remove")
+            if c.running:
+                state_dir = self.cfg.container_state_dir(c.id)
+                rt.kill(state_dir, _signal.SIGKILL)
+        if c.running:
+            deadline = time.monotonic() + 10
+            while rt.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.on_exit(c.id, 137)
+        with self.lock:
+            if c.id in self.containers:
+                self._remove(c)
+
+    def _remove(self, c: Container) -> None:
+        self.store.delete(f"containers/{c.id}")
+        self.containers.pop(c.id, None)
+        rt.cleanup(self.cfg.container_state_dir(c.id))
+        shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
+        log.info("container %s (%s) removed", c.name, c.id[:12])
+        self.changed.notify_all()
+
+    def rename_container(self, ref: str, new_name: str) -> None:
+        with self.lock:
+            c = self.find_container(ref)
+            new_name = check_name("container name", new_name.lstrip("/"))
+            self.check_unique_container_name(new_name, exclude=c.id)
+            c.name = new_name
+            self.save_container(c)
+
+    # exec ---------------------------------------------------------------------------
+    def exec_create(self, ref: str, cmd: list[str], env: list[str] | None = None, workdir: str = "",
+                    tty: bool = False, stdin: bool = False, stdout: bool = True, stderr: bool = True) -> ExecRecord:
+        with self.lock:
+            c = self.find_container(ref)
+            if not c.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if not cmd:
+                raise InvalidArgument("No exec command specified")
+            rec = ExecRecord(id=new_id(), container_id=c.id, cmd=cmd, env=list(env or []), workdir=workdir,
+                             tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
+            self.execs[rec.id] = rec
+            return rec
+
+    def find_exec(self, exec_id: str) -> ExecRecord:
+        rec = self.execs.get(exec_id)
+        if rec is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return rec
+
+    def exec_start(self, exec_id: str) -> rt.ExecHandle:
+        with self.lock:
+            rec = self.find_exec(exec_id)
+            if rec.running or rec.exit_code is not None:
+                raise Conflict(f"exec {exec_id} has already run")
+            c = self.find_container(rec.container_id)
+            if not c.running:
+                raise Conflict(f"Container {c.id} is not running")
+            env = _default_env(c.config.env, rec.env)
+            handle = rt.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
+                                     tty=rec.tty, stdin=rec.stdin)
+            rec.running = True
+            rec.pid = handle.popen.pid
+            return handle
+
+    def exec_finished(self, exec_id: str, code: int) -> None:
+        with self.lock:
+            rec = self.execs.get(exec_id)
+            if rec is not None:
+                rec.running = False
+                rec.exit_code = code
+
+    # logs ---------------------------------------------------------------------------
+    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[str, bytes]]:
+        with self.lock:
+            c = self.find_container(ref)
+            cid, tty = c.id, c.config.tty
+
+        def running() -> bool:
+            cur = self.containers.get(cid)
+            return cur is not None and cur.running
+
+        return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+
+
+def _default_env(base: list[str], extra: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for item in [*base, *extra]:
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _parse_signal(sig: str | int | None) -> int:
+    if sig is None or sig == "":
+        return int(_signal.SIGKILL)
+    if isinstance(sig, int) or str(sig).isdigit():
+        return int(sig)
+    name = str(sig).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(_signal, name))
+    except AttributeError:
+        raise field_error("signal", sig, "not a signal name or number") from None
+

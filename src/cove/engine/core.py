@@ -1,0 +1,152 @@
+"""The engine's shared state: configuration, the store, indices, lookups.
+
+The engine is split by lifecycle (as libnetwork splits a driver): this module
+holds what every part needs; :mod:`.networks` creates and removes networks and
+endpoints; :mod:`.containers` runs containers; :mod:`.reconcile` brings the
+kernel back in line with the store after a restart or crash.
+
+Concurrency: the daemon serves requests on many threads.  Every change of state
+holds ``self.lock`` (re-entrant) from validation to the store write, so a
+change sees a consistent model and either fully lands or fully rolls back.
+Waiting (container stop, wait) happens outside the lock, on ``self.changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..errors import Conflict, InvalidArgument, NotFound
+from ..model import Container, Endpoint, Network
+from ..store import Store
+
+log = logging.getLogger("cove.engine")
+
+
+@dataclass
+class EngineConfig:
+    """Daemon-wide settings (dockerd's names in comments)."""
+
+    data_root: str = "/var/lib/cove"          # --data-root
+    exec_root: str = "/run/cove"              # --exec-root
+    firewall: str | None = None               # --firewall-backend: nftables | iptables | none | auto
+    bridge_name: str = "cove0"                # the default bridge's Linux name
+    bip: str | None = None                    # --bip, e.g. 172.17.0.1/16
+    mtu: int = 0                              # --mtu
+    ip_forward: bool = True                   # --ip-forward
+    ip_masq: bool = True                      # --ip-masq
+    icc: bool = True                          # --icc
+    default_pools: list[str] = field(default_factory=list)   # --default-address-pool
+    host_resolv_conf: str = "/etc/resolv.conf"
+
+    @property
+    def netns_dir(self) -> str:
+        return os.path.join(self.exec_root, "netns")
+
+    def container_state_dir(self, cid: str) -> str:
+        return os.path.join(self.exec_root, "containers", cid)
+
+    def container_data_dir(self, cid: str) -> str:
+        return os.path.join(self.data_root, "containers", cid)
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch_of(rfc3339: str) -> int:
+    try:
+        return int(datetime.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+    except ValueError:
+        return 0
+
+
+class EngineCore:
+    """State and lookups shared by the engine's parts."""
+
+    def __init__(self, cfg: EngineConfig, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.networks: dict[str, Network] = {}
+        self.containers: dict[str, Container] = {}
+        self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
+        self.started = time.time()
+
+    # persistence ---------------------------------------------------------------------
+    def save_network(self, net: Network) -> None:
+        self.store.put(f"networks/{net.id}", net.to_dict())
+
+    def save_container(self, c: Container) -> None:
+        self.store.put(f"containers/{c.id}", c.to_dict())
+
+    def save_endpoint(self, ep: Endpoint) -> None:
+        self.store.put(f"endpoints/{ep.container_id}/{ep.network_id}", ep.to_dict())
+
+    def load(self) -> None:
+        for e in self.store.list("networks/"):
+            net = Network.from_dict(e.value)
+            self.networks[net.id] = net
+        for e in self.store.list("containers/"):
+            c = Container.from_dict(e.value)
+            self.containers[c.id] = c
+        for e in self.store.list("endpoints/"):
+            ep = Endpoint.from_dict(e.value)
+            self.endpoints.setdefault(ep.container_id, {})[ep.network_id] = ep
+
+    # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
+    def find_network(self, ref: str) -> Network:
+        if ref in self.networks:
+            return self.networks[ref]
+        for net in self.networks.values():
+            if net.name == ref:
+                return net
+        return self._by_prefix(ref, self.networks, "network")
+
+    def find_container(self, ref: str) -> Container:
+        if ref in self.containers:
+            return self.containers[ref]
+        name = ref.lstrip("/")
+        for c in self.containers.values():
+            if c.name == name:
+                return c
+        return self._by_prefix(ref, self.containers, "container")
+
+    @staticmethod
+    def _by_prefix(ref: str, table: dict, kind: str):  # type: ignore[no-untyped-def]
+        if ref:
+            hits = [v for k, v in table.items() if k.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise Conflict(f"{kind} {ref} is ambiguous: {len(hits)} {kind}s match that id prefix")
+        if kind == "network":
+            raise NotFound(f"network {ref} not found")
+        raise NotFound(f"No such container: {ref}")
+
+    def leases(self, net_id: str) -> set[str]:
+        """Addresses in use on a network: exactly its live endpoints' addresses."""
+        return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
+
+    def endpoints_on(self, net_id: str) -> list[Endpoint]:
+        return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
+
+    def check_unique_container_name(self, name: str, exclude: str | None = None) -> None:
+        for c in self.containers.values():
+            if c.name == name and c.id != exclude:
+                raise Conflict(f'The container name "/{name}" is already in use by container "{c.id}". '
+                               "You have to remove (or rename) that container to be able to reuse that name.")
+
+    def require(self, cond: bool, message: str) -> None:
+        if not cond:
+            raise InvalidArgument(message)

@@ -1,0 +1,232 @@
+"""Networks and endpoints: create, remove, connect, disconnect, prune.
+
+Each operation validates everything first, then changes the kernel step by
+step with an undo stack (``ExitStack``), and writes the store last; if any step
+fails, the steps already done are undone in reverse and the error propagates,
+so no half-made bridge, veth, rule or lease remains.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from .. import ipam
+from ..drivers import DRIVERS, DriverContext, NetworkDriver
+from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
+from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
+from .core import EngineCore, log, new_id, now_rfc3339
+
+
+class NetworkOps(EngineCore):
+    drivers: dict[str, NetworkDriver]
+    driver_ctx: DriverContext
+
+    def driver_of(self, net: Network) -> NetworkDriver:
+        drv = self.drivers.get(net.driver)
+        if drv is None:
+            drv = DRIVERS[net.driver](self.driver_ctx)
+            self.drivers[net.driver] = drv
+        return drv
+
+    # subnets ------------------------------------------------------------------------
+    def _taken_subnets(self) -> list[IPv4Network]:
+        taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam]
+        host = self.driver_ctx.netlink.get(None)
+        taken += [n for _, n in host.addresses() if not n.is_loopback]
+        taken += [r for r in host.routes() if r.prefixlen > 0]
+        return taken
+
+    def _ipam_configs(self, requested: list[dict[str, Any]]) -> list[ipam.IpamConfig]:
+        if not requested:
+            pools = [ipam.parse_pool(p) for p in self.cfg.default_pools] or ipam.DEFAULT_POOLS
+            subnet = ipam.pick_subnet(self._taken_subnets(), pools)
+            return [ipam.parse_ipam_config(str(subnet))]
+        configs = []
+        existing = {n.name: IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam}
+        for raw in requested:
+            if not raw.get("Subnet"):
+                if raw.get("Gateway") or raw.get("IPRange"):
+                    raise InvalidArgument("invalid gateway/ip-range: a --subnet is required with --gateway and --ip-range")
+                continue
+            cfg = ipam.parse_ipam_config(raw["Subnet"], raw.get("Gateway") or None, raw.get("IPRange") or None,
+                                         raw.get("AuxiliaryAddresses") or {})
+            ipam.check_overlap(cfg.subnet, existing)
+            existing[f"(this request) {raw['Subnet']}"] = cfg.subnet
+            configs.append(cfg)
+        if not configs:
+            return self._ipam_configs([])
+        return configs
+
+    @staticmethod
+    def _config_dict(cfg: ipam.IpamConfig) -> dict[str, Any]:
+        d = cfg.to_docker()
+        if not d.get("Gateway"):
+            d["Gateway"] = str(ipam.AddressPool(cfg).gateway)
+        return d
+
+    # networks -----------------------------------------------------------------------
+    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,
+                       internal: bool = False, attachable: bool = False, ipv6: bool = False,
+                       options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+                       predefined: bool = False, net_id: str | None = None) -> Network:
+        check_name("network name", name)
+        driver = driver or "bridge"
+        with self.lock:
+            if any(n.name == name for n in self.networks.values()):
+                raise Conflict(f"network with name {name} already exists")
+            if driver not in DRIVERS:
+                raise NotFound(f'plugin "{driver}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
+            if ipv6:
+                raise InvalidArgument("invalid ipv6: IPv6 networks are not supported by cove yet")
+            if driver in ("host", "null") and not predefined:
+                raise Forbidden(f'only one instance of "{ "none" if driver == "null" else "host"}" network is allowed')
+            drv = DRIVERS[driver](self.driver_ctx)
+            configs = self._ipam_configs(list(ipam_config or [])) if drv.has_endpoints else []
+            net = Network(id=net_id or new_id(), name=name, driver=driver, created=now_rfc3339(),
+                          ipam=[self._config_dict(c) for c in configs], internal=internal,
+                          attachable=attachable, options=dict(options or {}), labels=dict(labels or {}))
+            drv.validate(net)
+            with ExitStack() as undo:
+                drv.create(net)
+                undo.callback(drv.delete, net)
+                self.save_network(net)
+                undo.pop_all()
+            self.networks[net.id] = net
+            self.drivers.setdefault(driver, drv)
+            log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
+            return net
+
+    def remove_network(self, ref: str) -> Network:
+        with self.lock:
+            net = self.find_network(ref)
+            if net.name in PREDEFINED:
+                raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+            active = self.endpoints_on(net.id)
+            if active:
+                names = ", ".join(sorted(self.containers[e.container_id].name for e in active))
+                raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints ({names})")
+            self.driver_of(net).delete(net)
+            self.store.delete(f"networks/{net.id}")
+            del self.networks[net.id]
+            log.info("network %s (%s) removed", net.name, net.id[:12])
+            return net
+
+    def prune_networks(self) -> list[str]:
+        with self.lock:
+            removed = []
+            for net in list(self.networks.values()):
+                if net.name in PREDEFINED or self.endpoints_on(net.id):
+                    continue
+                if any(net.id in c.networks for c in self.containers.values()):
+                    continue
+                self.remove_network(net.id)
+                removed.append(net.name)
+            return removed
+
+    # endpoints ----------------------------------------------------------------------
+    def _next_ifname(self, cid: str) -> str:
+        used = {ep.ifname for ep in self.endpoints.get(cid, {}).values()}
+        n = 0
+        while f"eth{n}" in used:
+            n += 1
+        return f"eth{n}"
+
+    def check_request(self, net: Network, req: EndpointRequest, predefined_ok: bool = False) -> None:
+        """Validate an endpoint request against the network before anything changes."""
+        if req.ip is not None:
+            if net.name == "bridge" and not predefined_ok:
+                raise InvalidArgument("invalid ip: user specified IP address is supported on user defined networks only")
+            try:
+                ip = IPv4Address(req.ip)
+            except ValueError:
+                raise field_error("ip", req.ip, "not an IPv4 address") from None
+            if not any(ip in IPv4Network(c["Subnet"]) for c in net.ipam):
+                subnets = ", ".join(c["Subnet"] for c in net.ipam)
+                raise field_error("ip", req.ip, f"not in the subnet of network {net.name} ({subnets})")
+        if req.mac is not None:
+            req.mac = ipam.parse_mac(req.mac)
+        for alias in req.aliases:
+            check_name("alias", alias)
+
+    def attach(self, c: Container, net: Network, req: EndpointRequest, sandbox: str) -> Endpoint:
+        """Lease an address and make the interface; undone entirely on failure."""
+        with self.lock:
+            if net.id in self.endpoints.get(c.id, {}):
+                raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
+            cfg_dict = net.ipam[0]
+            if req.ip is not None:
+                cfg_dict = next(d for d in net.ipam if IPv4Address(req.ip) in IPv4Network(d["Subnet"]))
+            cfg = ipam.IpamConfig.from_docker(cfg_dict)
+            pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
+                                    last=IPv4Address(net.last_ip) if net.last_ip else None)
+            ip = pool.allocate(req.ip)
+            epid = new_id()
+            ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
+                          host_ifname=f"veth{epid[:7]}", ip=str(ip), prefixlen=cfg.subnet.prefixlen,
+                          gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip))
+            drv = self.driver_of(net)
+            with ExitStack() as undo:
+                drv.join(net, ep, sandbox)
+                undo.callback(drv.leave, net, ep, sandbox)
+                if req.ip is None:
+                    net.last_ip = str(ip)
+                with self.store.txn():
+                    self.save_endpoint(ep)
+                    self.save_network(net)
+                undo.pop_all()
+            self.endpoints.setdefault(c.id, {})[net.id] = ep
+            return ep
+
+    def detach(self, c: Container, net_id: str, sandbox: str | None) -> None:
+        """Remove one endpoint; an already-missing kernel object counts as removed."""
+        with self.lock:
+            ep = self.endpoints.get(c.id, {}).get(net_id)
+            if ep is None:
+                return
+            net = self.networks.get(net_id)
+            try:
+                if net is not None:
+                    self.driver_of(net).leave(net, ep, sandbox)
+            finally:
+                self.store.delete(f"endpoints/{c.id}/{net_id}")
+                del self.endpoints[c.id][net_id]
+                if not self.endpoints[c.id]:
+                    del self.endpoints[c.id]
+
+    def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
+        with self.lock:
+            net = self.find_network(net_ref)
+            c = self.find_container(container_ref)
+            if not self.driver_of(net).has_endpoints or c.mode != "bridge":
+                raise Forbidden("container sharing network namespace with another container or host "
+                                "cannot be connected to any other network")
+            if net.id in c.networks:
+                raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
+            self.check_request(net, req)
+            if c.running:
+                self.attach(c, net, req, c.state.netns)
+            c.networks[net.id] = req
+            self.save_container(c)
+            self.on_endpoints_changed(c)
+
+    def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
+        with self.lock:
+            try:
+                net = self.find_network(net_ref)
+            except NotFound:
+                if not force:
+                    raise
+                return
+            c = self.find_container(container_ref)
+            if net.id not in c.networks:
+                raise Conflict(f"container {c.id[:12]} is not connected to network {net.name}")
+            if c.running:
+                self.detach(c, net.id, c.state.netns)
+            del c.networks[net.id]
+            self.save_container(c)
+            self.on_endpoints_changed(c)
+
+    def on_endpoints_changed(self, c: Container) -> None:
+        """Hook for the containers part (rewrites /etc/hosts)."""

@@ -1,0 +1,111 @@
+"""Bring the kernel back in line with the store: at start-up and after a crash.
+
+What the store says is the desired state.  Reconcile makes the kernel match it
+and removes what cove made that the store no longer knows (found by tag, never
+by name pattern):
+
+- predefined networks exist (``bridge`` on ``cove0``, ``host``, ``none``);
+- every bridge network has its bridge, gateway address and firewall rules
+  (``firewall.sync`` with the full list, in one transaction);
+- every container the store calls running is checked: still alive, it is
+  watched again (containers survive a daemon restart); gone, its exit is
+  processed as if the daemon had seen it;
+- links tagged ``cove:net:``/``cove:ep:`` that belong to no network or endpoint,
+  and namespace files under ``<exec-root>/netns`` that no container holds, are
+  deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from ipaddress import IPv4Interface
+
+from .. import ipam
+from ..drivers.bridge import rules_for
+from ..kernel import netns
+from ..kernel.netlink import ALIAS_PREFIX, sysctl_set
+from ..runtime import process as rt
+from .containers import ContainerOps
+from .core import log
+
+#: Docker's fixed id style for predefined networks is random too; names are what matter
+DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
+
+
+class Reconciler(ContainerOps):
+    def ensure_predefined(self) -> None:
+        names = {n.name for n in self.networks.values()}
+        if "bridge" not in names:
+            cfg: list[dict[str, str]] = []
+            if self.cfg.bip:
+                iface = IPv4Interface(self.cfg.bip)
+                cfg = [{"Subnet": str(iface.network), "Gateway": str(iface.ip)}]
+            else:
+                taken = self._taken_subnets()
+                subnet = ipam.pick_subnet(taken, ipam.DEFAULT_POOLS)
+                cfg = [{"Subnet": str(subnet)}]
+            options = {"com.docker.network.bridge.default_bridge": "true",
+                       "com.docker.network.bridge.name": self.cfg.bridge_name,
+                       "com.docker.network.bridge.enable_icc": str(self.cfg.icc).lower(),
+                       "com.docker.network.bridge.enable_ip_masquerade": str(self.cfg.ip_masq).lower()}
+            if self.cfg.mtu:
+                options["com.docker.network.driver.mtu"] = str(self.cfg.mtu)
+            self.create_network("bridge", "bridge", cfg, options=options, predefined=True)
+        if "host" not in names:
+            self.create_network("host", "host", predefined=True)
+        if "none" not in names:
+            self.create_network("none", "null", predefined=True)
+
+    def reconcile(self) -> None:
+        with self.lock:
+            if self.cfg.ip_forward:
+                sysctl_set("net.ipv4.ip_forward", "1")
+            fw = self.driver_ctx.firewall
+            fw.setup()
+            for net in self.networks.values():
+                if net.driver == "bridge":
+                    self.driver_of(net).restore(net)
+            fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"])
+            self.ensure_predefined()
+            for c in list(self.containers.values()):
+                if not c.running:
+                    continue
+                state_dir = self.cfg.container_state_dir(c.id)
+                if rt.is_alive(state_dir):
+                    self.watcher.watch(c.id, state_dir)
+                    log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
+                else:
+                    self.on_exit(c.id, rt.exit_code(state_dir))
+            for cid in list(self.endpoints):
+                c = self.containers.get(cid)
+                if c is None or not c.running:
+                    for net_id, ep in list(self.endpoints[cid].items()):
+                        log.warning("releasing stale endpoint %s on network %s", ep.id[:12], net_id[:12])
+                        self.driver_ctx.netlink.get(None).delete_link(ep.host_ifname)
+                        self.store.delete(f"endpoints/{cid}/{net_id}")
+                    del self.endpoints[cid]
+            self.collect_garbage()
+
+    def collect_garbage(self) -> None:
+        """Delete cove-tagged links and namespace files that no record owns."""
+        host = self.driver_ctx.netlink.get(None)
+        nets = {f"{ALIAS_PREFIX}net:{n.id}" for n in self.networks.values()}
+        eps = {f"{ALIAS_PREFIX}ep:{ep.id}" for d in self.endpoints.values() for ep in d.values()}
+        for link in host.links():
+            alias = link.alias or ""
+            if alias.startswith(f"{ALIAS_PREFIX}net:") and alias not in nets:
+                log.warning("removing orphan bridge %s (%s)", link.name, alias)
+                host.delete_link(link.name)
+            elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias not in eps:
+                log.warning("removing orphan veth %s (%s)", link.name, alias)
+                host.delete_link(link.name)
+        held = {c.state.netns for c in self.containers.values() if c.running and c.state.netns}
+        for path in netns.bound_paths(self.cfg.netns_dir):
+            if path not in held:
+                log.warning("removing orphan network namespace %s", path)
+                netns.delete(path)
+        if os.path.isdir(self.cfg.netns_dir):
+            for name in os.listdir(self.cfg.netns_dir):
+                path = os.path.join(self.cfg.netns_dir, name)
+                if path not in held:
+                    netns.delete(path)

@@ -1,0 +1,249 @@
+"""Typed netlink verbs over pyroute2, one socket per network namespace.
+
+:class:`Netlink` is the narrow surface the drivers use: links (bridge, veth,
+macvlan...), addresses, routes.  It never leaks pyroute2's loose
+``link("add", **kw)`` calls or its ``NetlinkError`` to callers: errors become
+:class:`cove.errors.CoveError` subclasses here, at the boundary.
+
+:class:`NetlinkPool` keeps one open socket per namespace path.  A socket for a
+container's namespace is created while the creating thread is inside that
+namespace (see :mod:`cove.kernel.netns`), so later calls need no ``setns``.
+
+The pyroute2 quirk handled here: since 0.9 a synchronous ``IPRoute`` keeps a
+*thread-local* socket and quietly opens a new one, in whatever namespace the
+calling thread is in, when another thread first uses it.  An ``IPRoute`` made
+inside a container's namespace and then used from another daemon thread would
+act on the *host*.  So every pyroute2 object here is created and used on one
+dedicated thread (:data:`KERNEL_THREAD`); the public methods hand their work to
+it and wait.  The engine serialises changes anyway, so one thread costs no
+throughput, and "which namespace does this socket act on" has one answer: the
+one it was made in.  ``tests/integration/test_kernel_netns.py`` proves it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ..errors import Conflict, CoveError, NotFound, Unavailable
+from . import netns
+
+#: the alias (IFLA_IFALIAS) prefix that marks a link as cove's own
+ALIAS_PREFIX = "cove:"
+
+T = TypeVar("T")
+
+
+class KernelThread:
+    """One thread that owns every pyroute2 object; other threads submit work and wait."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-netlink")
+        self._ident = self._pool.submit(threading.get_ident).result()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        if threading.get_ident() == self._ident:
+            return fn()
+        return self._pool.submit(fn).result()
+
+
+KERNEL_THREAD = KernelThread()
+
+
+@contextmanager
+def _translate(what: str) -> Iterator[None]:
+    try:
+        yield
+    except NetlinkError as exc:
+        code = exc.code
+        msg = f"{what}: {os.strerror(code) if code else exc}"
+        if code == errno.EEXIST:
+            raise Conflict(msg) from exc
+        if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH):
+            raise NotFound(msg) from exc
+        if code == errno.EOPNOTSUPP:
+            raise Unavailable(msg + " (the kernel lacks this link type or option)") from exc
+        raise CoveError(msg) from exc
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str | None
+    alias: str | None
+    master: int | None
+    mac: str | None
+    up: bool
+
+
+def _link_from_msg(msg: Any) -> Link:
+    info = msg.get("IFLA_LINKINFO")
+    return Link(
+        index=msg["index"],
+        name=msg.get("IFLA_IFNAME"),
+        kind=info.get("IFLA_INFO_KIND") if info is not None else None,
+        alias=msg.get("IFLA_IFALIAS"),
+        master=msg.get("IFLA_MASTER"),
+        mac=msg.get("IFLA_ADDRESS"),
+        up=bool(msg["flags"] & 1),
+    )
+
+
+class Netlink:
+    """Netlink verbs bound to one network namespace (the one its socket was made in)."""
+
+    def __init__(self, ipr: IPRoute, path: str | None) -> None:
+        self._ipr = ipr
+        self.path = path
+
+    def _do(self, what: str, fn: Callable[[IPRoute], T]) -> T:
+        """Run ``fn(ipr)`` on the kernel thread, translating netlink errors."""
+
+        def work() -> T:
+            with _translate(what):
+                return fn(self._ipr)
+
+        return KERNEL_THREAD.call(work)
+
+    def close(self) -> None:
+        KERNEL_THREAD.call(self._ipr.close)
+
+    # links -------------------------------------------------------------------------
+    def links(self) -> list[Link]:
+        return self._do("list links", lambda ipr: [_link_from_msg(m) for m in ipr.get_links()])
+
+    def find(self, name: str) -> Link | None:
+        try:
+            msgs = self._do(f"look up link {name}", lambda ipr: ipr.link("get", ifname=name))
+        except NotFound:
+            return None
+        return _link_from_msg(msgs[0])
+
+    def index(self, name: str) -> int:
+        link = self.find(name)
+        if link is None:
+            raise NotFound(f"link {name} not found")
+        return link.index
+
+    def add_bridge(self, name: str, alias: str, mtu: int | None = None) -> int:
+        kw: dict[str, Any] = {"ifname": name, "kind": "bridge", "IFLA_IFALIAS": alias}
+        if mtu:
+            kw["mtu"] = mtu
+        self._do(f"create bridge {name}", lambda ipr: ipr.link("add", **kw))
+        return self.index(name)
+
+    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None) -> int:
+        """Create a veth pair: ``name`` here, ``peer`` directly inside ``peer_netns``."""
+        fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": fd}
+            kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec, "IFLA_IFALIAS": alias}
+            if mtu:
+                kw["mtu"] = mtu
+                peer_spec["mtu"] = mtu
+            self._do(f"create veth {name}", lambda ipr: ipr.link("add", **kw))
+        finally:
+            os.close(fd)
+        return self.index(name)
+
+    def delete_link(self, name: str) -> bool:
+        """Delete a link by name; False if it was already gone."""
+        try:
+            self._do(f"delete link {name}", lambda ipr: ipr.link("del", ifname=name))
+        except NotFound:
+            return False
+        return True
+
+    def set_link(self, index: int, **attrs: Any) -> None:
+        """Set link attributes: ``state="up"``, ``master=``, ``address=``, ``mtu=``, ``ifname=``."""
+        self._do(f"set link {index}", lambda ipr: ipr.link("set", index=index, **attrs))
+
+    def set_port_isolated(self, index: int, isolated: bool) -> None:
+        """Bridge port isolation: isolated ports cannot talk to each other (icc=false)."""
+        self._do(f"set bridge port {index} isolated",
+                 lambda ipr: ipr.brport("set", index=index, isolated=1 if isolated else 0))
+
+    # addresses and routes ----------------------------------------------------------
+    def add_address(self, index: int, ip: IPv4Address, prefixlen: int) -> None:
+        net = IPv4Network(f"{ip}/{prefixlen}", strict=False)
+        self._do(f"add address {ip}/{prefixlen}",
+                 lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
+                                      broadcast=str(net.broadcast_address)))
+
+    def addresses(self, index: int | None = None) -> list[tuple[int, IPv4Network]]:
+        """(link index, interface network) of every IPv4 address."""
+        kw: dict[str, Any] = {"family": 2} if index is None else {"family": 2, "index": index}
+        msgs = self._do("list addresses", lambda ipr: list(ipr.get_addr(**kw)))
+        return [(m["index"], IPv4Network(f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}", strict=False)) for m in msgs]
+
+    def add_default_route(self, gateway: IPv4Address) -> None:
+        self._do(f"add default route via {gateway}",
+                 lambda ipr: ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway)))
+
+    def routes(self) -> list[IPv4Network]:
+        """Destinations of the IPv4 routes in the main table (default route excluded)."""
+        msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2, table=254)))
+        out: list[IPv4Network] = []
+        for m in msgs:
+            dst = m.get("RTA_DST")
+            if dst is not None and m["dst_len"] > 0:
+                out.append(IPv4Network(f"{dst}/{m['dst_len']}", strict=False))
+        return out
+
+
+class NetlinkPool:
+    """One :class:`Netlink` per namespace path; ``None`` is the daemon's own namespace."""
+
+    def __init__(self) -> None:
+        self._socks: dict[str | None, Netlink] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str | None = None) -> Netlink:
+        with self._lock:
+            nl = self._socks.get(path)
+            if nl is None:
+                nl = Netlink(KERNEL_THREAD.call(lambda: open_iproute(path)), path)
+                self._socks[path] = nl
+            return nl
+
+    def drop(self, path: str) -> None:
+        with self._lock:
+            nl = self._socks.pop(path, None)
+        if nl is not None:
+            nl.close()
+
+    def close(self) -> None:
+        with self._lock:
+            socks, self._socks = self._socks, {}
+        for nl in socks.values():
+            nl.close()
+
+
+def open_iproute(path: str | None) -> IPRoute:
+    """Open a netlink socket bound to the namespace at ``path`` (None: the caller's)."""
+    if path is None:
+        return IPRoute()
+    with netns.entered(path):
+        return IPRoute()
+
+
+def sysctl_set(key: str, value: str) -> None:
+    """Write ``net.ipv4.ip_forward``-style keys for the daemon's own namespace."""
+    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        f.write(value)
+
+
+def sysctl_get(key: str) -> str:
+    with open("/proc/sys/" + key.replace(".", "/")) as f:
+        return f.read().strip()

@@ -1,0 +1,140 @@
+"""Network namespaces: create, bind to a file, enter for one call, delete.
+
+A container's network stack ("sandbox" in libnetwork's words) is a network
+namespace kept alive by a bind mount of its nsfs file at ``<exec-root>/netns/<id>``,
+the way ``ip netns`` does under ``/run/netns``.  The namespace exists before any
+container process does, so the engine can wire it up first and the process joins
+it later; and it can outlive a daemon restart.
+
+The kernel quirk handled here: namespace membership is per *thread*.  ``setns``
+moves only the calling thread, and a netlink socket belongs to the namespace its
+creating thread was in at ``socket()`` time, forever after.  So :func:`entered`
+switches the calling thread in and always back (or aborts the process if it
+cannot return: a daemon thread stranded in a container's namespace would apply
+host changes to the wrong stack).  Sockets opened inside keep working on the target
+namespace after the thread has returned, with no further ``setns``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..errors import CoveError, Unavailable
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def current_netns_inode() -> int:
+    """Inode of the calling thread's network namespace."""
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+@contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the body with the calling thread inside the network namespace at ``path``."""
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise CoveError(f"network namespace {path} does not exist") from exc
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(target)
+        try:
+            yield
+        finally:
+            try:
+                setns(home)
+            except OSError as exc:  # pragma: no cover - cannot happen short of a kernel bug
+                sys.stderr.write(f"cove: fatal: cannot return to the host network namespace: {exc}\n")
+                os._exit(70)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def create(path: str) -> None:
+    """Create a new network namespace and bind it to ``path`` (a new file).
+
+    The namespace is made by a short-lived thread that unshares and bind-mounts
+    its own ``/proc/thread-self/ns/net``; the thread then ends, so no daemon
+    thread ever stays in the new namespace.  ``lo`` is brought up by the caller.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    failure: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            unshare(CLONE_NEWNET)
+            src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+            _check(_libc.mount(src, path.encode(), b"none", MS_BIND, None), f"bind {path}")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            failure.append(exc)
+
+    t = threading.Thread(target=worker, name="cove-netns-create")
+    t.start()
+    t.join()
+    if failure:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        exc = failure[0]
+        if isinstance(exc, OSError) and exc.errno == errno.EPERM:
+            raise Unavailable("creating a network namespace needs root (CAP_SYS_ADMIN)") from exc
+        raise CoveError(f"cannot create network namespace {path}: {exc}") from exc
+
+
+def delete(path: str) -> None:
+    """Unmount and remove a bound namespace file; already gone counts as done."""
+    rc = _libc.umount2(path.encode(), MNT_DETACH)
+    if rc != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+        err = ctypes.get_errno()
+        raise CoveError(f"cannot unmount network namespace {path}: {os.strerror(err)}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def bound_paths(directory: str) -> set[str]:
+    """The namespace files under ``directory`` that are live bind mounts."""
+    prefix = directory.rstrip("/") + "/"
+    found: set[str] = set()
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mount_point = line.split()[4]
+                if mount_point.startswith(prefix):
+                    found.add(mount_point)
+    except OSError:
+        pass
+    return found

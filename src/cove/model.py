@@ -1,0 +1,181 @@
+"""The domain model: networks, endpoints, containers.  Pure data, no I/O.
+
+Following libnetwork's container network model:
+
+- a :class:`Network` is a group of endpoints that reach each other directly
+  (a Linux bridge for the ``bridge`` driver);
+- an :class:`Endpoint` joins one container's network namespace (its *sandbox*)
+  to one network: an interface inside, an address leased from the network;
+- a :class:`Container` holds what the user asked for (:class:`ContainerConfig`,
+  the networks it should join with their :class:`EndpointRequest`) and what is
+  true now (:class:`ContainerState`).
+
+Endpoints exist only while their container runs, as in Docker: an address is
+leased at start and released at stop, so a network's leases are exactly the
+addresses of its endpoints (nothing separate to leak).
+
+Every record converts to and from a plain dict for the store (``to_dict`` /
+``from_dict``); Docker's wire JSON is built elsewhere (:mod:`cove.daemon.schema`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import field_error
+
+#: Docker's rule for container and network names
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+#: networks every daemon has; they cannot be removed
+PREDEFINED = ("bridge", "host", "none")
+
+
+def check_name(kind: str, name: str) -> str:
+    if not NAME_RE.match(name) or len(name) > 128:
+        raise field_error(kind, name, "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str                       # bridge | host | null
+    created: str                      # RFC 3339
+    ipam: list[dict[str, Any]] = field(default_factory=list)   # IpamConfig.to_docker() dicts
+    internal: bool = False
+    attachable: bool = False
+    ipv6: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    bridge: str = ""                  # Linux bridge name (bridge driver)
+    icc: bool = True
+    masquerade: bool = True
+    mtu: int = 0
+    last_ip: str | None = None        # allocation cursor (CNI host-local's "last reserved")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Network:
+        return cls(**d)
+
+
+@dataclass
+class EndpointRequest:
+    """What a container asked of one network (``--ip``, ``--alias``, ``--mac-address``)."""
+
+    ip: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    mac: str | None = None
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Endpoint:
+    """A live attachment: the kernel objects behind one container on one network."""
+
+    id: str
+    network_id: str
+    container_id: str
+    ifname: str                       # inside the container: eth0, eth1...
+    host_ifname: str                  # veth end on the bridge
+    ip: str
+    prefixlen: int
+    gateway: str
+    mac: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Endpoint:
+        return cls(**d)
+
+
+@dataclass
+class ContainerConfig:
+    image: str
+    image_id: str
+    cmd: list[str]
+    entrypoint: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    hostname: str = ""
+    domainname: str = ""
+    workdir: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    exposed_ports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HostConfig:
+    network_mode: str = "default"
+    auto_remove: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    port_bindings: dict[str, Any] = field(default_factory=dict)
+    publish_all: bool = False
+
+
+@dataclass
+class ContainerState:
+    status: str = "created"          # created | running | exited | removing
+    pid: int = 0
+    exit_code: int = 0
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    error: str = ""
+    netns: str = ""                  # path of the namespace the container runs in ("" for host)
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    created: str
+    config: ContainerConfig
+    host_config: HostConfig
+    networks: dict[str, EndpointRequest] = field(default_factory=dict)   # network id -> request
+    state: ContainerState = field(default_factory=ContainerState)
+    restart_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Container:
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            created=d["created"],
+            config=ContainerConfig(**d["config"]),
+            host_config=HostConfig(**d["host_config"]),
+            networks={k: EndpointRequest(**v) for k, v in d["networks"].items()},
+            state=ContainerState(**d["state"]),
+            restart_count=d.get("restart_count", 0),
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.state.status == "running"
+
+    @property
+    def mode(self) -> str:
+        """The network mode kind: bridge (any attached networks), host, none, container."""
+        m = self.host_config.network_mode
+        if m == "host":
+            return "host"
+        if m == "none":
+            return "none"
+        if m.startswith("container:"):
+            return "container"
+        return "bridge"

@@ -1,0 +1,81 @@
+"""The netlink socket of a namespace is bound to that namespace, never the host's.
+
+The pitfall this guards against: a socket opened after ``setns`` in the wrong
+thread, or before it, stays bound to the host namespace, and "container" changes
+land on the host's interfaces.  Each test proves the binding with a change and
+looks at both sides.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+
+from cove.kernel import netns
+from cove.kernel.netlink import NetlinkPool
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ns_path(tmp_path):
+    path = f"/run/cove/netns/test-{uuid.uuid4().hex[:8]}"
+    netns.create(path)
+    try:
+        yield path
+    finally:
+        netns.delete(path)
+
+
+def host_links(pool: NetlinkPool) -> set[str]:
+    return {link.name for link in pool.get(None).links()}
+
+
+def test_socket_made_in_a_thread_acts_on_the_namespace_not_the_host(ns_path):
+    pool = NetlinkPool()
+    try:
+        before = host_links(pool)
+        done: list[BaseException | None] = []
+
+        def worker() -> None:
+            try:
+                inside = pool.get(ns_path)
+                inside.add_bridge("probe0", "cove:test")
+                done.append(None)
+            except BaseException as exc:  # noqa: BLE001
+                done.append(exc)
+
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert done == [None]
+        # The bridge exists inside the namespace, and the host did not change.
+        assert "probe0" in {link.name for link in pool.get(ns_path).links()}
+        assert host_links(pool) == before
+        assert "probe0" not in host_links(pool)
+        # The thread that opened the socket is back home: our own namespace is unchanged.
+        assert os.stat("/proc/thread-self/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
+    finally:
+        pool.close()
+
+
+def test_entered_returns_the_thread_home_even_on_error(ns_path):
+    home = netns.current_netns_inode()
+    with pytest.raises(RuntimeError):
+        with netns.entered(ns_path):
+            assert netns.current_netns_inode() != home
+            raise RuntimeError("boom")
+    assert netns.current_netns_inode() == home
+
+
+def test_create_and_delete_leave_nothing(tmp_path):
+    path = f"/run/cove/netns/test-{uuid.uuid4().hex[:8]}"
+    netns.create(path)
+    assert path in netns.bound_paths("/run/cove/netns")
+    netns.delete(path)
+    assert path not in netns.bound_paths("/run/cove/netns")
+    assert not os.path.exists(path)
+    netns.delete(path)  # idempotent
