@@ -57,3 +57,38 @@ def register(name: str) -> Callable[[type], type]:
         return cls
 
     return deco
+
+
+class SingletonDriver:
+    """Base of drivers with no kernel objects of their own (``host``, ``null``).
+
+    Only the predefined network of that name may use them, as in Docker.
+    """
+
+    name = ""
+    network_name = ""
+    has_endpoints = False
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.ctx = ctx
+
+    def validate(self, net: Network) -> None:
+        from ..errors import Forbidden
+
+        if net.name != self.network_name:
+            raise Forbidden(f'only one instance of "{self.network_name}" network is allowed')
+
+    def create(self, net: Network) -> None:
+        pass
+
+    def delete(self, net: Network) -> None:
+        pass
+
+    def restore(self, net: Network) -> None:
+        pass
+
+    def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
+        pass
+
+    def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
+        pass
