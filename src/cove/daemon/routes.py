@@ -209,8 +209,12 @@ def build_router(engine: Engine) -> Router:
         return Response.empty()
 
     def container_wait(req: Request, ref: str) -> Response:
-        code = E.wait_container(ref, req.arg("condition") or "not-running")
-        return Response.json({"StatusCode": code, "Error": None})
+        block = E.wait_container(ref, req.arg("condition") or "not-running")
+
+        def body() -> Iterator[bytes]:   # headers go out first: the wait is registered
+            yield (json.dumps({"StatusCode": block(None), "Error": None}) + "\n").encode()
+
+        return Response(stream=body())
 
     def container_delete(req: Request, ref: str) -> Response:
         E.remove_container(ref, force=req.flag("force"))

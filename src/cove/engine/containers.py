@@ -18,7 +18,7 @@ import shutil
 import signal as _signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -292,24 +292,37 @@ class ContainerOps(NetworkOps):
             signum = _parse_signal(sig)
             rt.kill(self.cfg.container_state_dir(c.id), signum)
 
-    def wait_container(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
+    def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
+        """Register a wait now; the returned function blocks until it is met and gives the exit code.
+
+        Conditions as Docker's: ``not-running`` (met at once if not running),
+        ``next-exit`` (the next exit from now), ``removed`` (the container is gone).
+        Registering before blocking lets the API answer with headers at once, so a
+        client can start the container after its wait is in place.
+        """
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise field_error("condition", condition, "must be not-running, next-exit or removed")
         with self.lock:
             c = self.find_container(ref)
-            cid = c.id
-            finished = c.state.finished_at
+            cid, finished = c.id, c.state.finished_at
 
-            def done() -> bool:
+        def done() -> bool:
+            cur = self.containers.get(cid)
+            if cur is None:
+                return True
+            if condition == "removed":
+                return False
+            if condition == "next-exit":
+                return cur.state.finished_at != finished
+            return not cur.running
+
+        def block(timeout: float | None = None) -> int:
+            with self.lock:
+                self.changed.wait_for(done, timeout)
                 cur = self.containers.get(cid)
-                if cur is None:
-                    return True
-                if condition == "next-exit":
-                    return cur.state.finished_at != finished
-                return not cur.running
+                return cur.state.exit_code if cur is not None else self.last_exit.get(cid, 0)
 
-            self.changed.wait_for(done, timeout)
-            if cid in self.containers:
-                return self.containers[cid].state.exit_code
-            return self.last_exit.get(cid, 0)
+        return block
 
     def restart_container(self, ref: str, timeout: float | None = None) -> None:
         self.stop_container(ref, timeout)

@@ -1,0 +1,175 @@
+"""``make demo``: build the seed articles' topologies with cove and show who reaches whom.
+
+Runs inside the throwaway namespace of ``tests/sandbox.sh`` (the Makefile puts
+it there), so nothing touches the machine's own network.  It starts a daemon on
+a private socket, imports a busybox root filesystem as the image ``bb``, then
+follows the articles: two containers on the default bridge (milk, bread), a
+user-defined network ``greatwall`` (beijing, shenzhen), ``network connect``,
+the host, none and container modes, an internal network, and egress through
+masquerade to a namespace that plays the internet.  Every command is printed as
+a user would type it; the end is a reachability table measured with ping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+COVE = [sys.executable, "-m", "cove"]
+INTERNET = "203.0.113.2"
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="cove-demo-")
+        self.env = {**os.environ, "COVE_HOST": f"unix://{self.tmp}/cove.sock"}
+        self.daemon: subprocess.Popen[bytes] | None = None
+
+    def say(self, text: str) -> None:
+        print(f"\n## {text}", flush=True)
+
+    def run(self, *args: str, show: bool = True, check: bool = True) -> str:
+        if show:
+            print(f"$ cove {' '.join(args)}", flush=True)
+        r = subprocess.run([*COVE, *args], capture_output=True, text=True, env=self.env, timeout=120)
+        if show and r.stdout.strip():
+            print("  " + r.stdout.strip().replace("\n", "\n  "), flush=True)
+        if r.returncode != 0 and check:
+            raise SystemExit(f"cove {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
+        return r.stdout
+
+    def sh(self, *args: str) -> None:
+        subprocess.run(list(args), check=True, capture_output=True)
+
+    def start(self) -> None:
+        log = open(f"{self.tmp}/daemon.log", "ab")
+        self.daemon = subprocess.Popen([*COVE, "daemon", "--host", self.env["COVE_HOST"],
+                                        "--data-root", f"{self.tmp}/lib"], stdout=log, stderr=log, env=self.env)
+        for _ in range(200):
+            if subprocess.run([*COVE, "version"], capture_output=True, env=self.env).returncode == 0:
+                return
+            time.sleep(0.05)
+        raise SystemExit("the daemon did not start; see " + f"{self.tmp}/daemon.log")
+
+    def internet(self) -> None:
+        """A namespace that plays the internet, reachable from the host at 203.0.113.1."""
+        self.sh("ip", "netns", "add", "internet")
+        self.sh("ip", "link", "add", "uplink", "type", "veth", "peer", "name", "wan0", "netns", "internet")
+        self.sh("ip", "addr", "add", "203.0.113.1/24", "dev", "uplink")
+        self.sh("ip", "link", "set", "uplink", "up")
+        self.sh("ip", "-n", "internet", "addr", "add", f"{INTERNET}/24", "dev", "wan0")
+        self.sh("ip", "-n", "internet", "link", "set", "wan0", "up")
+
+    def ip(self, name: str) -> str:
+        nets = json.loads(self.run("inspect", name, show=False))[0]["NetworkSettings"]["Networks"]
+        return next((v["IPAddress"] for v in nets.values() if v["IPAddress"]), "")
+
+    def ping(self, src: str, dst: str) -> bool:
+        r = subprocess.run([*COVE, "exec", src, "ping", "-c1", "-W1", dst], capture_output=True, env=self.env)
+        return r.returncode == 0
+
+
+def busybox_tar(path: str) -> str:
+    import tarfile
+
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    with tarfile.open(path, "w") as tar:
+        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "run"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tar.addfile(info)
+        tar.add(busybox, arcname="bin/busybox")
+        for a in applets:
+            if a != "busybox":
+                info = tarfile.TarInfo(f"bin/{a}")
+                info.type = tarfile.SYMTYPE
+                info.linkname = "busybox"
+                tar.addfile(info)
+    return path
+
+
+def main() -> int:
+    if os.environ.get("COVE_SANDBOX") != "1":
+        print("cove demo: run it through `make demo` (inside tests/sandbox.sh), not on the host", file=sys.stderr)
+        return 2
+    d = Demo()
+    try:
+        d.start()
+        d.internet()
+        d.say("An image from a root filesystem (busybox-static), as `docker import`")
+        d.run("import", busybox_tar(f"{d.tmp}/busybox.tar"), "bb")
+
+        d.say("Seed 003 §1: the default bridge — milk and bread on cove0 (docker0's twin)")
+        d.run("run", "-d", "--name", "milk", "bb", "sleep", "3600")
+        d.run("run", "-d", "--name", "bread", "bb", "sleep", "3600")
+        d.run("network", "ls")
+        d.run("exec", "milk", "ip", "-4", "addr", "show", "eth0")
+
+        d.say("Seed 003 §2: a user-defined bridge — greatwall, isolated from the default one")
+        d.run("network", "create", "greatwall")
+        d.run("run", "-d", "--name", "beijing", "--network", "greatwall", "bb", "sleep", "3600")
+        d.run("run", "-d", "--name", "shenzhen", "--network", "greatwall", "bb", "sleep", "3600")
+
+        d.say("Seed 000: an internal network (no way out) and a static address")
+        d.run("network", "create", "--internal", "--subnet", "10.10.0.0/24", "vault")
+        d.run("run", "-d", "--name", "safe", "--network", "vault", "--ip", "10.10.0.10", "bb", "sleep", "3600")
+
+        names = ["milk", "bread", "beijing", "shenzhen", "safe"]
+        ips = {n: d.ip(n) for n in names}
+        ips["internet"] = INTERNET
+
+        def table(title: str) -> None:
+            d.say(title)
+            cols = names + ["internet"]
+            width = max(len(c) for c in cols) + 2
+            print(" " * 10 + "".join(c.ljust(width) for c in cols))
+            for src in names:
+                row = []
+                for dst in cols:
+                    row.append("-" if src == dst else ("yes" if d.ping(src, ips[dst]) else "no"))
+                print(src.ljust(10) + "".join(v.ljust(width) for v in row), flush=True)
+
+        table("Who reaches whom (ping by IP; `internet` is a namespace with no route back: egress is NATed)")
+
+        d.say("Seed 003 §2: network connect — milk joins greatwall and gets eth1")
+        d.run("network", "connect", "greatwall", "milk")
+        d.run("exec", "milk", "ip", "-o", "-4", "addr")
+        print(f"milk -> beijing ({ips['beijing']}): {'yes' if d.ping('milk', ips['beijing']) else 'no'}")
+
+        d.say("Seed 002 四种网络模式: host, none, container")
+        d.run("run", "--rm", "--network", "host", "bb", "ip", "-o", "-4", "addr")
+        d.run("run", "--rm", "--network", "none", "bb", "ip", "-o", "link")
+        d.run("run", "-d", "--name", "side", "--network", "container:beijing", "bb", "sleep", "3600")
+        d.run("exec", "side", "ip", "-o", "-4", "addr", "show", "eth0")
+
+        d.say("Inspect, Docker-shaped")
+        net = json.loads(d.run("network", "inspect", "greatwall", show=False))[0]
+        print(json.dumps({k: net[k] for k in ("Name", "Driver", "IPAM", "Containers")}, indent=2))
+
+        d.say("Clean up: removal leaves no veth, namespace or rule behind")
+        ids = d.run("ps", "-aq", show=False).split()
+        d.run("rm", "-f", *ids)
+        d.run("network", "rm", "greatwall", "vault")
+        left = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        vs = [line.split(": ")[1] for line in left.splitlines() if ": veth" in line]
+        print("veths left:", vs or "none")
+        return 0
+    finally:
+        if d.daemon is not None:
+            d.daemon.send_signal(signal.SIGTERM)
+            d.daemon.wait(10)
+        subprocess.run(["ip", "netns", "del", "internet"], capture_output=True)
+        subprocess.run(["ip", "link", "del", "uplink"], capture_output=True)
+        shutil.rmtree(d.tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

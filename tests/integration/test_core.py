@@ -1,0 +1,187 @@
+"""The core issue, as a user does it: the cove CLI and daemon against the real kernel.
+
+Each test drives ``cove`` commands and asserts what the user observes: a ping
+that works or fails, the interfaces a container sees, the JSON inspect prints,
+an error message and exit code, and that removal leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import Daemon, sandbox_links
+
+pytestmark = pytest.mark.integration
+
+
+def ip_of(cove: Daemon, name: str, net: str | None = None) -> str:
+    data = json.loads(cove.ok("inspect", name))[0]
+    nets = data["NetworkSettings"]["Networks"]
+    return nets[net]["IPAddress"] if net else next(v["IPAddress"] for v in nets.values() if v["IPAddress"])
+
+
+def can_ping(cove: Daemon, src: str, dst: str) -> bool:
+    return cove.cli("exec", src, "ping", "-c1", "-W1", dst).returncode == 0
+
+
+def test_default_bridge_same_network_reachable_other_network_isolated(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "milk", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "bread", "bb", "sleep", "3600")
+    cove.ok("network", "create", "greatwall")
+    cove.ok("run", "-d", "--name", "beijing", "--network", "greatwall", "bb", "sleep", "3600")
+    milk, bread, beijing = ip_of(cove, "milk"), ip_of(cove, "bread"), ip_of(cove, "beijing")
+    assert milk.startswith("172.17.") and bread.startswith("172.17.")
+    assert not beijing.startswith("172.17.")
+    assert can_ping(cove, "milk", bread)
+    assert not can_ping(cove, "milk", beijing)
+    assert not can_ping(cove, "beijing", milk)
+
+    # network connect: milk gets eth1 on greatwall and now reaches beijing.
+    cove.ok("network", "connect", "greatwall", "milk")
+    links = cove.ok("exec", "milk", "ip", "-o", "link")
+    assert "eth1" in links
+    assert can_ping(cove, "milk", beijing)
+    net = json.loads(cove.ok("network", "inspect", "greatwall"))[0]
+    names = sorted(c["Name"] for c in net["Containers"].values())
+    assert names == ["beijing", "milk"]
+
+    # disconnect takes it away again.
+    cove.ok("network", "disconnect", "greatwall", "milk")
+    assert "eth1" not in cove.ok("exec", "milk", "ip", "-o", "link")
+    assert not can_ping(cove, "milk", beijing)
+
+
+def test_container_sees_its_own_interfaces_and_default_route(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "c1", "bb", "sleep", "3600")
+    data = json.loads(cove.ok("inspect", "c1"))[0]
+    settings = data["NetworkSettings"]["Networks"]["bridge"]
+    assert data["State"]["Running"] is True and data["State"]["Pid"] > 0
+    assert settings["Gateway"] == "172.17.0.1"
+    assert settings["IPPrefixLen"] == 16
+    assert settings["MacAddress"].startswith("02:42:ac:11:")
+    assert sorted(cove.ok("exec", "c1", "ls", "/sys/class/net").split()) == ["eth0", "lo"]
+    route = cove.ok("exec", "c1", "ip", "route")
+    assert "default via 172.17.0.1 dev eth0" in route
+    assert settings["IPAddress"] in cove.ok("exec", "c1", "ip", "-4", "addr", "show", "eth0")
+
+
+def test_host_none_and_container_modes(cove: Daemon) -> None:
+    host = cove.cli("run", "--rm", "--network", "host", "bb", "ip", "-o", "link")
+    assert host.returncode == 0, host.stderr
+    assert "cove0" in host.stdout          # the host's own interfaces
+    none = cove.cli("run", "--rm", "--network", "none", "bb", "ip", "-o", "link")
+    assert none.returncode == 0, none.stderr
+    assert [line.split(": ")[1] for line in none.stdout.splitlines()] == ["lo"]
+
+    cove.ok("network", "create", "greatwall")
+    cove.ok("run", "-d", "--name", "beijing", "--network", "greatwall", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "side", "--network", "container:beijing", "bb", "sleep", "3600")
+    ip = ip_of(cove, "beijing")
+    assert ip in cove.ok("exec", "side", "ip", "-4", "addr")
+
+
+def test_egress_is_masqueraded_and_internal_networks_have_no_way_out(cove: Daemon, outside: str) -> None:
+    cove.ok("run", "-d", "--name", "out1", "bb", "sleep", "3600")
+    assert can_ping(cove, "out1", "203.0.113.2")   # the outside has no route back: only NAT makes this work
+    cove.ok("network", "create", "--internal", "vault")
+    cove.ok("run", "-d", "--name", "in1", "--network", "vault", "bb", "sleep", "3600")
+    assert not can_ping(cove, "in1", "203.0.113.2")
+
+
+def test_icc_false_blocks_neighbours_but_not_egress(cove: Daemon, outside: str) -> None:
+    cove.ok("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", "quiet")
+    cove.ok("run", "-d", "--name", "q1", "--network", "quiet", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "q2", "--network", "quiet", "bb", "sleep", "3600")
+    assert not can_ping(cove, "q1", ip_of(cove, "q2"))
+    assert can_ping(cove, "q1", "203.0.113.2")
+
+
+def test_ipam_options_static_ip_and_errors(cove: Daemon) -> None:
+    cove.ok("network", "create", "--subnet", "10.55.0.0/24", "--gateway", "10.55.0.254",
+            "--ip-range", "10.55.0.128/25", "--aux-address", "reserved=10.55.0.130", "lab")
+    net = json.loads(cove.ok("network", "inspect", "lab"))[0]
+    assert net["IPAM"]["Config"][0]["Subnet"] == "10.55.0.0/24"
+    assert net["IPAM"]["Config"][0]["Gateway"] == "10.55.0.254"
+    cove.ok("run", "-d", "--name", "auto1", "--network", "lab", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "auto2", "--network", "lab", "bb", "sleep", "3600")
+    assert ip_of(cove, "auto1") == "10.55.0.128"
+    assert ip_of(cove, "auto2") == "10.55.0.129"   # .130 is an aux address
+    cove.ok("run", "-d", "--name", "fixed", "--network", "lab", "--ip", "10.55.0.7", "bb", "sleep", "3600")
+    assert ip_of(cove, "fixed") == "10.55.0.7"
+    assert can_ping(cove, "auto1", "10.55.0.7")
+
+    links_before = sandbox_links()
+    nets_before = cove.ok("network", "ls")
+    ps_before = cove.ok("ps", "-a")
+    for args, words in [
+        (("network", "create", "--subnet", "10.55.0.0/33", "bad1"), ("subnet",)),
+        (("network", "create", "--subnet", "10.55.0.0/24", "overlap"), ("overlaps", "lab")),
+        (("network", "create", "lab"), ("already exists",)),
+        (("network", "create", "--subnet", "10.66.0.0/24", "--gateway", "10.67.0.1", "bad2"), ("gateway",)),
+        (("run", "-d", "--network", "lab", "--ip", "10.99.0.5", "bb", "true"), ("ip", "subnet")),
+        (("run", "-d", "--network", "lab", "--ip", "10.55.0.7", "bb", "true"), ("10.55.0.7", "in use")),
+        (("run", "-d", "--network", "nosuchnet", "bb", "true"), ("nosuchnet", "not found")),
+        (("network", "rm", "lab"), ("active endpoints",)),
+        (("network", "rm", "bridge"), ("pre-defined",)),
+        (("exec", "nosuch", "true"), ("No such container",)),
+        (("run", "-d", "nosuchimage", "true"), ("No such image",)),
+    ]:
+        r = cove.cli(*args)
+        assert r.returncode != 0, f"cove {' '.join(args)} should fail"
+        msg = r.stderr.strip()
+        assert len(msg.splitlines()) == 1, f"one-line error expected, got: {msg!r}"
+        for w in words:
+            assert w in msg, f"{w!r} not in error of cove {' '.join(args)}: {msg!r}"
+    # Nothing changed: no new links, networks or containers.
+    assert sandbox_links() == links_before
+    assert cove.ok("network", "ls") == nets_before
+    assert len(cove.ok("ps", "-a").splitlines()) == len(ps_before.splitlines())
+
+
+def test_removal_leaves_nothing_and_frees_the_address(cove: Daemon) -> None:
+    before = sandbox_links()
+    cove.ok("network", "create", "--subnet", "10.77.0.0/24", "temp")
+    cove.ok("run", "-d", "--name", "t1", "--network", "temp", "--ip", "10.77.0.9", "bb", "sleep", "3600")
+    bridge = json.loads(cove.ok("network", "inspect", "temp"))[0]["Cove"]["Bridge"]
+    assert bridge in sandbox_links()
+    cove.ok("rm", "-f", "t1")
+    cove.ok("run", "-d", "--name", "t2", "--network", "temp", "--ip", "10.77.0.9", "bb", "sleep", "3600")
+    cove.ok("rm", "-f", "t2")
+    cove.ok("network", "rm", "temp")
+    assert sandbox_links() == before
+    tables = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True).stdout
+    assert "10.77.0.0" not in tables
+
+
+def test_foreground_run_streams_output_and_exit_code(cove: Daemon) -> None:
+    r = cove.cli("run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3
+    assert r.stdout == "out\n"
+    assert "err" in r.stderr
+    assert cove.ok("ps", "-aq").strip() == ""   # --rm removed it
+
+
+def test_logs_stop_and_ps(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "talker", "bb", "sh", "-c", "echo hello; sleep 3600")
+    assert "talker" in cove.ok("ps")
+    cove.ok("stop", "-t", "1", "talker")
+    assert "talker" not in cove.ok("ps")
+    assert "Exited (137)" in cove.ok("ps", "-a")
+    assert cove.ok("logs", "talker") == "hello\n"
+
+
+def test_containers_survive_a_daemon_restart(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "keep1", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "keep2", "bb", "sleep", "3600")
+    pid = json.loads(cove.ok("inspect", "keep1"))[0]["State"]["Pid"]
+    target = ip_of(cove, "keep2")
+    cove.stop()
+    cove.start()
+    data = json.loads(cove.ok("inspect", "keep1"))[0]
+    assert data["State"]["Running"] and data["State"]["Pid"] == pid
+    assert can_ping(cove, "keep1", target)
+    cove.ok("stop", "-t", "0", "keep2")
+    assert not json.loads(cove.ok("inspect", "keep2"))[0]["State"]["Running"]
