@@ -232,7 +232,20 @@ def info(ctx: click.Context) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cove`` script; returns the exit status."""
     try:
-        cli.main(args=argv, prog_name="cove")
+        rv = cli.main(args=argv, prog_name="cove", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
+    except click.UsageError as exc:
+        # One line that names the flag and the reason, as every cove error; docker exits 125 here.
+        cmd = exc.ctx.command_path if exc.ctx is not None else "cove"
+        click.echo(f"{cmd}: {exc.format_message()} (see '{cmd} --help')", err=True)
+        return 125
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

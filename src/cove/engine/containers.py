@@ -87,6 +87,8 @@ class ContainerOps(NetworkOps):
             mode = host.network_mode or "default"
             if mode == "default":
                 mode = "bridge"
+                if "default" in endpoints:
+                    endpoints[mode] = endpoints.pop("default")
             host.network_mode = mode
             networks: dict[str, EndpointRequest] = {}
             if mode in ("host", "none"):

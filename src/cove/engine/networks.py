@@ -145,6 +145,8 @@ class NetworkOps(EngineCore):
             if not any(ip in IPv4Network(c["Subnet"]) for c in net.ipam):
                 subnets = ", ".join(c["Subnet"] for c in net.ipam)
                 raise field_error("ip", req.ip, f"not in the subnet of network {net.name} ({subnets})")
+            if str(ip) in self.leases(net.id):
+                raise Conflict(f"ip {ip} is already in use on network {net.name}")
         if req.mac is not None:
             req.mac = ipam.parse_mac(req.mac)
         for alias in req.aliases:

@@ -137,25 +137,35 @@ class Netlink:
         return link.index
 
     def add_bridge(self, name: str, alias: str, mtu: int | None = None) -> int:
-        kw: dict[str, Any] = {"ifname": name, "kind": "bridge", "IFLA_IFALIAS": alias}
+        kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
         if mtu:
             kw["mtu"] = mtu
         self._do(f"create bridge {name}", lambda ipr: ipr.link("add", **kw))
-        return self.index(name)
+        return self._tag(name, alias)
+
+    def _tag(self, name: str, alias: str) -> int:
+        """Set the alias that marks a new link as cove's (the kernel ignores it on create)."""
+        index = self.index(name)
+        try:
+            self._do(f"tag link {name}", lambda ipr: ipr.link("set", index=index, IFLA_IFALIAS=alias))
+        except CoveError:
+            self.delete_link(name)
+            raise
+        return index
 
     def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None) -> int:
         """Create a veth pair: ``name`` here, ``peer`` directly inside ``peer_netns``."""
         fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
             peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": fd}
-            kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec, "IFLA_IFALIAS": alias}
+            kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
             if mtu:
                 kw["mtu"] = mtu
                 peer_spec["mtu"] = mtu
             self._do(f"create veth {name}", lambda ipr: ipr.link("add", **kw))
         finally:
             os.close(fd)
-        return self.index(name)
+        return self._tag(name, alias)
 
     def delete_link(self, name: str) -> bool:
         """Delete a link by name; False if it was already gone."""

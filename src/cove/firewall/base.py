@@ -1,0 +1,50 @@
+"""The firewall contract: what a backend must do for each bridge network.
+
+Semantics (Docker's observable behaviour for bridge networks):
+
+1. Forwarded packets between two different cove bridges are dropped, both ways.
+2. ``internal`` networks: nothing is forwarded between the bridge and any
+   other interface, and nothing is masqueraded.
+3. Otherwise: traffic from the bridge out is accepted; replies back in
+   (``ct state established,related``) and DNAT'ed packets (published ports)
+   are accepted; new connections from elsewhere into the bridge are dropped.
+4. Masquerade: packets from the network's subnets leaving by another
+   interface than its bridge are masqueraded (``masquerade=True``).
+5. Traffic between containers of one bridge is bridged at layer 2 and is not
+   the firewall's business (``enable_icc=false`` is bridge port isolation).
+
+Admin hook: packets forwarded into a cove bridge first jump to a chain cove
+creates empty and never touches afterwards (``user`` in nftables, ``COVE-USER``
+in iptables), as Docker's ``DOCKER-USER``: rules placed there filter traffic to
+containers (and so to published ports) before cove's own accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class NetworkRules:
+    id: str                     # network id (64 hex); the first 12 name chains
+    bridge: str                 # Linux bridge interface name
+    subnets: tuple[str, ...]    # IPv4 CIDRs
+    internal: bool = False
+    masquerade: bool = True
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+
+class Firewall(Protocol):
+    name: str
+
+    def setup(self) -> None: ...
+    def ensure_network(self, net: NetworkRules) -> None: ...
+    def remove_network(self, net_id: str) -> None: ...
+    def sync(self, nets: Sequence[NetworkRules]) -> None: ...
+    def teardown(self) -> None: ...
+    def intact(self) -> bool: ...

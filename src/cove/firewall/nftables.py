@@ -1,0 +1,235 @@
+"""The nftables backend: one table ``ip cove``, written through libnftables' JSON API.
+
+Layout (``nft list table ip cove``)::
+
+    set bridges        { type ifname }                 every cove bridge
+    map from_bridge    { type ifname : verdict }       bridge -> jump from-<id12>
+    map to_bridge      { type ifname : verdict }       bridge -> jump to-<id12>
+    map masq           { type ipv4_addr : verdict; flags interval }  subnet -> jump nat-<id12>
+    chain forward      { hook forward }   oifname @bridges jump user
+                                          iifname vmap @from_bridge
+                                          oifname vmap @to_bridge
+    chain postrouting  { hook postrouting, nat }  ip saddr vmap @masq
+    chain user         { }                the admin's hook; cove never writes into it
+    chain from-<id12>  oifname <bridge> accept; oifname @bridges drop; [internal: drop]; accept
+    chain to-<id12>    [internal: drop]; iifname @bridges drop;
+                       ct state established,related accept; ct status dnat accept; drop
+    chain nat-<id12>   oifname != <bridge> masquerade
+
+Adding or removing a network is a fixed number of objects (three chains and a
+few map elements) whatever the number of networks, and each change is one
+libnftables transaction, so it lands whole or not at all.  Accepts here do not
+override drops in other tables (nftables evaluates every base chain); cove
+never sets a drop policy on a hook.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import CoveError, Unavailable
+from .base import NetworkRules
+
+TABLE = "cove"
+FAMILY = "ip"
+BASE_CHAINS = ("forward", "postrouting", "user")
+
+Cmd = dict[str, Any]
+
+
+def _t(**kw: Any) -> dict[str, Any]:
+    return {"family": FAMILY, "table": TABLE, **kw}
+
+
+def _match(key: dict[str, Any], op: str, right: Any) -> dict[str, Any]:
+    return {"match": {"op": op, "left": key, "right": right}}
+
+
+def _ifname(direction: str) -> dict[str, Any]:
+    return {"meta": {"key": direction}}
+
+
+def base_commands() -> list[Cmd]:
+    """The table, sets, maps and base chains (idempotent ``add``)."""
+    return [
+        {"add": {"table": {"family": FAMILY, "name": TABLE}}},
+        {"add": {"set": _t(name="bridges", type="ifname")}},
+        {"add": {"map": _t(name="from_bridge", type="ifname", map="verdict")}},
+        {"add": {"map": _t(name="to_bridge", type="ifname", map="verdict")}},
+        {"add": {"map": _t(name="masq", type="ipv4_addr", map="verdict", flags=["interval"])}},
+        {"add": {"chain": _t(name="user")}},
+        {"add": {"chain": _t(name="forward", type="filter", hook="forward", prio=0, policy="accept")}},
+        {"add": {"chain": _t(name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")}},
+    ]
+
+
+def base_rules() -> list[Cmd]:
+    return [
+        {"add": {"rule": _t(chain="forward", expr=[
+            _match(_ifname("oifname"), "==", "@bridges"), {"jump": {"target": "user"}}])}},
+        {"add": {"rule": _t(chain="forward", expr=[
+            {"vmap": {"key": _ifname("iifname"), "data": "@from_bridge"}}])}},
+        {"add": {"rule": _t(chain="forward", expr=[
+            {"vmap": {"key": _ifname("oifname"), "data": "@to_bridge"}}])}},
+        {"add": {"rule": _t(chain="postrouting", expr=[
+            {"vmap": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@masq"}}])}},
+    ]
+
+
+def _prefix(cidr: str) -> dict[str, Any]:
+    addr, _, plen = cidr.partition("/")
+    return {"prefix": {"addr": addr, "len": int(plen)}}
+
+
+def network_commands(net: NetworkRules) -> list[Cmd]:
+    """Everything one network adds: its chains, their rules, the map elements."""
+    s = net.short
+    comment = f"cove network {net.id}"
+    frm, to, nat = f"from-{s}", f"to-{s}", f"nat-{s}"
+    cmds: list[Cmd] = [{"add": {"chain": _t(name=c)}} for c in (frm, to, nat)]
+
+    def rule(chain: str, *expr: Any) -> Cmd:
+        return {"add": {"rule": _t(chain=chain, expr=list(expr), comment=comment)}}
+
+    accept, drop = {"accept": None}, {"drop": None}
+    cmds += [
+        rule(frm, _match(_ifname("oifname"), "==", net.bridge), accept),
+        rule(frm, _match(_ifname("oifname"), "==", "@bridges"), drop),
+    ]
+    if net.internal:
+        cmds += [rule(frm, drop), rule(to, drop)]
+    else:
+        cmds += [
+            rule(frm, accept),
+            rule(to, _match(_ifname("iifname"), "==", "@bridges"), drop),
+            rule(to, _match({"ct": {"key": "state"}}, "in", ["established", "related"]), accept),
+            rule(to, _match({"ct": {"key": "status"}}, "in", ["dnat"]), accept),
+            rule(to, drop),
+        ]
+    cmds += [
+        {"add": {"element": _t(name="bridges", elem=[net.bridge])}},
+        {"add": {"element": _t(name="from_bridge", elem=[[net.bridge, {"jump": {"target": frm}}]])}},
+        {"add": {"element": _t(name="to_bridge", elem=[[net.bridge, {"jump": {"target": to}}]])}},
+    ]
+    if net.masquerade and not net.internal:
+        cmds.append(rule(nat, _match(_ifname("oifname"), "!=", net.bridge), {"masquerade": None}))
+        for subnet in net.subnets:
+            cmds.append({"add": {"element": _t(name="masq", elem=[[_prefix(subnet), {"jump": {"target": nat}}]])}})
+    return cmds
+
+
+class NftablesFirewall:
+    name = "nftables"
+
+    def __init__(self) -> None:
+        import nftables  # Debian's python3-nftables: a ctypes binding of libnftables
+
+        self._nft = nftables.Nftables()
+        self._nft.set_json_output(True)
+        self._nft.set_handle_output(True)
+        self._lock = threading.Lock()
+
+    def _run(self, cmds: list[Cmd], what: str) -> Any:
+        with self._lock:
+            rc, out, err = self._nft.json_cmd({"nftables": cmds})
+        if rc != 0:
+            raise CoveError(f"nftables: {what}: {str(err).strip() or 'failed'}")
+        return out
+
+    def _state(self) -> tuple[set[str], dict[str, list[Any]]]:
+        """(chain names, map/set name -> elements) of cove's table; empty if absent."""
+        with self._lock:
+            rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]})
+        if rc != 0:
+            return set(), {}
+        chains: set[str] = set()
+        elems: dict[str, list[Any]] = {}
+        for obj in out.get("nftables", []):
+            if "chain" in obj:
+                chains.add(obj["chain"]["name"])
+            for kind in ("set", "map"):
+                if kind in obj:
+                    elems[obj[kind]["name"]] = obj[kind].get("elem", [])
+        return chains, elems
+
+    def _removal(self, short: str, chains: set[str], elems: dict[str, list[Any]]) -> list[Cmd]:
+        """Commands deleting one network's map elements and chains (those that exist)."""
+        cmds: list[Cmd] = []
+        targets = {f"from-{short}", f"to-{short}", f"nat-{short}"}
+        bridges: set[str] = set()
+        for name in ("from_bridge", "to_bridge", "masq"):
+            for e in elems.get(name, []):
+                key, verdict = e if isinstance(e, list) else (e, None)
+                if isinstance(verdict, dict) and verdict.get("jump", {}).get("target") in targets:
+                    cmds.append({"delete": {"element": _t(name=name, elem=[key])}})
+                    if name == "from_bridge":
+                        bridges.add(key)
+        for b in bridges:
+            if b in elems.get("bridges", []):
+                cmds.append({"delete": {"element": _t(name="bridges", elem=[b])}})
+        for c in sorted(targets & chains):
+            cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+        return cmds
+
+    # the Firewall protocol ------------------------------------------------------------
+    def setup(self) -> None:
+        chains, _ = self._state()
+        cmds = base_commands()
+        if not {"forward", "postrouting"} <= chains:
+            for c in ("forward", "postrouting"):
+                if c in chains:
+                    cmds.append({"flush": {"chain": _t(name=c)}})
+            cmds += base_rules()
+        self._run(cmds, "create table ip cove")
+
+    def ensure_network(self, net: NetworkRules) -> None:
+        chains, elems = self._state()
+        self._run(self._removal(net.short, chains, elems) + network_commands(net), f"add network {net.short}")
+
+    def remove_network(self, net_id: str) -> None:
+        chains, elems = self._state()
+        cmds = self._removal(net_id[:12], chains, elems)
+        if cmds:
+            self._run(cmds, f"remove network {net_id[:12]}")
+
+    def sync(self, nets: Sequence[NetworkRules]) -> None:
+        chains, elems = self._state()
+        cmds: list[Cmd] = []
+        for name in ("from_bridge", "to_bridge", "masq", "bridges"):
+            if name in elems:
+                cmds.append({"flush": {"map" if name != "bridges" else "set": _t(name=name)}})
+        for c in sorted(chains - set(BASE_CHAINS)):
+            cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+        for net in nets:
+            cmds += network_commands(net)
+        if cmds:
+            self._run(cmds, "sync networks")
+
+    def teardown(self) -> None:
+        chains, _ = self._state()
+        if chains:
+            self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], "delete table ip cove")
+
+    def intact(self) -> bool:
+        chains, _ = self._state()
+        return set(BASE_CHAINS) <= chains
+
+
+def probe() -> bool:
+    """Can this kernel hold an ``ip`` nftables table?  (Creates and deletes a probe table.)"""
+    try:
+        import nftables
+    except ImportError:
+        return False
+    nft = nftables.Nftables()
+    nft.set_json_output(True)
+    rc, _, _ = nft.json_cmd({"nftables": [{"add": {"table": {"family": "ip", "name": "cove-probe"}}},
+                                          {"delete": {"table": {"family": "ip", "name": "cove-probe"}}}]})
+    return rc == 0
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("nftables is not available in this kernel (CONFIG_NF_TABLES, CONFIG_NF_TABLES_IPV4) "
+                       "or libnftables is missing; use --firewall-backend=iptables")

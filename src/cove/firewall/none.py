@@ -1,0 +1,33 @@
+"""The ``none`` backend: cove writes no firewall rules at all (``--firewall-backend=none``).
+
+Networks still get their bridges and addresses, but no isolation between
+bridges and no masquerade: the admin's own rules decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .base import NetworkRules
+
+
+class NoFirewall:
+    name = "none"
+
+    def setup(self) -> None:
+        pass
+
+    def ensure_network(self, net: NetworkRules) -> None:
+        pass
+
+    def remove_network(self, net_id: str) -> None:
+        pass
+
+    def sync(self, nets: Sequence[NetworkRules]) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def intact(self) -> bool:
+        return True
