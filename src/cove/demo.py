@@ -28,7 +28,7 @@ INTERNET = "203.0.113.2"
 class Demo:
     def __init__(self) -> None:
         self.tmp = tempfile.mkdtemp(prefix="cove-demo-")
-        self.env = {**os.environ, "COVE_HOST": f"unix://{self.tmp}/cove.sock"}
+        self.env = {**os.environ, "COVE_HOST": f"unix://{self.tmp}/cove.sock", "COVE_NO_AUTOSTART": "1"}
         self.daemon: subprocess.Popen[bytes] | None = None
 
     def say(self, text: str) -> None:
@@ -50,7 +50,8 @@ class Demo:
     def start(self) -> None:
         log = open(f"{self.tmp}/daemon.log", "ab")
         self.daemon = subprocess.Popen([*COVE, "daemon", "--host", self.env["COVE_HOST"],
-                                        "--data-root", f"{self.tmp}/lib"], stdout=log, stderr=log, env=self.env)
+                                        "--data-root", f"{self.tmp}/lib", "--exec-root", f"{self.tmp}/run"],
+                                       stdout=log, stderr=log, env=self.env)
         for _ in range(200):
             if subprocess.run([*COVE, "version"], capture_output=True, env=self.env).returncode == 0:
                 return

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from .conftest import Daemon, sandbox_links
+from .conftest import COVE, Daemon, sandbox_links
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +185,12 @@ def test_containers_survive_a_daemon_restart(cove: Daemon) -> None:
     assert can_ping(cove, "keep1", target)
     cove.ok("stop", "-t", "0", "keep2")
     assert not json.loads(cove.ok("inspect", "keep2"))[0]["State"]["Running"]
+
+
+def test_a_second_daemon_on_the_same_roots_is_refused(cove: Daemon) -> None:
+    r = subprocess.run([*COVE, "daemon",
+                        "--host", f"unix://{cove.sock}.2", "--data-root", cove.data_root,
+                        "--exec-root", cove.exec_root], capture_output=True, text=True, env=cove.env, timeout=30)
+    assert r.returncode != 0
+    assert "another cove daemon" in r.stderr
+    assert cove.ok("version")   # the first one is untouched

@@ -42,6 +42,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def take_lock(directory: str) -> int:
+    """Hold ``directory/daemon.lock`` for the daemon's lifetime: one daemon per root.
+
+    Two daemons on one store, or on one exec root, would undo each other's
+    kernel state (each reconciles the firewall to *its* networks).
+    """
+    import fcntl
+
+    os.makedirs(directory, mode=0o711, exist_ok=True)
+    path = os.path.join(directory, "daemon.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode().strip() or "?"
+        os.close(fd)
+        raise CoveError(f"another cove daemon (pid {other}) is running with {directory}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def socket_in_use(path: str) -> bool:
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -53,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         path = socket_path(args.host)
+        locks = [take_lock(args.data_root), take_lock(args.exec_root)]
+        if socket_in_use(path):
+            raise CoveError(f"another daemon answers on unix://{path}")
         cfg = EngineConfig(data_root=args.data_root, exec_root=args.exec_root, firewall=args.firewall,
                            bip=args.bip, mtu=args.mtu, icc=args.icc == "true", ip_forward=args.ip_forward == "true",
                            ip_masq=args.ip_masq == "true", default_pools=args.default_address_pool)
@@ -77,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.is_set():
         stop.wait(1.0)
     engine.close()
+    for fd in locks:
+        os.close(fd)
     return 0
 
 
