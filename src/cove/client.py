@@ -429,6 +429,9 @@ def target(path: str, query: Query | None = None) -> str:
     for key, value in query.items():
         if value is None:
             continue
+        if isinstance(value, (list, tuple)):
+            pairs += [(key, str(v)) for v in value]
+            continue
         if isinstance(value, bool):
             value = "1" if value else "0"
         pairs.append((key, str(value)))

@@ -106,7 +106,7 @@ def main() -> int:
         d.start()
         d.internet()
         d.say("An image from a root filesystem (busybox-static), as `docker import`")
-        d.run("import", busybox_tar(f"{d.tmp}/busybox.tar"), "bb")
+        d.run("import", "-c", 'CMD ["sh"]', busybox_tar(f"{d.tmp}/busybox.tar"), "bb")
 
         d.say("Seed 003 §1: the default bridge — milk and bread on cove0 (docker0's twin)")
         d.run("run", "-d", "--name", "milk", "bb", "sleep", "3600")

@@ -122,7 +122,7 @@ def daemon() -> Iterator[Daemon]:
     d.start()
     try:
         tar = make_busybox_tar(f"{tmp}/busybox.tar")
-        d.ok("import", tar, "bb")
+        d.ok("import", "-c", 'CMD ["sh"]', tar, "bb")
         yield d
     finally:
         for cid in d.cli("ps", "-aq").stdout.split():

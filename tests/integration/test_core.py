@@ -194,3 +194,30 @@ def test_a_second_daemon_on_the_same_roots_is_refused(cove: Daemon) -> None:
     assert r.returncode != 0
     assert "another cove daemon" in r.stderr
     assert cove.ok("version")   # the first one is untouched
+
+
+def test_host_image_runs_host_programs_with_private_etc_files(cove: Daemon) -> None:
+    out = cove.ok("run", "--rm", "-h", "inbox", "host", "sh", "-c", "hostname; cat /etc/hostname; ls /usr/bin/python3")
+    assert out.split() == ["inbox", "inbox", "/usr/bin/python3"]
+
+
+def test_seed_style_interactive_detached_shell_stays_up_and_takes_stdin(cove: Daemon) -> None:
+    cove.ok("run", "-itd", "--name", "shell", "bb")          # the image's CMD is sh, as busybox's
+    assert json.loads(cove.ok("inspect", "shell"))[0]["State"]["Running"]
+    r = subprocess.run([*COVE, "exec", "-i", "shell", "cat"], input="through stdin\n", capture_output=True,
+                       text=True, env=cove.env, timeout=30)
+    assert r.returncode == 0 and r.stdout == "through stdin\n"
+
+
+def test_default_pool_skips_subnets_the_host_already_routes(cove: Daemon) -> None:
+    used = {c["Subnet"] for n in cove.ok("network", "ls", "-q").split()
+            for c in json.loads(cove.ok("network", "inspect", n))[0]["IPAM"]["Config"]}
+    # Claim the next pool subnet on the host itself (a LAN route): cove must skip it.
+    candidates = [f"172.{i}.0.0/16" for i in range(18, 32) if f"172.{i}.0.0/16" not in used]
+    subprocess.run(["ip", "route", "add", "unreachable", candidates[0]], check=True)
+    try:
+        cove.ok("network", "create", "skipper")
+        subnet = json.loads(cove.ok("network", "inspect", "skipper"))[0]["IPAM"]["Config"][0]["Subnet"]
+        assert subnet == candidates[1]
+    finally:
+        subprocess.run(["ip", "route", "del", "unreachable", candidates[0]], check=True)

@@ -353,7 +353,7 @@ def build_router(engine: Engine) -> Router:
         tag = req.arg("tag") or "latest"
         if ":" in repo and "/" not in repo.rsplit(":", 1)[1]:
             repo, tag = repo.rsplit(":", 1)
-        img = E.images.import_tar(io.BytesIO(req.body), repo, tag)
+        img = E.images.import_tar(io.BytesIO(req.body), repo, tag, req.query.get("changes", []))
         return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
 
     def images_list(req: Request) -> Response:
@@ -368,7 +368,8 @@ def build_router(engine: Engine) -> Router:
         img = E.images.get(ref)
         return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": img.created,
                               "Size": img.size, "Os": "linux", "Architecture": "amd64",
-                              "Config": {"Cmd": None, "Env": None}, "RootFS": {"Type": "layers", "Layers": []},
+                              "Config": {"Cmd": None, "Env": None, **img.config},
+                              "RootFS": {"Type": "layers", "Layers": []},
                               "CoveRootfs": img.rootfs})
 
     def image_delete(req: Request, ref: str) -> Response:

@@ -80,6 +80,15 @@ class ContainerOps(NetworkOps):
                 self.check_unique_container_name(name)
             image = self.images.get(config.image)
             config.image_id = image.id
+            icfg = image.config
+            if not config.entrypoint:
+                config.entrypoint = list(icfg.get("Entrypoint") or [])
+                if not config.cmd:
+                    config.cmd = list(icfg.get("Cmd") or [])
+            config.env = list(icfg.get("Env") or []) + config.env
+            config.workdir = config.workdir or icfg.get("WorkingDir", "")
+            for port in icfg.get("ExposedPorts") or {}:
+                config.exposed_ports.setdefault(port, {})
             if not (config.entrypoint or config.cmd):
                 raise InvalidArgument("No command specified")
             if config.hostname:

@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound
 
@@ -37,6 +37,49 @@ class Image:
     created: float = 0.0
     size: int = 0
     rootfs: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)   # Docker's image Config: Cmd, Entrypoint, Env...
+
+
+CHANGE_KEYS = ("CMD", "ENTRYPOINT", "ENV", "WORKDIR", "EXPOSE", "LABEL")
+
+
+def parse_changes(changes: list[str]) -> dict[str, Any]:
+    """Docker's ``import --change`` instructions, as an image Config dict.
+
+    ``CMD``/``ENTRYPOINT`` in JSON-array or shell form, ``ENV K=V``/``ENV K V``,
+    ``WORKDIR``, ``EXPOSE 80/tcp``, ``LABEL k=v``.
+    """
+    cfg: dict[str, Any] = {}
+    for raw in changes:
+        word, _, rest = raw.strip().partition(" ")
+        key, rest = word.upper(), rest.strip()
+        if key not in CHANGE_KEYS:
+            raise InvalidArgument(f"invalid change {raw!r}: cove supports {', '.join(CHANGE_KEYS)}")
+        if key in ("CMD", "ENTRYPOINT"):
+            if rest.startswith("["):
+                try:
+                    argv = json.loads(rest)
+                except ValueError:
+                    raise InvalidArgument(f"invalid change {raw!r}: not a JSON array") from None
+                if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+                    raise InvalidArgument(f"invalid change {raw!r}: expected a JSON array of strings")
+            else:
+                argv = ["/bin/sh", "-c", rest]
+            cfg["Cmd" if key == "CMD" else "Entrypoint"] = argv
+        elif key == "ENV":
+            k, sep, v = rest.partition("=")
+            if not sep:
+                k, _, v = rest.partition(" ")
+            cfg.setdefault("Env", []).append(f"{k.strip()}={v.strip()}")
+        elif key == "WORKDIR":
+            cfg["WorkingDir"] = rest
+        elif key == "EXPOSE":
+            for port in rest.split():
+                cfg.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        else:
+            k, _, v = rest.partition("=")
+            cfg.setdefault("Labels", {})[k.strip()] = v.strip().strip('"')
+    return cfg
 
 
 def normalise_ref(repo: str, tag: str | None = None) -> str:
@@ -112,7 +155,8 @@ class ImageStore:
         except (OSError, ValueError):
             return None
         return Image(id=d["id"], repo_tags=d.get("repo_tags", []), created=d.get("created", 0.0),
-                     size=d.get("size", 0), rootfs=os.path.join(self.root, hexid, "rootfs"))
+                     size=d.get("size", 0), rootfs=os.path.join(self.root, hexid, "rootfs"),
+                     config=d.get("config", {}))
 
     def _save(self, img: Image) -> None:
         hexid = img.id.split(":", 1)[1]
@@ -149,7 +193,7 @@ class ImageStore:
                 return hits[0]
         raise NotFound(f"No such image: {want}")
 
-    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest") -> Image:
+    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: list[str] | None = None) -> Image:
         tmpdir = tempfile.mkdtemp(prefix=".import-", dir=self.root)
         try:
             raw = os.path.join(tmpdir, "layer.tar")
@@ -158,6 +202,9 @@ class ImageStore:
                 while chunk := stream.read(1 << 20):
                     h.update(chunk)
                     f.write(chunk)
+            config = parse_changes(list(changes or []))
+            if config:
+                h.update(json.dumps(config, sort_keys=True).encode())
             image_id = "sha256:" + h.hexdigest()
             rootfs = os.path.join(tmpdir, "rootfs")
             os.makedirs(rootfs)
@@ -171,7 +218,8 @@ class ImageStore:
             final = os.path.join(self.root, hexid)
             existing = self._load(hexid)
             if existing is None:
-                img = Image(id=image_id, created=time.time(), size=size, rootfs=os.path.join(final, "rootfs"))
+                img = Image(id=image_id, created=time.time(), size=size, rootfs=os.path.join(final, "rootfs"),
+                            config=config)
                 if os.path.exists(final):
                     shutil.rmtree(final)
                 os.rename(tmpdir, final)

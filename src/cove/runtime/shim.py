@@ -26,7 +26,6 @@ import os
 import pty
 import socket
 import sys
-import threading
 
 from ..kernel import syscalls as sc
 from .spec import ContainerSpec
@@ -129,18 +128,32 @@ def _child(spec: ContainerSpec, err_w: int, stdio: tuple[int, int, int], tty: bo
     os._exit(127)
 
 
-def _copy_pty(master: int, log_path: str) -> None:
+def _copy_pty_until_exit(master: int, log_path: str, pid: int) -> int:
+    """Copy the terminal's output to the log until the init exits; return its wait status."""
+    import select
+
+    status: int | None = None
     with open(log_path, "ab", buffering=0) as log:
         while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError as exc:
+                    if exc.errno == errno.EINTR:
+                        continue
+                    data = b""
+                if data:
+                    log.write(data)
                     continue
-                return
-            if not data:
-                return
-            log.write(data)
+            if status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st
+            if status is not None and not ready:
+                return status
+            if status is not None and ready:
+                return status
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -214,23 +227,15 @@ def main(argv: list[str]) -> int:
             report("err " + failure.decode(errors="replace"))
             return 0
         _write_atomic(os.path.join(spec.state_dir, "pid"), f"{pid} {proc_start_time(pid)}\n")
-        copier = None
-        if master is not None:
-            copier = threading.Thread(target=_copy_pty, args=(master, os.path.join(spec.data_dir, "tty.log")),
-                                      daemon=True)
-            copier.start()
         report(f"ok {pid}")
         status.close()
-        while True:
-            try:
-                _, st = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        if master is not None:
+            # No threads here: after unshare(CLONE_NEWPID) the kernel refuses CLONE_THREAD.
+            st = _copy_pty_until_exit(master, os.path.join(spec.data_dir, "tty.log"), pid)
+        else:
+            _, st = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(st)
         code = 128 - code if code < 0 else code
-        if copier is not None:
-            copier.join(1.0)
         for fd in keep:
             os.close(fd)
         _write_atomic(exit_path, f"{code}\n")
