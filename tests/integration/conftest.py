@@ -63,6 +63,7 @@ class Daemon:
     data_root: str
     exec_root: str
     log: str
+    firewall: str = "nftables"
     proc: subprocess.Popen[bytes] | None = None
     args: tuple[str, ...] = ()
 
@@ -113,13 +114,14 @@ def sandbox_links() -> set[str]:
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
 
 
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[Daemon]:
+@pytest.fixture(scope="module", params=["nftables", "iptables"])
+def daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
     tmp = tempfile.mkdtemp(prefix="cove-it-")
     exec_root = f"/run/cove/it-{uuid.uuid4().hex[:8]}"
-    d = Daemon(sock=f"{tmp}/cove.sock", data_root=f"{tmp}/lib", exec_root=exec_root, log=f"{tmp}/daemon.log")
+    d = Daemon(sock=f"{tmp}/cove.sock", data_root=f"{tmp}/lib", exec_root=exec_root, log=f"{tmp}/daemon.log",
+               firewall=request.param)
     links_before = sandbox_links()
-    d.start()
+    d.start("--firewall-backend", request.param)
     try:
         tar = make_busybox_tar(f"{tmp}/busybox.tar")
         d.ok("import", "-c", 'CMD ["sh"]', tar, "bb")
@@ -128,7 +130,7 @@ def daemon() -> Iterator[Daemon]:
         for cid in d.cli("ps", "-aq").stdout.split():
             d.cli("rm", "-f", cid)
         d.stop()
-        leftover = {n for n in sandbox_links() - links_before if n.startswith("veth")}
+        leftover = {n for n in sandbox_links() - links_before if n.startswith(("veth", "br-"))}
         netns_dir = Path(exec_root) / "netns"
         left_ns = list(netns_dir.iterdir()) if netns_dir.exists() else []
         log_text = Path(d.log).read_text() if os.path.exists(d.log) else ""
@@ -170,3 +172,11 @@ def outside() -> Iterator[str]:
     finally:
         subprocess.run(["ip", "link", "del", hv], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def firewall_text() -> str:
+    """Every rule in the sandbox, nftables and iptables-legacy alike."""
+    nft = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    ipt = "".join(subprocess.run(["iptables-legacy-save", "-t", t], capture_output=True, text=True).stdout
+                  for t in ("filter", "nat"))
+    return nft + ipt

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from .conftest import COVE, Daemon, sandbox_links
+from .conftest import COVE, Daemon, firewall_text, sandbox_links
 
 pytestmark = pytest.mark.integration
 
@@ -152,8 +152,7 @@ def test_removal_leaves_nothing_and_frees_the_address(cove: Daemon) -> None:
     cove.ok("rm", "-f", "t2")
     cove.ok("network", "rm", "temp")
     assert sandbox_links() == before
-    tables = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True).stdout
-    assert "10.77.0.0" not in tables
+    assert "10.77.0.0" not in firewall_text()
 
 
 def test_foreground_run_streams_output_and_exit_code(cove: Daemon) -> None:

@@ -28,6 +28,18 @@ from ..runtime import process as rt
 from .containers import ContainerOps
 from .core import log
 
+
+def clear_other_backends(current: str) -> None:
+    """Remove what another firewall backend of cove left (after a backend switch)."""
+    from ..firewall import available_backends, get_firewall
+
+    for name in available_backends():
+        if name not in (current, "none"):
+            try:
+                get_firewall(name).teardown()
+            except Exception as exc:  # noqa: BLE001 - best effort, logged
+                log.warning("clearing the %s backend's leftovers: %s", name, exc)
+
 #: Docker's fixed id style for predefined networks is random too; names are what matter
 DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
@@ -61,11 +73,13 @@ class Reconciler(ContainerOps):
             if self.cfg.ip_forward:
                 sysctl_set("net.ipv4.ip_forward", "1")
             fw = self.driver_ctx.firewall
+            clear_other_backends(fw.name)
             fw.setup()
             for net in self.networks.values():
                 if net.driver == "bridge":
                     self.driver_of(net).restore(net)
             fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"])
+            self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
             for c in list(self.containers.values()):
                 if not c.running:
