@@ -135,6 +135,7 @@ class ContainerState:
     finished_at: str = "0001-01-01T00:00:00Z"
     error: str = ""
     netns: str = ""                  # path of the namespace the container runs in ("" for host)
+    ports: list[dict[str, Any]] = field(default_factory=list)   # published PortMapping dicts
 
 
 @dataclass

@@ -66,12 +66,14 @@ def build_router(engine: Engine) -> Router:
 
     def version(req: Request) -> Response:
         u = platform.uname()
+        details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
+                   "GoVersion": "python" + platform.python_version(), "Os": "linux",
+                   "Arch": "amd64" if u.machine == "x86_64" else u.machine, "KernelVersion": u.release,
+                   "Experimental": "false", "BuildTime": ""}
         return Response.json({
             "Platform": {"Name": "cove"},
-            "Components": [{"Name": "Engine", "Version": __version__, "Details": {"ApiVersion": API_VERSION}}],
-            "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux",
-            "Arch": "amd64" if u.machine == "x86_64" else u.machine, "KernelVersion": u.release,
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+            "Version": __version__, **details,
         })
 
     def info(req: Request) -> Response:

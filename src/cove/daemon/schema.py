@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import portmap
 from ..errors import InvalidArgument
 from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
 
@@ -188,7 +189,9 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.state.netns else "", "SandboxKey": c.state.netns,
-            "HairpinMode": False, "Ports": {},
+            "HairpinMode": False,
+            "Ports": portmap.docker_ports([portmap.PortMapping.from_dict(d) for d in c.state.ports],
+                                          cfg.exposed_ports) if c.running else {},
             "Gateway": primary["Gateway"] if primary else "",
             "IPAddress": primary["IPAddress"] if primary else "",
             "IPPrefixLen": primary["IPPrefixLen"] if primary else 0,
@@ -213,7 +216,8 @@ def container_summary(engine: Engine, c: Container) -> dict[str, Any]:
         "ImageID": c.config.image_id,
         "Command": " ".join(cmd),
         "Created": epoch_of(c.created),
-        "Ports": [],
+        "Ports": portmap.ps_ports([portmap.PortMapping.from_dict(d) for d in c.state.ports],
+                                  c.config.exposed_ports),
         "Labels": c.config.labels,
         "State": c.state.status,
         "Status": status_text(c),

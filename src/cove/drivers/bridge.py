@@ -25,10 +25,11 @@ Options (Docker's names): ``com.docker.network.bridge.name``,
 from __future__ import annotations
 
 from contextlib import ExitStack
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from ..errors import Conflict, InvalidArgument, field_error
 from ..firewall import NetworkRules
+from ..kernel.netlink import sysctl_set
 from ..model import Endpoint, Network
 from .base import DriverContext, register
 
@@ -62,6 +63,15 @@ def net_alias(net: Network) -> str:
 
 def ep_alias(ep: Endpoint) -> str:
     return f"cove:ep:{ep.id}"
+
+
+def route_localnet(bridge: str) -> None:
+    """Let the host's own connections to 127.0.0.1:PORT be DNAT'ed out of this bridge.
+
+    Only the bridge gets it: packets to 127.0.0.0/8 arriving from the LAN are
+    still martians, and the firewall drops such packets coming *from* a bridge.
+    """
+    sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "1")
 
 
 def rules_for(net: Network) -> NetworkRules:
@@ -123,6 +133,7 @@ class BridgeDriver:
             for gw, plen in self._gateways(net):
                 nl.add_address(index, gw, plen)
             nl.set_link(index, state="up")
+            route_localnet(net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
             undo.pop_all()
 
@@ -149,11 +160,12 @@ class BridgeDriver:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
         else:
             index = link.index
-        have = {n for i, n in nl.addresses(index)}
+        have = {a for _, a in nl.addresses(index)}
         for gw, plen in self._gateways(net):
-            if IPv4Network(f"{gw}/{plen}", strict=False) not in have:
+            if IPv4Interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
+        route_localnet(net.bridge)
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
@@ -164,8 +176,7 @@ class BridgeDriver:
             index = host.add_veth(ep.host_ifname, ep.ifname, sandbox, ep_alias(ep), mtu=mtu)
             undo.callback(host.delete_link, ep.host_ifname)
             host.set_link(index, master=host.index(net.bridge))
-            if not net.icc:
-                host.set_port_isolated(index, True)
+            host.set_bridge_port(index, isolated=not net.icc, hairpin=True)
             host.set_link(index, state="up")
             peer = inside.index(ep.ifname)
             inside.set_link(peer, address=ep.mac)

@@ -26,11 +26,13 @@ from .. import etcfiles
 from ..errors import Conflict, InvalidArgument, NotFound, field_error
 from ..kernel import netns
 from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
+from ..portmap import PortMapping
 from ..runtime import images as _images
 from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
 from .networks import NetworkOps
+from .ports import PortOps
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -54,7 +56,7 @@ class ExecRecord:
     pid: int = 0
 
 
-class ContainerOps(NetworkOps):
+class ContainerOps(NetworkOps, PortOps):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
 
@@ -126,6 +128,8 @@ class ContainerOps(NetworkOps):
                           config=config, host_config=host, networks=networks)
             if not c.config.hostname and c.mode not in ("host", "container"):
                 c.config.hostname = c.id[:12]
+            if c.mode == "bridge":
+                self.check_ports(c)
             os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
             self.save_container(c)
             self.containers[c.id] = c
@@ -225,6 +229,12 @@ class ContainerOps(NetworkOps):
                             raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
                         self.attach(c, net, req, sandbox)
                         undo.callback(self.detach, c, net_id, sandbox)
+                ports: list[PortMapping] = []
+                eps = self.endpoints.get(c.id, {})
+                if eps:
+                    primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
+                    ports = self.publish(c, primary.ip)
+                    undo.callback(self.unpublish, ports)
                 etc = self._etc_files(c)
                 spec = ContainerSpec(
                     id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
@@ -238,7 +248,8 @@ class ContainerOps(NetworkOps):
                     c.state.error = str(exc)
                     c.state.exit_code = 127
                     raise
-                c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox)
+                c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
+                                         ports=[m.to_dict() for m in ports])
                 self.save_container(c)
                 undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
@@ -258,6 +269,11 @@ class ContainerOps(NetworkOps):
                 code = rt.exit_code(state_dir)
             code = 255 if code is None else code
             errors: list[BaseException] = []
+            try:
+                self.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
+            except Exception as exc:  # noqa: BLE001 - teardown goes on
+                errors.append(exc)
+            c.state.ports = []
             for net_id in list(self.endpoints.get(cid, {})):
                 try:
                     self.detach(c, net_id, c.state.netns)

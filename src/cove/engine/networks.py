@@ -34,7 +34,7 @@ class NetworkOps(EngineCore):
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam]
         host = self.driver_ctx.netlink.get(None)
-        taken += [n for _, n in host.addresses() if not n.is_loopback]
+        taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
         return taken
 

@@ -78,7 +78,7 @@ class Reconciler(ContainerOps):
             for net in self.networks.values():
                 if net.driver == "bridge":
                     self.driver_of(net).restore(net)
-            fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"])
+            fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"], self.published())
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
             for c in list(self.containers.values()):

@@ -13,6 +13,14 @@ Semantics (Docker's observable behaviour for bridge networks):
 5. Traffic between containers of one bridge is bridged at layer 2 and is not
    the firewall's business (``enable_icc=false`` is bridge port isolation).
 
+Published ports (``-p``): packets to a host address and port are DNAT'ed to
+the container (``prerouting`` for other hosts and containers, ``output`` for
+the host itself, 127.0.0.1 included: the bridges get ``route_localnet`` and
+loopback sources are masqueraded); a container reaching its own published
+port through the host (hairpin) is masqueraded; packets from other hosts keep
+their source address.  Packets to 127.0.0.0/8 arriving from outside are never
+DNAT'ed, so a port bound to 127.0.0.1 stays local.  There is no proxy process.
+
 Admin hook: packets forwarded into a cove bridge first jump to a chain cove
 creates empty and never touches afterwards (``user`` in nftables, ``COVE-USER``
 in iptables), as Docker's ``DOCKER-USER``: rules placed there filter traffic to
@@ -24,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..portmap import PortMapping
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class Firewall(Protocol):
     def setup(self) -> None: ...
     def ensure_network(self, net: NetworkRules) -> None: ...
     def remove_network(self, net_id: str) -> None: ...
-    def sync(self, nets: Sequence[NetworkRules]) -> None: ...
+    def add_ports(self, ports: Sequence[PortMapping]) -> None: ...      # DNAT host ip:port -> container
+    def remove_ports(self, ports: Sequence[PortMapping]) -> None: ...   # idempotent
+    def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None: ...
     def teardown(self) -> None: ...
     def intact(self) -> bool: ...

@@ -14,8 +14,16 @@ Layout (``nft list table ip cove``)::
     chain from-<id12>  oifname <bridge> accept; oifname @bridges drop; [internal: drop]; accept
     chain to-<id12>    [internal: drop]; iifname @bridges drop;
                        ct state established,related accept; ct status dnat accept; drop
-    chain nat-<id12>   oifname != <bridge> masquerade
+    chain nat-<id12>   oifname != <bridge> masquerade         (egress)
+                       oifname <bridge> ct status dnat masquerade   (hairpin)
+    map pub_any_<p>    { type inet_service : ipv4_addr . inet_service }       -p PORT:CPORT, every address
+    map pub_ip_<p>     { type ipv4_addr . inet_service : ipv4_addr . inet_service }   -p IP:PORT:CPORT
+    chain prerouting   { hook prerouting, nat }  ip daddr 127.0.0.0/8 return;
+                       fib daddr type local dnat via @pub_any_<p>, @pub_ip_<p>   (p = tcp, udp, sctp)
+    chain output       { hook output, nat }      the same, for the host's own connections (127.0.0.1 too)
+    chain raw          { hook prerouting, raw }  iifname @bridges ip daddr 127.0.0.0/8 drop
 
+Publishing a port is one map element, whatever the number of ports.
 Adding or removing a network is a fixed number of objects (three chains and a
 few map elements) whatever the number of networks, and each change is one
 libnftables transaction, so it lands whole or not at all.  Accepts here do not
@@ -25,16 +33,18 @@ never sets a drop policy on a hook.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import CoveError, Unavailable
+from ..portmap import PROTOCOLS, PortMapping
 from .base import NetworkRules
 
 TABLE = "cove"
 FAMILY = "ip"
-BASE_CHAINS = ("forward", "postrouting", "user")
+BASE_CHAINS = ("forward", "postrouting", "prerouting", "output", "raw", "user")
 
 Cmd = dict[str, Any]
 
@@ -62,7 +72,41 @@ def base_commands() -> list[Cmd]:
         {"add": {"chain": _t(name="user")}},
         {"add": {"chain": _t(name="forward", type="filter", hook="forward", prio=0, policy="accept")}},
         {"add": {"chain": _t(name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")}},
+        {"add": {"chain": _t(name="prerouting", type="nat", hook="prerouting", prio=-100, policy="accept")}},
+        {"add": {"chain": _t(name="output", type="nat", hook="output", prio=-100, policy="accept")}},
+        {"add": {"chain": _t(name="raw", type="filter", hook="prerouting", prio=-300, policy="accept")}},
     ]
+
+
+def port_maps_text() -> str:
+    """The published-port maps, in nft's text syntax.
+
+    libnftables 1.0.6 mis-parses a *concatenated* map data type in JSON: it
+    creates a plain set instead, and a later ``dnat ... map @set`` then crashes
+    the process (SIGSEGV).  These six maps are therefore created through the
+    text interface of the same library; everything else stays JSON.
+    """
+    return "".join(
+        f"add map {FAMILY} {TABLE} pub_any_{p} {{ type inet_service : ipv4_addr . inet_service; }}; "
+        f"add map {FAMILY} {TABLE} pub_ip_{p} {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; }}; "
+        for p in PROTOCOLS)
+
+
+def _dnat_rules(chain: str) -> list[Cmd]:
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "==", "local")
+    daddr = {"payload": {"protocol": "ip", "field": "daddr"}}
+    out: list[Cmd] = []
+    if chain == "prerouting":
+        out.append({"add": {"rule": _t(chain=chain, expr=[
+            _match(daddr, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}), {"return": None}])}})
+    for p in PROTOCOLS:
+        dport = {"payload": {"protocol": p, "field": "dport"}}
+        out.append({"add": {"rule": _t(chain=chain, expr=[
+            local, {"dnat": {"family": "ip", "addr": {"map": {"key": dport, "data": f"@pub_any_{p}"}}}}])}})
+        out.append({"add": {"rule": _t(chain=chain, expr=[
+            local, {"dnat": {"family": "ip", "addr": {"map": {"key": {"concat": [daddr, dport]},
+                                                               "data": f"@pub_ip_{p}"}}}}])}})
+    return out
 
 
 def base_rules() -> list[Cmd]:
@@ -74,8 +118,29 @@ def base_rules() -> list[Cmd]:
         {"add": {"rule": _t(chain="forward", expr=[
             {"vmap": {"key": _ifname("oifname"), "data": "@to_bridge"}}])}},
         {"add": {"rule": _t(chain="postrouting", expr=[
+            _match({"payload": {"protocol": "ip", "field": "saddr"}}, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}),
+            _match(_ifname("oifname"), "==", "@bridges"), {"masquerade": None}])}},
+        {"add": {"rule": _t(chain="postrouting", expr=[
             {"vmap": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@masq"}}])}},
+        {"add": {"rule": _t(chain="raw", expr=[
+            _match(_ifname("iifname"), "==", "@bridges"),
+            _match({"payload": {"protocol": "ip", "field": "daddr"}}, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}),
+            {"drop": None}])}},
+        *_dnat_rules("prerouting"),
+        *_dnat_rules("output"),
     ]
+
+
+def port_elements(ports: Sequence[PortMapping]) -> list[tuple[str, Any]]:
+    """(map name, element) for each mapping."""
+    out: list[tuple[str, Any]] = []
+    for m in ports:
+        data = {"concat": [m.container_ip, m.container_port]}
+        if m.host_ip == "0.0.0.0":
+            out.append((f"pub_any_{m.proto}", [m.host_port, data]))
+        else:
+            out.append((f"pub_ip_{m.proto}", [{"concat": [m.host_ip, m.host_port]}, data]))
+    return out
 
 
 def _prefix(cidr: str) -> dict[str, Any]:
@@ -96,6 +161,7 @@ def network_commands(net: NetworkRules) -> list[Cmd]:
     accept, drop = {"accept": None}, {"drop": None}
     cmds += [
         rule(frm, _match(_ifname("oifname"), "==", net.bridge), accept),
+        rule(frm, _match({"ct": {"key": "status"}}, "in", ["dnat"]), accept),   # a published port, via the host
         rule(frm, _match(_ifname("oifname"), "==", "@bridges"), drop),
     ]
     if net.internal:
@@ -113,8 +179,11 @@ def network_commands(net: NetworkRules) -> list[Cmd]:
         {"add": {"element": _t(name="from_bridge", elem=[[net.bridge, {"jump": {"target": frm}}]])}},
         {"add": {"element": _t(name="to_bridge", elem=[[net.bridge, {"jump": {"target": to}}]])}},
     ]
-    if net.masquerade and not net.internal:
-        cmds.append(rule(nat, _match(_ifname("oifname"), "!=", net.bridge), {"masquerade": None}))
+    if not net.internal:
+        if net.masquerade:
+            cmds.append(rule(nat, _match(_ifname("oifname"), "!=", net.bridge), {"masquerade": None}))
+        cmds.append(rule(nat, _match(_ifname("oifname"), "==", net.bridge),
+                         _match({"ct": {"key": "status"}}, "in", ["dnat"]), {"masquerade": None}))
         for subnet in net.subnets:
             cmds.append({"add": {"element": _t(name="masq", elem=[[_prefix(subnet), {"jump": {"target": nat}}]])}})
     return cmds
@@ -176,11 +245,15 @@ class NftablesFirewall:
     # the Firewall protocol ------------------------------------------------------------
     def setup(self) -> None:
         chains, _ = self._state()
+        with self._lock:
+            rc, _, err = self._nft.cmd(f"add table {FAMILY} {TABLE}; " + port_maps_text())
+        if rc != 0:
+            raise CoveError(f"nftables: create the published-port maps: {str(err).strip()}")
         cmds = base_commands()
-        if not {"forward", "postrouting"} <= chains:
-            for c in ("forward", "postrouting"):
-                if c in chains:
-                    cmds.append({"flush": {"chain": _t(name=c)}})
+        hooked = {"forward", "postrouting", "prerouting", "output", "raw"}
+        if not hooked <= chains:
+            for c in sorted(hooked & chains):
+                cmds.append({"flush": {"chain": _t(name=c)}})
             cmds += base_rules()
         self._run(cmds, "create table ip cove")
 
@@ -194,16 +267,30 @@ class NftablesFirewall:
         if cmds:
             self._run(cmds, f"remove network {net_id[:12]}")
 
-    def sync(self, nets: Sequence[NetworkRules]) -> None:
+    def add_ports(self, ports: Sequence[PortMapping]) -> None:
+        cmds = [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
+        if cmds:
+            self._run(cmds, "publish ports")
+
+    def remove_ports(self, ports: Sequence[PortMapping]) -> None:
+        _, elems = self._state()
+        present = {json.dumps(e[0] if isinstance(e, list) else e, sort_keys=True)
+                   for name in elems if name.startswith("pub_") for e in elems[name]}
+        cmds = [{"delete": {"element": _t(name=name, elem=[e[0]])}} for name, e in port_elements(ports)
+                if json.dumps(e[0], sort_keys=True) in present]
+        if cmds:
+            self._run(cmds, "unpublish ports")
+
+    def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
         chains, elems = self._state()
         cmds: list[Cmd] = []
-        for name in ("from_bridge", "to_bridge", "masq", "bridges"):
-            if name in elems:
-                cmds.append({"flush": {"map" if name != "bridges" else "set": _t(name=name)}})
+        for name in elems:
+            cmds.append({"flush": {"set" if name == "bridges" else "map": _t(name=name)}})
         for c in sorted(chains - set(BASE_CHAINS)):
             cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
         for net in nets:
             cmds += network_commands(net)
+        cmds += [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
         if cmds:
             self._run(cmds, "sync networks")
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
@@ -179,10 +179,15 @@ class Netlink:
         """Set link attributes: ``state="up"``, ``master=``, ``address=``, ``mtu=``, ``ifname=``."""
         self._do(f"set link {index}", lambda ipr: ipr.link("set", index=index, **attrs))
 
-    def set_port_isolated(self, index: int, isolated: bool) -> None:
-        """Bridge port isolation: isolated ports cannot talk to each other (icc=false)."""
-        self._do(f"set bridge port {index} isolated",
-                 lambda ipr: ipr.brport("set", index=index, isolated=1 if isolated else 0))
+    def set_bridge_port(self, index: int, isolated: bool = False, hairpin: bool = False) -> None:
+        """Bridge port flags in one message.
+
+        ``isolated``: isolated ports cannot talk to each other (``enable_icc=false``).
+        ``hairpin``: frames may leave by the port they came in on, so a container
+        reaches itself through the host's published port (DNAT back to itself).
+        """
+        self._do(f"set bridge port {index} flags",
+                 lambda ipr: ipr.brport("set", index=index, isolated=int(isolated), mode=int(hairpin)))
 
     # addresses and routes ----------------------------------------------------------
     def add_address(self, index: int, ip: IPv4Address, prefixlen: int) -> None:
@@ -191,11 +196,12 @@ class Netlink:
                  lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
                                       broadcast=str(net.broadcast_address)))
 
-    def addresses(self, index: int | None = None) -> list[tuple[int, IPv4Network]]:
-        """(link index, interface network) of every IPv4 address."""
+    def addresses(self, index: int | None = None) -> list[tuple[int, IPv4Interface]]:
+        """(link index, address/prefix) of every IPv4 address."""
         kw: dict[str, Any] = {"family": 2} if index is None else {"family": 2, "index": index}
         msgs = self._do("list addresses", lambda ipr: list(ipr.get_addr(**kw)))
-        return [(m["index"], IPv4Network(f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}", strict=False)) for m in msgs]
+        return [(m["index"], IPv4Interface(f"{m.get('IFA_LOCAL') or m.get('IFA_ADDRESS')}/{m['prefixlen']}"))
+                for m in msgs]
 
     def add_default_route(self, gateway: IPv4Address) -> None:
         self._do(f"add default route via {gateway}",

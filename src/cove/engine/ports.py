@@ -1,0 +1,91 @@
+"""Publishing ports (``-p``, ``-P``) for running containers.
+
+At start, after the container's endpoints exist: read its bindings
+(:func:`cove.portmap.requests`), choose host ports (:func:`cove.portmap.allocate`,
+checking every port already published and probing the host for listeners),
+and hand the mappings to the firewall (DNAT).  At exit: remove them and drop
+the UDP conntrack entries that would otherwise keep steering a client's
+packets to the dead container.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import socket
+import subprocess
+from collections.abc import Sequence
+
+from .. import portmap
+from ..model import Container
+from ..portmap import PortMapping
+from .core import EngineCore, log
+
+_SOCK_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
+
+
+def host_port_free(proto: str, ip: str, port: int) -> bool:
+    """Can a host process bind ip:port?  (If not, someone listens there already.)"""
+    kind = _SOCK_TYPES.get(proto)
+    if kind is None:
+        return True   # SCTP: no probe without the sctp module; the DNAT still wins over a listener
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind((ip, port))
+        return True
+    except OSError as exc:
+        return exc.errno != errno.EADDRINUSE
+    finally:
+        s.close()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+class PortOps(EngineCore):
+    def published(self, exclude: str | None = None) -> list[PortMapping]:
+        """Every mapping held by a running container."""
+        return [PortMapping.from_dict(d) for c in self.containers.values()
+                if c.running and c.id != exclude for d in c.state.ports]
+
+    def check_ports(self, c: Container) -> None:
+        """Validate the bindings at create time; refuse a fixed host port that is taken now."""
+        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all)
+        taken = self.published()
+        for r in reqs:
+            if r.host_range and r.host_range[0] == r.host_range[1]:
+                port = r.host_range[0]
+                if any(m.proto == r.proto and m.host_port == port and
+                       ("0.0.0.0" in (m.host_ip, r.host_ip) or m.host_ip == r.host_ip) for m in taken):
+                    from ..errors import Conflict
+
+                    raise Conflict(f"Bind for {r.host_ip}:{port} failed: port is already allocated")
+
+    def publish(self, c: Container, container_ip: str) -> list[PortMapping]:
+        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all)
+        if not reqs:
+            return []
+        addrs = [str(a.ip) for _, a in self.driver_ctx.netlink.get(None).addresses()]
+        mappings = portmap.allocate(reqs, container_ip, self.published(exclude=c.id), host_port_free,
+                                    ephemeral_range(), addrs)
+        self.driver_ctx.firewall.add_ports(mappings)
+        return mappings
+
+    def unpublish(self, mappings: Sequence[PortMapping]) -> None:
+        if not mappings:
+            return
+        self.driver_ctx.firewall.remove_ports(mappings)
+        conntrack = shutil.which("conntrack")
+        for m in mappings:
+            if m.proto == "udp" and conntrack:
+                r = subprocess.run([conntrack, "-D", "-p", "udp", "--orig-port-dst", str(m.host_port)],
+                                   capture_output=True, text=True)
+                if r.returncode not in (0, 1):
+                    log.warning("conntrack -D for udp/%d: %s", m.host_port, r.stderr.strip())
+
