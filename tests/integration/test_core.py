@@ -220,3 +220,26 @@ def test_default_pool_skips_subnets_the_host_already_routes(cove: Daemon) -> Non
         assert subnet == candidates[1]
     finally:
         subprocess.run(["ip", "route", "del", "unreachable", candidates[0]], check=True)
+
+
+def test_nsenter_runs_a_host_program_in_the_container_and_capture_writes_a_pcap(cove: Daemon, tmp_path) -> None:
+    cove.ok("run", "-d", "--name", "peek", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "poke", "bb", "sleep", "3600")
+    ip = ip_of(cove, "peek")
+    out = cove.ok("nsenter", "peek", "--", "ip", "-j", "-4", "addr")   # the host's iproute2, the container's view
+    addrs = {a["local"] for link in json.loads(out) for a in link.get("addr_info", [])}
+    assert addrs == {"127.0.0.1", ip}
+    pcap = tmp_path / "peek.pcap"
+    cap = subprocess.Popen([*COVE, "capture", "peek", "-w", str(pcap), "-c", "2", "icmp"], env=cove.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(30):
+            can_ping(cove, "poke", ip)
+            if cap.poll() is not None:
+                break
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+        cap.wait()
+    read = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True, text=True)
+    assert "ICMP echo request" in read.stdout and ip in read.stdout

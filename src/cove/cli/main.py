@@ -48,6 +48,8 @@ LAZY_COMMANDS = {
     "images": "cove.cli.images:images",
     "rmi": "cove.cli.images:rmi",
     "tag": "cove.cli.images:tag",
+    "nsenter": "cove.cli.debug:nsenter",
+    "capture": "cove.cli.debug:capture",
 }
 
 
