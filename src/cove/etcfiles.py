@@ -89,6 +89,27 @@ def resolv_conf(host_text: str, dns: Sequence[str] = (), dns_search: Sequence[st
     return "\n".join(lines) + "\n"
 
 
+def resolv_conf_embedded(host_text: str, dns_search: Sequence[str] = (), dns_options: Sequence[str] = ()) -> str:
+    """resolv.conf for a container on a user-defined network: the embedded resolver only.
+
+    As Docker: ``nameserver 127.0.0.11`` and ``options ndots:0``; the search
+    domains are the host's unless ``--dns-search`` replaces them; ``--dns``
+    servers are not written here, they are the resolver's upstreams.
+    """
+    _, search, options = parse_resolv_conf(host_text)
+    if dns_search:
+        search = [] if list(dns_search) == ["."] else list(dns_search)
+    opts = ["ndots:0"] + [o for o in (list(dns_options) or options) if not o.startswith("ndots:")]
+    if dns_options and any(o.startswith("ndots:") for o in dns_options):
+        opts = list(dns_options)
+    lines = []
+    if search:
+        lines.append("search " + " ".join(search))
+    lines.append("nameserver 127.0.0.11")
+    lines.append("options " + " ".join(opts))
+    return "\n".join(lines) + "\n"
+
+
 def write_in_place(path: str, text: str) -> None:
     """Write ``text`` to ``path`` keeping the inode (safe under a bind mount)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)

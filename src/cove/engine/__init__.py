@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 
+from ..dns.records import Records
+from ..dns.server import Resolver
+from ..dns.service import DnsService
 from ..drivers import DriverContext
 from ..firewall import get_firewall
 from ..kernel.netlink import NetlinkPool
@@ -31,6 +34,8 @@ class Engine(Reconciler):
         self.images = _images.ImageStore(os.path.join(cfg.data_root, "images"))
         self.driver_ctx = DriverContext(netlink=NetlinkPool(), firewall=get_firewall(cfg.firewall), mtu=cfg.mtu)
         self.drivers = {}
+        self.records = Records()
+        self.dns = DnsService(Resolver(self.records))
         self.watcher = rt.ExitWatcher(self.on_exit)
 
     def open(self) -> "Engine":
@@ -40,5 +45,6 @@ class Engine(Reconciler):
 
     def close(self) -> None:
         self.watcher.close()
+        self.dns.close()
         self.driver_ctx.netlink.close()
         self.store.close()

@@ -31,7 +31,7 @@ from ..runtime import images as _images
 from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
-from .networks import NetworkOps
+from .networks import NetworkOps, check_dns_name
 from .ports import PortOps
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
@@ -79,6 +79,7 @@ class ContainerOps(NetworkOps, PortOps):
             if name:
                 check_name("container name", name.lstrip("/"))
                 name = name.lstrip("/")
+                check_dns_name("container name", name)
                 self.check_unique_container_name(name)
             image = self.images.get(config.image)
             config.image_id = image.id
@@ -121,6 +122,10 @@ class ContainerOps(NetworkOps, PortOps):
                         net = self.find_network(ref)
                         self.check_request(net, req)
                         networks[net.id] = req
+            for spec in host.extra_hosts:
+                hname, sep, hip = spec.partition(":")
+                if not sep or not hname or not (hip == "host-gateway" or _is_ip(hip)):
+                    raise field_error("add-host", spec, "expected NAME:IP (or NAME:host-gateway)")
             for link in host.links:
                 target = link.split(":", 1)[0]
                 self.find_container(target)
@@ -173,8 +178,12 @@ class ContainerOps(NetworkOps, PortOps):
         except OSError:
             host_resolv = ""
         etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
-        etcfiles.write_in_place(paths["/etc/resolv.conf"], etcfiles.resolv_conf(
-            host_resolv, c.host_config.dns, c.host_config.dns_search, c.host_config.dns_options))
+        if self.dns_networks(c):
+            resolv = etcfiles.resolv_conf_embedded(host_resolv, c.host_config.dns_search, c.host_config.dns_options)
+        else:
+            resolv = etcfiles.resolv_conf(host_resolv, c.host_config.dns, c.host_config.dns_search,
+                                          c.host_config.dns_options)
+        etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
         etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
         return paths
 
@@ -193,6 +202,9 @@ class ContainerOps(NetworkOps, PortOps):
         extra: list[tuple[str, str]] = []
         for spec in c.host_config.extra_hosts:
             name, _, ip = spec.partition(":")
+            if ip == "host-gateway":      # Docker's name for the host as seen from the default bridge
+                bridge = next((n for n in self.networks.values() if n.name == "bridge"), None)
+                ip = bridge.ipam[0]["Gateway"] if bridge and bridge.ipam else ip
             extra.append((name, ip))
         for link in c.host_config.links:
             target, _, alias = link.partition(":")
@@ -236,6 +248,8 @@ class ContainerOps(NetworkOps, PortOps):
                     ports = self.publish(c, primary.ip)
                     undo.callback(self.unpublish, ports)
                 etc = self._etc_files(c)
+                if self.start_resolver(c, sandbox):
+                    undo.callback(self.stop_resolver, c.id)
                 spec = ContainerSpec(
                     id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
                     data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
@@ -274,6 +288,7 @@ class ContainerOps(NetworkOps, PortOps):
             except Exception as exc:  # noqa: BLE001 - teardown goes on
                 errors.append(exc)
             c.state.ports = []
+            self.stop_resolver(cid)
             for net_id in list(self.endpoints.get(cid, {})):
                 try:
                     self.detach(c, net_id, c.state.netns)
@@ -443,6 +458,16 @@ class ContainerOps(NetworkOps, PortOps):
             return cur is not None and cur.running
 
         return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _default_env(base: list[str], extra: list[str]) -> list[str]:

@@ -15,11 +15,20 @@ from typing import Any
 from .. import ipam
 from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
+from ..dns.records import valid_name
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
-from .core import EngineCore, log, new_id, now_rfc3339
 
 
-class NetworkOps(EngineCore):
+def check_dns_name(field: str, name: str) -> None:
+    """Names and aliases must be valid DNS names, or the resolver could never answer them."""
+    if not valid_name(name):
+        raise field_error(field, name, "not a valid DNS name (labels of letters, digits, - and _; "
+                          "at most 63 characters each)")
+from .core import log, new_id, now_rfc3339
+from .names import NameOps
+
+
+class NetworkOps(NameOps):
     drivers: dict[str, NetworkDriver]
     driver_ctx: DriverContext
 
@@ -150,7 +159,7 @@ class NetworkOps(EngineCore):
         if req.mac is not None:
             req.mac = ipam.parse_mac(req.mac)
         for alias in req.aliases:
-            check_name("alias", alias)
+            check_dns_name("alias", alias)
 
     def attach(self, c: Container, net: Network, req: EndpointRequest, sandbox: str) -> Endpoint:
         """Lease an address and make the interface; undone entirely on failure."""
@@ -179,6 +188,7 @@ class NetworkOps(EngineCore):
                     self.save_network(net)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
+            self.register_names(c, ep)
             return ep
 
     def detach(self, c: Container, net_id: str, sandbox: str | None) -> None:
@@ -188,6 +198,7 @@ class NetworkOps(EngineCore):
             if ep is None:
                 return
             net = self.networks.get(net_id)
+            self.unregister_names(c.id, net_id)
             try:
                 if net is not None:
                     self.driver_of(net).leave(net, ep, sandbox)
@@ -207,9 +218,16 @@ class NetworkOps(EngineCore):
             if net.id in c.networks:
                 raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
             self.check_request(net, req)
-            if c.running:
-                self.attach(c, net, req, c.state.netns)
-            c.networks[net.id] = req
+            for alias in req.aliases:
+                check_dns_name("alias", alias)
+            c.networks[net.id] = req          # before attach: the resolver registers its aliases
+            try:
+                if c.running:
+                    self.attach(c, net, req, c.state.netns)
+                    self.start_resolver(c, c.state.netns)
+            except BaseException:
+                del c.networks[net.id]
+                raise
             self.save_container(c)
             self.on_endpoints_changed(c)
 

@@ -87,6 +87,10 @@ class Reconciler(ContainerOps):
                 state_dir = self.cfg.container_state_dir(c.id)
                 if rt.is_alive(state_dir):
                     self.watcher.watch(c.id, state_dir)
+                    for ep in self.endpoints.get(c.id, {}).values():
+                        self.register_names(c, ep)
+                    if c.mode == "bridge":
+                        self.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
                     self.on_exit(c.id, rt.exit_code(state_dir))

@@ -1,0 +1,65 @@
+"""Names: the embedded resolver's records and listeners, and the resolv.conf they imply.
+
+As in Docker, names resolve only on user-defined networks: a container there
+is found by its name, its short id and every alias it has on that network, by
+containers that share the network.  The default ``bridge`` network has no
+name resolution (``--link`` writes /etc/hosts there instead).  A container on
+at least one user-defined network gets ``nameserver 127.0.0.11`` with
+``options ndots:0``; its ``--dns`` servers (or the host's) become the
+upstreams the resolver forwards other names to, from the host's namespace.
+"""
+
+from __future__ import annotations
+
+from ..dns.records import Records
+from ..dns.server import Upstream
+from ..etcfiles import parse_resolv_conf
+from ..model import Container, Endpoint, Network
+from .core import EngineCore, log
+
+MAX_UPSTREAMS = 3
+
+
+class NameOps(EngineCore):
+    records: Records
+
+    def resolves_names(self, net: Network | None) -> bool:
+        return net is not None and net.driver != "host" and net.driver != "null" and net.name != "bridge"
+
+    def dns_networks(self, c: Container) -> list[str]:
+        return [nid for nid in self.endpoints.get(c.id, {}) if self.resolves_names(self.networks.get(nid))]
+
+    def register_names(self, c: Container, ep: Endpoint) -> None:
+        net = self.networks.get(ep.network_id)
+        if not self.resolves_names(net):
+            return
+        req = c.networks.get(ep.network_id)
+        names = [c.name, c.id[:12], *(req.aliases if req else [])]
+        self.records.set_endpoint(ep.network_id, c.id, names, ep.ip)
+
+    def unregister_names(self, container_id: str, network_id: str) -> None:
+        self.records.remove_endpoint(network_id, container_id)
+
+    def upstreams(self, c: Container) -> list[Upstream]:
+        servers = list(c.host_config.dns)
+        if not servers:
+            try:
+                with open(self.cfg.host_resolv_conf) as f:
+                    servers, _, _ = parse_resolv_conf(f.read())
+            except OSError:
+                servers = []
+        return [Upstream(s) for s in servers[:MAX_UPSTREAMS]]
+
+    def start_resolver(self, c: Container, sandbox: str) -> bool:
+        """Listen at 127.0.0.11 in the container's namespace if it is on a user network."""
+        if not sandbox or not self.dns_networks(c):
+            return False
+        cid = c.id
+        self.dns.serve(cid, sandbox,
+                       networks=lambda: self.dns_networks(self.containers[cid]) if cid in self.containers else [],
+                       upstreams=lambda: self.upstreams(self.containers[cid]) if cid in self.containers else [])
+        log.debug("resolver for %s at 127.0.0.11", c.name)
+        return True
+
+    def stop_resolver(self, container_id: str) -> None:
+        self.dns.stop(container_id)
