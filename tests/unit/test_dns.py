@@ -467,8 +467,11 @@ class LoopbackUpstream:
             self.udp_queries += 1
             if self.mode == "silent":
                 continue
-            if self.mode == "spoof":  # a wrong id first, then the real reply
-                self.udp.sendto(b"\0\0" + self._reply(data, False)[2:], peer)
+            if self.mode == "spoof":  # a wrong id, then a wrong question, then the real reply
+                self.udp.sendto(b"\xff\xff" + self._reply(data, False)[2:], peer)
+                other = DNSRecord.question("evil.example.net")
+                other.header.id = DNSRecord.parse(data).header.id
+                self.udp.sendto(self._reply(bytes(other.pack()), False), peer)
             self.udp.sendto(self._reply(data, False), peer)
 
     def _serve_tcp(self) -> None:
@@ -546,6 +549,7 @@ def test_forward_over_tcp_when_asked_over_tcp(loopback: Callable[..., LoopbackUp
 def test_forward_ignores_replies_with_the_wrong_id(loopback: Callable[..., LoopbackUpstream]) -> None:
     reply = forwarded([loopback("spoof").upstream], qid=0)
     assert reply is not None and addresses(reply) == ["198.51.100.7"]
+    assert reply.q.qname == "example.com." and reply.header.id == 0
 
 
 def test_forward_moves_on_from_silent_and_failing_upstreams(loopback: Callable[..., LoopbackUpstream]) -> None:
@@ -568,6 +572,7 @@ def test_forward_gives_up_within_the_timeout(loopback: Callable[..., LoopbackUps
     assert forwarded([refused, silent.upstream, silent.upstream], timeout=0.6) is None
     assert time.monotonic() - started < 1.0
     assert forwarded([Upstream("not-an-address")], timeout=0.3) is None
+    assert forwarded([silent.upstream], "tcp", timeout=0.3) is None
 
 
 def test_resolver_with_default_forwarder_end_to_end(records: Records,

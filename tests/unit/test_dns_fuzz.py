@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from dnslib import CLASS, QTYPE, RCODE, RR, A, DNSRecord, EDNS0
@@ -52,7 +52,8 @@ def table() -> Records:
     return records
 
 
-def upstream(mode: str):  # noqa: ANN201 - a forwarder
+def upstream(mode: str) -> Callable[[bytes, list[Upstream], str], bytes | None]:
+    """A fake forwarder: "none" fails, "servfail" relays a SERVFAIL, "answer" an A record."""
     def forward(packet: bytes, upstreams: list[Upstream], transport: str) -> bytes | None:
         assert 1 <= len(upstreams) <= 3 and transport in ("udp", "tcp")
         if mode == "none":

@@ -274,19 +274,23 @@ def build_router(engine: Engine) -> Router:
         if not req.flag("stream"):
             raise InvalidArgument("invalid stream: cove supports attach with stream=1 only")
 
+        E.attach_begin(cid)    # now, before the client starts the container
+
         def run(sock: socket.socket, leftover: bytes) -> None:
-            with E.lock:
-                E.changed.wait_for(lambda: cid not in E.containers or E.containers[cid].running
-                                   or E.containers[cid].state.status == "exited", 300)
-            if want_stdin:
-                fifo = os.path.join(E.cfg.container_state_dir(cid), "stdin")
-                threading.Thread(target=_pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
             try:
+                with E.lock:
+                    E.changed.wait_for(lambda: cid not in E.containers or E.containers[cid].running
+                                       or E.containers[cid].state.status == "exited", 300)
+                if want_stdin:
+                    fifo = os.path.join(E.cfg.container_state_dir(cid), "stdin")
+                    threading.Thread(target=_pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
                 for stream, data in E.logs(cid, follow=True):
                     if want.get(stream, False):
                         sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
-            except NotFound:
+            except (NotFound, OSError):
                 pass
+            finally:
+                E.attach_end(cid)
             _close_write(sock)
 
         return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if tty

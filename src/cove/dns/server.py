@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import ip_address
 
 from dnslib import CLASS, QTYPE, RR, A, DNSBuffer, DNSLabel, DNSQuestion, DNSRecord, EDNS0, PTR
 
@@ -58,8 +59,6 @@ NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
 CLASS_ANY = 255
 _HEADER = struct.Struct("!HHHHHH")
 
-Forwarder = Callable[[bytes, "list[Upstream]", str], "bytes | None"]
-
 
 @dataclass(frozen=True)
 class Upstream:
@@ -67,6 +66,10 @@ class Upstream:
 
     address: str
     port: int = 53
+
+
+#: ``forwarder(packet, upstreams, transport)``: the raw upstream reply, or None
+Forwarder = Callable[[bytes, list[Upstream], str], "bytes | None"]
 
 
 @dataclass
@@ -351,6 +354,9 @@ def forward_udp_tcp(packet: bytes, upstreams: Sequence[Upstream], transport: str
         if now >= deadline:
             break
         share = now + (deadline - now) / (len(chosen) - index)
+        if not _is_ip(upstream.address):  # never resolve a host name here
+            log.debug("dns: upstream %r is not an IP address", upstream.address)
+            continue
         xid = os.urandom(2)
         query = xid + packet[2:]
         reply: bytes | None = None
@@ -358,7 +364,7 @@ def forward_udp_tcp(packet: bytes, upstreams: Sequence[Upstream], transport: str
             if transport == "tcp":
                 reply = _ask_tcp(query, upstream, share)
             else:
-                reply = _ask_udp(query, upstream, share)
+                reply = _ask_udp(query, upstream, share, end)
                 if reply is not None and reply[2] & (TC >> 8):
                     reply = _ask_tcp(query, upstream, deadline) or reply
         except (OSError, ValueError, OverflowError) as err:
@@ -382,11 +388,20 @@ def _matches(query: bytes, reply: bytes, end: int) -> bool:
     return reply[4:6] == b"\0\1" and reply[12:end].lower() == query[12:end].lower()
 
 
+def _is_ip(address: str) -> bool:
+    try:
+        ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-def _ask_udp(query: bytes, upstream: Upstream, deadline: float) -> bytes | None:
+def _ask_udp(query: bytes, upstream: Upstream, deadline: float, end: int) -> bytes | None:
+    """The first datagram from ``upstream`` that answers ``query`` (others are ignored)."""
     with socket.socket(_family(upstream.address), socket.SOCK_DGRAM) as sock:
         sock.connect((upstream.address, upstream.port))  # the kernel drops datagrams from others
         sock.send(query)
@@ -399,7 +414,7 @@ def _ask_udp(query: bytes, upstream: Upstream, deadline: float) -> bytes | None:
                 data = sock.recv(65535)
             except (TimeoutError, ConnectionRefusedError):
                 return None
-            if data[:2] == query[:2]:
+            if _matches(query, data, end):
                 return data
 
 
@@ -408,7 +423,9 @@ def _ask_tcp(query: bytes, upstream: Upstream, deadline: float) -> bytes | None:
     if left <= 0:
         return None
     try:
-        with socket.create_connection((upstream.address, upstream.port), timeout=left) as sock:
+        with socket.socket(_family(upstream.address), socket.SOCK_STREAM) as sock:
+            sock.settimeout(left)
+            sock.connect((upstream.address, upstream.port))
             sock.sendall(struct.pack("!H", len(query)) + query)
             prefix = _recv_exact(sock, 2, deadline)
             if prefix is None:

@@ -63,6 +63,8 @@ class ContainerOps(NetworkOps, PortOps):
     def init_containers(self) -> None:
         self.execs: dict[str, ExecRecord] = {}
         self.last_exit: dict[str, int] = {}
+        self.attached: dict[str, int] = {}
+        self.remove_after_attach: set[str] = set()
 
     # create -------------------------------------------------------------------------
     def _generate_name(self) -> str:
@@ -313,7 +315,28 @@ class ContainerOps(NetworkOps, PortOps):
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
             self.changed.notify_all()
             if c.host_config.auto_remove:
-                self._remove(c)
+                if self.attached.get(cid):
+                    self.remove_after_attach.add(cid)    # an attached client still reads its output
+                else:
+                    self._remove(c)
+
+    def attach_begin(self, cid: str) -> None:
+        """A client streams this container's output: an --rm removal waits for it."""
+        with self.lock:
+            self.attached[cid] = self.attached.get(cid, 0) + 1
+
+    def attach_end(self, cid: str) -> None:
+        with self.lock:
+            n = self.attached.get(cid, 0) - 1
+            if n > 0:
+                self.attached[cid] = n
+                return
+            self.attached.pop(cid, None)
+            if cid in self.remove_after_attach:
+                self.remove_after_attach.discard(cid)
+                c = self.containers.get(cid)
+                if c is not None and not c.running:
+                    self._remove(c)
 
     # stop / kill / wait -------------------------------------------------------------
     def stop_container(self, ref: str, timeout: float | None = None) -> bool:

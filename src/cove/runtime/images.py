@@ -3,11 +3,12 @@
 Layout under the store's root (``/var/lib/cove/images``)::
 
     <hex id>/rootfs/      the extracted tree (the read-only lower layer of containers)
-    <hex id>/image.json   {"id", "repo_tags", "created", "size"}
+    <hex id>/image.json   {"id", "repo_tags", "created", "size", "config"}
 
-The id is ``sha256:`` + the SHA-256 of the tarball.  Extraction refuses
-absolute names, ``..`` and anything that would be written through a symlink,
-so a hostile tarball cannot touch files outside its own directory.  The
+The id is ``sha256:`` + the SHA-256 of the tarball (and of the ``--change``
+config, if any).  Extraction refuses absolute names, ``..`` and anything that
+would be written through a symlink leading out, so a hostile tarball cannot
+touch files outside its own directory.  The
 built-in image ``host`` has no root filesystem: its containers run on the
 host's own ``/`` with only the ``/etc`` files private.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -40,6 +42,9 @@ class Image:
     config: dict[str, Any] = field(default_factory=dict)   # Docker's image Config: Cmd, Entrypoint, Env...
 
 
+REPO_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                     r"|[a-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 CHANGE_KEYS = ("CMD", "ENTRYPOINT", "ENV", "WORKDIR", "EXPOSE", "LABEL")
 
 
@@ -82,6 +87,14 @@ def parse_changes(changes: list[str]) -> dict[str, Any]:
     return cfg
 
 
+def _check_name(repo: str, tag: str) -> None:
+    if not REPO_RE.fullmatch(repo or ""):
+        raise InvalidArgument(f"invalid reference format: repository name {repo!r} must be lowercase "
+                              "letters, digits and separators (. _ - /)")
+    if not TAG_RE.fullmatch(tag or ""):
+        raise InvalidArgument(f"invalid reference format: tag {tag!r} must be 1 to 128 letters, digits, . _ -")
+
+
 def normalise_ref(repo: str, tag: str | None = None) -> str:
     if tag:
         return f"{repo}:{tag}"
@@ -90,60 +103,98 @@ def normalise_ref(repo: str, tag: str | None = None) -> str:
 
 
 def _safe_name(name: str) -> str:
+    """A member name as a relative path; absolute names and ``..`` are refused."""
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if name.startswith("/") or ".." in parts:
+    if name.startswith("/") or ".." in parts or "\0" in name:
         raise InvalidArgument(f"invalid image tarball: member {name!r} points outside the root filesystem")
     return "/".join(parts)
 
 
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
+def _apply_attrs(path: str, m: tarfile.TarInfo, as_root: bool) -> None:
+    """Owner, mode and mtime from the tarball (owner only as root; a symlink keeps its mode)."""
+    if as_root:
+        os.chown(path, m.uid, m.gid, follow_symlinks=False)
+    if not m.issym():
+        os.chmod(path, stat.S_IMODE(m.mode))
+    try:
+        os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+    except OSError:
+        pass
+
+
 def extract(tar: tarfile.TarFile, dest: str) -> int:
-    """Extract safely into ``dest``; return the size in bytes of regular files."""
+    """Extract safely into ``dest``; return the size in bytes of regular files.
+
+    Nothing is ever written outside ``dest``: absolute names and ``..`` are
+    refused, and so is any member (or hard link source) whose path goes
+    through a symbolic link leading out of ``dest``.  Symlinks, modes, mtimes and
+    (as root) owners and device nodes are kept.  Directory modes are applied
+    last, so a read-only directory can still be filled.
+    """
     size = 0
     dest = os.path.realpath(dest)
     as_root = os.geteuid() == 0
+    dirs: list[tuple[str, tarfile.TarInfo]] = []
     for m in tar:
         name = _safe_name(m.name)
         if not name:
             continue
         target = os.path.join(dest, name)
         parent = os.path.dirname(target)
-        if not os.path.realpath(parent).startswith(dest):
+        if not _inside(dest, os.path.realpath(parent)):
             raise InvalidArgument(f"invalid image tarball: member {m.name!r} would be written through a symlink")
         os.makedirs(parent, exist_ok=True)
-        if os.path.lexists(target) and not (m.isdir() and os.path.isdir(target)):
+        if os.path.lexists(target) and not (m.isdir() and os.path.isdir(target) and not os.path.islink(target)):
             if os.path.isdir(target) and not os.path.islink(target):
                 shutil.rmtree(target)
             else:
                 os.unlink(target)
         if m.isdir():
-            os.makedirs(target, exist_ok=True)
-        elif m.isfile():
+            os.makedirs(target, 0o700, exist_ok=True)
+            dirs.append((target, m))
+            continue
+        if m.isfile():
             src = tar.extractfile(m)
             assert src is not None
-            with open(target, "wb") as out:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(src, out)
             size += m.size
         elif m.issym():
             os.symlink(m.linkname, target)
         elif m.islnk():
-            link = os.path.join(dest, _safe_name(m.linkname))
-            os.link(link, target)
-        elif (m.ischr() or m.isblk() or m.isfifo()) and as_root:
-            mode = {tarfile.CHRTYPE: stat.S_IFCHR, tarfile.BLKTYPE: stat.S_IFBLK, tarfile.FIFOTYPE: stat.S_IFIFO}[m.type]
-            os.mknod(target, mode | m.mode, os.makedev(m.devmajor, m.devminor))
+            source = os.path.join(dest, _safe_name(m.linkname))
+            if not _inside(dest, os.path.realpath(os.path.dirname(source))) or not os.path.lexists(source):
+                raise InvalidArgument(f"invalid image tarball: hard link {m.name!r} -> {m.linkname!r} "
+                                      "points outside the root filesystem")
+            os.link(source, target, follow_symlinks=False)
+            continue                             # the source's attributes are the link's
+        elif m.isfifo():
+            os.mkfifo(target, 0o600)
+        elif (m.ischr() or m.isblk()) and as_root:
+            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+            os.mknod(target, kind | 0o600, os.makedev(m.devmajor, m.devminor))
         else:
-            continue
-        if not m.issym():
-            if as_root:
-                os.lchown(target, m.uid, m.gid)
-            os.chmod(target, m.mode)
+            continue                             # devices without root, unknown types
+        _apply_attrs(target, m, as_root)
+    for target, m in reversed(dirs):
+        _apply_attrs(target, m, as_root)
     return size
 
 
 class ImageStore:
+    """The images under ``root``, plus the built-in ``host``."""
+
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o700, exist_ok=True)
+        for name in os.listdir(root):            # an import or removal cut short
+            if name.startswith((".import-", ".remove-")):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
     def _meta_path(self, hexid: str) -> str:
         return os.path.join(self.root, hexid, "image.json")
@@ -152,48 +203,55 @@ class ImageStore:
         try:
             with open(self._meta_path(hexid)) as f:
                 d = json.load(f)
-        except (OSError, ValueError):
+            return Image(id=d["id"], repo_tags=d.get("repo_tags", []), created=d.get("created", 0.0),
+                         size=d.get("size", 0), rootfs=os.path.join(self.root, hexid, "rootfs"),
+                         config=d.get("config", {}))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return Image(id=d["id"], repo_tags=d.get("repo_tags", []), created=d.get("created", 0.0),
-                     size=d.get("size", 0), rootfs=os.path.join(self.root, hexid, "rootfs"),
-                     config=d.get("config", {}))
 
-    def _save(self, img: Image) -> None:
-        hexid = img.id.split(":", 1)[1]
-        tmp = self._meta_path(hexid) + ".tmp"
+    def _save(self, img: Image, directory: str | None = None) -> None:
+        """Write ``image.json`` atomically (into ``directory``, or the image's own)."""
+        path = os.path.join(directory, "image.json") if directory else self._meta_path(img.id.split(":", 1)[1])
         d = asdict(img)
         d.pop("rootfs")
-        with open(tmp, "w") as f:
+        with open(path + ".tmp", "w") as f:
             json.dump(d, f)
-        os.replace(tmp, self._meta_path(hexid))
+        os.replace(path + ".tmp", path)
 
     def host_image(self) -> Image:
         return Image(id=HOST_ID, repo_tags=["host:latest"], created=0.0, size=0, rootfs=None)
 
     def list(self) -> list[Image]:
-        out = [self.host_image()]
-        for hexid in sorted(os.listdir(self.root)):
-            img = self._load(hexid)
-            if img is not None:
-                out.append(img)
-        return out
+        """The built-in ``host`` image first, then the imported ones, newest first."""
+        found = [img for hexid in os.listdir(self.root) if (img := self._load(hexid)) is not None]
+        return [self.host_image(), *sorted(found, key=lambda i: (-i.created, i.id))]
 
     def get(self, ref: str) -> Image:
+        """By ``name`` (``:latest``), ``name:tag``, full id with or without ``sha256:``, or a unique id prefix."""
         if not ref:
             raise InvalidArgument("invalid image: an image name is required")
-        want = normalise_ref(ref) if not ref.startswith("sha256:") else ref
+        want = ref if ref.startswith("sha256:") else normalise_ref(ref)
         images = self.list()
         for img in images:
-            if img.id == ref or img.id == f"sha256:{ref}" or want in img.repo_tags:
+            if want in img.repo_tags or img.id == ref or img.id == f"sha256:{ref}":
                 return img
         hexref = ref.removeprefix("sha256:")
-        if all(c in "0123456789abcdef" for c in hexref) and len(hexref) >= 4:
+        if hexref and all(c in "0123456789abcdef" for c in hexref):
             hits = [i for i in images if i.id.removeprefix("sha256:").startswith(hexref)]
             if len(hits) == 1:
                 return hits[0]
         raise NotFound(f"No such image: {want}")
 
     def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: list[str] | None = None) -> Image:
+        """Import a root filesystem tarball (``docker import``) and name it ``repo:tag`` (none if repo is "").
+
+        The tarball is extracted into a temporary directory that is renamed
+        into place with its metadata, so the store never shows half an image.
+        """
+        tag = tag or "latest"
+        if repo:
+            _check_name(repo, tag)
+        config = parse_changes(list(changes or []))
         tmpdir = tempfile.mkdtemp(prefix=".import-", dir=self.root)
         try:
             raw = os.path.join(tmpdir, "layer.tar")
@@ -202,31 +260,32 @@ class ImageStore:
                 while chunk := stream.read(1 << 20):
                     h.update(chunk)
                     f.write(chunk)
-            config = parse_changes(list(changes or []))
             if config:
                 h.update(json.dumps(config, sort_keys=True).encode())
-            image_id = "sha256:" + h.hexdigest()
-            rootfs = os.path.join(tmpdir, "rootfs")
-            os.makedirs(rootfs)
-            try:
-                with tarfile.open(raw) as tar:
-                    size = extract(tar, rootfs)
-            except tarfile.TarError as exc:
-                raise InvalidArgument(f"invalid image tarball: {exc}") from None
-            os.unlink(raw)
             hexid = h.hexdigest()
-            final = os.path.join(self.root, hexid)
-            existing = self._load(hexid)
-            if existing is None:
-                img = Image(id=image_id, created=time.time(), size=size, rootfs=os.path.join(final, "rootfs"),
-                            config=config)
-                if os.path.exists(final):
-                    shutil.rmtree(final)
-                os.rename(tmpdir, final)
-                tmpdir = ""
-            else:
-                img = existing
-            self._save(img)
+            img = self._load(hexid)
+            if img is None:
+                rootfs = os.path.join(tmpdir, "rootfs")
+                os.mkdir(rootfs, 0o755)
+                try:
+                    with tarfile.open(raw) as tar:
+                        size = extract(tar, rootfs)
+                except tarfile.TarError as exc:
+                    raise InvalidArgument(f"invalid image tarball: {exc}") from None
+                os.unlink(raw)
+                final = os.path.join(self.root, hexid)
+                img = Image(id=f"sha256:{hexid}", created=time.time(), size=size,
+                            rootfs=os.path.join(final, "rootfs"), config=config)
+                self._save(img, tmpdir)
+                if os.path.exists(final) and self._load(hexid) is None:
+                    shutil.rmtree(final)                 # a leftover without metadata
+                try:
+                    os.rename(tmpdir, final)
+                    tmpdir = ""
+                except OSError:
+                    img = self._load(hexid)              # imported meanwhile by someone else
+                    if img is None:
+                        raise
             if repo:
                 self.tag(img.id, repo, tag)
                 img = self.get(img.id)
@@ -236,30 +295,42 @@ class ImageStore:
                 shutil.rmtree(tmpdir, ignore_errors=True)
 
     def tag(self, ref: str, repo: str, tag: str = "latest") -> None:
+        """Give the image ``ref`` the name ``repo:tag``, taking it from any other image."""
         img = self.get(ref)
         if img.id == HOST_ID:
             raise Forbidden("the built-in image host cannot be tagged")
-        if not repo or any(c in repo for c in " \t\n") or repo != repo.lower():
-            raise InvalidArgument(f"invalid reference format: repository name {repo!r} must be lowercase")
+        _check_name(repo, tag)
         name = normalise_ref(repo, tag)
-        for other in self.list():
-            if other.id != img.id and name in other.repo_tags and other.id != HOST_ID:
+        if name in self.host_image().repo_tags:
+            raise Conflict(f"the name {name} belongs to the built-in image host")
+        for other in self.list()[1:]:
+            if other.id != img.id and name in other.repo_tags:
                 other.repo_tags.remove(name)
                 self._save(other)
-            elif other.id == HOST_ID and name in other.repo_tags:
-                raise Conflict("the name host:latest belongs to the built-in image")
         if name not in img.repo_tags:
             img.repo_tags.append(name)
             self._save(img)
 
     def remove(self, ref: str, force: bool = False) -> list[str]:
+        """Untag ``ref``; delete the image once no name is left.  Returns what was untagged/deleted.
+
+        By id, an image with several names is deleted only with ``force`` (as
+        Docker).  Whether containers still use it is the caller's to check.
+        """
         img = self.get(ref)
         if img.id == HOST_ID:
             raise Forbidden("the built-in image host cannot be removed")
-        name = normalise_ref(ref) if not ref.startswith("sha256:") else ""
-        if name in img.repo_tags and len(img.repo_tags) > 1 and not force:
+        name = "" if ref.startswith("sha256:") else normalise_ref(ref)
+        if name in img.repo_tags and len(img.repo_tags) > 1:
             img.repo_tags.remove(name)
             self._save(img)
             return [name]
-        shutil.rmtree(os.path.join(self.root, img.id.split(":", 1)[1]), ignore_errors=True)
-        return list(img.repo_tags) or [img.id]
+        if len(img.repo_tags) > 1 and not force:
+            short = img.id.removeprefix("sha256:")[:12]
+            raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is referenced in "
+                           "multiple repositories")
+        hexid = img.id.split(":", 1)[1]
+        doomed = os.path.join(self.root, f".remove-{hexid}")
+        os.rename(os.path.join(self.root, hexid), doomed)     # gone from list() at once
+        shutil.rmtree(doomed, ignore_errors=True)
+        return [*img.repo_tags, img.id]

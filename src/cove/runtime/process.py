@@ -1,16 +1,23 @@
-"""Start, watch, stop and exec into containers (the daemon's side of the shim).
+"""Start, watch, stop and exec into containers: the daemon's side of the shim.
 
-State lives in files under the container's state dir, written by the shim, so
-a restarted daemon can pick up containers it did not start:
+A container is supervised by its shim (:mod:`cove.runtime.shim`), a process of
+its own that no daemon has to reap, so containers survive daemon restarts.
+Everything the daemon needs is in files the shim writes to the state dir, so a
+restarted daemon finds its containers again:
 
-- ``pid``: the init's host PID and its start time (``/proc/PID/stat`` field
-  22), so a recycled PID is never mistaken for the container;
-- ``shim.pid``: the supervisor's PID, watched through a pidfd;
-- ``exit``: the exit code, written by the shim when the init is gone.
+- ``shim.pid``: the supervisor's PID and start time (``/proc/PID/stat`` field
+  22), watched through a pidfd by :class:`ExitWatcher`;
+- ``pid``: the init's host PID and start time, so a recycled PID is never
+  mistaken for the container;
+- ``exit``: the exit code (code, or 128+signal), written before the shim ends;
+- ``stdin``: with ``open_stdin``, the FIFO the daemon writes the input to.
+
+Logs are in the data dir: ``stdout.log``/``stderr.log``, or ``tty.log``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import shutil
@@ -21,13 +28,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from ..errors import CoveError, InvalidArgument
-from .spec import ContainerSpec
+from ..errors import Conflict, CoveError, InvalidArgument
+from ..kernel import syscalls as sc
+from .rootfs import mount_points
+from .spec import DEFAULT_PATH, ContainerSpec
+
+log = logging.getLogger("cove.runtime")
 
 START_TIMEOUT = 30.0
+SHIM_EXIT_TIMEOUT = 10.0
+STATE_FILES = ("exit", "exit.tmp", "pid", "pid.tmp", "shim.pid", "shim.pid.tmp", "stdin")
+SRC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# -- process identity ---------------------------------------------------------------------
 def _read(path: str) -> str | None:
     try:
         with open(path) as f:
@@ -36,18 +52,121 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _start_time(pid: int) -> str | None:
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]."""
     data = _read(f"/proc/{pid}/stat")
-    if data is None:
+    return data.rsplit(")", 1)[1].split() if data else None
+
+
+def _identity(state_dir: str, name: str) -> tuple[int, str] | None:
+    """(PID, start time) recorded in ``name`` (``pid`` or ``shim.pid``)."""
+    data = _read(os.path.join(state_dir, name))
+    try:
+        pid, started = (data or "").split()
+        return int(pid), started
+    except ValueError:
         return None
-    return data.rsplit(")", 1)[1].split()[19]
+
+
+def _running(ident: tuple[int, str] | None) -> bool:
+    """The recorded process still runs: same PID, same start time, not a zombie."""
+    if ident is None:
+        return False
+    fields = _stat(ident[0])
+    return fields is not None and fields[19] == ident[1] and fields[0] not in ("Z", "X")
+
+
+def _pidfd(state_dir: str, name: str) -> int | None:
+    """A pidfd for the process recorded in ``name``, or None when it is gone."""
+    ident = _identity(state_dir, name)
+    if ident is None:
+        return None
+    try:
+        fd = os.pidfd_open(ident[0])
+    except OSError:
+        return None
+    if _running(ident):                          # checked after the open: the pidfd is that process
+        return fd
+    os.close(fd)
+    return None
+
+
+def _wait_fd(fd: int, timeout: float) -> bool:
+    """Wait until a pidfd says its process has ended."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0.0, timeout) * 1000))
+
+
+def _wait_gone(state_dir: str, name: str, timeout: float) -> bool:
+    fd = _pidfd(state_dir, name)
+    if fd is None:
+        return True
+    try:
+        return _wait_fd(fd, timeout)
+    finally:
+        os.close(fd)
+
+
+def read_pid(state_dir: str) -> int | None:
+    """Host PID of the container's init (PID 1 in its namespace), as recorded at start."""
+    ident = _identity(state_dir, "pid")
+    return ident[0] if ident else None
+
+
+def shim_pid(state_dir: str) -> int | None:
+    ident = _identity(state_dir, "shim.pid")
+    return ident[0] if ident else None
+
+
+def is_alive(state_dir: str) -> bool:
+    """True while the container's init runs (same PID *and* same start time)."""
+    return _running(_identity(state_dir, "pid"))
+
+
+def exit_code(state_dir: str) -> int | None:
+    data = _read(os.path.join(state_dir, "exit"))
+    try:
+        return int(data) if data else None
+    except ValueError:
+        return None
+
+
+# -- start ----------------------------------------------------------------------------------
+def _read_status(fd: int, timeout: float) -> str:
+    """The shim's one-line report, or "" if it ended (or timed out) without one."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").split("\n", 1)[0].strip()
+
+
+def _tail(path: str, lines: int = 3) -> str:
+    text = _read(path) or ""
+    return " | ".join(text.splitlines()[-lines:]) or "no output"
 
 
 def start(spec: ContainerSpec) -> int:
-    """Start the container; return its init's host PID once the command is exec'ed."""
-    os.makedirs(spec.state_dir, exist_ok=True)
-    os.makedirs(spec.data_dir, exist_ok=True)
-    for name in ("exit", "pid"):
+    """Start the container; return its init's host PID once the command is exec'ed.
+
+    A command that cannot be exec'ed raises InvalidArgument in Docker's words
+    (``exec: "x": executable file not found in $PATH``); the shim has then
+    recorded exit 127 and is gone, and nothing of the container is left mounted.
+    """
+    if not spec.cmd:
+        raise InvalidArgument("No command specified")
+    if is_alive(spec.state_dir):
+        raise Conflict(f"container {spec.id[:12]} is already running")
+    os.makedirs(spec.state_dir, mode=0o711, exist_ok=True)
+    os.makedirs(spec.data_dir, mode=0o711, exist_ok=True)
+    for name in STATE_FILES:
         try:
             os.unlink(os.path.join(spec.state_dir, name))
         except FileNotFoundError:
@@ -55,227 +174,261 @@ def start(spec: ContainerSpec) -> int:
     spec_path = os.path.join(spec.state_dir, "spec.json")
     with open(spec_path, "w") as f:
         f.write(spec.to_json())
+    shim_log = os.path.join(spec.data_dir, "shim.log")
+    env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
     r, w = os.pipe()
-    shim_log = open(os.path.join(spec.data_dir, "shim.log"), "ab")
-    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PYTHONPATH": src}
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w)],
-                                pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=shim_log, stderr=shim_log,
-                                start_new_session=True, close_fds=True, env=env, cwd="/")
-    finally:
+        with open(shim_log, "ab") as logf:
+            first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w)],
+                                     pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     start_new_session=True, env=env, cwd="/")
         os.close(w)
-        shim_log.close()
-    with open(os.path.join(spec.state_dir, "shim.pid"), "w") as f:
-        f.write(f"{proc.pid}\n")
-    _Reaper.adopt(proc)
-    with os.fdopen(r) as status:
-        ready, _, _ = select.select([status], [], [], START_TIMEOUT)
-        line = status.readline().strip() if ready else ""
+        w = -1
+        try:
+            first.wait(START_TIMEOUT)            # it forks the shim and exits at once
+        except subprocess.TimeoutExpired:
+            first.kill()
+            first.wait()
+        line = _read_status(r, START_TIMEOUT)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
     if line.startswith("ok "):
         return int(line.split()[1])
     if line.startswith("err "):
+        _wait_gone(spec.state_dir, "shim.pid", SHIM_EXIT_TIMEOUT)
         message = line[4:]
         if message.startswith("exec:"):
             raise InvalidArgument(message)
-        raise CoveError(message)
-    raise CoveError(f"container {spec.id[:12]} did not start within {START_TIMEOUT:.0f}s")
+        raise CoveError(f"cannot start container {spec.id[:12]}: {message}")
+    for name in ("pid", "shim.pid"):             # no word: whatever runs is killed
+        _signal(spec.state_dir, name, signal.SIGKILL)
+    _wait_gone(spec.state_dir, "shim.pid", SHIM_EXIT_TIMEOUT)
+    if line:
+        raise CoveError(f"cannot start container {spec.id[:12]}: the shim said {line!r}")
+    raise CoveError(f"cannot start container {spec.id[:12]}: the shim gave no answer ({_tail(shim_log)})")
 
 
-class _Reaper:
-    """Shims started by this daemon are its children; reap them so none stays a zombie."""
-
-    procs: dict[int, subprocess.Popen[bytes]] = {}
-    lock = threading.Lock()
-
-    @classmethod
-    def adopt(cls, proc: subprocess.Popen[bytes]) -> None:
-        with cls.lock:
-            cls.procs[proc.pid] = proc
-
-    @classmethod
-    def reap(cls, pid: int) -> None:
-        with cls.lock:
-            proc = cls.procs.pop(pid, None)
-        if proc is not None:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def read_pid(state_dir: str) -> int | None:
-    data = _read(os.path.join(state_dir, "pid"))
-    return int(data.split()[0]) if data else None
-
-
-def shim_pid(state_dir: str) -> int | None:
-    data = _read(os.path.join(state_dir, "shim.pid"))
-    return int(data) if data else None
-
-
-def is_alive(state_dir: str) -> bool:
-    """True while the container's init runs (same PID *and* same start time)."""
-    data = _read(os.path.join(state_dir, "pid"))
-    if not data:
+# -- signals, stop ------------------------------------------------------------------------
+def _signal(state_dir: str, name: str, sig: int) -> bool:
+    fd = _pidfd(state_dir, name)
+    if fd is None:
         return False
-    pid, started = data.split()
-    return _start_time(int(pid)) == started
+    try:
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
 
 
-def exit_code(state_dir: str) -> int | None:
-    data = _read(os.path.join(state_dir, "exit"))
-    return int(data) if data else None
-
-
-def kill(state_dir: str, sig: int) -> None:
-    if not is_alive(state_dir):
-        return
-    pid = read_pid(state_dir)
-    if pid:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _wait_shim(state_dir: str, timeout: float) -> bool:
-    """Wait until the shim has exited (and so written ``exit``)."""
-    pid = shim_pid(state_dir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pid is None or _start_time(pid) is None or exit_code(state_dir) is not None:
-            if pid is not None:
-                _Reaper.reap(pid)
-            return True
-        time.sleep(0.01)
-    return False
+def kill(state_dir: str, sig: int) -> bool:
+    """Send ``sig`` to the container's init; False if it is not running."""
+    return _signal(state_dir, "pid", sig)
 
 
 def stop(state_dir: str, timeout: float = 10) -> int:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds; return the exit code."""
-    kill(state_dir, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while is_alive(state_dir) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if is_alive(state_dir):
-        kill(state_dir, signal.SIGKILL)
-    _wait_shim(state_dir, 10)
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; return the exit code.
+
+    PID 1 of a PID namespace ignores SIGTERM unless it handles it (``sleep``
+    does not): then, as with Docker, the SIGKILL ends it and the code is 137.
+    """
+    fd = _pidfd(state_dir, "pid")
+    if fd is not None:
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGTERM)
+            if not _wait_fd(fd, timeout):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                _wait_fd(fd, SHIM_EXIT_TIMEOUT)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(fd)
+    _wait_gone(state_dir, "shim.pid", SHIM_EXIT_TIMEOUT)
     code = exit_code(state_dir)
     return 137 if code is None else code
 
 
-def cleanup(state_dir: str) -> None:
-    """Remove the runtime files of a container that has exited; idempotent."""
-    shutil.rmtree(state_dir, ignore_errors=True)
+# -- cleanup --------------------------------------------------------------------------------
+def _mounts_under(path: str) -> list[str]:
+    path = os.path.realpath(path)
+    points = {p for p, _ in mount_points() if p == path or p.startswith(path + "/")}
+    return sorted(points, key=len, reverse=True)
 
 
+def _remove_tree(path: str) -> None:
+    """rmtree that never descends into a mount (a bind of / would take the host with it)."""
+    for point in _mounts_under(path):
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError as exc:
+            log.warning("cannot unmount %s: %s", point, exc)
+    left = _mounts_under(path)
+    if left:
+        raise CoveError(f"cannot remove {path}: still mounted at {left[0]}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def cleanup(target: ContainerSpec | str, data_dir: str | None = None) -> None:
+    """Remove a container's runtime files once it has exited; idempotent.
+
+    ``cleanup(state_dir)`` removes the state dir (pid, exit, FIFO, mount point);
+    ``cleanup(state_dir, data_dir)`` or ``cleanup(spec)``, when the container is
+    removed, also its data dir (overlay upper/work, logs, /etc files).
+    """
+    if isinstance(target, ContainerSpec):
+        state_dir, data_dir = target.state_dir, target.data_dir
+    else:
+        state_dir = target
+    if is_alive(state_dir):
+        log.warning("cleaning up %s while its init still runs", state_dir)
+    for path in (state_dir, data_dir):
+        if path:
+            _remove_tree(path)
+
+
+# -- exit watcher ---------------------------------------------------------------------------
 class ExitWatcher:
     """Calls ``callback(container_id, exit_code)`` when a watched container's shim exits.
 
-    One thread polls the shims' pidfds, which works for shims this daemon did not
-    start (containers found again after a restart).
+    One thread waits on the shims' pidfds with epoll; a pidfd works for any
+    process, so a restarted daemon watches containers an earlier one started.
+    The shim writes ``exit`` before it ends, so the code is known by then
+    (None only if the shim itself was killed).  Watching a container whose
+    shim is already gone reports it at once.
     """
 
     def __init__(self, callback: Callable[[str, int | None], None]) -> None:
         self.callback = callback
-        self._poll = select.poll()
-        self._fds: dict[int, tuple[str, str, int]] = {}   # pidfd -> (container id, state dir, shim pid)
+        self._ep = select.epoll()
         self._lock = threading.Lock()
+        self._fds: dict[int, tuple[str, str]] = {}   # pidfd -> (container id, state dir)
+        self._ids: dict[str, int] = {}               # container id -> pidfd
+        self._ready: list[tuple[str, str]] = []
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._poll.register(self._wake_r, select.POLLIN)
-        self._pending: list[tuple[str, str]] = []
+        self._ep.register(self._wake_r, select.EPOLLIN)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="cove-exit-watcher", daemon=True)
         self._thread.start()
 
     def watch(self, container_id: str, state_dir: str) -> None:
-        pid = shim_pid(state_dir)
+        self.unwatch(container_id)
+        fd = _pidfd(state_dir, "shim.pid")
         with self._lock:
-            try:
-                if pid is None:
-                    raise ProcessLookupError
-                fd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                self._pending.append((container_id, state_dir))
+            if fd is None:
+                self._ready.append((container_id, state_dir))
             else:
-                self._fds[fd] = (container_id, state_dir, pid)
-                self._poll.register(fd, select.POLLIN)
-        os.write(self._wake_w, b"x")
+                self._fds[fd] = (container_id, state_dir)
+                self._ids[container_id] = fd
+                self._ep.register(fd, select.EPOLLIN)
+        self._wake()
 
     def unwatch(self, container_id: str) -> None:
         with self._lock:
-            for fd, (cid, _, _) in list(self._fds.items()):
-                if cid == container_id:
-                    self._poll.unregister(fd)
-                    os.close(fd)
-                    del self._fds[fd]
+            fd = self._ids.pop(container_id, None)
+            if fd is not None:
+                del self._fds[fd]
+                self._ep.unregister(fd)
+                os.close(fd)
+            self._ready = [r for r in self._ready if r[0] != container_id]
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
-        os.write(self._wake_w, b"x")
-        self._thread.join(2)
+        self._wake()
+        self._thread.join(5)
+        with self._lock:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
+            self._ids.clear()
+            self._ep.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
 
     def _run(self) -> None:
         while not self._closed:
-            events = self._poll.poll(1000)
+            try:
+                events = self._ep.poll(1.0)
+            except (InterruptedError, ValueError, OSError):
+                continue
             fired: list[tuple[str, str]] = []
             with self._lock:
                 for fd, _ in events:
                     if fd == self._wake_r:
                         try:
                             os.read(self._wake_r, 4096)
-                        except BlockingIOError:
+                        except OSError:
                             pass
                         continue
-                    entry = self._fds.pop(fd, None)
-                    if entry is None:
+                    entry = self._fds.get(fd)
+                    # the number may have been closed and reused since poll() returned
+                    if entry is None or not _wait_fd(fd, 0):
                         continue
-                    self._poll.unregister(fd)
+                    del self._fds[fd]
+                    del self._ids[entry[0]]
+                    self._ep.unregister(fd)
                     os.close(fd)
-                    _Reaper.reap(entry[2])
-                    fired.append((entry[0], entry[1]))
-                fired += self._pending
-                self._pending = []
+                    fired.append(entry)
+                fired += self._ready
+                self._ready = []
             for cid, state_dir in fired:
-                _wait_shim(state_dir, 2)
-                try:
-                    self.callback(cid, exit_code(state_dir))
-                except Exception:  # noqa: BLE001 - the watcher must survive
-                    import logging
+                if not self._closed:
+                    self._report(cid, state_dir)
 
-                    logging.getLogger("cove.runtime").exception("exit of %s", cid[:12])
+    def _report(self, cid: str, state_dir: str) -> None:
+        code = exit_code(state_dir)
+        if code is None and kill(state_dir, signal.SIGKILL):
+            # the shim was killed: an unsupervised init would leak, end it
+            log.warning("container %s lost its shim; killed", cid[:12])
+        try:
+            self.callback(cid, code)
+        except Exception:  # noqa: BLE001 - the watcher must survive its callbacks
+            log.exception("exit callback for %s", cid[:12])
 
 
+# -- exec -----------------------------------------------------------------------------------
 @dataclass
 class ExecHandle:
     popen: subprocess.Popen[bytes]
-    master_fd: int | None = None
+    master_fd: int | None = None     # with a terminal: the pty's master (read output, write input)
 
 
 def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", tty: bool = False,
                  stdin: bool = False) -> ExecHandle:
-    """Run ``cmd`` in every namespace and the root of the container whose init is ``pid``."""
-    environ = dict(e.partition("=")[::2] for e in env)
-    environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    args = ["nsenter", f"--target={pid}", "--mount", "--uts", "--ipc", "--net", "--pid", "--root",
-            f"--wd={workdir or '/'}", "--", *cmd]
+    """Run ``cmd`` in every namespace and the root of the container whose init is ``pid``.
+
+    util-linux ``nsenter`` enters net, uts, ipc, mnt and pid namespaces, the
+    init's root, and the working directory *inside* it (``--wdns``; ``--wd``
+    would name a host directory).  Its environment is exactly ``env``.
+    Without a terminal, stdout/stderr are pipes (stdin one too if ``stdin``).
+    """
+    environ = {"PATH": DEFAULT_PATH}
+    for item in env:
+        k, _, v = item.partition("=")
+        environ[k] = v
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    args = [nsenter, f"--target={pid}", "--mount", "--uts", "--ipc", "--net", "--pid", "--root",
+            f"--wdns={workdir or '/'}", "--", *cmd]
     if tty:
-        import pty
-
-        master, slave = pty.openpty()
         environ.setdefault("TERM", "xterm")
-
-        def controlling_tty() -> None:
-            import fcntl
-            import termios
-
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        try:
-            p = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=environ,
-                                 preexec_fn=controlling_tty, close_fds=True)
+        master, slave = os.openpty()
+        setsid = shutil.which("setsid") or "/usr/bin/setsid"
+        try:   # setsid --ctty: a session of its own, with the pty as controlling terminal
+            p = subprocess.Popen([setsid, "--ctty", "--wait", *args], stdin=slave, stdout=slave, stderr=slave,
+                                 env=environ, close_fds=True)
+        except BaseException:
+            os.close(master)
+            raise
         finally:
             os.close(slave)
         return ExecHandle(p, master)
@@ -284,39 +437,39 @@ def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", t
     return ExecHandle(p)
 
 
+# -- logs -----------------------------------------------------------------------------------
 def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[], bool]) -> Iterator[tuple[str, bytes]]:
-    """Yield (stream, bytes) from the container's logs; with ``follow``, until it exits."""
+    """Yield (stream, bytes) from the container's logs; with ``follow``, until it exits.
+
+    ``stream`` is "stdout" or "stderr" (a terminal's output is all "stdout").
+    """
     names = [("stdout", "tty.log")] if tty else [("stdout", "stdout.log"), ("stderr", "stderr.log")]
-    files: dict[str, object] = {}
+    files: dict[str, BinaryIO] = {}
+
+    def read_all() -> Iterator[tuple[str, bytes]]:
+        for stream, name in names:
+            f = files.get(stream)
+            if f is None:
+                try:
+                    f = files[stream] = open(os.path.join(data_dir, name), "rb")
+                except FileNotFoundError:
+                    continue
+            while data := f.read(65536):
+                yield stream, data
+
     try:
         while True:
+            running = follow and is_running()    # asked first: output written before it ended is read below
             got = False
-            for stream, name in names:
-                f = files.get(stream)
-                if f is None:
-                    try:
-                        f = files[stream] = open(os.path.join(data_dir, name), "rb")
-                    except FileNotFoundError:
-                        continue
-                data = f.read(65536)  # type: ignore[attr-defined]
-                if data:
-                    got = True
-                    yield stream, data
-            if got:
-                continue
+            for item in read_all():
+                got = True
+                yield item
+            if not running and not got:
+                return
             if not follow:
                 return
-            if not is_running():
-                # drain what the process wrote just before exiting
-                for stream, _ in names:
-                    f = files.get(stream)
-                    while f is not None:
-                        data = f.read(65536)  # type: ignore[attr-defined]
-                        if not data:
-                            break
-                        yield stream, data
-                return
-            time.sleep(0.05)
+            if not got:
+                time.sleep(0.05)
     finally:
         for f in files.values():
-            f.close()  # type: ignore[attr-defined]
+            f.close()

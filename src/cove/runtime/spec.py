@@ -1,34 +1,37 @@
-"""What the runtime needs to start one container: a plain, JSON-serialisable spec."""
+"""What the runtime needs to start one container: a plain, JSON-serialisable spec.
+
+The daemon builds it; the shim reads it back from ``STATE_DIR/spec.json``.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
 class ContainerSpec:
-    id: str
-    rootfs: str | None               # image root filesystem (lower layer); None: the host's own /
-    state_dir: str                   # runtime files: pid, exit status, stdin fifo, mount point
+    id: str                          # 64 hex
+    rootfs: str | None               # image root filesystem (read-only lower layer); None: the host's own /
+    state_dir: str                   # runtime files: pid, shim.pid, exit, stdin FIFO, spec.json, mount point
     data_dir: str                    # overlay upper/work, logs
-    netns: str | None                # namespace file to join; None: stay in the host's
+    netns: str | None                # namespace file to join; None: stay in the caller's (host's)
     hostname: str
-    etc_files: dict[str, str] = field(default_factory=dict)   # container path -> host file to bind
-    cmd: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
+    etc_files: dict[str, str] = field(default_factory=dict)   # container path -> host file to bind over it
+    cmd: list[str] = field(default_factory=list)              # argv, looked up in PATH inside the container
+    env: list[str] = field(default_factory=list)              # "K=V"
     workdir: str = "/"
-    tty: bool = False
-    open_stdin: bool = False
+    tty: bool = False                # a pseudo-terminal (docker -t)
+    open_stdin: bool = False         # stdin stays open: a FIFO the daemon writes to (docker -i)
 
     def environment(self) -> dict[str, str]:
-        env: dict[str, str] = {"PATH": DEFAULT_PATH}
+        """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
+        env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": self.hostname}
         for item in self.env:
             k, _, v = item.partition("=")
             env[k] = v
-        env.setdefault("HOSTNAME", self.hostname)
         if self.tty:
             env.setdefault("TERM", "xterm")
         env.setdefault("HOME", "/root")
@@ -39,4 +42,6 @@ class ContainerSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ContainerSpec:
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
