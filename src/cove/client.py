@@ -20,7 +20,8 @@ import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, Any
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import quote, urlencode
 
 from cove import __version__

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from .runtime.busybox import make_busybox_tar
+
 COVE = [sys.executable, "-m", "cove"]
 INTERNET = "203.0.113.2"
 
@@ -76,27 +78,6 @@ class Demo:
         return r.returncode == 0
 
 
-def busybox_tar(path: str) -> str:
-    import tarfile
-
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(path, "w") as tar:
-        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "run"):
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            tar.addfile(info)
-        tar.add(busybox, arcname="bin/busybox")
-        for a in applets:
-            if a != "busybox":
-                info = tarfile.TarInfo(f"bin/{a}")
-                info.type = tarfile.SYMTYPE
-                info.linkname = "busybox"
-                tar.addfile(info)
-    return path
-
-
 def main() -> int:
     if os.environ.get("COVE_SANDBOX") != "1":
         print("cove demo: run it through `make demo` (inside tests/sandbox.sh), not on the host", file=sys.stderr)
@@ -106,7 +87,7 @@ def main() -> int:
         d.start()
         d.internet()
         d.say("An image from a root filesystem (busybox-static), as `docker import`")
-        d.run("import", "-c", 'CMD ["sh"]', busybox_tar(f"{d.tmp}/busybox.tar"), "bb")
+        d.run("import", "-c", 'CMD ["sh"]', make_busybox_tar(f"{d.tmp}/busybox.tar"), "bb")
 
         d.say("Seed 003 §1: the default bridge — milk and bread on cove0 (docker0's twin)")
         d.run("run", "-d", "--name", "milk", "bb", "sleep", "3600")

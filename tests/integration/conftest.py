@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -25,36 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from cove.runtime.busybox import make_busybox_tar
+
 ROOT = Path(__file__).resolve().parents[2]
 COVE = [sys.executable, "-m", "cove"]
-
-
-def make_busybox_tar(path: str) -> str:
-    """A rootfs tarball with busybox-static and its applet links, as `docker import` takes."""
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    with tarfile.open(path, "w") as tar:
-        for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "usr", "usr/bin", "sbin", "run"):
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o1777 if d == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(busybox, arcname="bin/busybox")
-        for a in applets:
-            if a == "busybox":
-                continue
-            info = tarfile.TarInfo(f"bin/{a}")
-            info.type = tarfile.SYMTYPE
-            info.linkname = "busybox"
-            tar.addfile(info)
-        for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", "root:x:0:\n")):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            import io
-
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 @dataclass

@@ -26,7 +26,7 @@ from cove.errors import InvalidArgument
 from cove.runtime import process as rt
 from cove.runtime.images import ImageStore
 from cove.runtime.spec import DEFAULT_PATH, ContainerSpec
-from tests.helpers.busybox_image import make_busybox_tar
+from cove.runtime.busybox import make_busybox_tar
 
 RUN = "/run/cove/rt-test"
 LIB = "/var/lib/cove/rt-test"

@@ -10,7 +10,8 @@ failed, as docker does.  Output formats (tables, ``80/tcp -> 0.0.0.0:8080``, JSO
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import click
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 ELLIPSIS = "…"
 _ZERO_TIME_PREFIX = "0001-01-01"

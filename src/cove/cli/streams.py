@@ -15,7 +15,8 @@ import os
 import struct
 import sys
 import threading
-from typing import IO, Callable, Iterator, Protocol
+from typing import IO, Protocol
+from collections.abc import Callable, Iterator
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q

@@ -20,7 +20,6 @@ from typing import Any
 from .. import __version__
 from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
-from ..model import EndpointRequest
 from . import schema
 from .http import Request, Response, Router
 

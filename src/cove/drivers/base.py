@@ -18,7 +18,8 @@ itself to :data:`DRIVERS` through :func:`register`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
 
 if TYPE_CHECKING:
     from ..firewall import Firewall

@@ -38,7 +38,7 @@ class Engine(Reconciler):
         self.dns = DnsService(Resolver(self.records))
         self.watcher = rt.ExitWatcher(self.on_exit)
 
-    def open(self) -> "Engine":
+    def open(self) -> Engine:
         self.load()
         self.reconcile()
         return self

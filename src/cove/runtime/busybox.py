@@ -1,4 +1,4 @@
-"""A busybox root filesystem tarball for tests, as ``docker import`` takes one.
+"""A busybox root filesystem tarball, as ``docker import`` takes one (demo, tests, users).
 
 ``make_busybox_tar(path)`` packs Debian's busybox-static (``/bin/busybox``) with
 a symlink per applet (``busybox --list``: sh, ls, cat, ip, ping, sleep,
