@@ -42,6 +42,8 @@ class Demo:
         r = subprocess.run([*COVE, *args], capture_output=True, text=True, env=self.env, timeout=120)
         if show and r.stdout.strip():
             print("  " + r.stdout.strip().replace("\n", "\n  "), flush=True)
+        if show and r.returncode != 0 and not check:
+            print(f"  (exit {r.returncode}) {r.stderr.strip()}", flush=True)
         if r.returncode != 0 and check:
             raise SystemExit(f"cove {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
         return r.stdout
@@ -120,6 +122,22 @@ def main() -> int:
                 print(src.ljust(10) + "".join(v.ljust(width) for v in row), flush=True)
 
         table("Who reaches whom (ping by IP; `internet` is a namespace with no route back: egress is NATed)")
+
+        d.say("Seed 003 §2: on a user-defined network names resolve (embedded DNS at 127.0.0.11); not on the default bridge")
+        d.run("exec", "beijing", "ping", "-c1", "-W1", "shenzhen")
+        d.run("exec", "milk", "ping", "-c1", "-W1", "bread", check=False)
+
+        d.say("Seed 000 端口映射 / seed 003 coffee -p: publish a port; the internet reaches it on the host's address")
+        d.run("run", "-d", "--name", "coffee", "-p", "8080:80", "host", "python3", "-m", "http.server", "80")
+        d.run("port", "coffee")
+        get = "import urllib.request as u,sys; print(u.urlopen(sys.argv[1], timeout=3).status)"
+        for _ in range(50):
+            r = subprocess.run(["ip", "netns", "exec", "internet", "python3", "-c", get, "http://203.0.113.1:8080/"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        print(f"$ ip netns exec internet curl http://203.0.113.1:8080/  ->  HTTP {r.stdout.strip() or 'failed'}")
 
         d.say("Seed 003 §2: network connect — milk joins greatwall and gets eth1")
         d.run("network", "connect", "greatwall", "milk")
