@@ -115,10 +115,10 @@ def test_publish_all_ranges_and_udp(cove: Daemon) -> None:
 
 def test_conflicts_and_bad_specs_change_nothing(cove: Daemon) -> None:
     cove.ok("run", "-d", "--name", "first", "-p", "8090:80", *WEB)
-    before = cove.ok("ps", "-a")
+    before = cove.ok("ps", "-aq")
     r = cove.cli("run", "-d", "--name", "second", "-p", "8090:80", *WEB)
     assert r.returncode != 0 and "already allocated" in r.stderr
-    assert cove.ok("ps", "-a") == before
+    assert cove.ok("ps", "-aq") == before
 
     listener = socket.socket()
     listener.bind(("0.0.0.0", 8095))
@@ -145,3 +145,18 @@ def test_removal_frees_the_port_and_its_rules(cove: Daemon) -> None:
     assert fetch("http://127.0.0.1:8097/", 1) is None
     cove.ok("run", "-d", "--name", "again", "-p", "8097:80", *WEB)
     wait_web("http://127.0.0.1:8097/")
+
+
+def test_a_flushed_firewall_is_restored_within_a_second(cove: Daemon, outside: str) -> None:
+    cove.ok("run", "-d", "--name", "sturdy", "-p", "8099:80", *WEB)
+    wait_web("http://127.0.0.1:8099/")
+    if cove.firewall == "nftables":
+        subprocess.run(["nft", "flush", "ruleset"], check=True)
+    else:
+        for table in ("filter", "nat", "raw"):
+            subprocess.run(["iptables-legacy", "-t", table, "-F"], check=True)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not fetch_from(outside, "http://203.0.113.1:8099/"):
+        time.sleep(0.1)
+    assert fetch_from(outside, "http://203.0.113.1:8099/")
+    assert "flushed by someone else" in open(cove.log).read()

@@ -19,6 +19,7 @@ from ..runtime import images as _images
 from ..runtime import process as rt
 from ..store import SqliteStore
 from .containers import ExecRecord
+from .guard import FirewallGuard
 from .core import EngineConfig, epoch_of, new_id, now_rfc3339
 from .reconcile import Reconciler
 
@@ -37,13 +38,16 @@ class Engine(Reconciler):
         self.records = Records()
         self.dns = DnsService(Resolver(self.records))
         self.watcher = rt.ExitWatcher(self.on_exit)
+        self.guard = FirewallGuard(self)
 
     def open(self) -> Engine:
         self.load()
         self.reconcile()
+        self.guard.start()
         return self
 
     def close(self) -> None:
+        self.guard.close()
         self.watcher.close()
         self.dns.close()
         self.driver_ctx.netlink.close()

@@ -68,17 +68,22 @@ class Reconciler(ContainerOps):
         if "none" not in names:
             self.create_network("none", "null", predefined=True)
 
+    def restore_firewall(self) -> None:
+        """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
+        fw = self.driver_ctx.firewall
+        fw.setup()
+        fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"], self.published())
+
     def reconcile(self) -> None:
         with self.lock:
             if self.cfg.ip_forward:
                 sysctl_set("net.ipv4.ip_forward", "1")
             fw = self.driver_ctx.firewall
             clear_other_backends(fw.name)
-            fw.setup()
             for net in self.networks.values():
                 if net.driver == "bridge":
                     self.driver_of(net).restore(net)
-            fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"], self.published())
+            self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
             for c in list(self.containers.values()):

@@ -45,6 +45,7 @@ from .base import NetworkRules
 TABLE = "cove"
 FAMILY = "ip"
 BASE_CHAINS = ("forward", "postrouting", "prerouting", "output", "raw", "user")
+HOOKED = ("forward", "postrouting", "prerouting", "output", "raw")
 
 Cmd = dict[str, Any]
 
@@ -244,17 +245,14 @@ class NftablesFirewall:
 
     # the Firewall protocol ------------------------------------------------------------
     def setup(self) -> None:
-        chains, _ = self._state()
+        """Create (or repair) the table, maps and hooked chains; their rules are rewritten whole."""
         with self._lock:
             rc, _, err = self._nft.cmd(f"add table {FAMILY} {TABLE}; " + port_maps_text())
         if rc != 0:
             raise CoveError(f"nftables: create the published-port maps: {str(err).strip()}")
         cmds = base_commands()
-        hooked = {"forward", "postrouting", "prerouting", "output", "raw"}
-        if not hooked <= chains:
-            for c in sorted(hooked & chains):
-                cmds.append({"flush": {"chain": _t(name=c)}})
-            cmds += base_rules()
+        cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
+        cmds += base_rules()
         self._run(cmds, "create table ip cove")
 
     def ensure_network(self, net: NetworkRules) -> None:
@@ -300,8 +298,21 @@ class NftablesFirewall:
             self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], "delete table ip cove")
 
     def intact(self) -> bool:
-        chains, _ = self._state()
-        return set(BASE_CHAINS) <= chains
+        """Cheap check (polled by the daemon): do the hooked chains still hold their rules?
+
+        Lists only the hooked chains (a few rules each), never the maps, so it
+        costs the same with 10 or 10,000 published ports.
+        """
+        cmds = [{"list": {"chain": _t(name=c)}} for c in HOOKED]
+        with self._lock:
+            rc, out, _ = self._nft.json_cmd({"nftables": cmds})
+        if rc != 0:
+            return False
+        rules: dict[str, int] = {}
+        for obj in out.get("nftables", []):
+            if "rule" in obj:
+                rules[obj["rule"]["chain"]] = rules.get(obj["rule"]["chain"], 0) + 1
+        return all(rules.get(c, 0) > 0 for c in HOOKED)
 
 
 def probe() -> bool:
