@@ -66,7 +66,8 @@ def parse_key(key: str) -> tuple[int, str]:
     return _port(port, key), proto
 
 
-def requests(bindings: Mapping[str, Any], exposed: Iterable[str], publish_all: bool) -> list[PortRequest]:
+def requests(bindings: Mapping[str, Any], exposed: Iterable[str], publish_all: bool,
+             default_ip: str = ANY) -> list[PortRequest]:
     out: list[PortRequest] = []
     items: list[tuple[str, list[dict[str, str]]]] = [(k, list(v or [{}])) for k, v in bindings.items()]
     if publish_all:
@@ -74,7 +75,7 @@ def requests(bindings: Mapping[str, Any], exposed: Iterable[str], publish_all: b
     for key, hosts in items:
         cport, proto = parse_key(key)
         for h in hosts:
-            host_ip = (h.get("HostIp") or "").strip("[]") or ANY
+            host_ip = (h.get("HostIp") or "").strip("[]") or default_ip
             try:
                 addr = ip_address(host_ip)
             except ValueError:

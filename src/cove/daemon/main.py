@@ -7,7 +7,6 @@ finds them again (see :mod:`cove.engine.reconcile`).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -16,30 +15,12 @@ import threading
 
 from ..errors import CoveError
 
-DEFAULT_HOST = "unix:///run/cove/cove.sock"
 
 
 def socket_path(host: str) -> str:
     if not host.startswith("unix://"):
         raise CoveError(f"invalid --host {host!r}: cove listens on unix sockets only (unix:///path)")
     return host[len("unix://"):]
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="cove daemon", description="Run the cove daemon in the foreground.")
-    p.add_argument("-H", "--host", default=os.environ.get("COVE_HOST", DEFAULT_HOST))
-    p.add_argument("--data-root", default="/var/lib/cove")
-    p.add_argument("--exec-root", default="/run/cove")
-    p.add_argument("--firewall-backend", "--iptables-backend", dest="firewall", default=None,
-                   help="nftables, iptables (legacy) or none; default: nftables when the kernel has it")
-    p.add_argument("--bip", default=None, help="the default bridge's address and prefix, e.g. 172.17.0.1/16")
-    p.add_argument("--mtu", type=int, default=0)
-    p.add_argument("--icc", default="true", choices=["true", "false"])
-    p.add_argument("--ip-forward", default="true", choices=["true", "false"])
-    p.add_argument("--ip-masq", default="true", choices=["true", "false"])
-    p.add_argument("--default-address-pool", action="append", default=[])
-    p.add_argument("-D", "--debug", action="store_true")
-    return p.parse_args(argv)
 
 
 def take_lock(directory: str) -> int:
@@ -78,8 +59,14 @@ def socket_in_use(path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+    from .settings import SettingsError, load
+
+    try:
+        st = load(list(sys.argv[1:] if argv is None else argv))
+    except SettingsError as exc:
+        print(f"cove daemon: {exc}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.DEBUG if st.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("cove.daemon")
     from ..engine import Engine, EngineConfig
@@ -87,14 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     from .routes import build_router
 
     try:
-        path = socket_path(args.host)
-        locks = [take_lock(args.data_root), take_lock(args.exec_root)]
+        path = socket_path(st.host)
+        locks = [take_lock(st.data_root), take_lock(st.exec_root)]
         if socket_in_use(path):
             raise CoveError(f"another daemon answers on unix://{path}")
-        cfg = EngineConfig(data_root=args.data_root, exec_root=args.exec_root, firewall=args.firewall,
-                           bip=args.bip, mtu=args.mtu, icc=args.icc == "true", ip_forward=args.ip_forward == "true",
-                           ip_masq=args.ip_masq == "true", default_pools=args.default_address_pool)
-        engine = Engine(cfg).open()
+        cfg = EngineConfig(data_root=st.data_root, exec_root=st.exec_root, firewall=st.firewall,
+                           external_bridge=st.bridge, bip=st.bip, fixed_cidr=st.fixed_cidr, mtu=st.mtu,
+                           icc=st.icc, ip_forward=st.ip_forward, ip_masq=st.ip_masq,
+                           default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
+                           dns_search=st.dns_search, dns_options=st.dns_opts)
+        engine = Engine(cfg)
+        engine.settings = st
+        engine.open()
     except CoveError as exc:
         print(f"cove daemon: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,9 @@ from typing import Any
 from .. import __version__
 from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
+from ..kernel import features
 from . import schema
+from .settings import effective
 from .http import Request, Response, Router
 
 API_VERSION = "1.43"
@@ -89,6 +91,8 @@ def build_router(engine: Engine) -> Router:
                 "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
                 "FirewallBackend": {"Driver": E.driver_ctx.firewall.name},
                 "CoveExecRoot": E.cfg.exec_root,
+                "CoveSettings": effective(E.settings) if getattr(E, "settings", None) else {},
+                "CoveKernelFeatures": features.summary(),
             })
 
     r.add("GET", "/_ping", ping)

@@ -39,7 +39,9 @@ OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
 OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
-KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BINDING}
+#: set by the daemon for ``-b/--bridge``: the bridge is the admin's; cove never creates or deletes it
+OPT_EXTERNAL = "cove.bridge.external"
+KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BINDING, OPT_EXTERNAL}
 
 #: the longest interface name Linux accepts (IFNAMSIZ - 1)
 IFNAMSIZ = 15
@@ -125,6 +127,13 @@ class BridgeDriver:
     def create(self, net: Network) -> None:
         nl = self.ctx.netlink.get(None)
         existing = nl.find(net.bridge)
+        if net.options.get(OPT_EXTERNAL) == "true":
+            if existing is None or existing.kind != "bridge":
+                raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
+            nl.set_link(existing.index, state="up")
+            route_localnet(net.bridge)
+            self.ctx.firewall.ensure_network(rules_for(net))
+            return
         if existing is not None:
             raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
         with ExitStack() as undo:
@@ -145,7 +154,7 @@ class BridgeDriver:
             errors.append(exc)
         nl = self.ctx.netlink.get(None)
         link = nl.find(net.bridge)
-        if link is not None and link.alias == net_alias(net):
+        if link is not None and link.alias == net_alias(net) and net.options.get(OPT_EXTERNAL) != "true":
             try:
                 nl.delete_link(net.bridge)
             except Exception as exc:  # noqa: BLE001
@@ -156,6 +165,11 @@ class BridgeDriver:
     def restore(self, net: Network) -> None:
         nl = self.ctx.netlink.get(None)
         link = nl.find(net.bridge)
+        if net.options.get(OPT_EXTERNAL) == "true":
+            if link is not None:
+                nl.set_link(link.index, state="up")
+                route_localnet(net.bridge)
+            return
         if link is None:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
         else:

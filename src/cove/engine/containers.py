@@ -180,11 +180,12 @@ class ContainerOps(NetworkOps, PortOps):
         except OSError:
             host_resolv = ""
         etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
+        hc, cfg = c.host_config, self.cfg
+        search, options = hc.dns_search or cfg.dns_search, hc.dns_options or cfg.dns_options
         if self.dns_networks(c):
-            resolv = etcfiles.resolv_conf_embedded(host_resolv, c.host_config.dns_search, c.host_config.dns_options)
+            resolv = etcfiles.resolv_conf_embedded(host_resolv, search, options)
         else:
-            resolv = etcfiles.resolv_conf(host_resolv, c.host_config.dns, c.host_config.dns_search,
-                                          c.host_config.dns_options)
+            resolv = etcfiles.resolv_conf(host_resolv, hc.dns or cfg.dns, search, options)
         etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
         etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
         return paths

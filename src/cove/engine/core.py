@@ -36,7 +36,13 @@ class EngineConfig:
     exec_root: str = "/run/cove"              # --exec-root
     firewall: str | None = None               # --firewall-backend: nftables | iptables | none | auto
     bridge_name: str = "cove0"                # the default bridge's Linux name
+    external_bridge: str | None = None        # -b/--bridge: an existing bridge cove uses but never owns
     bip: str | None = None                    # --bip, e.g. 172.17.0.1/16
+    fixed_cidr: str | None = None             # --fixed-cidr: the default bridge's --ip-range
+    default_host_ip: str = "0.0.0.0"          # --ip: host address of -p without one
+    dns: list[str] = field(default_factory=list)          # --dns: for containers without their own
+    dns_search: list[str] = field(default_factory=list)   # --dns-search
+    dns_options: list[str] = field(default_factory=list)  # --dns-opt
     mtu: int = 0                              # --mtu
     ip_forward: bool = True                   # --ip-forward
     ip_masq: bool = True                      # --ip-masq

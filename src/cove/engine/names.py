@@ -41,7 +41,7 @@ class NameOps(EngineCore):
         self.records.remove_endpoint(network_id, container_id)
 
     def upstreams(self, c: Container) -> list[Upstream]:
-        servers = list(c.host_config.dns)
+        servers = list(c.host_config.dns or self.cfg.dns)
         if not servers:
             try:
                 with open(self.cfg.host_resolv_conf) as f:

@@ -56,7 +56,8 @@ class PortOps(EngineCore):
 
     def check_ports(self, c: Container) -> None:
         """Validate the bindings at create time; refuse a fixed host port that is taken now."""
-        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all)
+        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
+                                self.cfg.default_host_ip)
         taken = self.published()
         for r in reqs:
             if r.host_range and r.host_range[0] == r.host_range[1]:
@@ -68,7 +69,8 @@ class PortOps(EngineCore):
                     raise Conflict(f"Bind for {r.host_ip}:{port} failed: port is already allocated")
 
     def publish(self, c: Container, container_ip: str) -> list[PortMapping]:
-        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all)
+        reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
+                                self.cfg.default_host_ip)
         if not reqs:
             return []
         addrs = [str(a.ip) for _, a in self.driver_ctx.netlink.get(None).addresses()]

@@ -21,7 +21,9 @@ import os
 from ipaddress import IPv4Interface
 
 from .. import ipam
-from ..drivers.bridge import rules_for
+from ..drivers.bridge import OPT_DEFAULT, OPT_EXTERNAL, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_NAME, rules_for
+from ..errors import Unavailable
+from ..model import Network
 from ..kernel import netns
 from ..kernel.netlink import ALIAS_PREFIX, sysctl_set
 from ..runtime import process as rt
@@ -45,24 +47,60 @@ DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
 
 class Reconciler(ContainerOps):
+    def default_bridge_config(self, current: Network | None) -> tuple[list[dict[str, str]], dict[str, str]]:
+        """The IPAM config and options the daemon's settings ask of the ``bridge`` network."""
+        options = {OPT_DEFAULT: "true", OPT_NAME: self.cfg.external_bridge or self.cfg.bridge_name,
+                   OPT_ICC: str(self.cfg.icc).lower(), OPT_MASQ: str(self.cfg.ip_masq).lower()}
+        if self.cfg.mtu:
+            options[OPT_MTU] = str(self.cfg.mtu)
+        if self.cfg.external_bridge:
+            options[OPT_EXTERNAL] = "true"
+            iface = self._external_bridge_address(self.cfg.external_bridge)
+            cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
+        elif self.cfg.bip:
+            iface = IPv4Interface(self.cfg.bip)
+            cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
+        elif current is not None and OPT_EXTERNAL not in current.options and current.ipam:
+            cfg = {"Subnet": current.ipam[0]["Subnet"]}
+            if self.cfg.bip is None and current.ipam[0].get("Gateway"):
+                cfg["Gateway"] = current.ipam[0]["Gateway"]
+        else:
+            cfg = {"Subnet": str(ipam.pick_subnet(self._taken_subnets(), ipam.DEFAULT_POOLS))}
+        if self.cfg.fixed_cidr:
+            cfg["IPRange"] = self.cfg.fixed_cidr
+        return [cfg], options
+
+    def _external_bridge_address(self, name: str) -> IPv4Interface:
+        host = self.driver_ctx.netlink.get(None)
+        link = host.find(name)
+        if link is None or link.kind != "bridge":
+            raise Unavailable(f"invalid daemon setting bridge={name!r}: no Linux bridge of that name exists")
+        addrs = [a for _, a in host.addresses(link.index)]
+        if not addrs:
+            raise Unavailable(f"invalid daemon setting bridge={name!r}: the bridge has no IPv4 address to use")
+        return addrs[0]
+
     def ensure_predefined(self) -> None:
+        current = next((n for n in self.networks.values() if n.name == "bridge"), None)
+        want_ipam, want_opts = self.default_bridge_config(current)
+        if current is not None:
+            have = [{k: v for k, v in c.items() if k in ("Subnet", "Gateway", "IPRange")} for c in current.ipam]
+            want = [{k: v for k, v in c.items()} for c in want_ipam]
+            for w, h in zip(want, have):
+                w.setdefault("Gateway", h.get("Gateway", ""))
+            if have != want or current.options != want_opts:
+                if self.endpoints_on(current.id):
+                    log.warning("default bridge settings changed; the old ones stay until its containers stop")
+                else:
+                    log.info("default bridge settings changed: %s %s -> %s %s", have, current.options, want, want_opts)
+                    self.driver_of(current).delete(current)
+                    self.store.delete(f"networks/{current.id}")
+                    del self.networks[current.id]
+                    self.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True,
+                                        net_id=current.id)
+        else:
+            self.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True)
         names = {n.name for n in self.networks.values()}
-        if "bridge" not in names:
-            cfg: list[dict[str, str]] = []
-            if self.cfg.bip:
-                iface = IPv4Interface(self.cfg.bip)
-                cfg = [{"Subnet": str(iface.network), "Gateway": str(iface.ip)}]
-            else:
-                taken = self._taken_subnets()
-                subnet = ipam.pick_subnet(taken, ipam.DEFAULT_POOLS)
-                cfg = [{"Subnet": str(subnet)}]
-            options = {"com.docker.network.bridge.default_bridge": "true",
-                       "com.docker.network.bridge.name": self.cfg.bridge_name,
-                       "com.docker.network.bridge.enable_icc": str(self.cfg.icc).lower(),
-                       "com.docker.network.bridge.enable_ip_masquerade": str(self.cfg.ip_masq).lower()}
-            if self.cfg.mtu:
-                options["com.docker.network.driver.mtu"] = str(self.cfg.mtu)
-            self.create_network("bridge", "bridge", cfg, options=options, predefined=True)
         if "host" not in names:
             self.create_network("host", "host", predefined=True)
         if "none" not in names:
