@@ -74,7 +74,8 @@ def build_router(engine: Engine) -> Router:
         return Response.json({
             "Platform": {"Name": "cove"},
             "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
-            "Version": __version__, **details,
+            "Version": __version__, **{k: v for k, v in details.items() if k != "Experimental"},
+            "Experimental": False,
         })
 
     def info(req: Request) -> Response:

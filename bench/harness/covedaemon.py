@@ -1,0 +1,109 @@
+"""A private cove daemon for the bench, started inside the sandbox namespace.
+
+It listens on a socket in a fresh temp dir, keeps its store there and its runtime
+files under ``/run/cove/bench-<token>`` (a private tmpfs in the sandbox).  The token
+also names every container shim it starts, so :meth:`CoveDaemon.stop` can SIGKILL any
+shim left behind (containers outlive a stopped daemon by design), by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .engine import Engine
+from .proc import kill_tree, pids_with_arg, vm_rss_kib
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cove_cli_argv() -> list[str]:
+    """The ``cove`` console script next to this interpreter (what users run), else ``-m cove``."""
+    script = Path(sys.executable).parent / "cove"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cove"]
+
+
+@dataclass
+class CoveDaemon:
+    tmp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="cove-bench-"))
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sock(self) -> str:
+        return f"{self.tmp}/cove.sock"
+
+    @property
+    def exec_root(self) -> str:
+        return f"/run/cove/bench-{self.token}"
+
+    @property
+    def log(self) -> str:
+        return f"{self.tmp}/daemon.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "COVE_HOST": f"unix://{self.sock}", "COVE_NO_AUTOSTART": "1",
+                "PYTHONPATH": str(ROOT / "src")}
+
+    def engine(self) -> Engine:
+        return Engine("cove", cove_cli_argv(), self.env, self.sock)
+
+    def start(self, timeout: float = 30.0) -> Engine:
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cove", "daemon", "--host", f"unix://{self.sock}",
+                 "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root],
+                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env)
+        eng = self.engine()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cove daemon exited early:\n{self.log_tail()}")
+            if os.path.exists(self.sock) and eng.cli("version", timeout=10).rc == 0:
+                return eng
+            time.sleep(0.05)
+        raise RuntimeError(f"cove daemon did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def import_busybox(self, eng: Engine) -> None:
+        from cove.runtime.busybox import make_busybox_tar
+
+        tar = make_busybox_tar(f"{self.tmp}/busybox.tar")
+        eng.ok("import", "-c", 'CMD ["sh"]', tar, "bb", timeout=120)
+
+    def rss_kib(self) -> int | None:
+        return vm_rss_kib(self.proc.pid) if self.proc else None
+
+    def shim_pids(self) -> list[int]:
+        return [p for p in pids_with_arg(self.exec_root) if self.proc is None or p != self.proc.pid]
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return Path(self.log).read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self) -> list[str]:
+        """Stop the daemon, kill any shim it left, remove the temp dir; return what was killed."""
+        notes: list[str] = []
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                notes.append(f"daemon {self.proc.pid} ignored SIGTERM; killed")
+                kill_tree(self.proc.pid)
+                self.proc.wait(5)
+        for pid in self.shim_pids():
+            notes.append(f"killed leftover shim {pid}")
+            kill_tree(pid)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return notes

@@ -1,0 +1,65 @@
+"""One system under test (cove or Docker): its CLI, its API socket, and what the bench made.
+
+Scenarios call :meth:`Engine.cli` exactly as a user types commands; every container
+and network name they create is recorded first, so :meth:`Engine.cleanup` can remove
+them all even when a scenario fails half-way.  Both daemons are private to the bench
+(own socket, own namespace), so the sweep in ``cleanup`` may remove every container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .proc import Result, run
+from .unixhttp import UnixAPI
+
+
+@dataclass
+class Engine:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    api_socket: str
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    cleanup_errors: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str, timeout: float = 60.0) -> Result:
+        return run([*self.argv, *args], env=self.env, timeout=timeout)
+
+    def ok(self, *args: str, timeout: float = 60.0) -> Result:
+        return self.cli(*args, timeout=timeout).check()
+
+    def api(self) -> UnixAPI:
+        return UnixAPI(self.api_socket)
+
+    def track_container(self, name: str) -> str:
+        self.containers.append(name)
+        return name
+
+    def track_network(self, name: str) -> str:
+        self.networks.append(name)
+        return name
+
+    def remove_containers(self, names: list[str], timeout: float = 120.0) -> None:
+        """``rm -f`` in batches of 50 names; errors are recorded, not raised."""
+        for i in range(0, len(names), 50):
+            batch = names[i:i + 50]
+            r = self.cli("rm", "-f", *batch, timeout=timeout)
+            if r.rc != 0 and "No such container" not in r.err and "not found" not in r.err.lower():
+                self.cleanup_errors.append(f"rm -f {' '.join(batch[:3])}...: {r.err.strip()[:200]}")
+        gone = set(names)
+        self.containers = [c for c in self.containers if c not in gone]
+
+    def cleanup(self) -> None:
+        """Remove every container on the daemon and every network the bench created."""
+        everything = self.cli("ps", "-aq", timeout=60).out.split()
+        self.remove_containers(sorted(set(self.containers) | set(everything)))
+        for net in reversed(self.networks):
+            r = self.cli("network", "rm", net, timeout=60)
+            if r.rc != 0 and "not found" not in r.err.lower() and "no such" not in r.err.lower():
+                self.cleanup_errors.append(f"network rm {net}: {r.err.strip()[:200]}")
+        self.networks = []
+        left = self.cli("ps", "-aq", timeout=60).out.split()
+        if left:
+            self.cleanup_errors.append(f"{self.name}: containers left after clean-up: {left}")
