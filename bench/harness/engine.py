@@ -46,15 +46,16 @@ class Engine:
         for i in range(0, len(names), 50):
             batch = names[i:i + 50]
             r = self.cli("rm", "-f", *batch, timeout=timeout)
-            if r.rc != 0 and "No such container" not in r.err and "not found" not in r.err.lower():
+            if r.rc != 0 and not any(s in r.err.lower() for s in ("no such container", "not found", "in progress")):
                 self.cleanup_errors.append(f"rm -f {' '.join(batch[:3])}...: {r.err.strip()[:200]}")
         gone = set(names)
         self.containers = [c for c in self.containers if c not in gone]
 
     def cleanup(self) -> None:
         """Remove every container on the daemon and every network the bench created."""
-        everything = self.cli("ps", "-aq", timeout=60).out.split()
-        self.remove_containers(sorted(set(self.containers) | set(everything)))
+        self.remove_containers(list(self.containers))
+        # then anything else on the (private) daemon; by ID, each container named once
+        self.remove_containers(self.cli("ps", "-aq", timeout=60).out.split())
         for net in reversed(self.networks):
             r = self.cli("network", "rm", net, timeout=60)
             if r.rc != 0 and "not found" not in r.err.lower() and "no such" not in r.err.lower():

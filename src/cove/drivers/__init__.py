@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import bridge, host, null  # noqa: F401 - imported to register
+from . import bridge, host, macvlan, null  # noqa: F401 - imported to register
 from .base import DRIVERS, DriverContext, NetworkDriver, register
 
 __all__ = ["DRIVERS", "DriverContext", "NetworkDriver", "register"]

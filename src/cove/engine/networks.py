@@ -175,7 +175,8 @@ class NetworkOps(NameOps):
             ip = pool.allocate(req.ip)
             epid = new_id()
             ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
-                          host_ifname=f"veth{epid[:7]}", ip=str(ip), prefixlen=cfg.subnet.prefixlen,
+                          host_ifname=f"veth{epid[:7]}" if net.driver == "bridge" else "",
+                          ip=str(ip), prefixlen=cfg.subnet.prefixlen,
                           gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip))
             drv = self.driver_of(net)
             with ExitStack() as undo:

@@ -119,7 +119,7 @@ class Reconciler(ContainerOps):
             fw = self.driver_ctx.firewall
             clear_other_backends(fw.name)
             for net in self.networks.values():
-                if net.driver == "bridge":
+                if net.driver not in ("host", "null"):
                     self.driver_of(net).restore(net)
             self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
@@ -142,7 +142,8 @@ class Reconciler(ContainerOps):
                 if c is None or not c.running:
                     for net_id, ep in list(self.endpoints[cid].items()):
                         log.warning("releasing stale endpoint %s on network %s", ep.id[:12], net_id[:12])
-                        self.driver_ctx.netlink.get(None).delete_link(ep.host_ifname)
+                        if ep.host_ifname:
+                            self.driver_ctx.netlink.get(None).delete_link(ep.host_ifname)
                         self.store.delete(f"endpoints/{cid}/{net_id}")
                     del self.endpoints[cid]
             self.collect_garbage()
@@ -156,6 +157,9 @@ class Reconciler(ContainerOps):
             alias = link.alias or ""
             if alias.startswith(f"{ALIAS_PREFIX}net:") and alias not in nets:
                 log.warning("removing orphan bridge %s (%s)", link.name, alias)
+                host.delete_link(link.name)
+            elif alias.startswith(f"{ALIAS_PREFIX}vlan:") and alias[len(ALIAS_PREFIX) + 5:] not in self.networks:
+                log.warning("removing orphan VLAN interface %s (%s)", link.name, alias)
                 host.delete_link(link.name)
             elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias not in eps:
                 log.warning("removing orphan veth %s (%s)", link.name, alias)

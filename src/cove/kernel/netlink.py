@@ -167,6 +167,20 @@ class Netlink:
             os.close(fd)
         return self._tag(name, alias)
 
+    def add_link(self, name: str, kind: str, alias: str, **attrs: Any) -> int:
+        """Create a link of ``kind`` here (``vlan``: ``link=``, ``vlan_id=``), tagged with ``alias``."""
+        self._do(f"create {kind} link {name}", lambda ipr: ipr.link("add", ifname=name, kind=kind, **attrs))
+        return self._tag(name, alias)
+
+    def add_link_in(self, name: str, kind: str, netns_path: str, **attrs: Any) -> None:
+        """Create a link stacked on one of ours (``link=`` index here) directly inside ``netns_path``."""
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._do(f"create {kind} link {name}",
+                     lambda ipr: ipr.link("add", ifname=name, kind=kind, net_ns_fd=fd, **attrs))
+        finally:
+            os.close(fd)
+
     def delete_link(self, name: str) -> bool:
         """Delete a link by name; False if it was already gone."""
         try:
@@ -206,6 +220,10 @@ class Netlink:
     def add_default_route(self, gateway: IPv4Address) -> None:
         self._do(f"add default route via {gateway}",
                  lambda ipr: ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway)))
+
+    def add_default_route_dev(self, index: int) -> None:
+        """A default route straight out of an interface, no gateway (ipvlan L3)."""
+        self._do("add default route", lambda ipr: ipr.route("add", dst="0.0.0.0/0", oif=index))
 
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""

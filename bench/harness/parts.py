@@ -1,0 +1,136 @@
+"""What runs inside each throwaway namespace; each part returns plain JSON-able data.
+
+``sandbox_part`` runs in ``tests/sandbox.sh``: first the raw pyroute2 limit, then a
+private cove daemon through every scenario and the scale run.  ``docker_part`` runs in
+``bench/refs/docker-sandbox.sh`` against its private dockerd.  A failing scenario is
+recorded in ``errors`` and the next one still runs; clean-up always runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import rawlimit, scale, scenarios
+from .covedaemon import CoveDaemon
+from .engine import Engine
+from .stats import Samples
+
+
+@dataclass
+class Options:
+    reps: int
+    cli_reps: int
+    scale_points: list[int]
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _step(s: Samples, what: str, fn: Callable[[], None]) -> bool:
+    log(what)
+    t0 = time.perf_counter()
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - recorded; the next scenario still runs
+        s.errors.append(f"{what}: {exc}\n{traceback.format_exc(limit=3)}")
+        log(f"  FAILED: {exc}")
+        return False
+    log(f"  done in {time.perf_counter() - t0:.1f}s")
+    return True
+
+
+def _assert_sandboxed() -> None:
+    outer = os.environ.get("COVE_OUTER_NETNS")
+    here = str(os.stat("/proc/self/ns/net").st_ino)
+    if os.environ.get("COVE_SANDBOX") != "1" or outer is None or outer == here:
+        raise SystemExit("bench: the sandbox part must run inside tests/sandbox.sh (refusing to touch this netns)")
+
+
+def _scenarios(eng: Engine, s: Samples, opts: Options) -> None:
+    _step(s, f"{eng.name}: network create + rm x{opts.reps}",
+          lambda: scenarios.network_create_rm(eng, s, opts.reps))
+    if _step(s, f"{eng.name}: ping network and pinger", lambda: scenarios.setup_ping_net(eng)):
+        _step(s, f"{eng.name}: run -d -> first ping (IP, name), rm -f x{opts.reps}",
+              lambda: scenarios.run_to_ping(eng, s, opts.reps))
+        _step(s, f"{eng.name}: network connect/disconnect (CLI, API) x{opts.reps}",
+              lambda: scenarios.connect(eng, s, opts.reps))
+    _step(s, f"{eng.name}: --version x{opts.cli_reps}", lambda: scenarios.cli_version(eng, s, opts.cli_reps))
+
+
+def sandbox_part(opts: Options) -> dict[str, Any]:
+    _assert_sandboxed()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    raw = Samples()
+    _step(raw, f"raw: pyroute2 endpoints, bridges, namespaces x{opts.reps}", lambda: rawlimit.measure(raw, opts.reps))
+    cove = Samples()
+    daemon = CoveDaemon()
+    eng = daemon.engine()
+    try:
+        if _step(cove, "cove: start a private daemon, import bb", lambda: _start(daemon, eng)):
+            cove.facts["version"] = eng.cli("--version").out.strip()
+            cove.facts["daemon_pid"] = daemon.proc.pid if daemon.proc else None
+            _scenarios(eng, cove, opts)
+            _step(cove, "cove: clean up before the scale run", eng.cleanup)
+            _step(cove, f"cove: scale {opts.scale_points}", lambda: scale.measure(daemon, eng, cove, opts.scale_points))
+    except KeyboardInterrupt as exc:
+        cove.errors.append(f"interrupted: {exc}")
+        raise
+    finally:
+        log("cove: final clean-up")
+        try:
+            eng.cleanup()
+        except Exception as exc:  # noqa: BLE001
+            cove.errors.append(f"clean-up: {exc}")
+        cove.errors.extend(eng.cleanup_errors)
+        cove.errors.extend(daemon.stop())
+    return {"raw": raw.as_dict(), "cove": cove.as_dict()}
+
+
+def _start(daemon: CoveDaemon, eng: Engine) -> None:
+    daemon.start()
+    daemon.import_busybox(eng)
+
+
+def docker_part(opts: Options) -> dict[str, Any]:
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host.startswith("unix:///run/docker/") or os.environ.get("COVE_SANDBOX") != "1":
+        raise SystemExit("bench: the docker part must run inside bench/refs/docker-sandbox.sh")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    s = Samples()
+    eng = Engine("docker", ["docker"], dict(os.environ), host[len("unix://"):])
+    s.facts["client_version"] = eng.cli("--version").out.strip()
+    s.facts["server_version"] = eng.cli("version", "--format", "{{.Server.Version}}").out.strip()
+    try:
+        _scenarios(eng, s, opts)
+    finally:
+        log("docker: final clean-up")
+        try:
+            eng.cleanup()
+        except Exception as exc:  # noqa: BLE001
+            s.errors.append(f"clean-up: {exc}")
+        s.errors.extend(eng.cleanup_errors)
+    return {"docker": s.as_dict()}
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"kernel": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
+            "python": platform.python_version(), "hostname": platform.node()}

@@ -1,0 +1,124 @@
+"""The measured operations, written once and run against cove and Docker alike.
+
+Each function takes an :class:`Engine` and a :class:`Samples` and times CLI commands
+exactly as a user types them (wall time of the whole process).  Names start with
+``bench-``; every name is tracked before it is created so clean-up finds it.  Each
+timed series starts with one unrecorded warm-up round.  Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .engine import Engine
+from .proc import CommandFailed
+from .stats import Samples
+
+IMAGE = "bb"
+PING_NET = "bench-ping"
+PING_SUBNET = "10.231"           # /16, fixed so that --ip works on both engines
+CONN_NET = "bench-conn"
+PINGER = "bench-pinger"
+PING_DEADLINE = 30.0
+
+
+def network_create_rm(eng: Engine, s: Samples, reps: int) -> None:
+    """``network create NAME`` then ``network rm NAME``, each timed."""
+    for i in range(reps + 1):
+        name = eng.track_network(f"bench-net-{i}")
+        create = eng.ok("network", "create", name)
+        remove = eng.ok("network", "rm", name)
+        eng.networks.remove(name)
+        if i:
+            s.add("net_create", create.seconds)
+            s.add("net_rm", remove.seconds)
+            s.add("net_create_rm", create.seconds + remove.seconds)
+
+
+def _start_sleeper(eng: Engine, name: str, *extra: str) -> None:
+    eng.track_container(name)
+    eng.ok("run", "-d", "--name", name, *extra, IMAGE, "sleep", "3600")
+
+
+def _wait_ping(eng: Engine, src: str, dest: str, deadline: float = PING_DEADLINE) -> int:
+    """Ping ``dest`` from container ``src`` until one reply; return the attempts made."""
+    end = time.monotonic() + deadline
+    attempts = 0
+    while True:
+        attempts += 1
+        r = eng.cli("exec", src, "ping", "-c1", "-W1", dest, timeout=10)
+        if r.rc == 0:
+            return attempts
+        if time.monotonic() > end:
+            raise CommandFailed(f"{eng.name}: no ping reply from {dest} within {deadline:.0f}s: {r.err.strip()[-200:]}")
+        time.sleep(0.005)
+
+
+def setup_ping_net(eng: Engine) -> None:
+    """A user network with a fixed /16 and a long-running container that pings the others."""
+    eng.track_network(PING_NET)
+    eng.ok("network", "create", "--subnet", f"{PING_SUBNET}.0.0/16", PING_NET)
+    _start_sleeper(eng, PINGER, "--network", PING_NET, "--ip", f"{PING_SUBNET}.0.2")
+    _wait_ping(eng, PINGER, f"{PING_SUBNET}.0.1")
+
+
+def run_to_ping(eng: Engine, s: Samples, reps: int) -> None:
+    """``run -d`` a sleeper; time to its first ping by IP, then by name; ``rm -f`` it.
+
+    By IP: the new container gets a fixed ``--ip`` and the pinger pings that address.
+    By name: the pinger pings the container's name (the embedded DNS must know it).
+    ``run_d_*`` is the ``run -d`` command alone, ``run_to_ping_*`` from its start to the
+    first reply (``ping -c1 -W1`` through ``exec``, repeated until it answers).
+    """
+    for i in range(reps + 1):
+        for mode in ("ip", "name"):
+            name = f"bench-{mode}-{i}"
+            ip = f"{PING_SUBNET}.{1 + i // 200}.{10 + i % 200}"
+            extra = ["--network", PING_NET] + (["--ip", ip] if mode == "ip" else [])
+            eng.track_container(name)
+            t0 = time.perf_counter()
+            r = eng.ok("run", "-d", "--name", name, *extra, IMAGE, "sleep", "3600")
+            attempts = _wait_ping(eng, PINGER, ip if mode == "ip" else name)
+            t1 = time.perf_counter()
+            rm = eng.ok("rm", "-f", name)
+            eng.containers.remove(name)
+            if i:
+                s.add(f"run_d_{mode}", r.seconds)
+                s.add(f"run_to_ping_{mode}", t1 - t0)
+                s.add(f"ping_attempts_{mode}", attempts)
+                s.add("rm_f", rm.seconds)
+
+
+def connect(eng: Engine, s: Samples, reps: int) -> None:
+    """Attach one more endpoint to a running container, and detach it.
+
+    ``connect_cli``/``disconnect_cli``: ``network connect|disconnect`` from the CLI.
+    ``connect_api``/``disconnect_api``: the same ``POST /networks/N/(dis)connect`` over a
+    kept-open API connection: the daemon's own time, without a CLI process.
+    """
+    eng.track_network(CONN_NET)
+    eng.ok("network", "create", CONN_NET)
+    api = eng.api()
+    try:
+        for i in range(reps + 1):
+            c = eng.ok("network", "connect", CONN_NET, PINGER)
+            d = eng.ok("network", "disconnect", CONN_NET, PINGER)
+            st1, body1, t_con = api.request("POST", f"/networks/{CONN_NET}/connect", {"Container": PINGER})
+            st2, body2, t_dis = api.request("POST", f"/networks/{CONN_NET}/disconnect", {"Container": PINGER})
+            if st1 >= 300 or st2 >= 300:
+                raise CommandFailed(f"{eng.name}: API connect/disconnect: {st1} {body1} / {st2} {body2}")
+            if i:
+                s.add("connect_cli", c.seconds)
+                s.add("disconnect_cli", d.seconds)
+                s.add("connect_api", t_con)
+                s.add("disconnect_api", t_dis)
+    finally:
+        api.close()
+
+
+def cli_version(eng: Engine, s: Samples, reps: int) -> None:
+    """``--version``: the CLI's start-up alone (no daemon involved)."""
+    for i in range(reps + 1):
+        r = eng.ok("--version")
+        if i:
+            s.add("cli_version", r.seconds)

@@ -1,0 +1,143 @@
+"""cove's benchmark harness: ``python bench/run.py [--reps N] [--quick] [--no-docker]``.
+
+Run by hand as root (``make bench``), never in CI.  This outer process touches no
+kernel state: it re-executes itself twice, each time inside a throwaway namespace,
+
+* ``tests/sandbox.sh python bench/run.py --part sandbox --out F``: the raw pyroute2
+  limit, then a private cove daemon through every scenario and the scale run;
+* ``bench/refs/docker-sandbox.sh python bench/run.py --part docker --out F``: the same
+  scenarios against a private dockerd 20.10 (skipped with ``--no-docker``);
+
+then merges the JSON both parts wrote into ``bench/results/<date>.json`` (every raw
+sample) and ``bench/results/<date>.md`` (the table with the issue's targets).  A
+``--quick`` run writes ``<date>-quick.*`` so it does not replace the day's full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH), str(ROOT / "src")]
+
+from harness import parts, report  # noqa: E402
+
+PART_TIMEOUT = 4 * 3600.0
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="bench/run.py")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per operation (default 20; --quick: 5)")
+    p.add_argument("--quick", action="store_true", help="5 repetitions, scale points 1 and 50")
+    p.add_argument("--no-docker", action="store_true", help="skip the Docker reference")
+    p.add_argument("--cli-reps", type=int, default=None, help="repetitions of --version (default 5x --reps)")
+    p.add_argument("--scale", default=None, metavar="N,N,...",
+                   help="container counts for the scale run (default 1,100,300; --quick: 1,50)")
+    p.add_argument("--results-dir", default=str(BENCH / "results"), help="where to write <date>.json/.md")
+    p.add_argument("--part", choices=("sandbox", "docker"), help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.reps is None:
+        args.reps = 5 if args.quick else 20
+    if args.cli_reps is None:
+        args.cli_reps = max(50, 5 * args.reps)
+    if args.scale is None:
+        args.scale = "1,50" if args.quick else "1,100,300"
+    points = sorted({int(x) for x in args.scale.split(",") if x.strip()})
+    if args.reps < 1 or not points or points[0] < 1:
+        p.error("--reps and every --scale point must be at least 1")
+    args.scale_points = points
+    return args
+
+
+def run_part(args: argparse.Namespace) -> int:
+    opts = parts.Options(reps=args.reps, cli_reps=args.cli_reps, scale_points=args.scale_points)
+    data = parts.sandbox_part(opts) if args.part == "sandbox" else parts.docker_part(opts)
+    Path(args.out).write_text(json.dumps(data))
+    return 0
+
+
+def _child(wrapper: str, part: str, args: argparse.Namespace, out: str) -> list[str]:
+    return [str(ROOT / wrapper), sys.executable, str(BENCH / "run.py"), "--part", part, "--out", out,
+            "--reps", str(args.reps), "--cli-reps", str(args.cli_reps),
+            "--scale", ",".join(map(str, args.scale_points))]
+
+
+def _launch(argv: list[str], out: str, what: str) -> dict[str, Any]:
+    parts.log(f"{what}: {shlex.join(argv)}")
+    try:
+        rc = subprocess.run(argv, cwd=ROOT, timeout=PART_TIMEOUT).returncode
+    except subprocess.TimeoutExpired:
+        rc = 124
+    if os.path.exists(out) and os.path.getsize(out):
+        data: dict[str, Any] = json.loads(Path(out).read_text())
+        return data
+    return {"_failed": f"{what} exited {rc} without results"}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def outer(args: argparse.Namespace, argv: list[str]) -> int:
+    if os.geteuid() != 0:
+        print("bench: run as root (namespaces, bridges and a private dockerd)", file=sys.stderr)
+        return 2
+    date = dt.date.today().isoformat()
+    data: dict[str, Any] = {"meta": {
+        "date": date, "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "bench/run.py", *argv]), "commit": _commit(),
+        "reps": args.reps, "cli_reps": args.cli_reps, "scale_points": args.scale_points,
+        "machine": parts.machine_facts()}}
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="cove-bench-out-") as tmp:
+        got = _launch(_child("tests/sandbox.sh", "sandbox", args, f"{tmp}/sandbox.json"),
+                      f"{tmp}/sandbox.json", "raw + cove part (tests/sandbox.sh)")
+        failures += [got.pop("_failed")] if "_failed" in got else []
+        data.update(got)
+        if not args.no_docker:
+            got = _launch(_child("bench/refs/docker-sandbox.sh", "docker", args, f"{tmp}/docker.json"),
+                          f"{tmp}/docker.json", "docker part (bench/refs/docker-sandbox.sh)")
+            failures += [got.pop("_failed")] if "_failed" in got else []
+            data.update(got)
+    data["meta"]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    data["meta"]["failures"] = failures
+    results = Path(args.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    stem = f"{date}-quick" if args.quick else date
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+    md = report.markdown(data)
+    (results / f"{stem}.md").write_text(md)
+    print(report.table(data))
+    errors = sum(len((data.get(p) or {}).get("errors", [])) for p in ("raw", "cove", "docker"))
+    print(f"\nwrote {results / (stem + '.json')} and {results / (stem + '.md')}"
+          f"{f'; {errors} error(s), see the .md' if errors else ''}")
+    for f in failures:
+        print(f"bench: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    if args.part:
+        return run_part(args)
+    return outer(args, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
