@@ -11,13 +11,17 @@ install:
 demo: install
 	tests/sandbox.sh $(PY) -m cove.demo
 
-test: install test-unit test-integration
+test: install test-unit test-integration test-uml
 
 test-unit:
 	$(PYTEST) -q tests/unit
 
 test-integration:
 	tests/sandbox.sh $(PYTEST) -q tests/integration
+
+# the features this machine's kernel lacks (ipvlan, 802.1q, ...), in a User-Mode Linux kernel
+test-uml:
+	sh tests/uml/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ sys.path[:0] = [str(BENCH), str(ROOT / "src")]
 from harness import parts, report  # noqa: E402
 
 PART_TIMEOUT = 4 * 3600.0
+CLEANUP_TIMEOUT = 300.0
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -73,12 +75,32 @@ def _child(wrapper: str, part: str, args: argparse.Namespace, out: str) -> list[
             "--scale", ",".join(map(str, args.scale_points))]
 
 
-def _launch(argv: list[str], out: str, what: str) -> dict[str, Any]:
-    parts.log(f"{what}: {shlex.join(argv)}")
+def _stop_part(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the part's process group (it cleans up, then exits); SIGKILL if it hangs."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parts.log(f"stopping the part (SIGTERM to process group {proc.pid}); waiting for its clean-up")
     try:
-        rc = subprocess.run(argv, cwd=ROOT, timeout=PART_TIMEOUT).returncode
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(CLEANUP_TIMEOUT)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _launch(argv: list[str], out: str, what: str) -> dict[str, Any]:
+    """Run one part in its own process group; on Ctrl-C/SIGTERM/timeout let it clean up."""
+    parts.log(f"{what}: {shlex.join(argv)}")
+    proc = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)
+    try:
+        rc = proc.wait(PART_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop_part(proc)
         rc = 124
+    except KeyboardInterrupt:
+        _stop_part(proc)
+        raise
     if os.path.exists(out) and os.path.getsize(out):
         data: dict[str, Any] = json.loads(Path(out).read_text())
         return data
@@ -133,10 +155,14 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, parts.on_sigterm)
     args = parse(argv)
-    if args.part:
-        return run_part(args)
-    return outer(args, argv)
+    try:
+        return run_part(args) if args.part else outer(args, argv)
+    except KeyboardInterrupt:
+        print(f"bench{' ' + args.part if args.part else ''}: interrupted (clean-up done); no results written",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

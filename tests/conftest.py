@@ -28,15 +28,30 @@ def in_sandbox_netns() -> bool:
         return True
 
 
+def in_uml() -> bool:
+    """True inside the User-Mode Linux guest of tests/uml/run.sh: a whole throwaway kernel."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return os.environ.get("COVE_UML") == "1" and "User Mode Linux" in f.read()
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "uml: needs the User-Mode Linux kernel of tests/uml/run.sh")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     guard = None
     if os.geteuid() != 0:
         guard = "integration tests need root"
-    elif not (in_sandbox_netns() and os.environ.get("COVE_SANDBOX") == "1"):
-        guard = "integration tests run only inside tests/sandbox.sh (never in the host's namespace)"
-    if guard is None:
-        return
-    skip = pytest.mark.skip(reason=guard)
+    elif not (in_uml() or (in_sandbox_netns() and os.environ.get("COVE_SANDBOX") == "1")):
+        guard = "integration tests run only inside tests/sandbox.sh or UML (never in the host's namespace)"
+    skip = pytest.mark.skip(reason=guard or "")
+    skip_uml = pytest.mark.skip(reason="needs the User-Mode Linux kernel (make test-uml)")
     for item in items:
-        if "integration" in item.keywords or "/integration/" in str(item.fspath):
+        is_uml = "/uml/" in str(item.fspath)
+        if is_uml and not in_uml():
+            item.add_marker(skip_uml)
+        elif guard is not None and (is_uml or "integration" in item.keywords or "/integration/" in str(item.fspath)):
             item.add_marker(skip)

@@ -62,7 +62,8 @@ class CoveDaemon:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cove", "daemon", "--host", f"unix://{self.sock}",
                  "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root],
-                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env)
+                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env,
+                start_new_session=True)  # a signal to the bench must not stop it before clean-up
         eng = self.engine()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

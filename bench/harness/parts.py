@@ -31,7 +31,10 @@ class Options:
     scale_points: list[int]
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM acts as Ctrl-C (so ``finally`` clean-up runs); a second one is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -67,12 +70,13 @@ def _scenarios(eng: Engine, s: Samples, opts: Options) -> None:
               lambda: scenarios.run_to_ping(eng, s, opts.reps))
         _step(s, f"{eng.name}: network connect/disconnect (CLI, API) x{opts.reps}",
               lambda: scenarios.connect(eng, s, opts.reps))
+        _step(s, f"{eng.name}: network create/rm, run -d, rm -f over the API x{opts.reps}",
+              lambda: scenarios.api_ops(eng, s, opts.reps))
     _step(s, f"{eng.name}: --version x{opts.cli_reps}", lambda: scenarios.cli_version(eng, s, opts.cli_reps))
 
 
 def sandbox_part(opts: Options) -> dict[str, Any]:
     _assert_sandboxed()
-    signal.signal(signal.SIGTERM, _on_sigterm)
     raw = Samples()
     _step(raw, f"raw: pyroute2 endpoints, bridges, namespaces x{opts.reps}", lambda: rawlimit.measure(raw, opts.reps))
     cove = Samples()
@@ -108,7 +112,6 @@ def docker_part(opts: Options) -> dict[str, Any]:
     host = os.environ.get("DOCKER_HOST", "")
     if not host.startswith("unix:///run/docker/") or os.environ.get("COVE_SANDBOX") != "1":
         raise SystemExit("bench: the docker part must run inside bench/refs/docker-sandbox.sh")
-    signal.signal(signal.SIGTERM, _on_sigterm)
     s = Samples()
     eng = Engine("docker", ["docker"], dict(os.environ), host[len("unix://"):])
     s.facts["client_version"] = eng.cli("--version").out.strip()

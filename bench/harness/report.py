@@ -69,6 +69,10 @@ def rows(data: dict[str, Any]) -> list[Row]:
     out.append(Row("network create (CLI)", c, d, m("raw", "raw_bridge_create"), "≤ 0.1× Docker",
                    c / d <= 0.1 if c is not None and d else None))
     out.append(Row("network rm (CLI)", m("cove", "net_rm"), m("docker", "net_rm"), m("raw", "raw_bridge_rm")))
+    out.append(Row("network create (API only)", m("cove", "net_create_api"), m("docker", "net_create_api"),
+                   m("raw", "raw_bridge_create")))
+    out.append(Row("network rm (API only)", m("cove", "net_rm_api"), m("docker", "net_rm_api"),
+                   m("raw", "raw_bridge_rm")))
     out.append(Row("network create + rm (CLI)", m("cove", "net_create_rm"), m("docker", "net_create_rm"),
                    m("raw", "raw_bridge_create_rm")))
     out.append(Row("run -d (the command alone)", m("cove", "run_d_name"), m("docker", "run_d_name"),
@@ -78,7 +82,10 @@ def rows(data: dict[str, Any]) -> list[Row]:
     c, d = m("cove", "run_to_ping_name"), m("docker", "run_to_ping_name")
     out.append(Row("run -d → first ping by name (user network)", c, d, m("raw", "raw_netns_endpoint"),
                    "≤ 0.15× Docker", c / d <= 0.15 if c is not None and d else None))
+    out.append(Row("run -d (API only: create + start)", m("cove", "run_d_api"), m("docker", "run_d_api"),
+                   m("raw", "raw_netns_endpoint")))
     out.append(Row("rm -f (running container)", m("cove", "rm_f"), m("docker", "rm_f"), m("raw", "raw_teardown")))
+    out.append(Row("rm -f (API only)", m("cove", "rm_f_api"), m("docker", "rm_f_api"), m("raw", "raw_teardown")))
     c, raw = m("cove", "connect_api"), m("raw", "raw_endpoint")
     out.append(Row("endpoint attach (API network connect)", c, m("docker", "connect_api"), raw, "p50 ≤ 2× raw",
                    c <= 2 * raw if c is not None and raw else None))

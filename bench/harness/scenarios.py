@@ -122,3 +122,41 @@ def cli_version(eng: Engine, s: Samples, reps: int) -> None:
         r = eng.ok("--version")
         if i:
             s.add("cli_version", r.seconds)
+
+
+def api_ops(eng: Engine, s: Samples, reps: int) -> None:
+    """The daemon's own time for the same operations, over one kept-open API connection.
+
+    ``net_create_api``/``net_rm_api``: ``POST /networks/create``, ``DELETE /networks/N``;
+    ``run_d_api``: ``POST /containers/create`` + ``POST /containers/C/start`` (what
+    ``run -d`` sends); ``rm_f_api``: ``DELETE /containers/C?force=1``.  The CLI figure
+    minus the API figure is what the CLI process costs.
+    """
+    api = eng.api()
+    body = {"Image": IMAGE, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": PING_NET},
+            "NetworkingConfig": {"EndpointsConfig": {PING_NET: {}}}}
+
+    def call(method: str, url: str, payload: object = None) -> float:
+        status, reply, seconds = api.request(method, url, payload)
+        if status >= 300:
+            raise CommandFailed(f"{eng.name}: {method} {url}: {status} {reply}")
+        return seconds
+
+    try:
+        for i in range(reps + 1):
+            net = eng.track_network(f"bench-apinet-{i}")
+            t_create = call("POST", "/networks/create", {"Name": net})
+            t_rm = call("DELETE", f"/networks/{net}")
+            eng.networks.remove(net)
+            name = eng.track_container(f"bench-api-{i}")
+            t_run = call("POST", f"/containers/create?name={name}", body)
+            t_run += call("POST", f"/containers/{name}/start")
+            t_del = call("DELETE", f"/containers/{name}?force=1")
+            eng.containers.remove(name)
+            if i:
+                s.add("net_create_api", t_create)
+                s.add("net_rm_api", t_rm)
+                s.add("run_d_api", t_run)
+                s.add("rm_f_api", t_del)
+    finally:
+        api.close()

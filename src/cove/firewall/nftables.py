@@ -316,16 +316,22 @@ class NftablesFirewall:
 
 
 def probe() -> bool:
-    """Can this kernel hold an ``ip`` nftables table?  (Creates and deletes a probe table.)"""
+    """Can this kernel hold an ``ip`` nftables table?  (Creates and deletes a probe table.)
+
+    Probed in a child process: when the kernel has no nf_tables netlink at all,
+    libnftables calls ``exit()`` inside ``nft_ctx_new``'s socket set-up, which
+    would end the daemon itself (seen on the User-Mode Linux kernel).
+    """
+    import subprocess
+    import sys
+
+    code = ("import nftables, sys; n = nftables.Nftables(); n.set_json_output(True); "
+            "rc, _, _ = n.json_cmd({'nftables': [{'add': {'table': {'family': 'ip', 'name': 'cove-probe'}}}, "
+            "{'delete': {'table': {'family': 'ip', 'name': 'cove-probe'}}}]}); sys.exit(rc)")
     try:
-        import nftables
-    except ImportError:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
-    nft = nftables.Nftables()
-    nft.set_json_output(True)
-    rc, _, _ = nft.json_cmd({"nftables": [{"add": {"table": {"family": "ip", "name": "cove-probe"}}},
-                                          {"delete": {"table": {"family": "ip", "name": "cove-probe"}}}]})
-    return rc == 0
 
 
 def unavailable() -> Unavailable:
