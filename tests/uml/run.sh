@@ -27,6 +27,6 @@ if [ ! -f "$result/rc" ]; then
   tail -n 40 "$result/console" >&2
   exit 1
 fi
+echo "uml: guest finished in $(( $(date +%s) - started ))s; its pytest output:" >&2
 cat "$result/output"
-echo "uml: guest finished in $(( $(date +%s) - started ))s" >&2
 exit "$(cat "$result/rc")"
