@@ -83,6 +83,13 @@ class CoveDaemon:
     def rss_kib(self) -> int | None:
         return vm_rss_kib(self.proc.pid) if self.proc else None
 
+    def fd_count(self) -> int | None:
+        """Open file descriptors of the daemon (select() fails on descriptors >= 1024)."""
+        try:
+            return len(os.listdir(f"/proc/{self.proc.pid}/fd")) if self.proc else None
+        except OSError:
+            return None
+
     def shim_pids(self) -> list[int]:
         return [p for p in pids_with_arg(self.exec_root) if self.proc is None or p != self.proc.pid]
 

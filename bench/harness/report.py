@@ -103,6 +103,8 @@ def rows(data: dict[str, Any]) -> list[Row]:
                        m("raw", "raw_netns_endpoint")))
     est, top, rss_top = rss_at_1000(data.get("cove") or {})
     facts = (data.get("cove") or {}).get("facts", {})
+    if facts.get("scale_failed_at"):
+        out.append(Row(f"scale: run -d FAILED at container {facts['scale_failed_at']} (see Errors)", None, None, None))
     if facts.get("daemon_rss_kib_at_0") is not None:
         out.append(Row("daemon RSS, 0 containers", facts["daemon_rss_kib_at_0"], None, None, unit="MiB"))
     if rss_top is not None:
@@ -157,7 +159,8 @@ def markdown(data: dict[str, Any]) -> str:
            f"{meta.get('scale_points')}; raw endpoint ping check: {raw_facts.get('raw_ping_check', '–')}",
            "", "Medians; every sample is in the JSON file next to this one.", "", table(data), "",
            "## Scale and memory facts", ""]
-    for key in ("scale_containers", "scale_total_seconds", "daemon_rss_kib_at_0", "daemon_rss_kib_at",
+    for key in ("scale_containers", "scale_failed_at", "scale_total_seconds", "daemon_fds_at_0", "daemon_fds_at",
+                "daemon_rss_kib_at_0", "daemon_rss_kib_at",
                 "daemon_pss_kib_at_max", "shims_at_max", "shims_rss_kib_sum", "shims_pss_kib_sum",
                 "scale_ping_by_name_last_to_first", "scale_rm_rest_count", "scale_rm_rest_seconds",
                 "daemon_rss_kib_after_removal"):

@@ -14,7 +14,7 @@ import time
 
 from .covedaemon import CoveDaemon
 from .engine import Engine
-from .proc import pss_kib, vm_rss_kib
+from .proc import CommandFailed, pss_kib, vm_rss_kib
 from .scenarios import IMAGE, _wait_ping
 from .stats import Samples
 
@@ -30,22 +30,37 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int]) -> N
     eng.ok("network", "create", "--subnet", "10.240.0.0/16", SCALE_NET)
     time.sleep(0.5)
     s.facts["daemon_rss_kib_at_0"] = daemon.rss_kib()
+    s.facts["daemon_fds_at_0"] = daemon.fd_count()
     rss_points: dict[str, int | None] = {}
+    fd_points: dict[str, int | None] = {}
     started = 0
     lo = 0
     t_all = time.perf_counter()
-    for hi in points:
-        for idx in range(lo + 1, hi + 1):
-            name = eng.track_container(f"bench-s-{idx}")
-            r = eng.ok("run", "-d", "--name", name, "--network", SCALE_NET, IMAGE, "sleep", "3600", timeout=120)
-            s.add(phase_name(lo, hi), r.seconds)
-            s.add("scale_run_d_all", r.seconds)
-            started = idx
-        rss_points[str(hi)] = daemon.rss_kib()
-        lo = hi
+    try:
+        for hi in points:
+            for idx in range(lo + 1, hi + 1):
+                name = eng.track_container(f"bench-s-{idx}")
+                r = eng.ok("run", "-d", "--name", name, "--network", SCALE_NET, IMAGE, "sleep", "3600", timeout=120)
+                s.add(phase_name(lo, hi), r.seconds)
+                s.add("scale_run_d_all", r.seconds)
+                started = idx
+            rss_points[str(hi)] = daemon.rss_kib()
+            fd_points[str(hi)] = daemon.fd_count()
+            lo = hi
+    except CommandFailed as exc:
+        # keep what was reached: the partial phase is renamed to the range it covers
+        s.errors.append(f"scale: container {started + 1} failed (the run stops there): {exc}")
+        s.facts["scale_failed_at"] = started + 1
+        partial = s.series.pop(phase_name(lo, hi), [])
+        if partial:
+            s.series[phase_name(lo, started)] = partial
+        if started > lo:
+            rss_points[str(started)] = daemon.rss_kib()
+            fd_points[str(started)] = daemon.fd_count()
     s.facts["scale_total_seconds"] = time.perf_counter() - t_all
     s.facts["scale_containers"] = started
     s.facts["daemon_rss_kib_at"] = rss_points
+    s.facts["daemon_fds_at"] = fd_points
     shims = daemon.shim_pids()
     s.facts["shims_at_max"] = len(shims)
     s.facts["shims_rss_kib_sum"] = sum(vm_rss_kib(p) or 0 for p in shims)

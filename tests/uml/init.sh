@@ -10,12 +10,14 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 result=$(arg cove_result)
 repo=$(arg cove_repo)
-# Everything the tests write outside the result directory lands on tmpfs, not the host's disk.
-for d in /run /tmp /var/lib/cove /etc/cove /root; do
+# Everything the tests write outside the result directory lands on tmpfs, not the host's disk
+# (temporary files through TMPDIR: /tmp itself may hold the repository, e.g. in a CI clone).
+for d in /run /var/lib/cove /etc/cove /root; do
   [ -d "$d" ] && mount -t tmpfs -o mode=0755 uml "$d"
 done
-chmod 1777 /tmp
-mkdir -p /run/netns /run/cove /run/uml/lib/modules
+mkdir -p /run/netns /run/cove /run/uml/lib/modules /run/tmp
+chmod 1777 /run/tmp
+export TMPDIR=/run/tmp
 ln -s "/usr/lib/uml/modules/$(uname -r)" "/run/uml/lib/modules/$(uname -r)"
 for m in overlay ipv6 veth bridge macvlan ipvlan 8021q dummy vxlan tun openvswitch ip_tables iptable_filter \
          iptable_nat iptable_raw nf_nat nf_conntrack xt_MASQUERADE xt_conntrack xt_addrtype xt_comment \
