@@ -11,16 +11,16 @@ install:
 demo: install
 	tests/sandbox.sh $(PY) -m cove.demo
 
-test: install test-unit test-integration test-uml
+test: test-unit test-integration test-uml
 
-test-unit:
+test-unit: install
 	$(PYTEST) -q tests/unit
 
-test-integration:
+test-integration: install
 	tests/sandbox.sh $(PYTEST) -q tests/integration
 
 # the features this machine's kernel lacks (ipvlan, 802.1q, ...), in a User-Mode Linux kernel
-test-uml:
+test-uml: install
 	sh tests/uml/run.sh
 
 clean:
