@@ -160,3 +160,24 @@ def test_a_flushed_firewall_is_restored_within_a_second(cove: Daemon, outside: s
         time.sleep(0.1)
     assert fetch_from(outside, "http://203.0.113.1:8099/")
     assert "flushed by someone else" in open(cove.log).read()
+
+
+def test_the_admin_hook_filters_published_ports(cove: Daemon, outside: str) -> None:
+    cove.ok("run", "-d", "--name", "guarded", "-p", "8098:80", *WEB)
+    wait_web("http://127.0.0.1:8098/")
+    assert fetch_from(outside, "http://203.0.113.1:8098/")
+    if cove.firewall == "nftables":
+        add = ["nft", "add", "rule", "ip", "cove", "user", "ip", "saddr", "203.0.113.2", "drop"]
+        undo = ["nft", "flush", "chain", "ip", "cove", "user"]
+    else:
+        add = ["iptables-legacy", "-A", "COVE-USER", "-s", "203.0.113.2", "-j", "DROP"]
+        undo = ["iptables-legacy", "-F", "COVE-USER"]
+    subprocess.run(add, check=True)
+    try:
+        assert not fetch_from(outside, "http://203.0.113.1:8098/")   # publishing does not bypass the admin
+        cove.ok("run", "-d", "--name", "later", "-p", "8096:80", *WEB)  # nor does a port published afterwards
+        wait_web("http://127.0.0.1:8096/")
+        assert not fetch_from(outside, "http://203.0.113.1:8096/")
+    finally:
+        subprocess.run(undo, check=True)
+    assert fetch_from(outside, "http://203.0.113.1:8098/")
