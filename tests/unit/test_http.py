@@ -79,7 +79,7 @@ def test_errors_become_docker_json_with_their_status(server) -> None:
     status, body = get(server, "POST", "/taken")
     assert status == 409 and json.loads(body)["message"].startswith("network with name")
     status, body = get(server, "GET", "/nowhere")
-    assert status == 404 and b"does not implement" in body
+    assert status == 501 and b"does not implement" in body
     status, _ = get(server, "DELETE", "/hello/x")
     assert status == 405
 

@@ -116,7 +116,8 @@ class Router:
             return handler(req, **{k: unquote(v) for k, v in m.groupdict().items()})
         if allowed:
             return Response.json({"message": f"method {req.method} not allowed on {path}"}, 405)
-        return Response.json({"message": f"page not found: cove does not implement {req.method} {path}"}, 404)
+        return Response.json({"message": f"cove does not implement {req.method} {path} "
+                                         "(see docs/api.md for what it supports)"}, 501)
 
 
 def error_response(exc: BaseException) -> Response:
