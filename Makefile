@@ -23,5 +23,9 @@ test-integration: install
 test-uml: install
 	sh tests/uml/run.sh
 
+# side by side with Docker 20.10 and the raw netlink limit; by hand, never in CI (BENCH_ARGS=--quick)
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -31,7 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "src")]
 
-from harness import parts, report  # noqa: E402
+from harness import parts, report
 
 PART_TIMEOUT = 4 * 3600.0
 CLEANUP_TIMEOUT = 300.0
@@ -110,7 +110,7 @@ def _launch(argv: list[str], out: str, what: str) -> dict[str, Any]:
 def _commit() -> str:
     try:
         return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
+                              text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "?"
 

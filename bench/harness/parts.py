@@ -86,6 +86,7 @@ def sandbox_part(opts: Options) -> dict[str, Any]:
         if _step(cove, "cove: start a private daemon, import bb", lambda: _start(daemon, eng)):
             cove.facts["version"] = eng.cli("--version").out.strip()
             cove.facts["daemon_pid"] = daemon.proc.pid if daemon.proc else None
+            cove.facts["bytecode_cache"] = daemon.env["PYTHONPYCACHEPREFIX"]
             _scenarios(eng, cove, opts)
             _step(cove, "cove: clean up before the scale run", eng.cleanup)
             _step(cove, f"cove: scale {opts.scale_points}", lambda: scale.measure(daemon, eng, cove, opts.scale_points))

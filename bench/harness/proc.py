@@ -37,7 +37,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: floa
     """Run ``argv``; wall time from just before the spawn to just after the exit."""
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(list(argv), env=dict(env) if env is not None else None, capture_output=True,
+        p = subprocess.run(list(argv), check=False, env=dict(env) if env is not None else None, capture_output=True,
                            text=True, timeout=timeout, input=input,
                            stdin=None if input is not None else subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:

@@ -127,6 +127,8 @@ def table(data: dict[str, Any]) -> str:
              "|---|---:|---:|---:|---:|---|---|"]
     for r in rows(data):
         met = "" if r.met is None and not r.target else ("met" if r.met else "not met" if r.met is False else "n/a")
+        if r.met is not None and "extrapolated" in r.op:
+            met += " (extrapolated)"
         ratio = _ratio(r.cove, r.docker) if r.unit == "ms" else "–"
         lines.append(f"| {r.op} | {_cell(r.cove, r.unit)} | {_cell(r.docker, r.unit)} | {ratio} | "
                      f"{_cell(r.raw, r.unit)} | {r.target} | {met} |")
@@ -149,15 +151,18 @@ def markdown(data: dict[str, Any]) -> str:
     cove_facts = (data.get("cove") or {}).get("facts", {})
     docker_facts = (data.get("docker") or {}).get("facts", {})
     raw_facts = (data.get("raw") or {}).get("facts", {})
-    out = [f"# cove benchmark, {meta.get('date', '')}", "",
-           f"Command: `{meta.get('command', '')}`  ",
-           f"Machine: {meta.get('machine', {}).get('cpus')} CPUs ({meta.get('machine', {}).get('cpu')}), "
-           f"kernel {meta.get('machine', {}).get('kernel')}, Python {meta.get('machine', {}).get('python')}  ",
-           f"cove: {cove_facts.get('version', '–')} (commit {meta.get('commit', '?')}); "
-           f"docker: CLI {docker_facts.get('client_version', '–')}, dockerd {docker_facts.get('server_version', '–')}  ",
-           f"Repetitions: {meta.get('reps')} (CLI start-up: {meta.get('cli_reps')}); scale points: "
-           f"{meta.get('scale_points')}; raw endpoint ping check: {raw_facts.get('raw_ping_check', '–')}",
-           "", "Medians; every sample is in the JSON file next to this one.", "", table(data), "",
+    machine = meta.get("machine", {})
+    header = (
+        f"Command: `{meta.get('command', '')}`  \n"
+        f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu')}), kernel {machine.get('kernel')}, "
+        f"Python {machine.get('python')}  \n"
+        f"cove: {cove_facts.get('version', '–')} (commit {meta.get('commit', '?')}); "
+        f"docker: CLI {docker_facts.get('client_version', '–')}, dockerd {docker_facts.get('server_version', '–')}  \n"
+        f"Repetitions: {meta.get('reps')} (CLI start-up: {meta.get('cli_reps')}); scale points: "
+        f"{meta.get('scale_points')}; raw endpoint ping check: {raw_facts.get('raw_ping_check', '–')}"
+    )
+    out = [f"# cove benchmark, {meta.get('date', '')}", "", header, "",
+           "Medians; every sample is in the JSON file next to this one.", "", table(data), "",
            "## Scale and memory facts", ""]
     for key in ("scale_containers", "scale_failed_at", "scale_total_seconds", "daemon_fds_at_0", "daemon_fds_at",
                 "daemon_rss_kib_at_0", "daemon_rss_kib_at",

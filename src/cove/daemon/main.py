@@ -23,6 +23,15 @@ def socket_path(host: str) -> str:
     return host[len("unix://"):]
 
 
+def raise_fd_limit() -> None:
+    """A daemon holds a few descriptors per container (pidfd, DNS sockets, netlink): lift the soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def take_lock(directory: str) -> int:
     """Hold ``directory/daemon.lock`` for the daemon's lifetime: one daemon per root.
 
@@ -69,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if st.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("cove.daemon")
+    raise_fd_limit()
     from ..engine import Engine, EngineConfig
     from .http import Server
     from .routes import build_router

@@ -473,9 +473,14 @@ def _stream_exec(handle: Any, sock: socket.socket, leftover: bytes, tty: bool, s
     if stdin and stdin_fd is not None and leftover:
         os.write(stdin_fd, leftover)
     watch_sock = stdin and stdin_fd is not None
+    # poll(), not select(): a daemon with hundreds of containers has descriptors past 1024
     while sinks:
-        rlist = list(sinks) + ([sock.fileno()] if watch_sock else [])
-        ready, _, _ = select.select(rlist, [], [], 1.0)
+        poller = select.poll()
+        for fd in sinks:
+            poller.register(fd, select.POLLIN)
+        if watch_sock:
+            poller.register(sock.fileno(), select.POLLIN)
+        ready = [fd for fd, _ in poller.poll(1000)]
         for fd in ready:
             if fd == sock.fileno():
                 data = sock.recv(65536)
@@ -486,6 +491,8 @@ def _stream_exec(handle: Any, sock: socket.socket, leftover: bytes, tty: bool, s
                     continue
                 assert stdin_fd is not None
                 os.write(stdin_fd, data)
+                continue
+            if fd not in sinks:
                 continue
             try:
                 data = os.read(fd, 65536)

@@ -139,7 +139,9 @@ def _read_status(fd: int, timeout: float) -> str:
     data = b""
     while b"\n" not in data:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        poller = select.poll()      # not select(): the daemon's descriptors go past 1024
+        poller.register(fd, select.POLLIN)
+        if left <= 0 or not poller.poll(left * 1000):
             break
         chunk = os.read(fd, 4096)
         if not chunk:
