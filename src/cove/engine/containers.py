@@ -265,6 +265,7 @@ class ContainerOps(NetworkOps, PortOps):
                     c.state.error = str(exc)
                     c.state.exit_code = 127
                     raise
+                undo.callback(rt.stop, spec.state_dir, 0)      # a later failure must not leave it running
                 c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
                                          ports=[m.to_dict() for m in ports])
                 self.save_container(c)

@@ -192,6 +192,10 @@ def start(spec: ContainerSpec) -> int:
             first.kill()
             first.wait()
         line = _read_status(r, START_TIMEOUT)
+    except BaseException:
+        for name in ("pid", "shim.pid"):         # whatever was started must not outlive a failed start
+            _signal(spec.state_dir, name, signal.SIGKILL)
+        raise
     finally:
         os.close(r)
         if w >= 0:
