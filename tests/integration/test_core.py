@@ -243,3 +243,15 @@ def test_nsenter_runs_a_host_program_in_the_container_and_capture_writes_a_pcap(
         cap.wait()
     read = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True, text=True)
     assert "ICMP echo request" in read.stdout and ip in read.stdout
+
+
+def test_inspect_format_templates(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "tmpl", "bb", "sleep", "3600")
+    data = json.loads(cove.ok("inspect", "tmpl"))[0]
+    assert cove.ok("inspect", "-f", "{{.State.Pid}}", "tmpl").strip() == str(data["State"]["Pid"])
+    assert cove.ok("inspect", "-f", "{{ .Name }}", "tmpl").strip() == "/tmpl"
+    ips = cove.ok("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "tmpl")
+    assert ips.strip() == data["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert cove.ok("network", "inspect", "-f", "{{.Driver}} {{json .IPAM.Config}}", "bridge").startswith("bridge [{")
+    r = cove.cli("inspect", "-f", "{{.Name.Oops}}", "tmpl")
+    assert r.returncode != 0 and "can't evaluate field Oops" in r.stderr

@@ -184,11 +184,12 @@ INSPECT_KINDS = {
 @click.command("inspect")
 @click.option("--type", "kind", type=click.Choice(sorted(INSPECT_KINDS)), default=None,
               help="Only look for this kind of object.")
+@click.option("-f", "--format", "template", default=None, help="Format the output using a Go template.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
-def inspect(ctx: click.Context, kind: str | None, names: tuple[str, ...]) -> None:
-    """Show containers, networks or images as a JSON array."""
-    from cove.cli.format import dump_json
+def inspect(ctx: click.Context, kind: str | None, template: str | None, names: tuple[str, ...]) -> None:
+    """Show containers, networks or images as a JSON array (or through a Go template)."""
+    from cove.cli.format import print_objects
     from cove.client import APIError, segment
 
     api = client(ctx)
@@ -209,7 +210,7 @@ def inspect(ctx: click.Context, kind: str | None, names: tuple[str, ...]) -> Non
             what = kind or "object"
             click.echo(f"Error: No such {what}: {name}", err=True)
             failed = True
-    click.echo(dump_json(found))
+    print_objects(found, template)
     ctx.exit(1 if failed else 0)
 
 

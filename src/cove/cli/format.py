@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 from collections.abc import Iterable, Sequence
 
+import click
+
 ELLIPSIS = "…"
 _ZERO_TIME_PREFIX = "0001-01-01"
 
@@ -263,3 +265,17 @@ def _scalar(value: Any) -> str:
     if isinstance(value, dict):
         return ""
     return str(value)
+
+
+def print_objects(objects: list[Any], template: str | None) -> None:
+    """``inspect`` output: a JSON array, or one rendered template line per object (``-f``)."""
+    if not template:
+        click.echo(dump_json(objects))
+        return
+    from cove.cli.gotemplate import TemplateError, render
+
+    for obj in objects:
+        try:
+            click.echo(render(template, obj))
+        except TemplateError as exc:
+            raise click.ClickException(f"template: {exc}") from None

@@ -157,11 +157,12 @@ def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]
 
 
 @network.command("inspect")
+@click.option("-f", "--format", "template", default=None, help="Format the output using a Go template.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
-def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Show one or more networks as a JSON array."""
-    from cove.cli.format import dump_json
+def inspect(ctx: click.Context, template: str | None, names: tuple[str, ...]) -> None:
+    """Show one or more networks as a JSON array (or through a Go template)."""
+    from cove.cli.format import print_objects
     from cove.client import APIError, segment
 
     api = client(ctx)
@@ -172,7 +173,7 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
         except APIError as exc:
             click.echo(f"Error response from daemon: {exc.message}", err=True)
             failed = True
-    click.echo(dump_json(found))
+    print_objects(found, template)
     ctx.exit(1 if failed else 0)
 
 
