@@ -153,3 +153,20 @@ def firewall_text() -> str:
     ipt = "".join(subprocess.run(["iptables-legacy-save", "-t", t], capture_output=True, text=True).stdout
                   for t in ("filter", "nat"))
     return nft + ipt
+
+
+@pytest.fixture
+def lan() -> Iterator[str]:
+    """``lan0`` (the parent NIC, the seed's ens33) wired to a ``router`` namespace at 192.168.241.2/24."""
+    router = f"router-{uuid.uuid4().hex[:6]}"
+    sh = lambda *a: subprocess.run(list(a), check=True, capture_output=True)  # noqa: E731
+    sh("ip", "netns", "add", router)
+    try:
+        sh("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "wire", "netns", router)
+        sh("ip", "link", "set", "lan0", "up")
+        sh("ip", "-n", router, "addr", "add", "192.168.241.2/24", "dev", "wire")
+        sh("ip", "-n", router, "link", "set", "wire", "up")
+        yield router
+    finally:
+        subprocess.run(["ip", "link", "del", "lan0"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", router], capture_output=True)

@@ -6,7 +6,6 @@ DOCKER_HOST points at cove's socket; the same scenario as the cove CLI runs
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 

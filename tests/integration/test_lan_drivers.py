@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,22 +17,6 @@ from cove.kernel import features
 from .conftest import Daemon
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def lan() -> Iterator[str]:
-    router = f"router-{uuid.uuid4().hex[:6]}"
-    sh = lambda *a: subprocess.run(list(a), check=True, capture_output=True)  # noqa: E731
-    sh("ip", "netns", "add", router)
-    try:
-        sh("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "wire", "netns", router)
-        sh("ip", "link", "set", "lan0", "up")
-        sh("ip", "-n", router, "addr", "add", "192.168.241.2/24", "dev", "wire")
-        sh("ip", "-n", router, "link", "set", "wire", "up")
-        yield router
-    finally:
-        subprocess.run(["ip", "link", "del", "lan0"], capture_output=True)
-        subprocess.run(["ip", "netns", "del", router], capture_output=True)
 
 
 def test_macvlan_puts_containers_on_the_lan(cove: Daemon, lan: str) -> None:

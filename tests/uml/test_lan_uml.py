@@ -35,7 +35,6 @@ def test_the_bridge_basics_hold_on_the_iptables_backend(cove: Daemon) -> None:
 
 
 def test_ipvlan_l2_shares_the_parents_mac_and_subnet(cove: Daemon, lan: str) -> None:
-    subprocess.run(["ip", "-n", lan, "addr", "add", "192.168.241.2/24", "dev", "wire"], check=True)
     cove.ok("network", "create", "-d", "ipvlan", "--subnet", "192.168.241.0/24", "--gateway", "192.168.241.2",
             "-o", "parent=lan0", "-o", "ipvlan_mode=l2", "subway")
     cove.ok("run", "-d", "--name", "a", "--network", "subway", "--ip", "192.168.241.92", "bb", "sleep", "3600")

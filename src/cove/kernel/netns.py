@@ -17,8 +17,6 @@ namespace after the thread has returned, with no further ``setns``.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import sys
@@ -27,28 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import CoveError, Unavailable
-
-CLONE_NEWNET = 0x40000000
-MS_BIND = 0x1000
-MNT_DETACH = 0x2
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
-    _check(_libc.setns(fd, nstype), "setns")
-
-
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
+from .syscalls import CLONE_NEWNET, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
 
 
 def current_netns_inode() -> int:
@@ -94,8 +71,7 @@ def create(path: str) -> None:
     def worker() -> None:
         try:
             unshare(CLONE_NEWNET)
-            src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
-            _check(_libc.mount(src, path.encode(), b"none", MS_BIND, None), f"bind {path}")
+            mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, "none", MS_BIND)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             failure.append(exc)
 
@@ -115,10 +91,11 @@ def create(path: str) -> None:
 
 def delete(path: str) -> None:
     """Unmount and remove a bound namespace file; already gone counts as done."""
-    rc = _libc.umount2(path.encode(), MNT_DETACH)
-    if rc != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
-        err = ctypes.get_errno()
-        raise CoveError(f"cannot unmount network namespace {path}: {os.strerror(err)}")
+    try:
+        umount2(path, MNT_DETACH)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+            raise CoveError(f"cannot unmount network namespace {path}: {exc.strerror}") from exc
     try:
         os.unlink(path)
     except FileNotFoundError:
