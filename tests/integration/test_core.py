@@ -255,3 +255,14 @@ def test_inspect_format_templates(cove: Daemon) -> None:
     assert cove.ok("network", "inspect", "-f", "{{.Driver}} {{json .IPAM.Config}}", "bridge").startswith("bridge [{")
     r = cove.cli("inspect", "-f", "{{.Name.Oops}}", "tmpl")
     assert r.returncode != 0 and "can't evaluate field Oops" in r.stderr
+
+
+def test_list_formats_with_table_headers(cove: Daemon) -> None:
+    cove.ok("run", "-d", "--name", "listed", "bb", "sleep", "3600")
+    assert cove.ok("ps", "--format", "{{.Names}} {{.State}}").split() == ["listed", "running"]
+    out = cove.ok("ps", "--format", "table {{.Names}}\t{{.Networks}}").splitlines()
+    assert out[0].split() == ["NAMES", "NETWORKS"] and out[1].split() == ["listed", "bridge"]
+    names = cove.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert {"bridge", "host", "none"} <= set(names)
+    head = cove.ok("network", "ls", "--format", "table {{.Name}}\t{{.Driver}}").splitlines()[0]
+    assert head.split() == ["NAME", "DRIVER"]

@@ -114,9 +114,10 @@ def wait(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
               help="Filter output (e.g. name=web, status=exited).")
+@click.option("--format", "template", default=None, help="Format the output using a Go template ('table ...' for columns).")
 @click.pass_context
 def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool, last: int | None,
-       latest: bool, filters: tuple[str, ...]) -> None:
+       latest: bool, filters: tuple[str, ...], template: str | None) -> None:
     """List containers."""
     from cove.cli.networks import filters_query
 
@@ -128,6 +129,11 @@ def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool, last: int | 
     if quiet:
         for c in containers:
             click.echo(c.get("Id", "") if no_trunc else c.get("Id", "")[:12])
+        return
+    if template:
+        from cove.cli.format import format_rows
+
+        click.echo(format_rows(template, [ps_row(c, time.time(), not no_trunc) for c in containers], PS_HEADERS))
         return
     click.echo(ps_table(containers, time.time(), trunc=not no_trunc,
                         status_of=lambda ident: _status_from_inspect(api, ident)))
@@ -152,6 +158,28 @@ def ps_table(containers: list[dict[str, Any]], now: float, *, trunc: bool = True
                      display_ports(c.get("Ports")), container_names(c.get("Names"), trunc)])
     header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     return table(header, rows)
+
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Names": "NAMES",
+              "Labels": "LABELS", "Networks": "NETWORKS", "Size": "SIZE", "Mounts": "MOUNTS"}
+
+
+def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, Any]:
+    """The fields docker's ``ps --format`` offers, for one container."""
+    from cove.cli.format import ago, display_ports, ellipsis, go_quote
+
+    command = c.get("Command", "")
+    return {
+        "ID": c.get("Id", "")[:12] if trunc else c.get("Id", ""), "Image": c.get("Image", ""),
+        "Command": go_quote(ellipsis(command, 20) if trunc else command),
+        "CreatedAt": c.get("Created", ""), "RunningFor": ago(c["Created"], now) if c.get("Created") else "",
+        "Ports": display_ports(c.get("Ports")), "State": c.get("State", ""), "Status": c.get("Status", ""),
+        "Names": container_names(c.get("Names"), trunc),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.get("Labels") or {}).items())),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
+        "Size": "", "Mounts": "",
+    }
 
 
 def container_names(names: list[str] | None, trunc: bool) -> str:

@@ -279,3 +279,22 @@ def print_objects(objects: list[Any], template: str | None) -> None:
             click.echo(render(template, obj))
         except TemplateError as exc:
             raise click.ClickException(f"template: {exc}") from None
+
+
+def format_rows(template: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
+    """``--format`` for list commands: a Go template per row; ``table ...`` adds docker's header
+    row (each field's column title) and aligns the tab-separated columns."""
+    from cove.cli.gotemplate import TemplateError, parse, table_format
+
+    is_table, text = table_format(template)
+    text = text.replace("\\t", "\t")
+    try:
+        tpl = parse(text)
+        lines = [tpl.render(row) for row in rows]
+        if is_table:
+            head = tpl.render(headers)
+            cells = [line.split("\t") for line in [head, *lines]]
+            return table(cells[0], cells[1:])
+    except TemplateError as exc:
+        raise click.ClickException(f"template: {exc}") from None
+    return "\n".join(lines)

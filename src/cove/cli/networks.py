@@ -139,8 +139,9 @@ def create(ctx: click.Context, driver: str, subnet: tuple[str, ...], gateway: tu
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
               help="Filter output (e.g. driver=bridge).")
+@click.option("--format", "template", default=None, help="Format the output using a Go template ('table ...' for columns).")
 @click.pass_context
-def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]) -> None:
+def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...], template: str | None) -> None:
     """List networks."""
     from cove.cli.format import natural_key, short_id, table
 
@@ -150,6 +151,17 @@ def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]
     if quiet:
         for ident in ids:
             click.echo(ident)
+        return
+    if template:
+        from cove.cli.format import format_rows
+
+        headers = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                   "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+        data = [{"ID": ident, "Name": n.get("Name", ""), "Driver": n.get("Driver", ""), "Scope": n.get("Scope", ""),
+                 "IPv6": str(n.get("EnableIPv6", False)).lower(), "Internal": str(n.get("Internal", False)).lower(),
+                 "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
+                 "CreatedAt": n.get("Created", "")} for ident, n in zip(ids, nets)]
+        click.echo(format_rows(template, data, headers))
         return
     rows = [[ident, n.get("Name", ""), n.get("Driver", ""), n.get("Scope", "")]
             for ident, n in zip(ids, nets)]
