@@ -266,3 +266,9 @@ def test_list_formats_with_table_headers(cove: Daemon) -> None:
     assert {"bridge", "host", "none"} <= set(names)
     head = cove.ok("network", "ls", "--format", "table {{.Name}}\t{{.Driver}}").splitlines()[0]
     assert head.split() == ["NAME", "DRIVER"]
+
+
+def test_images_format(cove: Daemon) -> None:
+    assert "bb:latest" in cove.ok("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert cove.ok("images", "--format", "table {{.Repository}}\t{{.ID}}").splitlines()[0].split() == \
+        ["REPOSITORY", "IMAGE", "ID"]

@@ -90,9 +90,10 @@ def _post_tar(ctx: click.Context, query: dict[str, Any], body: Any,
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
               help="Filter output.")
+@click.option("--format", "template", default=None, help="Format the output using a Go template ('table ...' for columns).")
 @click.pass_context
 def images(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool,
-           filters: tuple[str, ...]) -> None:
+           filters: tuple[str, ...], template: str | None) -> None:
     """List images."""
     from cove.cli.format import ago, human_size, short_id, table
     from cove.cli.networks import filters_query
@@ -117,6 +118,13 @@ def images(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool,
         for ref in image.get("RepoTags") or ["<none>:<none>"]:
             repo, tag = split_reference(ref)
             rows.append([repo or "<none>", tag or "<none>", ident, created, size])
+    if template:
+        from cove.cli.format import format_rows
+
+        keys = ["Repository", "Tag", "ID", "CreatedSince", "Size"]
+        headers = dict(zip(keys, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]))
+        click.echo(format_rows(template, [dict(zip(keys, r)) for r in rows], headers))
+        return
     click.echo(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows))
 
 
