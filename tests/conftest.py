@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason=guard or "")
     skip_uml = pytest.mark.skip(reason="needs the User-Mode Linux kernel (make test-uml)")
     for item in items:
-        is_uml = "/uml/" in str(item.fspath)
+        is_uml = "/uml/" in str(item.fspath) or "uml" in item.keywords
         if is_uml and not in_uml():
             item.add_marker(skip_uml)
         elif guard is not None and (is_uml or "integration" in item.keywords or "/integration/" in str(item.fspath)):

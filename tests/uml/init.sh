@@ -1,35 +1,98 @@
 #!/bin/sh
-# PID 1 of the User-Mode Linux guest: private mounts, the UML kernel's modules, then pytest.
+# PID 1 of the User-Mode Linux guest booted by run.sh (which documents the kernel command line).
+#
+# Stage 1, on the host's root mounted read-only through hostfs: load overlayfs, build an overlay
+# of that root whose upper layer is guest RAM, mount the result directory (the one host path the
+# guest may write) into it, and pivot_root there. Stage 2, in the overlay: proc, sysfs, devtmpfs,
+# empty tmpfs on /run, /tmp, /var/tmp, /var/lib/cove, /etc/cove, /root and /lib/modules (so no
+# host state shows through, and cove's own overlay mounts get a real upper filesystem), the UML
+# kernel's modules, Open vSwitch's files when run.sh provided them, then pytest (or the --exec
+# command). Output, exit code and timings go to the result directory; then the guest powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+arg() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+up_s() { cut -d' ' -f1 /proc/uptime; }
+off() {
+  sync
+  poweroff -f 2>/dev/null || busybox poweroff -f 2>/dev/null || halt -f 2>/dev/null
+  python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321FEDC)'
+}
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [ "${1:-}" != stage2 ]; then
+  mount -t proc proc /proc
+  result=$(arg cove_result)
+  if [ -z "$result" ]; then echo "uml init: no cove_result= on the kernel command line" >&2; off; fi
+  boot=$(up_s)
+  mount -t tmpfs -o mode=0755 stage1 /run
+  mkdir -p /run/ov/upper /run/ov/work /run/ov/root /run/km/lib/modules
+  ln -s "/usr/lib/uml/modules/$(uname -r)" "/run/km/lib/modules/$(uname -r)"
+  modprobe -d /run/km overlay
+  if ! mount -t overlay overlay -o lowerdir=/,upperdir=/run/ov/upper,workdir=/run/ov/work /run/ov/root; then
+    echo "uml init: no overlay root" >&2; off
+  fi
+  mkdir -p "/run/ov/root$result" /run/ov/root/.uml-oldroot
+  mount -t hostfs -o "$result" hostfs "/run/ov/root$result"
+  echo "$boot" > "/run/ov/root$result/boot"
+  cd /run/ov/root && pivot_root . .uml-oldroot && exec chroot . /bin/sh "$self" stage2
+  echo "uml init: pivot_root failed" >&2; off
+fi
+
 mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null || true
-mkdir -p /dev/pts /dev/shm 2>/dev/null
-mount -t devpts devpts /dev/pts 2>/dev/null || true
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
-arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 result=$(arg cove_result)
-repo=$(arg cove_repo)
-# Everything the tests write outside the result directory lands on tmpfs, not the host's disk
-# (temporary files through TMPDIR: /tmp itself may hold the repository, e.g. in a CI clone).
-for d in /run /var/lib/cove /etc/cove /root; do
-  [ -d "$d" ] && mount -t tmpfs -o mode=0755 uml "$d"
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 shm /dev/shm
+umount -l /.uml-oldroot
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || true
+# The repository and the result directory may sit under /tmp (a CI clone): set them aside,
+# cover /tmp and /var/tmp with tmpfs, and put them back at the same paths.
+mkdir -p /.uml-keep
+n=0
+for p in "$repo" "$result"; do
+  case "$p" in /tmp/*|/var/tmp/*) n=$((n + 1)); mkdir -p "/.uml-keep/$n"; mount --rbind "$p" "/.uml-keep/$n";; esac
 done
-mkdir -p /run/netns /run/cove /run/uml/lib/modules /run/tmp
-chmod 1777 /run/tmp
-export TMPDIR=/run/tmp
-ln -s "/usr/lib/uml/modules/$(uname -r)" "/run/uml/lib/modules/$(uname -r)"
-for m in overlay ipv6 veth bridge macvlan ipvlan 8021q dummy vxlan tun openvswitch ip_tables iptable_filter \
-         iptable_nat iptable_raw nf_nat nf_conntrack xt_MASQUERADE xt_conntrack xt_addrtype xt_comment \
-         xt_tcpudp xt_multiport; do
-  modprobe -d /run/uml "$m" 2>>"$result/modprobe.log" || echo "module $m: not loaded" >>"$result/modprobe.log"
+for d in /run /tmp /var/tmp /var/lib/cove /etc/cove /root /lib/modules; do
+  mkdir -p "$d" && mount -t tmpfs -o mode=0755 guest "$d"
 done
+chmod 1777 /tmp /var/tmp
+n=0
+for p in "$repo" "$result"; do
+  case "$p" in /tmp/*|/var/tmp/*) n=$((n + 1)); mkdir -p "$p"; mount --move "/.uml-keep/$n" "$p";; esac
+done
+mkdir -p /run/netns /run/cove /run/lock
+
+kver=$(uname -r)
+ln -s "/usr/lib/uml/modules/$kver" "/lib/modules/$kver"
+[ -f "/lib/modules/$kver/modules.dep" ] || depmod -a
+: > "$result/modprobe.log"
+mods="veth dummy bridge br_netfilter 8021q macvlan ipvlan bonding vxlan tun openvswitch
+      ip_tables ip6_tables iptable_filter iptable_nat iptable_mangle iptable_raw ip6table_filter
+      ip6table_nat nf_conntrack nf_nat xt_MASQUERADE xt_conntrack xt_addrtype xt_comment
+      xt_tcpudp xt_multiport xt_mark xt_nat"
+modprobe -a $mods 2>/dev/null
+for m in $mods; do   # one process for all; then name each that is missing
+  [ -d "/sys/module/$m" ] || modprobe "$m" 2>/dev/null || echo "module $m: not loaded" >>"$result/modprobe.log"
+done
+
+ovs=$(arg cove_ovs)
+if [ -n "$ovs" ] && [ "$ovs" != - ] && [ "$ovs" != / ]; then cp -as "$ovs/usr/." /usr/; fi
+
 ip link set lo up
-export COVE_SANDBOX=1 COVE_UML=1 HOME=/root PYTHONDONTWRITEBYTECODE=1
+export COVE_SANDBOX=1 COVE_UML=1 HOME=/root PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8
 cd "$repo"
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done < "$result/args"
-.venv/bin/python -m pytest -p no:cacheprovider "$@" > "$result/output" 2>&1
-echo $? > "$result/rc"
-sync
-poweroff -f
+start=$(up_s)
+if [ "${1:-}" = --exec ]; then
+  shift
+  "$@" > "$result/output" 2>&1
+else
+  .venv/bin/python -m pytest -p no:cacheprovider "$@" > "$result/output" 2>&1
+fi
+echo $? > "$result/rc.new"
+echo "kernel up at init $(cat "$result/boot")s, tests from ${start}s to $(up_s)s of guest uptime" > "$result/timing"
+mv "$result/rc.new" "$result/rc"
+off
