@@ -1,30 +1,77 @@
-"""The rulesets the backends write, reviewable without root."""
+"""The rulesets the backends write, reviewable without root.
+
+nftables: the JSON commands of one network (a fixed set of objects, removed
+exactly); iptables: the ``iptables-restore --noflush`` text of one change,
+computed from a saved ruleset (it touches only that network's lines).
+"""
 
 from __future__ import annotations
 
-from cove.firewall.base import NetworkRules
-from cove.firewall.iptables import render
-from cove.firewall.nftables import network_commands, port_elements
+import inspect
+
+import pytest
+
+from cove.errors import InvalidArgument
+from cove.firewall import get_firewall
+from cove.firewall.base import Firewall, NetworkRules
+from cove.firewall.iptables import (Saved, change_text, comment_of, network_lines, port_line, sync_text,
+                                    teardown_text)
+from cove.firewall.nftables import network_commands, port_elements, removal_commands, replace_commands
+from cove.firewall.none import NoFirewall
 from cove.portmap import PortMapping
 
 NET = NetworkRules(id="ab" * 32, bridge="br-abab", subnets=("172.18.0.0/16",))
 INTERNAL = NetworkRules(id="cd" * 32, bridge="br-cdcd", subnets=("10.9.0.0/24",), internal=True)
+OTHER = NetworkRules(id="ef" * 32, bridge="br-efef", subnets=("172.19.0.0/16",))
+
+
+# --- nftables -------------------------------------------------------------------------
+
+def _adds(cmds: list[dict], kind: str) -> list[dict]:
+    return [c["add"][kind] for c in cmds if kind in c.get("add", {})]
 
 
 def test_nft_network_is_a_fixed_set_of_objects() -> None:
     cmds = network_commands(NET)
-    chains = [c["add"]["chain"]["name"] for c in cmds if "chain" in c.get("add", {})]
-    assert chains == ["from-abababababab", "to-abababababab", "nat-abababababab"]
-    elements = [c["add"]["element"]["name"] for c in cmds if "element" in c.get("add", {})]
-    assert elements == ["bridges", "from_bridge", "to_bridge", "masq"]
+    assert [c["name"] for c in _adds(cmds, "chain")] == ["from-abababababab", "to-abababababab", "nat-abababababab"]
+    assert [e["name"] for e in _adds(cmds, "element")] == ["bridges", "from_bridge", "to_bridge", "masq"]
+    assert all(r["comment"] == f"cove network {NET.id}" for r in _adds(cmds, "rule"))
 
 
 def test_nft_internal_network_drops_both_ways_and_has_no_masquerade() -> None:
     cmds = network_commands(INTERNAL)
-    text = repr(cmds)
-    assert "masquerade" not in text and "'masq'" not in text
-    to_rules = [c["add"]["rule"]["expr"] for c in cmds if c.get("add", {}).get("rule", {}).get("chain") == "to-cdcdcdcdcdcd"]
+    assert "masquerade" not in repr(cmds) and "'masq'" not in repr(cmds)
+    to_rules = [r["expr"] for r in _adds(cmds, "rule") if r["chain"] == "to-cdcdcdcdcdcd"]
     assert to_rules == [[{"drop": None}]]
+
+
+def test_nft_masquerade_off_keeps_only_the_hairpin_rule() -> None:
+    cmds = network_commands(NetworkRules(id=NET.id, bridge=NET.bridge, subnets=NET.subnets, masquerade=False))
+    nat = [r["expr"] for r in _adds(cmds, "rule") if r["chain"] == "nat-abababababab"]
+    assert len(nat) == 1 and {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "br-abab"}} in nat[0]
+
+
+def test_nft_removal_deletes_exactly_what_was_added() -> None:
+    added = network_commands(NET)
+    removed = removal_commands(NET)
+    added_elems = sorted((e["name"], repr(e["elem"][0] if not isinstance(e["elem"][0], list) else e["elem"][0][0]))
+                         for e in _adds(added, "element"))
+    removed_elems = sorted((c["delete"]["element"]["name"], repr(c["delete"]["element"]["elem"][0]))
+                           for c in removed if "element" in c.get("delete", {}))
+    assert added_elems == removed_elems
+    assert [c["delete"]["chain"]["name"] for c in removed if "chain" in c.get("delete", {})] == \
+        [c["name"] for c in _adds(added, "chain")]
+    assert OTHER.short not in repr(removed) and OTHER.bridge not in repr(removed)
+
+
+def test_nft_replace_touches_only_that_network() -> None:
+    cmds = replace_commands(NET, NetworkRules(id=NET.id, bridge=NET.bridge, subnets=("172.20.0.0/16",)))
+    flushed = [c["flush"]["chain"]["name"] for c in cmds if "flush" in c]
+    assert flushed == ["from-abababababab", "to-abababababab", "nat-abababababab"]
+    deleted = [c["delete"]["element"] for c in cmds if "delete" in c]
+    assert {"prefix": {"addr": "172.18.0.0", "len": 16}} in [d["elem"][0] for d in deleted]
+    assert not any("chain" in c.get("delete", {}) for c in cmds)        # chains are emptied, not deleted
+    assert replace_commands(None, NET) == network_commands(NET)
 
 
 def test_nft_port_elements() -> None:
@@ -34,14 +81,119 @@ def test_nft_port_elements() -> None:
                    ("pub_ip_udp", [{"concat": ["127.0.0.1", 53]}, {"concat": ["172.18.0.2", 53]}])]
 
 
-def test_iptables_render_rebuilds_cove_chains_and_keeps_the_user_chain() -> None:
-    text = render([NET, INTERNAL], {"filter:COVE-USER", "filter:COVE-F-0123456789ab"}, {},
-                  [PortMapping("tcp", "0.0.0.0", 8080, "172.18.0.2", 80)])
+# --- iptables -------------------------------------------------------------------------
+
+def saved_with(*nets: NetworkRules, ports: tuple[PortMapping, ...] = (), user: bool = True,
+               extra_chains: tuple[str, ...] = ()) -> Saved:
+    """A kernel state as ``iptables-legacy-save`` would show it after cove wrote ``nets``."""
+    s = Saved()
+    s.chains["filter"] |= {"COVE-FORWARD", "COVE-ISOLATION", *extra_chains} | ({"COVE-USER"} if user else set())
+    s.chains["nat"] |= {"COVE-POSTROUTING", "COVE-DNAT"}
+    s.chains["raw"] |= {"COVE-RAW"}
+    s.rules["filter"] += ["-A FORWARD -j COVE-FORWARD", "-A COVE-FORWARD -j COVE-USER"]
+    s.rules["nat"] += ["-A POSTROUTING -j COVE-POSTROUTING",
+                       "-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j COVE-DNAT",
+                       "-A OUTPUT -m addrtype --dst-type LOCAL -j COVE-DNAT"]
+    s.rules["raw"] += ["-A PREROUTING -j COVE-RAW"]
+    for n in nets:
+        s.chains["filter"] |= {f"COVE-F-{n.short}", f"COVE-T-{n.short}"}
+        for table, lines in network_lines(n).items():
+            s.rules[table] += lines
+    s.rules["nat"] += [port_line(p) for p in ports]
+    return s
+
+
+def test_iptables_adding_a_network_leaves_the_others_alone() -> None:
+    text = change_text(saved_with(OTHER), add=[NET])
     lines = text.splitlines()
-    assert ":COVE-USER - [0:0]" not in lines                      # the admin's chain is never flushed
-    assert "-X COVE-F-0123456789ab" in lines                       # a stale network's chain goes
-    assert "-I FORWARD 1 -j COVE-FORWARD" in lines
-    assert "-A COVE-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.18.0.2:80" in lines
-    assert any(line.startswith("-A COVE-POSTROUTING -s 172.18.0.0/16 ! -o br-abab") for line in lines)
-    assert not any("10.9.0.0/24" in line and "MASQUERADE" in line for line in lines)
+    assert OTHER.short not in text and OTHER.bridge not in text
+    assert ":COVE-FORWARD - [0:0]" not in lines                    # a shared chain is never re-declared (flushed)
+    assert {":COVE-F-abababababab - [0:0]", ":COVE-T-abababababab - [0:0]"} <= set(lines)
+    assert '-A COVE-FORWARD -i br-abab -m comment --comment "cove:' + NET.id + '" -j COVE-F-abababababab' in lines
+    assert any(ln.startswith("-A COVE-POSTROUTING -s 172.18.0.0/16 ! -o br-abab") for ln in lines)
+    assert not any(ln.startswith(("-I ", "-D ")) for ln in lines)   # jumps exist, nothing to replace
     assert text.count("COMMIT") == 3
+
+
+def test_iptables_replacing_a_network_deletes_its_old_lines_first() -> None:
+    text = change_text(saved_with(NET, OTHER), add=[NetworkRules(id=NET.id, bridge=NET.bridge, subnets=NET.subnets,
+                                                                 masquerade=False)])
+    lines = text.splitlines()
+    assert f'-D COVE-POSTROUTING -s 172.18.0.0/16 ! -o br-abab -m comment --comment "cove:{NET.id}" -j MASQUERADE' \
+        in lines
+    assert not any(ln.startswith("-A COVE-POSTROUTING -s 172.18.0.0/16 ! -o") for ln in lines)
+    assert OTHER.short not in text
+
+
+def test_iptables_removing_a_network_drops_its_lines_and_chains() -> None:
+    text = change_text(saved_with(NET, INTERNAL), remove=[INTERNAL.id])
+    lines = text.splitlines()
+    assert "-X COVE-F-cdcdcdcdcdcd" in lines and "-X COVE-T-cdcdcdcdcdcd" in lines
+    assert all(ln.startswith(("-D", ":COVE-F-cdcd", ":COVE-T-cdcd", "-X", "*", "COMMIT")) for ln in lines)
+    assert NET.short not in text
+    assert change_text(saved_with(NET), remove=[INTERNAL.id]).count("\n") == 6     # idempotent: empty tables
+
+
+def test_iptables_internal_network_drops_both_ways_without_masquerade() -> None:
+    lines = network_lines(INTERNAL)
+    assert "-A COVE-F-cdcdcdcdcdcd -j DROP" in lines["filter"] and "-A COVE-T-cdcdcdcdcdcd -j DROP" in lines["filter"]
+    assert lines["nat"] == []
+
+
+def test_iptables_setup_on_an_empty_kernel_creates_chains_and_jumps() -> None:
+    lines = change_text(Saved()).splitlines()
+    for chain in ("COVE-FORWARD", "COVE-ISOLATION", "COVE-USER", "COVE-POSTROUTING", "COVE-DNAT", "COVE-RAW"):
+        assert f":{chain} - [0:0]" in lines
+    assert lines.index("-I COVE-FORWARD 1 -j COVE-USER") < lines.index("-I FORWARD 1 -j COVE-FORWARD")
+    assert "-I POSTROUTING 1 -j COVE-POSTROUTING" in lines and "-I PREROUTING 1 -j COVE-RAW" in lines
+
+
+def test_iptables_ports_are_found_by_their_tag() -> None:
+    p80 = PortMapping("tcp", "0.0.0.0", 80, "172.18.0.2", 80)
+    p8080 = PortMapping("tcp", "0.0.0.0", 8080, "172.18.0.3", 80)
+    text = change_text(saved_with(NET, ports=(p80, p8080)), remove_ports=[p80])
+    dels = [ln for ln in text.splitlines() if ln.startswith("-D")]
+    assert dels == ['-D COVE-DNAT -p tcp -m tcp --dport 80 -m comment --comment "cove-port:tcp/0.0.0.0/80" '
+                    "-j DNAT --to-destination 172.18.0.2:80"]
+    one = PortMapping("udp", "127.0.0.1", 53, "172.18.0.2", 53)
+    assert "-A COVE-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 53" in change_text(Saved(), add_ports=[one])
+
+
+def test_iptables_sync_rebuilds_cove_chains_and_keeps_the_user_chain() -> None:
+    p = PortMapping("tcp", "0.0.0.0", 8080, "172.18.0.2", 80)
+    text = sync_text(saved_with(extra_chains=("COVE-F-0123456789ab",)), [NET, INTERNAL], [p])
+    lines = text.splitlines()
+    assert ":COVE-USER - [0:0]" not in lines                       # the admin's chain is never flushed
+    assert ":COVE-FORWARD - [0:0]" in lines and "-A COVE-FORWARD -j COVE-USER" in lines
+    assert "-X COVE-F-0123456789ab" in lines                       # a stale network's chain goes
+    assert any("--dport 8080" in ln for ln in lines)
+    assert not any("10.9.0.0/24" in ln and "MASQUERADE" in ln for ln in lines)
+    assert not any(ln.startswith("-I ") for ln in lines)           # the jumps are there already
+    assert ":COVE-USER - [0:0]" in sync_text(saved_with(user=False), []).splitlines()
+
+
+def test_iptables_teardown_removes_jumps_and_every_cove_chain() -> None:
+    lines = teardown_text(saved_with(NET)).splitlines()
+    assert "-D FORWARD -j COVE-FORWARD" in lines and "-D POSTROUTING -j COVE-POSTROUTING" in lines
+    assert {"-X COVE-USER", "-X COVE-FORWARD", "-X COVE-F-abababababab", "-X COVE-RAW"} <= set(lines)
+
+
+def test_comment_of() -> None:
+    assert comment_of('-A X -i br0 -m comment --comment "cove:abc" -j Y') == "cove:abc"
+    assert comment_of("-A X -m comment --comment plain -j Y") == "plain"
+    assert comment_of("-A X -j Y") is None
+
+
+# --- choosing a backend ---------------------------------------------------------------
+
+def test_unknown_backend_names_the_setting() -> None:
+    with pytest.raises(InvalidArgument, match="firewall-backend"):
+        get_firewall("pf")
+
+
+def test_none_backend_has_every_method_of_the_protocol() -> None:
+    wanted = {n for n, _ in inspect.getmembers(Firewall, inspect.isfunction) if not n.startswith("_")}
+    assert wanted <= {n for n in dir(NoFirewall) if not n.startswith("_")}
+    fw = get_firewall("none")
+    assert fw.name == "none" and fw.intact()
+    fw.sync([NET], [PortMapping("tcp", "0.0.0.0", 80, "172.18.0.2", 80)])

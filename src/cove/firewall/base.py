@@ -38,11 +38,11 @@ from ..portmap import PortMapping
 
 @dataclass(frozen=True)
 class NetworkRules:
-    id: str                     # network id (64 hex); the first 12 name chains
-    bridge: str                 # Linux bridge interface name
-    subnets: tuple[str, ...]    # IPv4 CIDRs
-    internal: bool = False
-    masquerade: bool = True
+    id: str                     # network id (64 hex chars); the first 12 name chains and tag rules
+    bridge: str                 # Linux bridge interface name, e.g. "cove0" or "br-0123456789ab"
+    subnets: tuple[str, ...]    # IPv4 CIDRs of the network, e.g. ("172.18.0.0/16",)
+    internal: bool = False      # no way in or out: drop anything forwarded between the bridge and any other interface
+    masquerade: bool = True     # SNAT (masquerade) traffic from the subnets that leaves through another interface
 
     @property
     def short(self) -> str:
@@ -50,13 +50,14 @@ class NetworkRules:
 
 
 class Firewall(Protocol):
-    name: str
+    name: str                                   # "nftables" | "iptables" | "none"
 
-    def setup(self) -> None: ...
-    def ensure_network(self, net: NetworkRules) -> None: ...
-    def remove_network(self, net_id: str) -> None: ...
+    def setup(self) -> None: ...                # create cove's base table/chains (idempotent)
+    def ensure_network(self, net: NetworkRules) -> None: ...   # add or replace this network's rules, one transaction
+    def remove_network(self, net_id: str) -> None: ...         # idempotent
     def add_ports(self, ports: Sequence[PortMapping]) -> None: ...      # DNAT host ip:port -> container
     def remove_ports(self, ports: Sequence[PortMapping]) -> None: ...   # idempotent
+    # make the kernel hold exactly these networks' (and ports') rules, base objects included: one transaction
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None: ...
-    def teardown(self) -> None: ...
-    def intact(self) -> bool: ...
+    def teardown(self) -> None: ...             # remove everything cove owns (tables/chains/jumps); idempotent
+    def intact(self) -> bool: ...               # False if cove's base objects were flushed/removed by someone else

@@ -3,15 +3,16 @@
 Chains (``iptables-legacy-save`` shows them)::
 
     filter  FORWARD          -> -j COVE-FORWARD (inserted first, once)
-            COVE-FORWARD     -j COVE-USER
-                             -i <bridge> -j COVE-F-<id12>     one pair per network
+            COVE-FORWARD     -j COVE-USER                       always the first rule
+                             -i <bridge> -j COVE-F-<id12>        one pair per network
                              -o <bridge> -j COVE-T-<id12>
-            COVE-USER        the admin's hook; created once, never written by cove
-            COVE-ISOLATION   -o <bridge> -j DROP              one per network
-            COVE-F-<id12>    -o <bridge> ACCEPT; -j COVE-ISOLATION; [internal: DROP]; ACCEPT
+            COVE-USER        the admin's hook (Docker's DOCKER-USER): created empty, never
+                             written by cove; rules there filter traffic into containers first
+            COVE-ISOLATION   -o <bridge> -j DROP                 one per network
+            COVE-F-<id12>    -o <bridge> ACCEPT; DNAT ACCEPT; -j COVE-ISOLATION; [internal: DROP]; ACCEPT
             COVE-T-<id12>    [internal: DROP]; ESTABLISHED,RELATED ACCEPT; DNAT ACCEPT; DROP
     nat     POSTROUTING      -> -j COVE-POSTROUTING (inserted first, once)
-            COVE-POSTROUTING -s <subnet> ! -o <bridge> -j MASQUERADE        egress
+            COVE-POSTROUTING -s <subnet> ! -o <bridge> -j MASQUERADE                egress
                              -s <subnet> -o <bridge> --ctstate DNAT -j MASQUERADE   hairpin
                              -s 127.0.0.0/8 -o <bridge> -j MASQUERADE      host's 127.0.0.1 -> container
             PREROUTING       -> ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j COVE-DNAT
@@ -20,34 +21,41 @@ Chains (``iptables-legacy-save`` shows them)::
     raw     PREROUTING       -> -j COVE-RAW
             COVE-RAW         -i <bridge> -d 127.0.0.0/8 -j DROP
 
-Every change rewrites cove's chains (never COVE-USER) in one
-``iptables-legacy-restore --noflush`` call, which the kernel applies per table
-atomically.  The cost grows with the number of networks; nftables is the
-backend for scale, this one is for kernels that have nothing else.
+Every rule cove puts in a shared chain carries a comment naming its owner
+(``cove:<network id>`` or ``cove-port:<proto>/<host ip>/<host port>``), so a
+change finds exactly the lines it replaces in ``iptables-legacy-save`` and no
+in-process memory is needed: a new daemon (or a second ``IptablesFirewall``)
+adding a network never disturbs the others.
+
+A change (one network, some ports) is one ``iptables-legacy-restore -w
+--noflush`` call holding only that change: its own chains re-declared, its old
+tagged lines deleted (``-D``), its new lines appended; the kernel applies each
+table atomically.  :meth:`IptablesFirewall.sync` rewrites every cove chain but
+``COVE-USER``.  Legacy iptables replaces a whole table per commit, so each
+change still costs the kernel time in proportion to the table's size; nftables
+is the backend for scale, this one is for kernels that have nothing else.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from ..errors import CoveError
 from ..portmap import PortMapping
 from .base import NetworkRules
 
 PREFIX = "COVE-"
-
-
-def _bin(name: str) -> str:
-    return shutil.which(f"{name}-legacy" if name == "iptables" else f"iptables-legacy-{name}") or ""
-
-
-def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60)
-
-
+TABLES = ("filter", "nat", "raw")
+BASE_CHAINS = {"filter": ("COVE-FORWARD", "COVE-ISOLATION", "COVE-USER"),
+               "nat": ("COVE-POSTROUTING", "COVE-DNAT"), "raw": ("COVE-RAW",)}
+USER_JUMP = "-A COVE-FORWARD -j COVE-USER"
+#: cove's jumps from the built-in chains, as ``iptables-save`` prints them
 JUMPS = {
     "filter": ["-A FORWARD -j COVE-FORWARD"],
     "nat": ["-A POSTROUTING -j COVE-POSTROUTING",
@@ -57,183 +65,280 @@ JUMPS = {
 }
 
 
-def render(nets: Sequence[NetworkRules], existing: set[str], have_jumps: dict[str, bool],
-           ports: Sequence[PortMapping] = ()) -> str:
-    """The ``iptables-restore --noflush`` text that makes cove's chains hold exactly ``nets``.
+@dataclass
+class Saved:
+    """What ``iptables-legacy-save`` shows of the three tables cove writes."""
 
-    ``existing`` is the set of COVE-* chains in the kernel (per ``table:chain``);
-    stale per-network chains among them are flushed and deleted.
-    """
-    f: list[str] = ["*filter"]
-    want = {"COVE-FORWARD", "COVE-ISOLATION"} | {f"COVE-{d}-{n.short}" for n in nets for d in "FT"}
-    for chain in sorted(want):
-        f.append(f":{chain} - [0:0]")
-    if "filter:COVE-USER" not in existing:
-        f.append(":COVE-USER - [0:0]")
-    stale = sorted(c.split(":", 1)[1] for c in existing if c.startswith("filter:")
-                   and c.split(":", 1)[1] not in want | {"COVE-USER"})
-    for chain in stale:
-        f.append(f":{chain} - [0:0]")
-    f.append("-A COVE-FORWARD -j COVE-USER")
-    for n in nets:
-        tag = f'-m comment --comment "cove:{n.id}"'
-        fc, tc = f"COVE-F-{n.short}", f"COVE-T-{n.short}"
-        f += [f"-A COVE-FORWARD -i {n.bridge} {tag} -j {fc}", f"-A COVE-FORWARD -o {n.bridge} {tag} -j {tc}",
-              f"-A COVE-ISOLATION -o {n.bridge} {tag} -j DROP",
-              f"-A {fc} -o {n.bridge} -j ACCEPT", f"-A {fc} -m conntrack --ctstate DNAT -j ACCEPT",
-              f"-A {fc} -j COVE-ISOLATION"]
-        if n.internal:
-            f += [f"-A {fc} -j DROP", f"-A {tc} -j DROP"]
-        else:
-            f += [f"-A {fc} -j ACCEPT",
-                  f"-A {tc} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-                  f"-A {tc} -m conntrack --ctstate DNAT -j ACCEPT",
-                  f"-A {tc} -j DROP"]
-    for chain in stale:
-        f.append(f"-X {chain}")
-    f += _jumps("filter", have_jumps)
-    f.append("COMMIT")
-    nat = ["*nat", ":COVE-POSTROUTING - [0:0]", ":COVE-DNAT - [0:0]"]
-    raw = ["*raw", ":COVE-RAW - [0:0]"]
-    for n in nets:
-        tag = f'-m comment --comment "cove:{n.id}"'
-        raw.append(f"-A COVE-RAW -i {n.bridge} -d 127.0.0.0/8 {tag} -j DROP")
-        if n.internal:
-            continue
-        nat.append(f"-A COVE-POSTROUTING -s 127.0.0.0/8 -o {n.bridge} {tag} -j MASQUERADE")
-        for subnet in n.subnets:
-            if n.masquerade:
-                nat.append(f"-A COVE-POSTROUTING -s {subnet} ! -o {n.bridge} {tag} -j MASQUERADE")
-            nat.append(f"-A COVE-POSTROUTING -s {subnet} -o {n.bridge} -m conntrack --ctstate DNAT {tag} -j MASQUERADE")
-    for m in ports:
-        dest = "" if m.host_ip == "0.0.0.0" else f"-d {m.host_ip}/32 "
-        nat.append(f"-A COVE-DNAT {dest}-p {m.proto} -m {m.proto} --dport {m.host_port} "
-                   f"-j DNAT --to-destination {m.container_ip}:{m.container_port}")
-    nat += _jumps("nat", have_jumps)
-    raw += _jumps("raw", have_jumps)
-    return "\n".join(f + nat + ["COMMIT"] + raw + ["COMMIT"]) + "\n"
+    chains: dict[str, set[str]] = field(default_factory=lambda: {t: set() for t in TABLES})   # COVE-* only
+    rules: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})     # every -A line
+
+    @classmethod
+    def parse(cls, table: str, text: str, into: Saved | None = None) -> Saved:
+        s = into or cls()
+        for line in text.splitlines():
+            if line.startswith(f":{PREFIX}"):
+                s.chains[table].add(line[1:].split()[0])
+            elif line.startswith("-A "):
+                s.rules[table].append(line)
+        return s
 
 
-def _jumps(table: str, have: dict[str, bool]) -> list[str]:
+def own_chains(short: str) -> tuple[str, str]:
+    """The filter chains one network owns whole."""
+    return f"COVE-F-{short}", f"COVE-T-{short}"
+
+
+def network_tag(net_id: str) -> str:
+    return f"cove:{net_id}"
+
+
+def port_tag(m: PortMapping) -> str:
+    return f"cove-port:{m.proto}/{m.host_ip}/{m.host_port}"
+
+
+def _comment(tag: str) -> str:
+    return f'-m comment --comment "{tag}"'
+
+
+_COMMENT = re.compile(r'--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def comment_of(line: str) -> str | None:
+    """The ``--comment`` of a saved rule line, if any (``iptables-save`` quotes it)."""
+    m = _COMMENT.search(line)
+    if m is None:
+        return None
+    return m.group(2) if m.group(1) is None else re.sub(r"\\(.)", r"\1", m.group(1))
+
+
+def network_lines(net: NetworkRules) -> dict[str, list[str]]:
+    """Every rule one network adds, per table: tagged lines in shared chains, then its own chains."""
+    tag = _comment(network_tag(net.id))
+    fc, tc = own_chains(net.short)
+    filt = [f"-A COVE-FORWARD -i {net.bridge} {tag} -j {fc}",
+            f"-A COVE-FORWARD -o {net.bridge} {tag} -j {tc}",
+            f"-A COVE-ISOLATION -o {net.bridge} {tag} -j DROP",
+            f"-A {fc} -o {net.bridge} -j ACCEPT",
+            f"-A {fc} -m conntrack --ctstate DNAT -j ACCEPT",       # a published port, via the host
+            f"-A {fc} -j COVE-ISOLATION"]
+    if net.internal:
+        filt += [f"-A {fc} -j DROP", f"-A {tc} -j DROP"]
+    else:
+        filt += [f"-A {fc} -j ACCEPT",
+                 f"-A {tc} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                 f"-A {tc} -m conntrack --ctstate DNAT -j ACCEPT",
+                 f"-A {tc} -j DROP"]
+    nat: list[str] = []
+    if not net.internal:
+        nat.append(f"-A COVE-POSTROUTING -s 127.0.0.0/8 -o {net.bridge} {tag} -j MASQUERADE")
+        for subnet in net.subnets:
+            if net.masquerade:
+                nat.append(f"-A COVE-POSTROUTING -s {subnet} ! -o {net.bridge} {tag} -j MASQUERADE")
+            nat.append(f"-A COVE-POSTROUTING -s {subnet} -o {net.bridge} -m conntrack --ctstate DNAT {tag} "
+                       "-j MASQUERADE")
+    raw = [f"-A COVE-RAW -i {net.bridge} -d 127.0.0.0/8 {tag} -j DROP"]
+    return {"filter": filt, "nat": nat, "raw": raw}
+
+
+def port_line(m: PortMapping) -> str:
+    dest = "" if m.host_ip == "0.0.0.0" else f"-d {m.host_ip}/32 "
+    return (f"-A COVE-DNAT {dest}-p {m.proto} -m {m.proto} --dport {m.host_port} {_comment(port_tag(m))} "
+            f"-j DNAT --to-destination {m.container_ip}:{m.container_port}")
+
+
+def _jumps(table: str, saved: Saved) -> list[str]:
     """Insert cove's jumps at the top of the built-in chains where they are missing."""
     out = []
     for rule in JUMPS[table]:
-        if not have.get(rule):
+        if rule not in saved.rules[table]:
             _, chain, rest = rule.split(" ", 2)
             out.append(f"-I {chain} 1 {rest}")
     return out
+
+
+def _decl(chain: str) -> str:
+    """Declaring a chain in ``--noflush`` mode creates it, or empties it if it exists."""
+    return f":{chain} - [0:0]"
+
+
+def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable[str] = (),
+                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = ()) -> str:
+    """The ``iptables-restore --noflush`` text of one change, given the kernel's current ``saved`` state.
+
+    Adds (or replaces) the networks ``add``, removes the networks with ids in
+    ``remove``, publishes ``add_ports`` and withdraws ``remove_ports``; creates
+    cove's base chains and jumps where missing.  Touches no other line.
+    """
+    replaced = {n.id for n in add}
+    dropped = set(remove) - replaced
+    tags = {network_tag(i) for i in replaced | dropped}
+    gone_ports = {port_tag(m) for m in remove_ports} | {port_tag(m) for m in add_ports}
+    out: list[str] = []
+    for table in TABLES:
+        have = saved.chains[table]
+        decl = [c for c in BASE_CHAINS[table] if c not in have]
+        dels: list[str] = []
+        if table == "filter":
+            decl += [c for n in add for c in own_chains(n.short)]
+            stale = [c for i in dropped for c in own_chains(i[:12]) if c in have]
+            decl += stale
+        for line in saved.rules[table]:
+            tag = comment_of(line)
+            if tag in tags or (tag in gone_ports and line.startswith("-A COVE-DNAT ")):
+                dels.append("-D" + line[2:])
+        adds = [line for n in add for line in network_lines(n)[table]]
+        if table == "nat":
+            adds += [port_line(m) for m in add_ports]
+        out.append(f"*{table}")
+        out += [_decl(c) for c in decl]
+        if table == "filter" and USER_JUMP not in saved.rules["filter"]:
+            out.append("-I COVE-FORWARD 1 -j COVE-USER")
+        out += dels + adds
+        if table == "filter":
+            out += [f"-X {c}" for c in stale]
+        out += _jumps(table, saved)
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> str:
+    """The ``iptables-restore --noflush`` text that makes cove's chains hold exactly ``nets`` and ``ports``.
+
+    Every COVE-* chain is re-declared (emptied) and refilled, except ``COVE-USER``
+    (the admin's), which is only created if missing; COVE-* chains cove no longer
+    wants are deleted.
+    """
+    out: list[str] = []
+    for table in TABLES:
+        want = set(BASE_CHAINS[table])
+        if table == "filter":
+            want |= {c for n in nets for c in own_chains(n.short)}
+        stale = sorted(saved.chains[table] - want - {"COVE-USER"})
+        out.append(f"*{table}")
+        out += [_decl(c) for c in sorted(want) if c != "COVE-USER" or c not in saved.chains[table]]
+        out += [_decl(c) for c in stale]
+        if table == "filter":
+            out.append(USER_JUMP)
+        out += [line for n in nets for line in network_lines(n)[table]]
+        if table == "nat":
+            out += [port_line(m) for m in ports]
+        out += [f"-X {c}" for c in stale]
+        out += _jumps(table, saved)
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def teardown_text(saved: Saved) -> str:
+    """Remove cove's jumps and every COVE-* chain, ``COVE-USER`` included."""
+    out: list[str] = []
+    for table in TABLES:
+        chains = sorted(saved.chains[table])
+        out.append(f"*{table}")
+        out += [_decl(c) for c in chains]
+        out += ["-D" + rule[2:] for rule in JUMPS[table] if rule in saved.rules[table]]
+        out += [f"-X {c}" for c in chains]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+@functools.cache
+def binaries() -> tuple[str, str, str] | None:
+    """(iptables, save, restore) of the legacy flavour: ``iptables-legacy*``, or plain
+    ``iptables*`` when ``iptables --version`` says legacy; None if neither."""
+    legacy = (shutil.which("iptables-legacy"), shutil.which("iptables-legacy-save"),
+              shutil.which("iptables-legacy-restore"))
+    if all(legacy):
+        return legacy  # type: ignore[return-value]
+    plain = shutil.which("iptables"), shutil.which("iptables-save"), shutil.which("iptables-restore")
+    if all(plain):
+        try:
+            version = _run([plain[0], "--version"]).stdout  # type: ignore[list-item]
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if "legacy" in version:
+            return plain  # type: ignore[return-value]
+    return None
+
+
+def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 class IptablesFirewall:
     name = "iptables"
 
     def __init__(self) -> None:
-        self._iptables = _bin("iptables")
-        self._save, self._restore = _bin("save"), _bin("restore")
-        self._nets: dict[str, NetworkRules] = {}
-        self._ports: set[PortMapping] = set()
+        found = binaries()
+        if found is None:
+            raise CoveError("iptables-legacy is not installed")
+        self._iptables, self._save, self._restore = found
         self._lock = threading.Lock()
 
-    def _state(self) -> tuple[set[str], dict[str, bool]]:
-        """(``table:chain`` of every COVE-* chain, which of cove's jump rules exist)."""
-        chains: set[str] = set()
-        jumps: dict[str, bool] = {}
-        wanted = {rule for rules in JUMPS.values() for rule in rules}
-        for table in JUMPS:
+    def _state(self) -> Saved:
+        saved = Saved()
+        for table in TABLES:
             r = _run([self._save, "-t", table])
             if r.returncode != 0:
-                raise CoveError(f"iptables-legacy-save -t {table}: {r.stderr.strip()}")
-            for line in r.stdout.splitlines():
-                if line.startswith(f":{PREFIX}"):
-                    chains.add(f"{table}:{line[1:].split()[0]}")
-                elif line in wanted:
-                    jumps[line] = True
-        return chains, jumps
+                raise CoveError(f"iptables-legacy-save -t {table}: {r.stderr.strip() or 'failed'}")
+            Saved.parse(table, r.stdout, saved)
+        return saved
 
-    def _apply(self) -> None:
-        existing, jumps = self._state()
-        text = render(list(self._nets.values()), existing, jumps, sorted(self._ports, key=repr))
+    def _restore_text(self, text: str, what: str) -> None:
         r = _run([self._restore, "-w", "--noflush"], text)
         if r.returncode != 0:
-            raise CoveError(f"iptables-legacy-restore: {r.stderr.strip()}")
+            raise CoveError(f"iptables-legacy-restore ({what}): {r.stderr.strip() or 'failed'}")
 
-    def setup(self) -> None:
+    def _change(self, what: str, add: Sequence[NetworkRules] = (), remove: Sequence[str] = (),
+                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = ()) -> None:
         with self._lock:
-            self._apply()
+            text = change_text(self._state(), add, remove, add_ports, remove_ports)
+            if any(line not in ("COMMIT",) and not line.startswith("*") for line in text.splitlines()):
+                self._restore_text(text, what)
+
+    # the Firewall protocol ------------------------------------------------------------
+    def setup(self) -> None:
+        """Create the base chains, the COVE-USER jump and the built-in jumps where missing."""
+        self._change("set up cove's chains")
 
     def ensure_network(self, net: NetworkRules) -> None:
-        with self._lock:
-            old = self._nets.get(net.id)
-            self._nets[net.id] = net
-            try:
-                self._apply()
-            except CoveError:
-                if old is None:
-                    del self._nets[net.id]
-                else:
-                    self._nets[net.id] = old
-                raise
+        self._change(f"add network {net.short}", add=[net])
 
     def remove_network(self, net_id: str) -> None:
-        with self._lock:
-            old = self._nets.pop(net_id, None)
-            try:
-                self._apply()
-            except CoveError:
-                if old is not None:
-                    self._nets[net_id] = old
-                raise
+        self._change(f"remove network {net_id[:12]}", remove=[net_id])
 
     def add_ports(self, ports: Sequence[PortMapping]) -> None:
-        with self._lock:
-            new = set(ports) - self._ports
-            self._ports |= new
-            try:
-                self._apply()
-            except CoveError:
-                self._ports -= new
-                raise
+        if ports:
+            self._change("publish ports", add_ports=list(ports))
 
     def remove_ports(self, ports: Sequence[PortMapping]) -> None:
-        with self._lock:
-            gone = set(ports) & self._ports
-            self._ports -= gone
-            try:
-                self._apply()
-            except CoveError:
-                self._ports |= gone
-                raise
+        if ports:
+            self._change("unpublish ports", remove_ports=list(ports))
 
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
         with self._lock:
-            self._nets = {n.id: n for n in nets}
-            self._ports = set(ports)
-            self._apply()
+            self._restore_text(sync_text(self._state(), nets, ports), "sync networks")
 
     def teardown(self) -> None:
         with self._lock:
-            self._nets, self._ports = {}, set()
-            existing, jumps = self._state()
-            lines = []
-            for table, rules in JUMPS.items():
-                chains = sorted(c.split(":", 1)[1] for c in existing if c.startswith(table + ":"))
-                lines.append(f"*{table}")
-                lines += [f":{c} - [0:0]" for c in chains]
-                lines += ["-D" + rule[2:] for rule in rules if jumps.get(rule)]
-                lines += [f"-X {c}" for c in chains]
-                lines.append("COMMIT")
-            r = _run([self._restore, "-w", "--noflush"], "\n".join(lines) + "\n")
-            if r.returncode != 0:
-                raise CoveError(f"iptables-legacy-restore: {r.stderr.strip()}")
+            saved = self._state()
+            if any(saved.chains.values()) or any(r in saved.rules[t] for t in TABLES for r in JUMPS[t]):
+                self._restore_text(teardown_text(saved), "remove cove's chains")
 
     def intact(self) -> bool:
-        existing, jumps = self._state()
-        return {"filter:COVE-FORWARD", "nat:COVE-POSTROUTING"} <= existing and \
-            all(jumps.get(r) for rules in JUMPS.values() for r in rules)
+        """False when cove's base chains, their jumps or COVE-FORWARD's first rule are gone (a flush)."""
+        try:
+            saved = self._state()
+        except CoveError:
+            return False
+        return all(c in saved.chains[t] for t in TABLES for c in BASE_CHAINS[t]) and \
+            all(r in saved.rules[t] for t in TABLES for r in JUMPS[t]) and USER_JUMP in saved.rules["filter"]
 
 
 def probe() -> bool:
-    ipt = _bin("iptables")
-    if not (ipt and _bin("save") and _bin("restore")):
+    found = binaries()
+    if found is None:
         return False
-    return all(_run([ipt, "-w", "-t", t, "-L", "-n"]).returncode == 0 for t in JUMPS)
+    try:
+        return all(_run([found[0], "-w", "-t", t, "-L", "-n"]).returncode == 0 for t in TABLES)
+    except (OSError, subprocess.TimeoutExpired):
+        return False

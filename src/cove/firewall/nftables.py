@@ -9,9 +9,13 @@ Layout (``nft list table ip cove``)::
     chain forward      { hook forward }   oifname @bridges jump user
                                           iifname vmap @from_bridge
                                           oifname vmap @to_bridge
-    chain postrouting  { hook postrouting, nat }  ip saddr vmap @masq
-    chain user         { }                the admin's hook; cove never writes into it
-    chain from-<id12>  oifname <bridge> accept; oifname @bridges drop; [internal: drop]; accept
+    chain postrouting  { hook postrouting, nat }  ip saddr 127.0.0.0/8 oifname @bridges masquerade
+                                                  ip saddr vmap @masq
+    chain user         { }                the admin's hook (Docker's DOCKER-USER): every packet
+                                          forwarded into a cove bridge jumps here first; cove
+                                          creates it empty and never writes into it
+    chain from-<id12>  oifname <bridge> accept; ct status dnat accept; oifname @bridges drop;
+                       [internal: drop]; accept
     chain to-<id12>    [internal: drop]; iifname @bridges drop;
                        ct state established,related accept; ct status dnat accept; drop
     chain nat-<id12>   oifname != <bridge> masquerade         (egress)
@@ -25,8 +29,13 @@ Layout (``nft list table ip cove``)::
 
 Publishing a port is one map element, whatever the number of ports.
 Adding or removing a network is a fixed number of objects (three chains and a
-few map elements) whatever the number of networks, and each change is one
-libnftables transaction, so it lands whole or not at all.  Accepts here do not
+few map elements) whatever the number of networks, built without reading the
+table back (see :class:`NftablesFirewall`), and each change is one libnftables
+transaction, so it lands whole or not at all.  (libnftables 1.0.6 still loads
+the table's chain and set names before each command: some microseconds per
+network, the only cost that grows with their number.)  Every rule of a
+network carries the comment ``cove network <id>``; its chains are named by the
+id's first 12 hex digits.  Accepts here do not
 override drops in other tables (nftables evaluates every base chain); cove
 never sets a drop policy on a hook.
 """
@@ -153,7 +162,7 @@ def network_commands(net: NetworkRules) -> list[Cmd]:
     """Everything one network adds: its chains, their rules, the map elements."""
     s = net.short
     comment = f"cove network {net.id}"
-    frm, to, nat = f"from-{s}", f"to-{s}", f"nat-{s}"
+    frm, to, nat = chain_names(s)
     cmds: list[Cmd] = [{"add": {"chain": _t(name=c)}} for c in (frm, to, nat)]
 
     def rule(chain: str, *expr: Any) -> Cmd:
@@ -190,7 +199,61 @@ def network_commands(net: NetworkRules) -> list[Cmd]:
     return cmds
 
 
+def chain_names(short: str) -> tuple[str, str, str]:
+    """The regular chains one network owns: from-, to- and nat-<id12>."""
+    return f"from-{short}", f"to-{short}", f"nat-{short}"
+
+
+def _elements(net: NetworkRules) -> list[tuple[str, Any]]:
+    """(set or map name, key) of every element one network adds."""
+    out: list[tuple[str, Any]] = [("bridges", net.bridge), ("from_bridge", net.bridge), ("to_bridge", net.bridge)]
+    if not net.internal:
+        out += [("masq", _prefix(s)) for s in net.subnets]
+    return out
+
+
+def removal_commands(net: NetworkRules) -> list[Cmd]:
+    """Delete exactly what :func:`network_commands` added for ``net``: a fixed number of commands."""
+    cmds: list[Cmd] = [{"delete": {"element": _t(name=name, elem=[key])}} for name, key in _elements(net)]
+    for c in chain_names(net.short):
+        cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+    return cmds
+
+
+def replace_commands(old: NetworkRules | None, net: NetworkRules) -> list[Cmd]:
+    """Turn ``old`` (what the kernel holds for this id, if anything) into ``net``.
+
+    The network's chains are emptied and refilled rather than deleted, and only
+    its own map elements are touched: the cost does not depend on how many
+    other networks exist.
+    """
+    cmds: list[Cmd] = []
+    if old is not None:
+        cmds += [{"delete": {"element": _t(name=name, elem=[key])}} for name, key in _elements(old)]
+        cmds += [{"add": {"chain": _t(name=c)}} for c in chain_names(old.short)]
+        cmds += [{"flush": {"chain": _t(name=c)}} for c in chain_names(old.short)]
+    return cmds + network_commands(net)
+
+
+def _one_line(err: Any) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() and set(ln.strip()) != {"^"}]
+    return "; ".join(lines) or "failed"
+
+
 class NftablesFirewall:
+    """One ``ip cove`` table, changed one libnftables transaction at a time.
+
+    The instance remembers the networks it wrote (``_nets``) and whether it
+    knows the table's whole content (``_known``: after :meth:`sync`, or after
+    :meth:`setup` made the table).  A change to a network it remembers, or to a
+    new one when the table is known, is then built without reading the kernel,
+    so its cost does not grow with the number of networks.  Otherwise (a fresh
+    process before ``sync``), or when the fast transaction fails because
+    someone changed the table behind cove's back, the table is read and the
+    network's objects are found by their names and the verdicts that point to
+    them.
+    """
+
     name = "nftables"
 
     def __init__(self) -> None:
@@ -199,14 +262,23 @@ class NftablesFirewall:
         self._nft = nftables.Nftables()
         self._nft.set_json_output(True)
         self._nft.set_handle_output(True)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # one libnftables call at a time
+        self._change = threading.RLock()       # one read-modify-write at a time
+        self._nets: dict[str, NetworkRules] = {}
+        self._known = False
 
     def _run(self, cmds: list[Cmd], what: str) -> Any:
         with self._lock:
             rc, out, err = self._nft.json_cmd({"nftables": cmds})
         if rc != 0:
-            raise CoveError(f"nftables: {what}: {str(err).strip() or 'failed'}")
+            raise CoveError(f"nftables: {what}: {_one_line(err)}")
         return out
+
+    def _table_exists(self) -> bool:
+        with self._lock:
+            rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"tables": None}}]})
+        return rc == 0 and any(o.get("table", {}).get("family") == FAMILY and o["table"].get("name") == TABLE
+                               for o in out.get("nftables", []))
 
     def _state(self) -> tuple[set[str], dict[str, list[Any]]]:
         """(chain names, map/set name -> elements) of cove's table; empty if absent."""
@@ -225,45 +297,77 @@ class NftablesFirewall:
         return chains, elems
 
     def _removal(self, short: str, chains: set[str], elems: dict[str, list[Any]]) -> list[Cmd]:
-        """Commands deleting one network's map elements and chains (those that exist)."""
+        """Commands deleting one network's map elements and chains, as found in the kernel."""
         cmds: list[Cmd] = []
-        targets = {f"from-{short}", f"to-{short}", f"nat-{short}"}
+        targets = set(chain_names(short))
         bridges: set[str] = set()
         for name in ("from_bridge", "to_bridge", "masq"):
             for e in elems.get(name, []):
                 key, verdict = e if isinstance(e, list) else (e, None)
                 if isinstance(verdict, dict) and verdict.get("jump", {}).get("target") in targets:
                     cmds.append({"delete": {"element": _t(name=name, elem=[key])}})
-                    if name == "from_bridge":
+                    if name in ("from_bridge", "to_bridge"):
                         bridges.add(key)
-        for b in bridges:
+        for b in sorted(bridges):
             if b in elems.get("bridges", []):
                 cmds.append({"delete": {"element": _t(name="bridges", elem=[b])}})
         for c in sorted(targets & chains):
             cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
         return cmds
 
-    # the Firewall protocol ------------------------------------------------------------
-    def setup(self) -> None:
-        """Create (or repair) the table, maps and hooked chains; their rules are rewritten whole."""
+    def _create_port_maps(self) -> None:
         with self._lock:
             rc, _, err = self._nft.cmd(f"add table {FAMILY} {TABLE}; " + port_maps_text())
         if rc != 0:
-            raise CoveError(f"nftables: create the published-port maps: {str(err).strip()}")
-        cmds = base_commands()
-        cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
-        cmds += base_rules()
-        self._run(cmds, "create table ip cove")
+            raise CoveError(f"nftables: create the published-port maps: {_one_line(err)}")
+
+    # the Firewall protocol ------------------------------------------------------------
+    def setup(self) -> None:
+        """Create (or repair) the table, maps and hooked chains; their rules are rewritten whole.
+
+        Networks' chains, map elements and the ``user`` chain are left as they are.
+        """
+        with self._change:
+            fresh = not self._table_exists()
+            self._create_port_maps()
+            cmds = base_commands()
+            cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
+            cmds += base_rules()
+            self._run(cmds, "create table ip cove")
+            if fresh:
+                self._nets, self._known = {}, True
 
     def ensure_network(self, net: NetworkRules) -> None:
-        chains, elems = self._state()
-        self._run(self._removal(net.short, chains, elems) + network_commands(net), f"add network {net.short}")
+        with self._change:
+            old = self._nets.get(net.id)
+            if old is not None or self._known:
+                try:
+                    self._run(replace_commands(old, net), f"add network {net.short}")
+                    self._nets[net.id] = net
+                    return
+                except CoveError:
+                    pass        # the table is not what this process wrote: read it
+            chains, elems = self._state()
+            self._run(self._removal(net.short, chains, elems) + network_commands(net), f"add network {net.short}")
+            self._nets[net.id] = net
 
     def remove_network(self, net_id: str) -> None:
-        chains, elems = self._state()
-        cmds = self._removal(net_id[:12], chains, elems)
-        if cmds:
-            self._run(cmds, f"remove network {net_id[:12]}")
+        with self._change:
+            old = self._nets.get(net_id)
+            if old is not None:
+                try:
+                    self._run(removal_commands(old), f"remove network {net_id[:12]}")
+                    del self._nets[net_id]
+                    return
+                except CoveError:
+                    pass
+            elif self._known:
+                return
+            chains, elems = self._state()
+            cmds = self._removal(net_id[:12], chains, elems)
+            if cmds:
+                self._run(cmds, f"remove network {net_id[:12]}")
+            self._nets.pop(net_id, None)
 
     def add_ports(self, ports: Sequence[PortMapping]) -> None:
         cmds = [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
@@ -271,6 +375,15 @@ class NftablesFirewall:
             self._run(cmds, "publish ports")
 
     def remove_ports(self, ports: Sequence[PortMapping]) -> None:
+        """Delete the ports' map elements; only if some are missing is the table read (idempotence)."""
+        if not ports:
+            return
+        try:
+            self._run([{"delete": {"element": _t(name=name, elem=[e[0]])}} for name, e in port_elements(ports)],
+                      "unpublish ports")
+            return
+        except CoveError:
+            pass
         _, elems = self._state()
         present = {json.dumps(e[0] if isinstance(e, list) else e, sort_keys=True)
                    for name in elems if name.startswith("pub_") for e in elems[name]}
@@ -280,39 +393,43 @@ class NftablesFirewall:
             self._run(cmds, "unpublish ports")
 
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
-        chains, elems = self._state()
-        cmds: list[Cmd] = []
-        for name in elems:
-            cmds.append({"flush": {"set" if name == "bridges" else "map": _t(name=name)}})
-        for c in sorted(chains - set(BASE_CHAINS)):
-            cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
-        for net in nets:
-            cmds += network_commands(net)
-        cmds += [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
-        if cmds:
+        """Make the table hold exactly ``nets`` and ``ports`` (base objects included), in one transaction."""
+        with self._change:
+            self._create_port_maps()
+            chains, elems = self._state()
+            cmds: list[Cmd] = base_commands()
+            cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
+            cmds += base_rules()
+            for name in elems:
+                cmds.append({"flush": {"set" if name == "bridges" else "map": _t(name=name)}})
+            for c in sorted(chains - set(BASE_CHAINS)):
+                cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+            for net in nets:
+                cmds += network_commands(net)
+            cmds += [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
             self._run(cmds, "sync networks")
+            self._nets, self._known = {n.id: n for n in nets}, True
 
     def teardown(self) -> None:
-        chains, _ = self._state()
-        if chains:
-            self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], "delete table ip cove")
+        with self._change:
+            if self._table_exists():
+                self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], "delete table ip cove")
+            self._nets, self._known = {}, False
 
     def intact(self) -> bool:
-        """Cheap check (polled by the daemon): do the hooked chains still hold their rules?
+        """Polled by the daemon: do the hooked chains all still hold their rules?
 
-        Lists only the hooked chains (a few rules each), never the maps, so it
-        costs the same with 10 or 10,000 published ports.
+        One ``list chain`` call per hooked chain: libnftables 1.0.6 narrows its
+        cache to the first chain of a batch, so several chains in one call fail.
+        Each call still loads the table's chain and set names (about 2 ms with
+        300 networks); the rules of the networks' chains are never read.
         """
-        cmds = [{"list": {"chain": _t(name=c)}} for c in HOOKED]
-        with self._lock:
-            rc, out, _ = self._nft.json_cmd({"nftables": cmds})
-        if rc != 0:
-            return False
-        rules: dict[str, int] = {}
-        for obj in out.get("nftables", []):
-            if "rule" in obj:
-                rules[obj["rule"]["chain"]] = rules.get(obj["rule"]["chain"], 0) + 1
-        return all(rules.get(c, 0) > 0 for c in HOOKED)
+        for c in HOOKED:
+            with self._lock:
+                rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"chain": _t(name=c)}}]})
+            if rc != 0 or not any("rule" in obj for obj in out.get("nftables", [])):
+                return False
+        return True
 
 
 def probe() -> bool:

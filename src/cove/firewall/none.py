@@ -1,13 +1,15 @@
 """The ``none`` backend: cove writes no firewall rules at all (``--firewall-backend=none``).
 
 Networks still get their bridges and addresses, but no isolation between
-bridges and no masquerade: the admin's own rules decide.
+bridges, no masquerade and no DNAT for published ports: the admin's own rules
+decide.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..portmap import PortMapping
 from .base import NetworkRules
 
 
@@ -23,7 +25,13 @@ class NoFirewall:
     def remove_network(self, net_id: str) -> None:
         pass
 
-    def sync(self, nets: Sequence[NetworkRules]) -> None:
+    def add_ports(self, ports: Sequence[PortMapping]) -> None:
+        pass
+
+    def remove_ports(self, ports: Sequence[PortMapping]) -> None:
+        pass
+
+    def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
         pass
 
     def teardown(self) -> None:
