@@ -21,7 +21,7 @@ Every record converts to and from a plain dict for the store (``to_dict`` /
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import field_error
@@ -88,13 +88,16 @@ class Endpoint:
     prefixlen: int
     gateway: str
     mac: str
+    ifindex: int = 0                  # the interface's index inside the container
+    host_ifindex: int = 0             # the host end's index (the veth on the bridge; a macvlan's parent)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Endpoint:
-        return cls(**d)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -106,3 +108,91 @@ def test_info_shows_settings_and_kernel_features(fresh: Daemon) -> None:
     assert feats["bridge"] and feats["veth"] and feats["nftables"]
     assert "ipvlan" in feats and "8021q" in feats and "openvswitch" in feats
     assert "1400" in fresh.ok("info")
+
+
+def container_ip(d: Daemon, name: str) -> str:
+    return json.loads(d.ok("inspect", name))[0]["NetworkSettings"]["IPAddress"]
+
+
+def test_daemon_json_settings_reach_every_container(fresh: Daemon, tmp_path) -> None:
+    """fixed-cidr, mtu, dns/dns-search/dns-opts, icc=false, ip and default-address-pools
+    from /etc/cove/daemon.json, each seen where a user would look."""
+    subprocess.run(["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"], check=True)
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text(json.dumps({
+        "bip": "10.210.0.1/24", "fixed-cidr": "10.210.0.128/25", "mtu": 1400, "icc": False,
+        "dns": ["10.210.0.53"], "dns-search": ["corp.test"], "dns-opts": ["timeout:2"], "ip": "10.99.0.1",
+        "default-address-pools": [{"base": "10.220.0.0/16", "size": 24}]}))
+    try:
+        fresh.start("--config-file", str(cfg))
+        fresh.ok("import", "-c", 'CMD ["sh"]', make_busybox_tar(f"{fresh.data_root}.tar"), "bb")
+        fresh.ok("run", "-d", "--name", "s1", "bb", "sleep", "3600")
+        fresh.ok("run", "-d", "--name", "s2", "-p", "8484:80", "host", "python3", "-m", "http.server", "80")
+        ip1, ip2 = container_ip(fresh, "s1"), container_ip(fresh, "s2")
+        assert all(int(ip.split(".")[3]) >= 128 and ip.startswith("10.210.0.") for ip in (ip1, ip2))  # fixed-cidr
+        assert fresh.ok("exec", "s1", "cat", "/sys/class/net/eth0/mtu").strip() == "1400"           # mtu
+        resolv = fresh.ok("exec", "s1", "cat", "/etc/resolv.conf")
+        assert "nameserver 10.210.0.53" in resolv and "search corp.test" in resolv and "timeout:2" in resolv
+        # icc=false: neighbours on the default bridge are cut off from each other, not from the gateway
+        assert fresh.cli("exec", "s1", "ping", "-c1", "-W1", ip2).returncode != 0
+        assert fresh.cli("exec", "s1", "ping", "-c1", "-W1", "10.210.0.1").returncode == 0
+        # ip: -p without an address binds the daemon's --ip, and answers there
+        assert fresh.ok("port", "s2", "80").strip() == "10.99.0.1:8484"
+        ok = 'import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=5)'
+        for _ in range(50):
+            if subprocess.run([sys.executable, "-c", ok, "http://10.99.0.1:8484/"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("published port on --ip did not answer")
+        # default-address-pools: a network with no subnet gets one from the pool
+        fresh.ok("network", "create", "pooled")
+        subnet = json.loads(fresh.ok("network", "inspect", "pooled"))[0]["IPAM"]["Config"][0]["Subnet"]
+        assert subnet.startswith("10.220.") and subnet.endswith("/24")
+        fresh.ok("network", "rm", "pooled")
+    finally:
+        subprocess.run(["ip", "addr", "del", "10.99.0.1/32", "dev", "lo"], capture_output=True)
+
+
+def test_ip_forward_and_ip_masq_off(fresh: Daemon, outside: str) -> None:
+    """--ip-forward=false leaves the sysctl alone; --ip-masq=false sends containers' own
+    addresses upstream, so a server with no route back cannot answer (with masquerade it can)."""
+    fwd = "/proc/sys/net/ipv4/ip_forward"
+    with open(fwd, "w") as f:
+        f.write("0")
+    fresh.start("--ip-forward=false", "--ip-masq=false", "--bip", "10.230.0.1/24")
+    assert open(fwd).read().strip() == "0"
+    fresh.ok("import", "-c", 'CMD ["sh"]', make_busybox_tar(f"{fresh.data_root}.tar"), "bb")
+    fresh.ok("run", "-d", "--name", "nomasq", "bb", "sleep", "3600")
+    with open(fwd, "w") as f:
+        f.write("1")                       # the admin's choice; cove did not make it
+    assert fresh.cli("exec", "nomasq", "ping", "-c1", "-W1", "203.0.113.2").returncode != 0
+    fresh.ok("rm", "-f", "nomasq")        # forgets the address's flows: the next one gets masquerade
+    fresh.stop()
+    with open(fwd, "w") as f:
+        f.write("0")
+    fresh.start("--bip", "10.230.0.1/24")           # the defaults: forwarding on, masquerade on
+    assert open(fwd).read().strip() == "1"
+    fresh.ok("run", "-d", "--name", "masq", "bb", "sleep", "3600")
+    assert fresh.cli("exec", "masq", "ping", "-c1", "-W2", "203.0.113.2").returncode == 0
+
+
+def test_inspect_names_the_kernel_objects_behind_an_endpoint(fresh: Daemon) -> None:
+    """The host end of the veth shows in `ip link` as NAME@ifN, N the container side's index;
+    inspect gives the same names and indexes, and the bridge `bridge link` shows."""
+    fresh.start()
+    fresh.ok("import", "-c", 'CMD ["sh"]', make_busybox_tar(f"{fresh.data_root}.tar"), "bb")
+    fresh.ok("network", "create", "kobj")
+    fresh.ok("run", "-d", "--name", "k1", "--network", "kobj", "bb", "sleep", "3600")
+    c = json.loads(fresh.ok("inspect", "k1"))[0]
+    k = c["NetworkSettings"]["Networks"]["kobj"]["Cove"]
+    host = json.loads(subprocess.run(["ip", "-j", "link", "show", "dev", k["HostInterface"]],
+                                     capture_output=True, text=True, check=True).stdout)[0]
+    assert host["ifindex"] == k["HostIfIndex"] and host["link_index"] == k["IfIndex"]
+    assert host["master"] == k["Bridge"] and k["SandboxKey"] == c["NetworkSettings"]["SandboxKey"]
+    inside = json.loads(fresh.ok("nsenter", "k1", "--", "ip", "-j", "link", "show", "dev", "eth0"))[0]
+    assert inside["ifindex"] == k["IfIndex"] and inside["link_index"] == k["HostIfIndex"]
+    net = json.loads(fresh.ok("network", "inspect", "kobj"))[0]
+    assert net["Containers"][c["Id"]]["Cove"]["HostInterface"] == k["HostInterface"]
+    assert fresh.ok("inspect", "-f", "{{.NetworkSettings.Networks.kobj.Cove.HostInterface}}", "k1").strip() == \
+        k["HostInterface"]

@@ -437,6 +437,7 @@ def test_run_detached_with_flags_sends_docker_body(daemon: FakeDaemon,
         "WorkingDir": "/srv",
         "Entrypoint": ["/bin/sh"],
         "MacAddress": "02:42:ac:14:00:05",
+        "Labels": {},
         "HostConfig": {
             "NetworkMode": "mynet",
             "AutoRemove": True,

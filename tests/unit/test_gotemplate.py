@@ -305,7 +305,7 @@ def test_json_of_everything_is_json_in_dict_order() -> None:
     ("{{index .Args 0}}", "-c"),
     ('{{index .NetworkSettings.Ports "80/tcp" 0 "HostPort"}}', "8080"),
     ('{{index (index .NetworkSettings.Networks "greatwall").Aliases 0}}', "milk"),
-    ('{{index .Config.Labels "nope"}}', "<no value>"),
+    ('{{index .Config.Labels "nope"}}', ""),                 # docker: a typed map[string]string
     ("{{index .Args}}", "[-c sleep 1000]"),
     ('{{index "abc" 1}}', "98"),  # a byte, as in Go
     ("{{len .Args}}", "2"),
@@ -518,14 +518,14 @@ def test_parse_errors(text: str, reason: str, line: int, col: int) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("{{.Name.Foo}}", "1:3: executing at <.Name.Foo>: can't evaluate field Foo in type string"),
+    ("{{.Name.Foo}}", "1:2: executing at <.Name.Foo>: can't evaluate field Foo in type string"),
     ("{{.State.Pid.X}}", "can't evaluate field X in type int"),
     ("{{.State.Running.X}}", "can't evaluate field X in type bool"),
     ("{{.Args.First}}", "can't evaluate field First in type []interface {}"),
     ("{{.Stats.CpuPercent.X}}", "can't evaluate field X in type float64"),
     ("{{.State.Health.Status}}", "nil pointer evaluating interface {}.Status"),
-    ("{{range .Args}}{{.Foo}}{{end}}", "1:18: executing at <.Foo>: can't evaluate field Foo in type string"),
-    ("line1\nline2\n  {{.Name.Foo}}", "3:5: executing at <.Name.Foo>"),
+    ("{{range .Args}}{{.Foo}}{{end}}", "1:17: executing at <.Foo>: can't evaluate field Foo in type string"),
+    ("line1\nline2\n  {{.Name.Foo}}", "3:4: executing at <.Name.Foo>"),
     ("{{index .Args 5}}", "executing at <index .Args 5>: error calling index: index out of range: 5"),
     ('{{index .Args "a"}}', "cannot index slice/array with type string"),
     ("{{index .Config.Labels 1}}", "value has type int; should be string"),
@@ -673,3 +673,21 @@ def test_any_text_renders_or_raises_template_error(text: str) -> None:
         assert exc.line >= 1 and exc.col >= 1
     else:
         assert isinstance(out, str)
+
+
+def test_row_methods_take_arguments_and_stay_out_of_json() -> None:
+    from cove.cli.gotemplate import Row
+
+    row = Row({"Name": "web"}, {"Label": lambda key: {"tier": "front"}.get(key, "")})
+    assert render('{{.Name}} {{.Label "tier"}} [{{.Label "nope"}}]', row) == "web front []"
+    assert render('{{"tier" | .Label}}', row) == "front"
+    assert render("{{json .}}", row) == '{"Name":"web"}'
+    with pytest.raises(TemplateError, match="wrong number of args for Label: want 1 got 0"):
+        render("{{.Label}}", row)
+
+
+def test_missing_keys_are_errors_as_in_the_docker_cli() -> None:
+    data = {"State": {"Pid": 7}}
+    assert render("{{.State.Nope}}", data) == "<no value>"
+    with pytest.raises(TemplateError, match='1:2: executing at <.State.Nope>: map has no entry for key "Nope"'):
+        render("{{.State.Nope}}", data, missing_error=True)

@@ -133,7 +133,8 @@ def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool, last: int | 
     if template:
         from cove.cli.format import format_rows
 
-        click.echo(format_rows(template, [ps_row(c, time.time(), not no_trunc) for c in containers], PS_HEADERS))
+        click.echo(format_rows(template, [ps_row(c, time.time(), not no_trunc) for c in containers], PS_HEADERS,
+                               [c.get("Labels") or {} for c in containers]))
         return
     click.echo(ps_table(containers, time.time(), trunc=not no_trunc,
                         status_of=lambda ident: _status_from_inspect(api, ident)))

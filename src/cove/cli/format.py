@@ -272,25 +272,32 @@ def print_objects(objects: list[Any], template: str | None) -> None:
     if not template:
         click.echo(dump_json(objects))
         return
-    from cove.cli.gotemplate import TemplateError, render
+    from cove.cli.gotemplate import TemplateError, parse
 
-    for obj in objects:
-        try:
-            click.echo(render(template, obj))
-        except TemplateError as exc:
-            raise click.ClickException(f"template: {exc}") from None
+    try:
+        tpl = parse(template)
+        for obj in objects:
+            click.echo(tpl.render(obj, missing_error=True))
+    except TemplateError as exc:
+        raise click.ClickException(f"template: {exc}") from None
 
 
-def format_rows(template: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
+def format_rows(template: str, rows: list[dict[str, Any]], headers: dict[str, str],
+                labels: list[dict[str, str]] | None = None) -> str:
     """``--format`` for list commands: a Go template per row; ``table ...`` adds docker's header
-    row (each field's column title) and aligns the tab-separated columns."""
-    from cove.cli.gotemplate import TemplateError, parse, table_format
+    row (each field's column title) and aligns the tab-separated columns.  With ``labels``
+    (one dict per row), rows have docker's ``{{.Label "key"}}`` method."""
+    from cove.cli.gotemplate import Row, TemplateError, parse, table_format
+
+    if labels is not None:
+        rows = [Row(row, {"Label": lambda key, lb=lb: str(lb.get(key, ""))}) for row, lb in zip(rows, labels)]
+        headers = Row(headers, {"Label": lambda key: key.split(".")[-1].replace("-", " ").replace("_", " ").upper()})
 
     is_table, text = table_format(template)
     text = text.replace("\\t", "\t")
     try:
         tpl = parse(text)
-        lines = [tpl.render(row) for row in rows]
+        lines = [tpl.render(row, missing_error=True) for row in rows]
         if is_table:
             head = tpl.render(headers)
             cells = [line.split("\t") for line in [head, *lines]]

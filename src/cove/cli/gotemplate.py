@@ -53,6 +53,18 @@ class _Missing:
 
 
 MISSING = _Missing()
+
+
+class Row(dict):  # type: ignore[type-arg]
+    """A row for list ``--format`` templates: a dict of fields plus methods taking arguments,
+    as docker's row contexts have (``{{.Label "key"}}``).  Methods are not in the dict, so
+    ``{{json .}}`` shows only the fields."""
+
+    __slots__ = ("methods",)
+
+    def __init__(self, fields: dict[str, object], methods: dict[str, Callable[..., object]] | None = None) -> None:
+        super().__init__(fields)
+        self.methods = methods or {}
 _NO_FINAL = object()  # no value piped into a command (Go's missingVal)
 _SPACE = " \t\r\n"
 
@@ -1032,7 +1044,13 @@ def _index(args: list[object]) -> object:
         if isinstance(item, dict):
             if not isinstance(key, str):
                 raise _FuncError(f"value has type {_go_type(key)}; should be string")
-            item = item.get(key, MISSING)
+            if key in item:
+                item = item[key]
+            elif item and all(isinstance(v, str) for v in item.values()) or not item:
+                # docker's typed maps of strings (Labels, Options): the zero value, ""
+                item = ""
+            else:
+                item = MISSING
         elif isinstance(item, (list, tuple, str)):
             if not (isinstance(key, int) and not isinstance(key, bool)):
                 raise _FuncError(f"cannot index slice/array with type {_go_type(key)}")
@@ -1175,14 +1193,18 @@ class _Continue(Exception):
 class _Exec:
     """One rendering: the output so far and the variable stack (``$`` is the data)."""
 
-    def __init__(self, text: str, root: object) -> None:
+    def __init__(self, text: str, root: object, missing_error: bool = False) -> None:
         self.text = text
         self.vars: list[list[object]] = [["$", root]]
         self.out: list[str] = []
+        self.missing_error = missing_error
 
     def fail(self, node: _Node, reason: str) -> TemplateError:
         src = self.text[node.pos:node.end].strip()
-        return _error(self.text, node.pos, f"executing at <{src}>: {reason}")
+        # Go's ErrorContext: the line, then the byte offset in it counted from 0
+        line = self.text.count("\n", 0, node.pos) + 1
+        col = node.pos - (self.text.rfind("\n", 0, node.pos) + 1)
+        return TemplateError(f"executing at <{src}>: {reason}", line, col)
 
     def walk(self, dot: object, nodes: list[_Node]) -> None:
         for node in nodes:
@@ -1284,6 +1306,12 @@ class _Exec:
         if isinstance(first, _Func):
             return self.call(dot, first, cmd.args[1:], final, cmd)
         if isinstance(first, (_Field, _Chain)) or (isinstance(first, _Var) and first.names):
+            method = self.method(dot, first)
+            if method is not None:
+                args = [self.arg(dot, node) for node in cmd.args[1:]]
+                if final is not _NO_FINAL:
+                    args.append(final)
+                return self.invoke(first, method, args)
             if has_args:
                 raise self.fail(first, f"{first.names[-1]} is not a method but has arguments")
             return self.arg(dot, first)
@@ -1315,11 +1343,38 @@ class _Exec:
             return self.call(dot, node, [], _NO_FINAL, node)  # type: ignore[arg-type]
         raise self.fail(node, "can't evaluate this operand")
 
+    def method(self, dot: object, node: _Node) -> Callable[..., object] | None:
+        """The method a field chain names (``.Label`` of a Row), or None for a plain field."""
+        names: list[str] = node.names  # type: ignore[attr-defined]
+        kind = type(node)
+        if kind is _Field:
+            base = dot
+        elif kind is _Var:
+            base = self.var(node)  # type: ignore[arg-type]
+        else:
+            base = self.arg(dot, node.node)  # type: ignore[attr-defined]
+        receiver = self.fields(base, names[:-1], node) if len(names) > 1 else base
+        if isinstance(receiver, Row):
+            return receiver.methods.get(names[-1])
+        return None
+
+    def invoke(self, node: _Node, method: Callable[..., object], args: list[object]) -> object:
+        want = method.__code__.co_argcount - len(method.__defaults__ or ())
+        if len(args) != want:
+            name = node.names[-1]  # type: ignore[attr-defined]
+            raise self.fail(node, f"wrong number of args for {name}: want {want} got {len(args)}")
+        return method(*args)
+
     def fields(self, receiver: object, names: list[str], node: _Node) -> object:
         for name in names:
             if receiver is MISSING:
                 return MISSING
+            if isinstance(receiver, Row) and name in receiver.methods:
+                receiver = self.invoke(node, receiver.methods[name], [])
+                continue
             if isinstance(receiver, dict):
+                if self.missing_error and name not in receiver:
+                    raise self.fail(node, f"map has no entry for key {name!r}".replace("'", '"'))
                 receiver = receiver.get(name, MISSING)
             elif receiver is None:
                 raise self.fail(node, f"nil pointer evaluating interface {{}}.{name}")
@@ -1365,9 +1420,13 @@ class Template:
         self.text = text
         self._nodes = nodes
 
-    def render(self, data: object) -> str:
-        """The template applied to data; raises TemplateError (unknown field use etc.)."""
-        state = _Exec(self.text, data)
+    def render(self, data: object, missing_error: bool = False) -> str:
+        """The template applied to data; raises TemplateError (unknown field use etc.).
+
+        ``missing_error``: a map key that is not there is an error, as in the docker CLI
+        (Go's ``missingkey=error``); False prints ``<no value>`` as plain Go templates do.
+        """
+        state = _Exec(self.text, data, missing_error)
         try:
             state.walk(data, self._nodes)
         except RecursionError:
@@ -1384,9 +1443,9 @@ def parse(text: str) -> Template:
         raise TemplateError("template too deeply nested") from None
 
 
-def render(text: str, data: object) -> str:
+def render(text: str, data: object, missing_error: bool = False) -> str:
     """Parse text and apply it to data."""
-    return parse(text).render(data)
+    return parse(text).render(data, missing_error)
 
 
 def table_format(text: str) -> tuple[bool, str]:

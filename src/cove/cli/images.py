@@ -91,15 +91,16 @@ def _post_tar(ctx: click.Context, query: dict[str, Any], body: Any,
 @click.option("-f", "--filter", "filters", multiple=True, metavar="KEY=VALUE",
               help="Filter output.")
 @click.option("--format", "template", default=None, help="Format the output using a Go template ('table ...' for columns).")
+@click.argument("repository", required=False)
 @click.pass_context
 def images(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool,
-           filters: tuple[str, ...], template: str | None) -> None:
-    """List images."""
+           filters: tuple[str, ...], template: str | None, repository: str | None) -> None:
+    """List images (those matching REPOSITORY[:TAG] if given)."""
     from cove.cli.format import ago, human_size, short_id, table
     from cove.cli.networks import filters_query
 
     query: dict[str, Any] = {"all": all_ or None}
-    query.update(filters_query(filters))
+    query.update(filters_query(filters + ((f"reference={repository}",) if repository else ())))
     listing = client(ctx).get("/images/json", query) or []
     if quiet:
         seen: set[str] = set()

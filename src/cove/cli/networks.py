@@ -161,7 +161,7 @@ def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]
                  "IPv6": str(n.get("EnableIPv6", False)).lower(), "Internal": str(n.get("Internal", False)).lower(),
                  "Labels": ",".join(f"{k}={v}" for k, v in sorted((n.get("Labels") or {}).items())),
                  "CreatedAt": n.get("Created", "")} for ident, n in zip(ids, nets)]
-        click.echo(format_rows(template, data, headers))
+        click.echo(format_rows(template, data, headers, [n.get("Labels") or {} for n in nets]))
         return
     rows = [[ident, n.get("Name", ""), n.get("Driver", ""), n.get("Scope", "")]
             for ident, n in zip(ids, nets)]

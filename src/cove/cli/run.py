@@ -137,6 +137,8 @@ def container_options(func: Any) -> Any:
                      metavar="[IP:][HOSTPORT:]PORT[/PROTO]", help="Publish a port."),
         click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports."),
         click.option("--expose", multiple=True, help="Expose a port or range."),
+        click.option("-l", "--label", "labels", multiple=True, metavar="KEY=VALUE",
+                     help="Metadata on the container."),
         click.option("-w", "--workdir", default="", help="Working directory in the container."),
         click.option("--entrypoint", default=None, help="Overwrite the image's entrypoint."),
         click.argument("image"),
@@ -149,7 +151,7 @@ def container_options(func: Any) -> Any:
 
 def create_body(opts: dict[str, Any]) -> dict[str, Any]:
     """The ``POST /containers/create`` body for ``create``/``run`` options."""
-    from cove.cli.networks import endpoint_config
+    from cove.cli.networks import endpoint_config, parse_kv
     from cove.cli.ports import port_maps
     from cove.errors import InvalidArgument
 
@@ -186,6 +188,7 @@ def create_body(opts: dict[str, Any]) -> dict[str, Any]:
         "WorkingDir": opts["workdir"],
         "Entrypoint": None if entrypoint is None else [entrypoint],
         "MacAddress": mac,
+        "Labels": parse_kv(opts["labels"], "--label", value_required=False),
         "HostConfig": {
             "NetworkMode": network,
             "AutoRemove": opts["auto_remove"],

@@ -367,8 +367,22 @@ def build_router(engine: Engine) -> Router:
         return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
 
     def images_list(req: Request) -> Response:
+        import fnmatch
+
+        f = _filters(req)
+        unknown = sorted(set(f) - {"reference", "dangling", "label"})
+        if unknown:
+            raise InvalidArgument(f"invalid filter {unknown[0]!r}: cove filters images by reference, dangling, label")
         out = []
         for img in E.images.list():
+            if "reference" in f and not any(
+                    fnmatch.fnmatchcase(name, pat) for pat in f["reference"]
+                    for tag in img.repo_tags for name in (tag, tag.rpartition(":")[0])):
+                continue
+            if "dangling" in f and (f["dangling"][0] in ("true", "1")) != (not img.repo_tags):
+                continue
+            if "label" in f and not _labels_match({}, f["label"]):
+                continue
             out.append({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": int(img.created),
                         "Size": img.size, "VirtualSize": img.size, "Labels": {}, "ParentId": "",
                         "RepoDigests": [], "SharedSize": -1, "Containers": -1})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import portmap
 from ..errors import InvalidArgument
-from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
+from ..model import Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -45,6 +45,7 @@ def network_json(engine: Engine, net: Network, detail: bool = True) -> dict[str,
                 "MacAddress": ep.mac,
                 "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
                 "IPv6Address": "",
+                "Cove": kernel_objects(net, ep, c.state.netns if c else ""),
             }
         if net.driver == "bridge":
             out["Cove"] = {"Bridge": net.bridge, "ICC": net.icc, "Masquerade": net.masquerade}
@@ -125,16 +126,32 @@ def _networks_json(engine: Engine, c: Container) -> dict[str, Any]:
     eps = engine.endpoints.get(c.id, {})
     if c.mode in ("host", "none"):
         net = engine.find_network(c.mode)
-        out[net.name] = _endpoint_settings(net.id, None, EndpointRequest())
+        out[net.name] = _endpoint_settings(net, None, EndpointRequest(), "")
     for net_id, req in c.networks.items():
         net = engine.networks.get(net_id)
         if net is None:
             continue
-        out[net.name] = _endpoint_settings(net.id, eps.get(net_id), req)
+        out[net.name] = _endpoint_settings(net, eps.get(net_id), req, c.state.netns)
     return out
 
 
-def _endpoint_settings(net_id: str, ep: Any, req: EndpointRequest) -> dict[str, Any]:
+def kernel_objects(net: Network, ep: Endpoint, sandbox: str) -> dict[str, Any]:
+    """The kernel objects behind an endpoint, named as ``ip link`` / ``bridge link`` show them.
+
+    On the host, the bridge port shows as ``HostInterface@ifIfIndex``; inside the container
+    the interface shows as ``Interface@ifHostIfIndex`` (for macvlan/ipvlan, the parent's index).
+    """
+    return {
+        "Interface": ep.ifname, "IfIndex": ep.ifindex,
+        "HostInterface": ep.host_ifname, "HostIfIndex": ep.host_ifindex,
+        "Bridge": net.bridge if net.driver == "bridge" else "",
+        "Parent": net.options.get("parent", "") if net.driver in ("macvlan", "ipvlan") else "",
+        "SandboxKey": sandbox,
+    }
+
+
+def _endpoint_settings(net: Network, ep: Endpoint | None, req: EndpointRequest, sandbox: str) -> dict[str, Any]:
+    net_id = net.id
     return {
         "IPAMConfig": {"IPv4Address": req.ip} if req.ip else None,
         "Links": req.links or None,
@@ -149,7 +166,7 @@ def _endpoint_settings(net_id: str, ep: Any, req: EndpointRequest) -> dict[str, 
         "GlobalIPv6PrefixLen": 0,
         "MacAddress": ep.mac if ep else "",
         "DriverOpts": None,
-        "Cove": {"Interface": ep.ifname, "HostInterface": ep.host_ifname} if ep else None,
+        "Cove": kernel_objects(net, ep, sandbox) if ep else None,
     }
 
 

@@ -193,6 +193,7 @@ class BridgeDriver:
             host.set_bridge_port(index, isolated=not net.icc, hairpin=True)
             host.set_link(index, state="up")
             peer = inside.index(ep.ifname)
+            ep.ifindex, ep.host_ifindex = peer, index
             inside.set_link(peer, address=ep.mac)
             inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
             inside.set_link(peer, state="up")

@@ -103,6 +103,7 @@ class _StackedDriver:
             host.add_link_in(ep.ifname, self.name, sandbox, link=parent.index, **self.link_spec(net))
             undo.callback(inside.delete_link, ep.ifname)
             index = inside.index(ep.ifname)
+            ep.ifindex, ep.host_ifindex = index, parent.index
             if self.name == "macvlan":
                 inside.set_link(index, address=ep.mac)
             inside.add_address(index, IPv4Address(ep.ip), ep.prefixlen)

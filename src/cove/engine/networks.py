@@ -25,6 +25,7 @@ def check_dns_name(field: str, name: str) -> None:
         raise field_error(field, name, "not a valid DNS name (labels of letters, digits, - and _; "
                           "at most 63 characters each)")
 from .core import log, new_id, now_rfc3339
+from .ports import forget_flows
 from .names import NameOps
 
 
@@ -203,6 +204,8 @@ class NetworkOps(NameOps):
             try:
                 if net is not None:
                     self.driver_of(net).leave(net, ep, sandbox)
+                    if net.driver == "bridge":
+                        forget_flows(ep.ip)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 del self.endpoints[c.id][net_id]

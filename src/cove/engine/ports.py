@@ -48,6 +48,19 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+def forget_flows(ip: str) -> None:
+    """Delete the conntrack entries of an address that is being released, as Docker does:
+    a later container given the same address must not inherit its flows (and their NAT
+    decision, made at a flow's first packet)."""
+    conntrack = shutil.which("conntrack")
+    if not conntrack or not ip:
+        return
+    for flag in ("--orig-src", "--reply-src"):    # flows it started; flows to it, DNAT included
+        r = subprocess.run([conntrack, "-D", flag, ip], capture_output=True, text=True)
+        if r.returncode not in (0, 1):
+            log.warning("conntrack -D %s %s: %s", flag, ip, r.stderr.strip())
+
+
 class PortOps(EngineCore):
     def published(self, exclude: str | None = None) -> list[PortMapping]:
         """Every mapping held by a running container."""
