@@ -9,9 +9,10 @@ What this module holds:
 - :class:`IpamConfig`: one validated ``--subnet/--gateway/--ip-range/--aux-address``
   set, convertible to and from Docker's ``IPAM.Config`` JSON;
 - :func:`check_overlap`: a new subnet against the other networks' subnets;
-- :class:`AddressPool`: the leases of one config, allocating serially after the
-  last address handed out (Docker's behaviour: a released address is not
-  reused until the cursor wraps around), with static requests (``--ip``);
+- :class:`AddressPool`: the leases of one config, handing out the lowest free
+  address (Docker's behaviour, seen side by side with dockerd 20.10: a released
+  address is reused at once; cove forgets its conntrack flows when it is
+  released), with static requests (``--ip``);
 - MAC addresses: Docker's ``02:42`` + IPv4 scheme, random ones, validation.
 
 The caller (the engine) owns persistence: it rebuilds an :class:`AddressPool`
@@ -266,8 +267,9 @@ def check_overlap(new: IPv4Network, existing: Mapping[str, IPv4Network]) -> None
 class AddressPool:
     """The leases of one :class:`IpamConfig`.
 
-    Automatic allocation is serial, as in Docker: the next free address after
-    ``last`` inside the ip range (or the subnet), wrapping around once.  The
+    Automatic allocation takes the lowest free address of the ip range (or the
+    subnet), as Docker's default IPAM does; a hint (the lowest address that may be
+    free) keeps that cheap in a crowded pool.  ``last`` is kept for the record.  The
     subnet's network and broadcast addresses, the gateway and the auxiliary
     addresses are never handed out.  Static requests may lie anywhere in the
     subnet, also outside the ip range, and do not move the cursor.
@@ -287,6 +289,7 @@ class AddressPool:
         rng = cfg.ip_range or net
         self._lo = int(rng.network_address)
         self._hi = int(rng.broadcast_address)
+        self._hint = self._lo                   # no free address below this one
 
     @property
     def gateway(self) -> IPv4Address:
@@ -307,13 +310,11 @@ class AddressPool:
         return IPv4Address(ip)
 
     def allocate(self, requested: IPv4Address | str | None = None) -> IPv4Address:
-        """Lease ``requested`` (``--ip``) or else the next free address after the cursor."""
+        """Lease ``requested`` (``--ip``) or else the lowest free address."""
         if requested is not None:
             return self._allocate_static(requested)
         lo, hi = self._lo, self._hi
-        start = self._last + 1 if self._last is not None and lo <= self._last <= hi else lo
-        if start > hi:
-            start = lo
+        start = self._hint if lo <= self._hint <= hi else lo
         busy_reserved = self._reserved
         busy_leased = self._leased
         where = self.cfg.subnet if self.cfg.ip_range is None else f"{self.cfg.ip_range} of {self.cfg.subnet}"
@@ -326,6 +327,7 @@ class AddressPool:
         for _ in range(hi - lo + 1):
             if ip not in busy_leased and ip not in busy_reserved:
                 self._last = ip
+                self._hint = ip + 1
                 return self._take(ip)
             ip = ip + 1 if ip < hi else lo
         raise Unavailable(f"no free address in {where}")
@@ -343,7 +345,9 @@ class AddressPool:
 
     def release(self, addr: IPv4Address | str) -> None:
         """Give ``addr`` back; releasing an address that is not leased does nothing."""
-        self._leased.discard(int(IPv4Address(addr)))
+        ip = int(IPv4Address(addr))
+        self._leased.discard(ip)
+        self._hint = min(self._hint, ip)
 
 
 # --- MAC addresses ----------------------------------------------------------------

@@ -81,6 +81,9 @@ def test_host_none_and_container_modes(cove: Daemon) -> None:
     cove.ok("run", "-d", "--name", "side", "--network", "container:beijing", "bb", "sleep", "3600")
     ip = ip_of(cove, "beijing")
     assert ip in cove.ok("exec", "side", "ip", "-4", "addr")
+    # as in Docker, the joiner has beijing's hostname and /etc files
+    assert cove.ok("exec", "side", "hostname") == cove.ok("exec", "beijing", "hostname")
+    assert cove.ok("exec", "side", "cat", "/etc/hosts") == cove.ok("exec", "beijing", "cat", "/etc/hosts")
 
 
 def test_egress_is_masqueraded_and_internal_networks_have_no_way_out(cove: Daemon, outside: str) -> None:

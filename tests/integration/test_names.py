@@ -70,7 +70,8 @@ def test_connect_with_alias_and_disconnect_change_what_resolves(cove: Daemon) ->
     assert resolve(cove, "a", "bee") == [ip_of(cove, "b", "n1")]
     net = json.loads(cove.ok("network", "inspect", "n1"))[0]
     assert any(c["Name"] == "b" for c in net["Containers"].values())
-    assert json.loads(cove.ok("inspect", "b"))[0]["NetworkSettings"]["Networks"]["n1"]["Aliases"] == ["bee"]
+    b = json.loads(cove.ok("inspect", "b"))[0]
+    assert b["NetworkSettings"]["Networks"]["n1"]["Aliases"] == ["bee", b["Id"][:12]]     # as Docker
     cove.ok("network", "disconnect", "n1", "b")
     assert resolve(cove, "a", "bee") == []
 
@@ -104,3 +105,14 @@ def test_invalid_names_and_aliases_are_refused(cove: Daemon) -> None:
         if word is None:
             continue
         assert r.returncode != 0 and word in r.stderr, (args, r.stderr)
+
+
+def test_a_default_bridge_container_connected_to_a_user_network_resolves_names(cove: Daemon) -> None:
+    """As in Docker: its resolv.conf switches to the embedded resolver when it joins a user network."""
+    cove.ok("network", "create", "n2")
+    cove.ok("run", "-d", "--name", "peer", "--network", "n2", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "late", "bb", "sleep", "3600")
+    assert "127.0.0.11" not in cove.ok("exec", "late", "cat", "/etc/resolv.conf")
+    cove.ok("network", "connect", "n2", "late")
+    assert "nameserver 127.0.0.11" in cove.ok("exec", "late", "cat", "/etc/resolv.conf")
+    assert cove.cli("exec", "late", "ping", "-c1", "-W2", "peer").returncode == 0

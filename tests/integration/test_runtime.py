@@ -428,3 +428,25 @@ def test_open_stdin_without_a_terminal_is_a_fifo_that_never_ends(containers: Con
 def test_without_open_stdin_the_input_is_empty(containers: Containers) -> None:
     code, out, _ = containers.run(["sh", "-c", "cat; echo eof"])
     assert (code, out) == (0, "eof\n")
+
+
+def test_shims_come_from_the_zygote_and_a_dead_zygote_is_replaced(containers: Containers) -> None:
+    """Shims are forked from one warm zygote (so they share its interpreter's pages); if it
+    dies, the next start makes a new one, and with the zygote off a new interpreter serves."""
+    from cove.runtime import process
+
+    code, out, _ = containers.run(["echo", "one"])
+    assert (code, out) == (0, "one\n")
+    first = process.ZYGOTE._proc
+    assert first is not None and first.poll() is None
+    first.kill()
+    first.wait()
+    code, out, _ = containers.run(["echo", "two"])
+    assert (code, out) == (0, "two\n")
+    assert process.ZYGOTE._proc is not None and process.ZYGOTE._proc.pid != first.pid
+    process.ZYGOTE.disabled = True
+    try:
+        code, out, _ = containers.run(["echo", "three"])
+        assert (code, out) == (0, "three\n")
+    finally:
+        process.ZYGOTE.disabled = False

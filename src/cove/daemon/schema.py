@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import portmap
 from ..errors import InvalidArgument
-from ..model import Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
+from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -132,6 +132,9 @@ def _networks_json(engine: Engine, c: Container) -> dict[str, Any]:
         if net is None:
             continue
         out[net.name] = _endpoint_settings(net, eps.get(net_id), req, c.state.netns)
+        if net.name not in PREDEFINED and c.id[:12] not in req.aliases:
+            # Docker (API <= 1.43) lists the short id among the aliases on user networks
+            out[net.name]["Aliases"] = [*req.aliases, c.id[:12]]
     return out
 
 

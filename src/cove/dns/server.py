@@ -306,9 +306,9 @@ class Resolver:
                     local = True
                     records = [RR(question.qname, QTYPE.PTR, CLASS.IN, TTL, PTR(DNSLabel(target)))]
         if local:
-            return _make_plan(_LOCAL, QR | AA | RA | NOERROR, _encode_answers(question, records), opt, limit, version)
+            return _make_plan(_LOCAL, QR | RA | NOERROR, _encode_answers(question, records), opt, limit, version)
         if len(labels) == 1:
-            return _make_plan(_LOCAL, QR | AA | RA | NXDOMAIN, (), opt, limit, version)
+            return _make_plan(_LOCAL, QR | RA | NXDOMAIN, (), opt, limit, version)
         return _make_plan(_FORWARD, QR | RA | SERVFAIL, (), opt, limit, version)
 
     def _forward(self, packet: bytes, qid: int, rd: int, question: bytes, plan: _Plan,

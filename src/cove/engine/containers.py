@@ -153,6 +153,9 @@ class ContainerOps(NetworkOps, PortOps):
             other = self.find_container(c.host_config.network_mode.split(":", 1)[1])
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
+            # as Docker: the joiner takes the other's names along with its network and /etc files
+            c.config.hostname = other.config.hostname or socket.gethostname()
+            c.config.domainname = other.config.domainname
             return other.state.netns
         path = os.path.join(self.cfg.netns_dir, c.id)
         if os.path.exists(path):
@@ -174,21 +177,25 @@ class ContainerOps(NetworkOps, PortOps):
             return self._etc_paths(other)
         paths = self._etc_paths(c)
         hostname = c.config.hostname or socket.gethostname()
+        host_resolv = self._host_resolv()
+        etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
+        etcfiles.write_in_place(paths["/etc/resolv.conf"], self._resolv_text(c, host_resolv))
+        etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
+        return paths
+
+    def _host_resolv(self) -> str:
         try:
             with open(self.cfg.host_resolv_conf) as f:
-                host_resolv = f.read()
+                return f.read()
         except OSError:
-            host_resolv = ""
-        etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
+            return ""
+
+    def _resolv_text(self, c: Container, host_resolv: str) -> str:
         hc, cfg = c.host_config, self.cfg
         search, options = hc.dns_search or cfg.dns_search, hc.dns_options or cfg.dns_options
         if self.dns_networks(c):
-            resolv = etcfiles.resolv_conf_embedded(host_resolv, search, options)
-        else:
-            resolv = etcfiles.resolv_conf(host_resolv, hc.dns or cfg.dns, search, options)
-        etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
-        etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
-        return paths
+            return etcfiles.resolv_conf_embedded(host_resolv, search, options)
+        return etcfiles.resolv_conf(host_resolv, hc.dns or cfg.dns, search, options)
 
     def _etc_paths(self, c: Container) -> dict[str, str]:
         d = self.cfg.container_data_dir(c.id)
@@ -227,6 +234,13 @@ class ContainerOps(NetworkOps, PortOps):
         if c.running and c.mode == "bridge":
             paths = self._etc_paths(c)
             etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, c.config.hostname))
+            if self.dns_networks(c):
+                # as Docker: joining a first user network switches resolv.conf to the embedded
+                # resolver (now listening in the namespace); leaving it does not switch back
+                resolv = self._resolv_text(c, self._host_resolv())
+                with open(paths["/etc/resolv.conf"]) as f:
+                    if f.read() != resolv:
+                        etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
 
     def start_container(self, ref: str) -> bool:
         """Start; False if it was already running (HTTP 304)."""

@@ -22,6 +22,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -177,20 +178,13 @@ def start(spec: ContainerSpec) -> int:
     with open(spec_path, "w") as f:
         f.write(spec.to_json())
     shim_log = os.path.join(spec.data_dir, "shim.log")
-    env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
     r, w = os.pipe()
     try:
         with open(shim_log, "ab") as logf:
-            first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w)],
-                                     pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     start_new_session=True, env=env, cwd="/")
+            if not ZYGOTE.spawn(spec_path, w, logf.fileno()):
+                _spawn_interpreter(spec_path, w, logf)
         os.close(w)
         w = -1
-        try:
-            first.wait(START_TIMEOUT)            # it forks the shim and exits at once
-        except subprocess.TimeoutExpired:
-            first.kill()
-            first.wait()
         line = _read_status(r, START_TIMEOUT)
     except BaseException:
         for name in ("pid", "shim.pid"):         # whatever was started must not outlive a failed start
@@ -214,6 +208,88 @@ def start(spec: ContainerSpec) -> int:
     if line:
         raise CoveError(f"cannot start container {spec.id[:12]}: the shim said {line!r}")
     raise CoveError(f"cannot start container {spec.id[:12]}: the shim gave no answer ({_tail(shim_log)})")
+
+
+def _spawn_interpreter(spec_path: str, w: int, logf: BinaryIO) -> None:
+    """The shim from a new interpreter (when the zygote cannot serve)."""
+    env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
+    first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w)],
+                             pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                             start_new_session=True, env=env, cwd="/")
+    try:
+        first.wait(START_TIMEOUT)            # it forks the shim and exits at once
+    except subprocess.TimeoutExpired:
+        first.kill()
+        first.wait()
+
+
+class Zygote:
+    """A warm ``cove.runtime.shim --zygote`` process that forks shims on request.
+
+    Started on first use and again after it dies; any failure to use it makes
+    :func:`start` fall back to a new interpreter, so it can only make starts faster.
+    One request at a time (a lock): each is a send and a two-byte answer.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self.disabled = os.environ.get("COVE_NO_ZYGOTE") == "1"
+
+    def _ensure(self) -> socket.socket:
+        if self._proc is not None and self._proc.poll() is None and self._sock is not None:
+            return self._sock
+        self.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", "--zygote", str(theirs.fileno())],
+                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                          start_new_session=True, env=env, cwd="/")
+        finally:
+            theirs.close()
+        ours.settimeout(START_TIMEOUT)
+        self._sock = ours
+        return ours
+
+    def spawn(self, spec_path: str, status_fd: int, log_fd: int) -> bool:
+        """Have the zygote start the shim; False if it could not (the caller falls back)."""
+        if self.disabled:
+            return False
+        with self._lock:
+            try:
+                sock = self._ensure()
+                socket.send_fds(sock, [spec_path.encode()], [status_fd, log_fd])
+            except OSError as exc:               # nothing was started: fall back
+                log.warning("shim zygote: %s; starting the shim from a new interpreter", exc)
+                self.close()
+                return False
+            try:
+                answer = sock.recv(64)
+            except OSError as exc:
+                answer = b""
+                log.warning("shim zygote: no answer (%s)", exc)
+            if answer != b"ok":
+                # The request went out, so a shim may run: never start a second one. The
+                # status pipe tells the caller what happened (EOF if nothing started).
+                self.close()
+            return True
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(2)             # EOF on its socket ends it
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+
+ZYGOTE = Zygote()
 
 
 # -- signals, stop ------------------------------------------------------------------------

@@ -270,5 +270,59 @@ def main(argv: list[str]) -> int:
         return 1
 
 
+def zygote(sock_fd: int) -> int:
+    """``python -m cove.runtime.shim --zygote FD``: a warm interpreter that forks shims.
+
+    The daemon starts one and sends it, per container, the spec's path with the status
+    pipe and the shim log as passed file descriptors; the zygote forks a child that
+    becomes exactly what ``python -m cove.runtime.shim SPEC FD`` would be (a new session,
+    stdio on the log, then :func:`main`), reaps it once it has forked the shim, and answers
+    ``b"ok"``.  A fork of this small, already-imported process costs a millisecond or
+    two where a new interpreter costs tens, and the shims share its pages.  EOF on the
+    socket (the daemon is gone) ends the zygote; the shims live on.  No threads here.
+    """
+    sock = socket.socket(fileno=sock_fd)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)
+        except OSError:
+            return 1
+        if not msg:
+            return 0
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(b"err bad request")
+            continue
+        status_fd, log_fd = fds
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                sock.close()
+                os.setsid()
+                os.dup2(devnull, 0)
+                os.dup2(log_fd, 1)
+                os.dup2(log_fd, 2)
+                os.close(log_fd)
+                os.close(devnull)
+                os.chdir("/")
+                code = main([msg.decode(), str(status_fd)])
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except (OSError, ValueError):
+                        pass
+                os._exit(code)
+        os.close(status_fd)
+        os.close(log_fd)
+        os.waitpid(pid, 0)                      # it forks the shim and exits at once
+        sock.sendall(b"ok")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        sys.exit(zygote(int(sys.argv[2])))
     sys.exit(main(sys.argv[1:]))
