@@ -135,3 +135,53 @@ def test_nic_bridge_refusals_change_nothing(cove: Daemon, ens33: str) -> None:
     assert r.returncode != 0 and host_state() == before, r.stderr
     assert "bad" not in cove.ok("network", "ls", "--format", "{{.Name}}").split()
     assert ping(target="192.168.1.1")
+
+
+def test_macvlan_host_access_lets_the_host_reach_its_containers(cove: Daemon, lan: str) -> None:
+    sh("ip", "addr", "add", "192.168.241.10/24", "dev", "lan0")       # the host is on the LAN by the parent
+    subnet = ["--subnet", "192.168.241.0/24", "--gateway", "192.168.241.2", "--ip-range", "192.168.241.64/26"]
+    # without the option: Linux keeps the parent from reaching its macvlan children
+    cove.ok("network", "create", "-d", "macvlan", *subnet, "-o", "parent=lan0", "plain")
+    cove.ok("run", "-d", "--name", "c1", "--network", "plain", "bb", "sleep", "3600")
+    ip1 = json.loads(cove.ok("inspect", "c1"))[0]["NetworkSettings"]["Networks"]["plain"]["IPAddress"]
+    assert ping("ip", "netns", "exec", lan, target=ip1)          # the LAN reaches it...
+    assert not ping(target=ip1)                                  # ...the host does not
+    cove.ok("rm", "-f", "c1")
+    cove.ok("network", "rm", "plain")
+
+    routes_before = sh("ip", "-4", "route", "show", "table", "all")
+    nid = cove.ok("network", "create", "-d", "macvlan", *subnet, "-o", "parent=lan0", "-o", "host_access=true",
+                  "shimmed").strip()
+    shim = f"cove-h{nid[:9]}"
+    aux = json.loads(cove.ok("network", "inspect", "shimmed"))[0]["IPAM"]["Config"][0]["AuxiliaryAddresses"]
+    assert aux == {"cove-host-access": "192.168.241.127"}
+    assert "macvlan mode bridge" in sh("ip", "-d", "link", "show", shim)
+    assert "192.168.241.127/32" in sh("ip", "-4", "-o", "addr", "show", shim)
+    cove.ok("run", "-d", "--name", "c2", "--network", "shimmed", "bb", "sleep", "3600")
+    ip2 = json.loads(cove.ok("inspect", "c2"))[0]["NetworkSettings"]["Networks"]["shimmed"]["IPAddress"]
+    assert f"{ip2} dev {shim}" in sh("ip", "route", "show", f"{ip2}/32")
+    assert ping(target=ip2)
+    assert cove.cli("exec", "c2", "ping", "-c1", "-W2", "192.168.241.127").returncode == 0
+    assert cove.cli("exec", "c2", "ping", "-c1", "-W2", "192.168.241.2").returncode == 0
+    # the route is put back by reconcile if it went missing while the daemon was down
+    cove.stop()
+    sh("ip", "route", "del", f"{ip2}/32")
+    cove.start()
+    assert ping(target=ip2)
+    cove.ok("rm", "-f", "c2")
+    assert sh("ip", "route", "show", f"{ip2}/32") == ""
+    cove.ok("network", "rm", "shimmed")
+    assert shim not in sh("ip", "-o", "link")
+    assert sh("ip", "-4", "route", "show", "table", "all") == routes_before
+
+
+def test_macvlan_host_access_bad_values_are_refused(cove: Daemon, lan: str) -> None:
+    links = sh("ip", "-o", "link")
+    for args, why in [
+        (["-d", "macvlan", "-o", "host_access=maybe"], "must be true or false"),
+        (["-d", "macvlan", "-o", "host_access=true", "-o", "macvlan_mode=private"], "needs macvlan_mode=bridge"),
+        (["-d", "ipvlan", "-o", "host_access=true"], "only the macvlan driver"),
+    ]:
+        r = cove.cli("network", "create", *args, "-o", "parent=lan0", "--subnet", "192.168.241.0/24", "bad")
+        assert r.returncode != 0 and "host_access" in r.stderr and why in r.stderr, r.stderr
+    assert sh("ip", "-o", "link") == links

@@ -26,7 +26,7 @@ from ipaddress import IPv4Interface
 from .. import ipam
 from ..drivers import uplink
 from ..drivers.bridge import OPT_DEFAULT, OPT_EXTERNAL, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_NAME, firewalled, rules_for
-from ..errors import Unavailable
+from ..errors import CoveError, Unavailable
 from ..model import Network
 from ..kernel import netns
 from ..kernel.netlink import ALIAS_PREFIX, sysctl_set
@@ -143,7 +143,10 @@ class Reconciler(ContainerOps):
                         net = self.networks.get(ep.network_id)
                         restore_ep = getattr(self.driver_of(net), "restore_endpoint", None) if net else None
                         if restore_ep is not None:
-                            restore_ep(net, ep)
+                            try:
+                                restore_ep(net, ep)
+                            except CoveError as exc:
+                                log.warning("endpoint %s on network %s: %s", ep.id[:12], net.name, exc)
                     if c.mode == "bridge":
                         self.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)

@@ -316,7 +316,8 @@ class Netlink:
 
     def delete_route(self, rec: dict[str, Any], oif: int) -> bool:
         """Delete a route (as recorded) out of ``oif``; False if it was not there."""
-        kw: dict[str, Any] = {"dst": rec["dst"], "oif": oif, "table": rec.get("table") or 254}
+        # scope "nowhere" matches a route of any scope, as ``ip route del`` does
+        kw: dict[str, Any] = {"dst": rec["dst"], "oif": oif, "table": rec.get("table") or 254, "scope": 255}
         if rec.get("priority") is not None:
             kw["priority"] = rec["priority"]
         try:
