@@ -56,6 +56,9 @@ class Network:
     masquerade: bool = True
     mtu: int = 0
     last_ip: str | None = None        # allocation cursor (CNI host-local's "last reserved")
+    #: what the driver changed on the host outside its own objects, to undo at removal
+    #: (the uplink NIC's addresses and routes: ``{"uplink": {...}}``)
+    host_changes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -49,6 +49,8 @@ def network_json(engine: Engine, net: Network, detail: bool = True) -> dict[str,
             }
         if net.driver == "bridge":
             out["Cove"] = {"Bridge": net.bridge, "ICC": net.icc, "Masquerade": net.masquerade}
+            if "cove.bridge.uplink" in net.options:
+                out["Cove"]["Uplink"] = net.options["cove.bridge.uplink"]
         if net.name in ("host", "none"):
             for c in engine.containers.values():
                 if c.running and c.host_config.network_mode == net.name:

@@ -19,7 +19,21 @@ id>`` on host-side veth ends):
 Options (Docker's names): ``com.docker.network.bridge.name``,
 ``com.docker.network.bridge.enable_icc``,
 ``com.docker.network.bridge.enable_ip_masquerade``,
-``com.docker.network.driver.mtu``.
+``com.docker.network.driver.mtu``; and cove's ``cove.bridge.uplink=NIC``:
+
+- the NIC is enslaved to the bridge and its IPv4 addresses and routes (the
+  default route too) move to the bridge (:mod:`cove.drivers.uplink`); the
+  bridge takes the NIC's MAC so the LAN's ARP caches stay right;
+- the network's gateway is the LAN's router: nothing is put on the bridge
+  for it, containers route through it directly, with their own addresses;
+- the host's own addresses in the subnet are reserved in IPAM (auxiliary
+  address ``cove-uplink-host``), so no container gets one;
+- the firewall has no rules for this bridge (no masquerade, no isolation):
+  it is the host's LAN interface, which other networks' traffic leaves by,
+  and containers on it are hosts of the LAN like any other;
+- ``network rm`` moves the addresses and routes the bridge then holds back to
+  the NIC and releases it; reconcile leaves a present bridge as it is and
+  redoes the move when the bridge is gone (after a reboot).
 """
 
 from __future__ import annotations
@@ -27,11 +41,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from ..errors import Conflict, InvalidArgument, field_error
+from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
 from ..kernel.netlink import sysctl_set
 from ..model import Endpoint, Network
+from . import uplink
 from .base import DriverContext, register
+from .uplink import HOST_AUX, OPT_UPLINK
 
 OPT_NAME = "com.docker.network.bridge.name"
 OPT_ICC = "com.docker.network.bridge.enable_icc"
@@ -41,7 +57,7 @@ OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
 OPT_HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 #: set by the daemon for ``-b/--bridge``: the bridge is the admin's; cove never creates or deletes it
 OPT_EXTERNAL = "cove.bridge.external"
-KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BINDING, OPT_EXTERNAL}
+KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BINDING, OPT_EXTERNAL, OPT_UPLINK}
 
 #: the longest interface name Linux accepts (IFNAMSIZ - 1)
 IFNAMSIZ = 15
@@ -74,6 +90,11 @@ def route_localnet(bridge: str) -> None:
     still martians, and the firewall drops such packets coming *from* a bridge.
     """
     sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+
+
+def firewalled(net: Network) -> bool:
+    """False for a bridge that holds a host NIC: the firewall treats it as the LAN interface it is."""
+    return OPT_UPLINK not in net.options
 
 
 def rules_for(net: Network) -> NetworkRules:
@@ -116,6 +137,27 @@ class BridgeDriver:
                 raise field_error(f"option {OPT_MTU}", mtu, "must be between 68 and 65535")
         if not net.ipam:
             raise InvalidArgument("a bridge network needs a subnet")
+        if OPT_UPLINK in net.options:
+            self._validate_uplink(net)
+
+    def _validate_uplink(self, net: Network) -> None:
+        uplink.check_options(net.options, net.internal, net.options.get(OPT_EXTERNAL) == "true")
+        if _bool_opt(net, OPT_MASQ, False):
+            raise field_error(f"option {OPT_MASQ}", net.options[OPT_MASQ],
+                              f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
+        net.masquerade = False
+        subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
+        _, rec = uplink.inspect(self.ctx.netlink.get(None), net.options[OPT_UPLINK], subnets, net.bridge)
+        # the host's own LAN addresses are never handed to a container
+        n = 0
+        for a in rec["addresses"]:
+            ip = IPv4Address(a["address"])
+            for cfg in net.ipam:
+                aux = cfg.get("AuxiliaryAddresses") or {}
+                if ip in IPv4Network(cfg["Subnet"]) and str(ip) != cfg.get("Gateway") and str(ip) not in aux.values():
+                    aux[HOST_AUX if n == 0 else f"{HOST_AUX}-{n + 1}"] = str(ip)
+                    cfg["AuxiliaryAddresses"] = aux
+                    n += 1
 
     def _gateways(self, net: Network) -> list[tuple[IPv4Address, int]]:
         out = []
@@ -127,6 +169,11 @@ class BridgeDriver:
     def create(self, net: Network) -> None:
         nl = self.ctx.netlink.get(None)
         existing = nl.find(net.bridge)
+        if OPT_UPLINK in net.options:
+            if existing is not None:
+                raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
+            self._create_uplink(net)
+            return
         if net.options.get(OPT_EXTERNAL) == "true":
             if existing is None or existing.kind != "bridge":
                 raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
@@ -146,12 +193,68 @@ class BridgeDriver:
             self.ctx.firewall.ensure_network(rules_for(net))
             undo.pop_all()
 
+    def _create_uplink(self, net: Network) -> None:
+        """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
+        nl = self.ctx.netlink.get(None)
+        subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
+        nic, rec = uplink.inspect(nl, net.options[OPT_UPLINK], subnets, net.bridge)
+        with ExitStack() as undo:
+            undo.callback(uplink.give_back, nl, rec)            # runs after the bridge is deleted
+            index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or None)
+            undo.callback(nl.delete_link, net.bridge)
+            if nic.mac:
+                nl.set_link(index, address=nic.mac)
+            nl.set_link(index, state="up")
+            uplink.move(nl, nic, index, rec)
+            net.host_changes = {"uplink": rec}
+            undo.pop_all()
+
+    def _delete_uplink(self, net: Network) -> list[Exception]:
+        nl = self.ctx.netlink.get(None)
+        rec = net.host_changes.get("uplink")
+        link = nl.find(net.bridge)
+        if link is not None and link.alias == net_alias(net):
+            now = uplink.snapshot(nl, link, net.options[OPT_UPLINK])
+            if now["addresses"] or rec is None:
+                rec = now
+            nl.delete_link(net.bridge)
+        else:
+            nic = nl.find(net.options[OPT_UPLINK])
+            if nic is None or nic.master or nl.address_records(nic.index):
+                return []                       # the NIC is not ours to fix any more
+        return uplink.give_back(nl, rec) if rec is not None else []
+
+    def _restore_uplink(self, net: Network) -> None:
+        nl = self.ctx.netlink.get(None)
+        link = nl.find(net.bridge)
+        if link is not None:
+            nl.set_link(link.index, state="up")
+            return
+        # the bridge is gone (a reboot, or deleted by hand): move the NIC's addresses again
+        rec = net.host_changes.get("uplink")
+        try:
+            nic = nl.find(net.options[OPT_UPLINK])
+            if nic is not None and not nic.master and rec and not nl.address_records(nic.index):
+                uplink.give_back(nl, rec)       # deleted by hand: the NIC was left with nothing
+            self._create_uplink(net)
+        except CoveError as exc:
+            uplink.log.warning("network %s: cannot put %s back into bridge %s: %s",
+                               net.name, net.options[OPT_UPLINK], net.bridge, exc)
+
     def delete(self, net: Network) -> None:
         errors: list[Exception] = []
         try:
             self.ctx.firewall.remove_network(net.id)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
             errors.append(exc)
+        if OPT_UPLINK in net.options:
+            try:
+                errors += self._delete_uplink(net)
+            except CoveError as exc:
+                errors.append(exc)
+            if errors:
+                raise ExceptionGroup(f"removing network {net.name}", errors)
+            return
         nl = self.ctx.netlink.get(None)
         link = nl.find(net.bridge)
         if link is not None and link.alias == net_alias(net) and net.options.get(OPT_EXTERNAL) != "true":
@@ -163,6 +266,9 @@ class BridgeDriver:
             raise ExceptionGroup(f"removing network {net.name}", errors)
 
     def restore(self, net: Network) -> None:
+        if OPT_UPLINK in net.options:
+            self._restore_uplink(net)
+            return
         nl = self.ctx.netlink.get(None)
         link = nl.find(net.bridge)
         if net.options.get(OPT_EXTERNAL) == "true":

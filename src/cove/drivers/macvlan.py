@@ -15,28 +15,75 @@ Options (Docker's names):
 
 Linux forbids a macvlan parent from talking to its own macvlan children, so the
 host itself does not reach these containers (other hosts and the containers do).
+``host_access=true`` (macvlan, mode bridge) lifts that the way admins do by
+hand: a host-side macvlan link in bridge mode on the same parent (the "shim",
+``cove-h<9 hex>``, tagged ``cove:shim:<network id>``), with one address per
+subnet from the network's IPAM (auxiliary address ``cove-host-access``, so no
+container gets it) as a /32, and a /32 route per container through it, added
+when the endpoint joins and removed when it leaves.  /32 routes win over a
+connected route the host may already have for the LAN on the parent, so
+nothing else changes.  The shim goes with the network (and with a failed create).
+
 Kernel support is probed once (:mod:`cove.kernel.features`); a missing module
 fails before anything changes, naming the kernel option.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from ..errors import Conflict, InvalidArgument, NotFound, field_error
+from ..errors import Conflict, CoveError, InvalidArgument, NotFound, field_error
 from ..kernel import features
+from ..kernel.netlink import RT_SCOPE_LINK
+from ..ipam import IpamConfig
 from ..model import Endpoint, Network
 from .base import DriverContext, register
+from .bridge import _bool_opt
 
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
 IPVLAN_FLAGS = {"bridge": 0, "private": 1, "vepa": 2}
 
 
+log = logging.getLogger("cove.drivers")
+
+OPT_HOST_ACCESS = "host_access"
+RTPROT_STATIC = 4
+#: the IPAM auxiliary-address name of the shim's address in each subnet
+SHIM_AUX = "cove-host-access"
+
+
 def vlan_alias(net: Network) -> str:
     return f"cove:vlan:{net.id}"
+
+
+def shim_alias(net: Network) -> str:
+    return f"cove:shim:{net.id}"
+
+
+def shim_name(net: Network) -> str:
+    return f"cove-h{net.id[:9]}"
+
+
+def host_access(net: Network) -> bool:
+    return _bool_opt(net, OPT_HOST_ACCESS, False)
+
+
+def _pick_shim_address(cfg: dict[str, Any]) -> str:
+    """The highest free address of the ip range (or subnet): containers are allocated from the bottom."""
+    parsed = IpamConfig.from_docker(cfg)
+    taken = {str(ip) for ip in parsed.aux.values()} | {cfg.get("Gateway", "")}
+    rng = parsed.ip_range or parsed.subnet
+    top, bottom = int(rng.broadcast_address), int(rng.network_address)
+    for n in range(top, bottom - 1, -1):
+        ip = IPv4Address(n)
+        if ip in (parsed.subnet.network_address, parsed.subnet.broadcast_address) or str(ip) in taken:
+            continue
+        return str(ip)
+    raise field_error("option host_access", "true", f"no free address in {rng} for the host's link")
 
 
 class _StackedDriver:
@@ -71,23 +118,79 @@ class _StackedDriver:
         elif self.ctx.netlink.get(None).find(parent) is None:
             raise field_error("option parent", parent, "no such interface on this host")
         net.bridge = parent          # shown in inspect as the kernel object behind the network
+        if host_access(net):
+            for cfg in net.ipam:     # the shim's address in each subnet, reserved like an aux address
+                aux = cfg.get("AuxiliaryAddresses") or {}
+                if SHIM_AUX not in aux:
+                    aux[SHIM_AUX] = _pick_shim_address(cfg)
+                    cfg["AuxiliaryAddresses"] = aux
 
     def create(self, net: Network) -> None:
         parent = net.options["parent"]
         base, dot, vid = parent.partition(".")
         host = self.ctx.netlink.get(None)
-        if dot and host.find(parent) is None:
-            host.add_link(parent, "vlan", vlan_alias(net), link=host.index(base), vlan_id=int(vid))
-            host.set_link(host.index(parent), state="up")
+        with ExitStack() as undo:
+            if dot and host.find(parent) is None:
+                host.add_link(parent, "vlan", vlan_alias(net), link=host.index(base), vlan_id=int(vid))
+                undo.callback(host.delete_link, parent)
+                host.set_link(host.index(parent), state="up")
+            if host_access(net):
+                self._ensure_shim(net)
+            undo.pop_all()
+
+    def _shim_addresses(self, net: Network) -> list[tuple[IPv4Network, IPv4Address]]:
+        return [(IPv4Network(c["Subnet"]), IPv4Address(c["AuxiliaryAddresses"][SHIM_AUX])) for c in net.ipam]
+
+    def _ensure_shim(self, net: Network) -> None:
+        """The host's own macvlan link on the parent, with its /32 addresses, up (idempotent)."""
+        host = self.ctx.netlink.get(None)
+        name = shim_name(net)
+        link = host.find(name)
+        with ExitStack() as undo:
+            if link is None:
+                index = host.add_link(name, "macvlan", shim_alias(net), link=host.index(net.options["parent"]),
+                                      macvlan_mode="bridge")
+                undo.callback(host.delete_link, name)
+            else:
+                index = link.index
+            have = {str(a) for _, a in host.addresses(index)}
+            for _, ip in self._shim_addresses(net):
+                if f"{ip}/32" not in have:
+                    host.add_address(index, ip, 32)
+            host.set_link(index, state="up")
+            undo.pop_all()
 
     def delete(self, net: Network) -> None:
         host = self.ctx.netlink.get(None)
+        shim = host.find(shim_name(net))
+        if shim is not None and shim.alias == shim_alias(net):
+            host.delete_link(shim.name)         # its routes go with it
         link = host.find(net.options.get("parent", ""))
         if link is not None and link.alias == vlan_alias(net):
             host.delete_link(link.name)
 
     def restore(self, net: Network) -> None:
-        self.create(net)
+        """Re-make a missing VLAN interface or host-access link; a vanished parent is logged, not fatal."""
+        try:
+            self.create(net)
+        except CoveError as exc:
+            log.warning("network %s: cannot restore its links on %s: %s", net.name, net.options.get("parent"), exc)
+
+    # the host's route to one container, through the shim -------------------------------
+    def _host_route(self, net: Network, ep: Endpoint) -> tuple[dict[str, Any], int] | None:
+        if not host_access(net):
+            return None
+        host = self.ctx.netlink.get(None)
+        src = next((ip for subnet, ip in self._shim_addresses(net) if IPv4Address(ep.ip) in subnet), None)
+        rec: dict[str, Any] = {"dst": f"{ep.ip}/32", "scope": RT_SCOPE_LINK, "proto": RTPROT_STATIC}
+        if src is not None:
+            rec["prefsrc"] = str(src)
+        return rec, host.index(shim_name(net))
+
+    def restore_endpoint(self, net: Network, ep: Endpoint) -> None:
+        route = self._host_route(net, ep)
+        if route is not None:
+            self.ctx.netlink.get(None).add_route(route[0], route[1], replace=True)
 
     # endpoints ----------------------------------------------------------------------
     def link_spec(self, net: Network) -> dict[str, Any]:
@@ -113,9 +216,16 @@ class _StackedDriver:
                     inside.add_default_route_dev(index)      # L3: no gateway, no broadcast
                 elif ep.gateway:
                     inside.add_default_route(IPv4Address(ep.gateway))
+            route = self._host_route(net, ep)
+            if route is not None:
+                host.add_route(route[0], route[1], replace=True)
             undo.pop_all()
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
+        if host_access(net) and self.ctx.netlink.get(None).find(shim_name(net)) is not None:
+            route = self._host_route(net, ep)
+            if route is not None:
+                self.ctx.netlink.get(None).delete_route(route[0], route[1])
         if sandbox:
             try:
                 self.ctx.netlink.get(sandbox).delete_link(ep.ifname)
@@ -126,12 +236,15 @@ class _StackedDriver:
 @register("macvlan")
 class MacvlanDriver(_StackedDriver):
     name = "macvlan"
-    known = {"parent", "macvlan_mode"}
+    known = {"parent", "macvlan_mode", OPT_HOST_ACCESS}
 
     def validate(self, net: Network) -> None:
         mode = net.options.get("macvlan_mode", "bridge")
         if mode not in MACVLAN_MODES:
             raise field_error("option macvlan_mode", mode, f"must be one of {', '.join(MACVLAN_MODES)}")
+        if host_access(net) and mode != "bridge":
+            raise field_error("option host_access", net.options[OPT_HOST_ACCESS],
+                              f"needs macvlan_mode=bridge (in mode {mode} the host's link cannot reach the containers)")
         super().validate(net)
 
     def link_spec(self, net: Network) -> dict[str, Any]:
@@ -141,9 +254,13 @@ class MacvlanDriver(_StackedDriver):
 @register("ipvlan")
 class IpvlanDriver(_StackedDriver):
     name = "ipvlan"
-    known = {"parent", "ipvlan_mode", "ipvlan_flag"}
+    known = {"parent", "ipvlan_mode", "ipvlan_flag", OPT_HOST_ACCESS}
 
     def validate(self, net: Network) -> None:
+        if host_access(net):
+            raise field_error("option host_access", net.options[OPT_HOST_ACCESS],
+                              "only the macvlan driver offers it (use -d macvlan, or route to the "
+                              "containers by hand)")
         mode = net.options.get("ipvlan_mode", "l2")
         if mode not in IPVLAN_MODES:
             raise field_error("option ipvlan_mode", mode, "must be l2, l3 or l3s")

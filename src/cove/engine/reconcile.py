@@ -10,9 +10,12 @@ by name pattern):
 - every container the store calls running is checked: still alive, it is
   watched again (containers survive a daemon restart); gone, its exit is
   processed as if the daemon had seen it;
-- links tagged ``cove:net:``/``cove:ep:`` that belong to no network or endpoint,
-  and namespace files under ``<exec-root>/netns`` that no container holds, are
-  deleted.
+- links tagged ``cove:net:``/``cove:ep:``/``cove:vlan:``/``cove:shim:`` that
+  belong to no network or endpoint, and namespace files under
+  ``<exec-root>/netns`` that no container holds, are deleted; an orphan bridge
+  holding a host NIC (an uplink) gives the NIC its addresses and routes back;
+- a driver's ``restore_endpoint(net, ep)`` (when it has one) runs for the
+  endpoints of running containers (macvlan's host-access routes).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import os
 from ipaddress import IPv4Interface
 
 from .. import ipam
-from ..drivers.bridge import OPT_DEFAULT, OPT_EXTERNAL, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_NAME, rules_for
-from ..errors import Unavailable
+from ..drivers import uplink
+from ..drivers.bridge import OPT_DEFAULT, OPT_EXTERNAL, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_NAME, firewalled, rules_for
+from ..errors import CoveError, Unavailable
 from ..model import Network
 from ..kernel import netns
 from ..kernel.netlink import ALIAS_PREFIX, sysctl_set
@@ -110,7 +114,8 @@ class Reconciler(ContainerOps):
         """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
         fw = self.driver_ctx.firewall
         fw.setup()
-        fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge"], self.published())
+        fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge" and firewalled(n)],
+                self.published())
 
     def reconcile(self) -> None:
         with self.lock:
@@ -120,7 +125,10 @@ class Reconciler(ContainerOps):
             clear_other_backends(fw.name)
             for net in self.networks.values():
                 if net.driver not in ("host", "null"):
+                    before = net.to_dict()
                     self.driver_of(net).restore(net)
+                    if net.to_dict() != before:
+                        self.save_network(net)
             self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
@@ -132,6 +140,13 @@ class Reconciler(ContainerOps):
                     self.watcher.watch(c.id, state_dir)
                     for ep in self.endpoints.get(c.id, {}).values():
                         self.register_names(c, ep)
+                        net = self.networks.get(ep.network_id)
+                        restore_ep = getattr(self.driver_of(net), "restore_endpoint", None) if net else None
+                        if restore_ep is not None:
+                            try:
+                                restore_ep(net, ep)
+                            except CoveError as exc:
+                                log.warning("endpoint %s on network %s: %s", ep.id[:12], net.name, exc)
                     if c.mode == "bridge":
                         self.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
@@ -157,6 +172,14 @@ class Reconciler(ContainerOps):
             alias = link.alias or ""
             if alias.startswith(f"{ALIAS_PREFIX}net:") and alias not in nets:
                 log.warning("removing orphan bridge %s (%s)", link.name, alias)
+                nics = [p for p in host.links() if p.master == link.index
+                        and not (p.alias or "").startswith(ALIAS_PREFIX)]
+                held = uplink.snapshot(host, link, nics[0].name) if nics else None
+                host.delete_link(link.name)
+                if held is not None:        # a host NIC was inside (an uplink): give it its addresses back
+                    uplink.give_back(host, held)
+            elif alias.startswith(f"{ALIAS_PREFIX}shim:") and alias[len(ALIAS_PREFIX) + 5:] not in self.networks:
+                log.warning("removing orphan host-access link %s (%s)", link.name, alias)
                 host.delete_link(link.name)
             elif alias.startswith(f"{ALIAS_PREFIX}vlan:") and alias[len(ALIAS_PREFIX) + 5:] not in self.networks:
                 log.warning("removing orphan VLAN interface %s (%s)", link.name, alias)

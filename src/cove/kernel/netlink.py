@@ -85,6 +85,7 @@ class Link:
     master: int | None
     mac: str | None
     up: bool
+    mtu: int | None = None
 
 
 def _link_from_msg(msg: Any) -> Link:
@@ -97,7 +98,45 @@ def _link_from_msg(msg: Any) -> Link:
         master=msg.get("IFLA_MASTER"),
         mac=msg.get("IFLA_ADDRESS"),
         up=bool(msg["flags"] & 1),
+        mtu=msg.get("IFLA_MTU"),
     )
+
+
+#: IFA_F_NOPREFIXROUTE: an address that adds no connected route (kept when an address moves)
+IFA_F_NOPREFIXROUTE = 0x200
+#: the kernel's own routes (connected, local, broadcast) are re-made by the kernel from addresses
+RTPROT_KERNEL = 2
+RT_TABLE_LOCAL = 255
+RT_SCOPE_LINK = 253
+RTNH_F_ONLINK = 4
+
+
+def _route_record(m: Any) -> dict[str, Any]:
+    """A route dump message as a plain dict that :meth:`Netlink.add_route` takes back."""
+    dst = m.get("RTA_DST") or "0.0.0.0"
+    metrics: dict[str, int] = {}
+    raw = m.get("RTA_METRICS")
+    if raw is not None:
+        for name, value in raw.get("attrs", []):
+            if name.startswith("RTAX_"):
+                metrics[name[5:].lower()] = value
+    multipath = m.get("RTA_MULTIPATH")
+    return {
+        "table": m.get("RTA_TABLE") or m["table"],
+        "dst": f"{dst}/{m['dst_len']}",
+        "gateway": m.get("RTA_GATEWAY"),
+        "oif": m.get("RTA_OIF"),
+        "priority": m.get("RTA_PRIORITY"),
+        "scope": m["scope"],
+        "proto": m["proto"],
+        "type": m["type"],
+        "prefsrc": m.get("RTA_PREFSRC"),
+        "flags": m["flags"] & RTNH_F_ONLINK,     # the rest (linkdown, dead...) are the kernel's to set
+        "tos": m["tos"],
+        "metrics": metrics,
+        "multipath": [hop["oif"] for hop in multipath] if multipath else None,
+        "nh_id": m.get("RTA_NH_ID"),
+    }
 
 
 class Netlink:
@@ -204,11 +243,39 @@ class Netlink:
                  lambda ipr: ipr.brport("set", index=index, isolated=int(isolated), mode=int(hairpin)))
 
     # addresses and routes ----------------------------------------------------------
-    def add_address(self, index: int, ip: IPv4Address, prefixlen: int) -> None:
+    def add_address(self, index: int, ip: IPv4Address, prefixlen: int, flags: int = 0) -> None:
+        """Add ``ip/prefixlen`` with the subnet's broadcast address (none on /31 and /32)."""
         net = IPv4Network(f"{ip}/{prefixlen}", strict=False)
-        self._do(f"add address {ip}/{prefixlen}",
-                 lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
-                                      broadcast=str(net.broadcast_address)))
+        kw: dict[str, Any] = {"index": index, "address": str(ip), "prefixlen": prefixlen}
+        if prefixlen < 31:
+            kw["broadcast"] = str(net.broadcast_address)
+        if flags:
+            kw["IFA_FLAGS"] = flags
+        self._do(f"add address {ip}/{prefixlen}", lambda ipr: ipr.addr("add", **kw))
+
+    def delete_address(self, index: int, ip: IPv4Address, prefixlen: int) -> bool:
+        """Delete one address; False if it was not there."""
+        try:
+            self._do(f"delete address {ip}/{prefixlen}",
+                     lambda ipr: ipr.addr("del", index=index, address=str(ip), prefixlen=prefixlen))
+        except NotFound:
+            return False
+        except CoveError as exc:
+            if isinstance(exc.__cause__, NetlinkError) and exc.__cause__.code == errno.EADDRNOTAVAIL:
+                return False
+            raise
+        return True
+
+    def address_records(self, index: int) -> list[dict[str, Any]]:
+        """The IPv4 addresses of one link, primary first, as ``{address, prefixlen, flags}``."""
+        msgs = self._do("list addresses", lambda ipr: list(ipr.get_addr(family=2, index=index)))
+        out = []
+        for m in msgs:
+            flags = m.get("IFA_FLAGS") or m["flags"]
+            out.append({"address": m.get("IFA_LOCAL") or m.get("IFA_ADDRESS"), "prefixlen": m["prefixlen"],
+                        "flags": flags & IFA_F_NOPREFIXROUTE, "secondary": bool(flags & 0x01)})
+        out.sort(key=lambda a: a["secondary"])
+        return out
 
     def addresses(self, index: int | None = None) -> list[tuple[int, IPv4Interface]]:
         """(link index, address/prefix) of every IPv4 address."""
@@ -224,6 +291,40 @@ class Netlink:
     def add_default_route_dev(self, index: int) -> None:
         """A default route straight out of an interface, no gateway (ipvlan L3)."""
         self._do("add default route", lambda ipr: ipr.route("add", dst="0.0.0.0/0", oif=index))
+
+    def route_records(self) -> list[dict[str, Any]]:
+        """Every IPv4 route of every table, as dicts (see :func:`_route_record`)."""
+        msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2)))
+        return [_route_record(m) for m in msgs]
+
+    def add_route(self, rec: dict[str, Any], oif: int, replace: bool = False) -> None:
+        """Add a route recorded by :meth:`route_records`, out of the link ``oif``."""
+        kw: dict[str, Any] = {"dst": rec["dst"], "oif": oif, "table": rec.get("table") or 254,
+                              "scope": rec.get("scope", 0), "proto": rec.get("proto", 3),
+                              "type": rec.get("type", 1)}
+        for key in ("gateway", "priority", "prefsrc"):
+            if rec.get(key) is not None:
+                kw[key] = rec[key]
+        if rec.get("flags"):
+            kw["flags"] = rec["flags"]
+        if rec.get("tos"):
+            kw["tos"] = rec["tos"]
+        if rec.get("metrics"):
+            kw["metrics"] = dict(rec["metrics"])
+        via = f" via {rec['gateway']}" if rec.get("gateway") else ""
+        self._do(f"add route {rec['dst']}{via}", lambda ipr: ipr.route("replace" if replace else "add", **kw))
+
+    def delete_route(self, rec: dict[str, Any], oif: int) -> bool:
+        """Delete a route (as recorded) out of ``oif``; False if it was not there."""
+        # scope "nowhere" matches a route of any scope, as ``ip route del`` does
+        kw: dict[str, Any] = {"dst": rec["dst"], "oif": oif, "table": rec.get("table") or 254, "scope": 255}
+        if rec.get("priority") is not None:
+            kw["priority"] = rec["priority"]
+        try:
+            self._do(f"delete route {rec['dst']}", lambda ipr: ipr.route("del", **kw))
+        except NotFound:
+            return False
+        return True
 
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""
