@@ -1,20 +1,20 @@
 """A tiny Docker Engine API client for cove's CLI, over a unix socket.
 
-Only the standard library is used (``http.client``, ``socket``, ``json``), so the CLI
-installs nothing extra.  The client speaks un-versioned API paths
+Only the standard library is used (``socket``, ``json``), so the CLI installs nothing
+extra; the HTTP/1.1 it needs (a request, a response head, a body by Content-Length,
+chunks or EOF) is written here rather than taken from ``http.client``, whose imports
+(``email``, ``ssl``) cost more start-up time than all of click.  The client speaks un-versioned API paths
 (``/containers/json``), turns ``{"message": ...}`` error bodies into
 :class:`APIError`, and can *hijack* a connection (``Connection: Upgrade``), which is
 how ``attach`` and ``exec`` carry a raw two-way stream.
 
 When nothing answers on a local unix socket, an ``autostart`` hook given by the
 caller may start a daemon; the client then retries connecting for a while.  That is
-how ``cove`` brings its daemon up on demand.  The CLI imports this module lazily:
-``http.client`` alone costs more start-up time than all of click.
+how ``cove`` brings its daemon up on demand.  The CLI imports this module lazily.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import time
@@ -104,31 +104,130 @@ class Spawned:
 AutostartHook = Callable[[Endpoint], "Spawned | None"]
 
 
+class HTTPError(OSError):
+    """The daemon's answer is not HTTP/1.1 as we speak it."""
+
+
+class Headers(dict):  # type: ignore[type-arg]
+    """Response headers; keys lower-cased, ``get`` ignores case."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+def _read_head(reader: IO[bytes]) -> tuple[int, str, Headers]:
+    """The status line and headers of a response (1xx interim answers other than 101 skipped)."""
+    while True:
+        line = reader.readline(_MAX_HEADER_BYTES)
+        if not line:
+            raise HTTPError("the connection closed before a response")
+        parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise HTTPError(f"not an HTTP response: {line[:80]!r}")
+        status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
+        headers = Headers()
+        total = 0
+        while True:
+            h = reader.readline(_MAX_HEADER_BYTES)
+            total += len(h)
+            if total > _MAX_HEADER_BYTES:
+                raise HTTPError("response headers too long")
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if 100 <= status < 200 and status != 101:
+            continue
+        return status, reason, headers
+
+
+class _Body:
+    """A response body: by Content-Length, chunked, or until the connection closes."""
+
+    def __init__(self, reader: IO[bytes], headers: Headers, method: str, status: int) -> None:
+        self._reader = reader
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = headers.get("content-length")
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            self._left: int | None = 0
+        elif self._chunked:
+            self._left = 0                      # bytes left in the current chunk
+        elif length is not None:
+            self._left = int(length)
+        else:
+            self._left = None                   # until EOF
+        self._done = self._left == 0 and not self._chunked
+
+    def read1(self, size: int = 65536) -> bytes:
+        if self._done:
+            return b""
+        if self._chunked:
+            if self._left == 0:
+                line = self._reader.readline(1024)
+                if not line:
+                    raise HTTPError("the connection closed inside a chunked body")
+                n = int(line.split(b";")[0].strip() or b"0", 16)
+                if n == 0:
+                    while self._reader.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass                     # trailers
+                    self._done = True
+                    return b""
+                self._left = n
+            data = self._reader.read1(min(size, self._left))  # type: ignore[attr-defined]
+            if not data:
+                raise HTTPError("the connection closed inside a chunk")
+            self._left -= len(data)
+            if self._left == 0:
+                self._reader.readline(16)         # the CRLF after the chunk
+            return data
+        want = size if self._left is None else min(size, self._left)
+        data = self._reader.read1(want)  # type: ignore[attr-defined]
+        if self._left is not None:
+            if not data:
+                raise HTTPError("the connection closed inside the body")
+            self._left -= len(data)
+            self._done = self._left == 0
+        elif not data:
+            self._done = True
+        return data
+
+    def read(self) -> bytes:
+        parts = []
+        while True:
+            data = self.read1(1 << 16)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+
 class Response:
     """An HTTP response whose body has not been read yet (close it when done)."""
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        self._conn = conn
-        self._resp = resp
-        self.status = resp.status
-        self.headers = resp.headers
+    def __init__(self, sock: socket.socket, reader: IO[bytes], status: int, reason: str,
+                 headers: Headers, body: _Body) -> None:
+        self._sock = sock
+        self._reader = reader
+        self._body = body
+        self.status = status
+        self.reason = reason
+        self.headers = headers
 
     def read(self) -> bytes:
-        return self._resp.read()
+        return self._body.read()
 
     def read1(self, size: int = 65536) -> bytes:
         """Return the next available bytes of the body (b"" at its end)."""
         try:
-            return self._resp.read1(size)
-        except (ConnectionError, http.client.IncompleteRead):
+            return self._body.read1(size)
+        except (OSError, ValueError):
             return b""
 
     def json(self) -> Any:
         return decode_body(self.read())
 
     def close(self) -> None:
-        self._resp.close()
-        self._conn.close()
+        self._reader.close()
+        self._sock.close()
 
     def __enter__(self) -> Response:
         return self
@@ -179,35 +278,19 @@ class Hijacked:
         self.close()
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTPConnection whose socket comes from :meth:`Client.connect`."""
-
-    def __init__(self, client: Client) -> None:
-        super().__init__("cove", blocksize=65536)
-        self._client = client
-
-    def connect(self) -> None:
-        self.sock = self._client.connect()
-
-
-class _ReaderShim:
-    """Lets ``http.client.HTTPResponse`` parse headers from a reader we keep using."""
-
-    def __init__(self, reader: IO[bytes]) -> None:
-        self._reader = reader
-
-    def makefile(self, *args: object, **kwargs: object) -> IO[bytes]:
-        return self._reader
-
-
 class Pending:
     """A request that was sent and whose response has not been read yet."""
 
-    def __init__(self, client: Client, conn: http.client.HTTPConnection, method: str,
-                 path: str) -> None:
+    def __init__(self, client: Client, sock: socket.socket, method: str, path: str) -> None:
         self._client = client
-        self._conn = conn
+        self._sock = sock
+        self._reader = sock.makefile("rb")
+        self._method = method
         self._what = f"{method} {path}"
+
+    def _close(self) -> None:
+        self._reader.close()
+        self._sock.close()
 
     @contextmanager
     def failures(self) -> Iterator[None]:
@@ -215,10 +298,10 @@ class Pending:
         try:
             yield
         except DaemonUnreachable:
-            self._conn.close()
+            self._close()
             raise
-        except (OSError, http.client.HTTPException) as exc:
-            self._conn.close()
+        except (OSError, ValueError) as exc:
+            self._close()
             raise DaemonUnreachable(
                 f"the cove daemon at {self._client.endpoint.url} dropped the connection"
                 f" during {self._what}: {exc}"
@@ -227,15 +310,42 @@ class Pending:
     def response(self) -> Response:
         """Wait for the status and headers; a 4xx/5xx status raises :class:`APIError`."""
         with self.failures():
-            resp = self._conn.getresponse()
-        if resp.status >= 400:
+            status, reason, headers = _read_head(self._reader)
+            body = _Body(self._reader, headers, self._method, status)
+        if status >= 400:
             try:
-                raw = resp.read()
-            except (OSError, http.client.HTTPException):
+                raw = body.read()
+            except (OSError, ValueError):
                 raw = b""
-            self._conn.close()
-            raise APIError(resp.status, error_message(raw, resp.status, resp.reason))
-        return Response(self._conn, resp)
+            self._close()
+            raise APIError(status, error_message(raw, status, reason))
+        return Response(self._sock, self._reader, status, reason, headers, body)
+
+
+def _send(sock: socket.socket, method: str, path: str, headers: dict[str, str], data: Any) -> None:
+    """Write one request; a file body is streamed (chunked unless a Content-Length is given)."""
+    lower = {k.lower() for k in headers}
+    chunked = False
+    if data is None:
+        if method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = "0"
+    elif isinstance(data, (bytes, bytearray)):
+        headers["Content-Length"] = str(len(data))
+    elif "content-length" not in lower:
+        headers["Transfer-Encoding"] = "chunked"
+        chunked = True
+    head = f"{method} {path} HTTP/1.1\r\nHost: cove\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    if data is None or isinstance(data, (bytes, bytearray)):
+        sock.sendall(head.encode("latin-1") + b"\r\n" + (bytes(data) if data else b""))
+        return
+    sock.sendall(head.encode("latin-1") + b"\r\n")
+    while True:
+        block = data.read(1 << 16)
+        if not block:
+            break
+        sock.sendall(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+    if chunked:
+        sock.sendall(b"0\r\n\r\n")
 
 
 class Client:
@@ -357,10 +467,10 @@ class Client:
                 data = json.dumps(body).encode()
                 all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        conn = _Connection(self)
-        pending = Pending(self, conn, method, path)
+        all_headers["Connection"] = "close"
+        pending = Pending(self, self.connect(), method, path)
         with pending.failures():
-            conn.request(method, target(path, query), body=data, headers=all_headers)
+            _send(pending._sock, method, target(path, query), all_headers, data)
         return pending
 
     def call(self, method: str, path: str, *, query: Query | None = None, body: Any = None) -> Any:
@@ -399,14 +509,12 @@ class Client:
         reader = sock.makefile("rb")
         try:
             sock.sendall(head.encode("latin-1") + payload)
-            resp = http.client.HTTPResponse(_ReaderShim(reader), method=method)  # type: ignore[arg-type]
-            resp.begin()
-            if resp.status in (101, 200):
-                resp.fp = None  # the stream is ours now: closing resp must not close it
-                return Hijacked(sock, reader)
-            raw = resp.read()
-            raise APIError(resp.status, error_message(raw, resp.status, resp.reason))
-        except (OSError, http.client.HTTPException) as exc:
+            status, reason, headers = _read_head(reader)
+            if status in (101, 200):
+                return Hijacked(sock, reader)     # the stream is ours now
+            raw = _Body(reader, headers, method, status).read()
+            raise APIError(status, error_message(raw, status, reason))
+        except (OSError, ValueError) as exc:
             reader.close()
             sock.close()
             raise DaemonUnreachable(
