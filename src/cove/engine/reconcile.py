@@ -121,6 +121,8 @@ class Reconciler(ContainerOps):
             for net in self.networks.values():
                 if net.driver not in ("host", "null"):
                     self.driver_of(net).restore(net)
+            if any(n.ipv6 for n in self.networks.values()):
+                self.ipv6_forwarding()
             self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
