@@ -155,3 +155,19 @@ def test_removing_everything_leaves_no_ipv6_rules_or_addresses(cove: Daemon, lan
     assert net_id[:12] not in v6_rules() and "fd00:36::" not in v6_rules()
     assert "fd00:36::" not in sh("ip", "-6", "addr").stdout
     assert not fetch_from(lan6, f"http://[{LAN_HOST}]:8091/", tries=1)
+
+
+def test_flushed_ipv6_rules_are_restored(cove: Daemon, lan6: str) -> None:
+    cove.ok("network", "create", "--ipv6", "--subnet", "fd00:37::/64", "flush6")
+    cove.ok("run", "-d", "--name", "f6", "--network", "flush6", "-p", f"[{LAN_HOST}]:8092:80", *WEB)
+    assert fetch_from(lan6, f"http://[{LAN_HOST}]:8092/")
+    if cove.firewall == "nftables":
+        flush = ["nft", "flush", "table", "ip6", "cove"]          # only the IPv6 table: the guard must see it
+    else:
+        flush = ["ip6tables-legacy", "-t", "nat", "-F"]
+    assert sh(*flush).returncode == 0
+    deadline = time.monotonic() + 30
+    while "8092" not in v6_rules() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "8092" in v6_rules()
+    assert fetch_from(lan6, f"http://[{LAN_HOST}]:8092/")
