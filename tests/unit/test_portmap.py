@@ -46,7 +46,7 @@ def test_ipv6_host_addresses_in_brackets_are_read() -> None:
 
 def test_ipv6_binding_needs_a_container_with_ipv6() -> None:
     reqs = portmap.requests({"80/tcp": [{"HostIp": "2001:db8::1", "HostPort": "8080"}]}, {}, False)
-    with pytest.raises(InvalidArgument, match=r"\[2001:db8::1\]:80/tcp: the container has no IPv6 address"):
+    with pytest.raises(InvalidArgument, match=r"\[2001:db8::1\]:8080:80/tcp: the container has no IPv6 address"):
         portmap.allocate(reqs, "172.17.0.2", [], free, (40000, 40010), ["2001:db8::1"])
     out = portmap.allocate(reqs, "172.17.0.2", [], free, (40000, 40010), ["2001:db8::1"], "fd00::2")
     assert out == [PortMapping("tcp", "2001:db8::1", 8080, "fd00::2", 80)]

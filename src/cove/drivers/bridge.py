@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import Conflict, InvalidArgument, field_error
 from ..firewall import NetworkRules
+from ..ipam import AddressPool, IpamConfig
 from ..kernel.netlink import sysctl_set, sysctl_set_in
 from ..model import Endpoint, Network
 from .base import DriverContext, register
@@ -132,7 +133,8 @@ class BridgeDriver:
         out = []
         for cfg in net.ipam_v4() + (net.ipam_v6() if net.ipv6 else []):
             subnet = ip_network(cfg["Subnet"])
-            out.append((ip_address(cfg["Gateway"]), subnet.prefixlen))
+            gw = cfg.get("Gateway") or AddressPool(IpamConfig.from_docker(cfg)).gateway   # IPv6: ::1 by default
+            out.append((ip_address(gw), subnet.prefixlen))
         return out
 
     def create(self, net: Network) -> None:

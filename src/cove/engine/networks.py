@@ -66,8 +66,6 @@ class NetworkOps(NameOps):
                 continue
             cfg = ipam.parse_ipam_config(raw["Subnet"], raw.get("Gateway") or None, raw.get("IPRange") or None,
                                          raw.get("AuxiliaryAddresses") or {})
-            if cfg.version == 6 and not ipv6:
-                raise field_error("subnet", raw["Subnet"], "an IPv6 subnet needs --ipv6 (EnableIPv6)")
             ipam.check_overlap(cfg.subnet, existing)
             existing[f"(this request) {raw['Subnet']}"] = cfg.subnet
             configs.append(cfg)
@@ -78,12 +76,13 @@ class NetworkOps(NameOps):
                                   "(e.g. --subnet fd00:1::/64): cove has no default IPv6 address pool")
         if not v4:
             v4 = self._ipam_configs([])
-        return v4 + v6
+        return v4 + v6      # an IPv6 subnet without --ipv6 is kept but unused, as in Docker 20.10
 
     @staticmethod
     def _config_dict(cfg: ipam.IpamConfig) -> dict[str, Any]:
+        """Docker's IPAM.Config entry: the IPv4 gateway is filled in, an IPv6 one only if given."""
         d = cfg.to_docker()
-        if not d.get("Gateway"):
+        if not d.get("Gateway") and cfg.version == 4:
             d["Gateway"] = str(ipam.AddressPool(cfg).gateway)
         return d
 
