@@ -1,4 +1,5 @@
-"""IPv4 address management the way Docker's default IPAM does it.  Pure, no I/O.
+"""Address management the way Docker's default IPAM does it (IPv4, and IPv6 for
+``--ipv6`` networks).  Pure, no I/O.
 
 What this module holds:
 
@@ -15,6 +16,12 @@ What this module holds:
   released), with static requests (``--ip``);
 - MAC addresses: Docker's ``02:42`` + IPv4 scheme, random ones, validation.
 
+IPv6 configs (``--ipv6 --subnet fd00:1::/64``) use the same classes: the
+gateway defaults to ``::1`` of the subnet, only the subnet's first address
+(the subnet-router anycast address) is reserved besides it (IPv6 has no
+broadcast), and the lowest free address is handed out, as for IPv4.
+There is no default IPv6 pool: an IPv6 network needs an explicit subnet.
+
 The caller (the engine) owns persistence: it rebuilds an :class:`AddressPool`
 from the stored leases and cursor, allocates, and stores the new cursor.
 """
@@ -25,7 +32,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from .errors import Conflict, InvalidArgument, Unavailable, field_error
@@ -56,8 +63,12 @@ DEFAULT_POOLS: list[Pool] = [
 ]
 
 
-def _parse_cidr(field_name: str, value: str, *, strict: bool = True) -> IPv4Network:
-    """Parse ``A.B.C.D/N`` (IPv4 only) with errors that name ``field_name``."""
+Net = IPv4Network | IPv6Network
+Addr = IPv4Address | IPv6Address
+
+
+def _parse_cidr(field_name: str, value: str, *, strict: bool = True, v6: bool = False) -> Any:
+    """Parse ``A.B.C.D/N`` (IPv6 too if ``v6``) with errors that name ``field_name``."""
     text = str(value).strip()
     if "/" not in text:
         raise field_error(field_name, value, "not a CIDR (expected e.g. 172.28.0.0/16)")
@@ -65,27 +76,28 @@ def _parse_cidr(field_name: str, value: str, *, strict: bool = True) -> IPv4Netw
         net = ip_network(text, strict=False)
     except ValueError:
         raise field_error(field_name, value, "not a CIDR (expected e.g. 172.28.0.0/16)") from None
-    if net.version != 4:
-        raise field_error(field_name, value, "IPv6 is not supported yet (cove manages IPv4 only)")
-    assert isinstance(net, IPv4Network)
+    if net.version != 4 and not v6:
+        raise field_error(field_name, value, "IPv6 is not supported here (IPv4 only)")
     if strict:
         try:
-            IPv4Network(text, strict=True)
+            ip_network(text, strict=True)
         except ValueError:
             raise field_error(field_name, value, f"host bits set, did you mean {net}?") from None
     return net
 
 
-def _parse_ip(field_name: str, value: object) -> IPv4Address:
-    if isinstance(value, IPv4Address):
+def _parse_ip(field_name: str, value: object, version: int = 4) -> Any:
+    """An address of IP ``version``; the error names ``field_name`` and the family expected."""
+    if isinstance(value, (IPv4Address, IPv6Address)) and value.version == version:
         return value
     text = str(value).strip()
     try:
-        return IPv4Address(text)
+        addr = ip_address(text)
     except ValueError:
-        if ":" in text:
-            raise field_error(field_name, value, "IPv6 is not supported yet (cove manages IPv4 only)") from None
-        raise field_error(field_name, value, "not an IPv4 address") from None
+        addr = None
+    if addr is None or addr.version != version:
+        raise field_error(field_name, value, f"not an IPv{version} address") from None
+    return addr
 
 
 def parse_pool(spec: str) -> Pool:
@@ -177,10 +189,14 @@ def pick_subnet(taken: Iterable[IPv4Network], pools: Sequence[Pool] = DEFAULT_PO
 class IpamConfig:
     """One validated address configuration of a network (Docker's ``IPAM.Config`` entry)."""
 
-    subnet: IPv4Network
-    gateway: IPv4Address | None = None
-    ip_range: IPv4Network | None = None
-    aux: dict[str, IPv4Address] = field(default_factory=dict)
+    subnet: Any                        # IPv4Network or IPv6Network
+    gateway: Any = None                # an address of the subnet's family, or None
+    ip_range: Any = None
+    aux: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return int(self.subnet.version)
 
     def to_docker(self) -> dict[str, Any]:
         """Docker's JSON shape; unset keys are left out, as Docker does."""
@@ -202,7 +218,7 @@ class IpamConfig:
                                  d.get("AuxiliaryAddresses") or None)
 
 
-def _first_usable(subnet: IPv4Network) -> IPv4Address:
+def _first_usable(subnet: Any) -> Any:
     return subnet.network_address + 1
 
 
@@ -216,38 +232,40 @@ def parse_aux_address(spec: str) -> tuple[str, str]:
 
 def parse_ipam_config(subnet: str, gateway: str | None = None, ip_range: str | None = None,
                       aux: Mapping[str, str] | None = None) -> IpamConfig:
-    """Validate the ``--subnet/--gateway/--ip-range/--aux-address`` of one network."""
-    net = _parse_cidr("subnet", subnet)
-    if net.prefixlen > 30:
+    """Validate the ``--subnet/--gateway/--ip-range/--aux-address`` of one network (IPv4 or IPv6)."""
+    net = _parse_cidr("subnet", subnet, v6=True)
+    v = net.version
+    room = 30 if v == 4 else 126
+    if net.prefixlen > room:
         raise field_error("subnet", subnet, f"a /{net.prefixlen} has no room for a gateway and containers "
-                                            "(use /30 or shorter)")
-    gw: IPv4Address | None = None
+                                            f"(use /{room} or shorter)")
+    gw: Any = None
     if gateway is not None and str(gateway).strip():
-        gw = _parse_ip("gateway", gateway)
+        gw = _parse_ip("gateway", gateway, v)
         if gw not in net:
             raise field_error("gateway", gateway, f"not in subnet {net}")
         if gw == net.network_address:
             raise field_error("gateway", gateway, f"is the network address of subnet {net}")
-        if gw == net.broadcast_address:
+        if v == 4 and gw == net.broadcast_address:
             raise field_error("gateway", gateway, f"is the broadcast address of subnet {net}")
-    rng: IPv4Network | None = None
+    rng: Any = None
     if ip_range is not None and str(ip_range).strip():
-        rng = _parse_cidr("ip-range", ip_range)
-        if not rng.subnet_of(net):
+        rng = _parse_cidr("ip-range", ip_range, v6=True)
+        if rng.version != v or not rng.subnet_of(net):
             raise field_error("ip-range", ip_range, f"not inside subnet {net}")
     effective_gw = gw if gw is not None else _first_usable(net)
-    aux_ips: dict[str, IPv4Address] = {}
+    aux_ips: dict[str, Any] = {}
     for name, value in (aux or {}).items():
         spec = f"{name}={value}"
         if not str(name).strip():
             raise field_error("aux-address", spec, "expected NAME=IP: the name is empty")
         try:
-            ip = _parse_ip("aux-address", value)
+            ip = _parse_ip("aux-address", value, v)
         except InvalidArgument:
-            raise field_error("aux-address", spec, "expected NAME=IP: not an IPv4 address") from None
+            raise field_error("aux-address", spec, f"expected NAME=IP: not an IPv{v} address") from None
         if ip not in net:
             raise field_error("aux-address", spec, f"not in subnet {net}")
-        if ip in (net.network_address, net.broadcast_address):
+        if ip == net.network_address or (v == 4 and ip == net.broadcast_address):
             raise field_error("aux-address", spec, f"is the network or broadcast address of subnet {net}")
         if ip == effective_gw:
             raise field_error("aux-address", spec, f"is the gateway address {effective_gw}")
@@ -255,7 +273,7 @@ def parse_ipam_config(subnet: str, gateway: str | None = None, ip_range: str | N
     return IpamConfig(net, gw, rng, aux_ips)
 
 
-def check_overlap(new: IPv4Network, existing: Mapping[str, IPv4Network]) -> None:
+def check_overlap(new: Any, existing: Mapping[str, Any]) -> None:
     """Refuse ``new`` if it overlaps a subnet of another network (keyed by name)."""
     for name, other in existing.items():
         if new.overlaps(other):
@@ -270,46 +288,47 @@ class AddressPool:
     Automatic allocation takes the lowest free address of the ip range (or the
     subnet), as Docker's default IPAM does; a hint (the lowest address that may be
     free) keeps that cheap in a crowded pool.  ``last`` is kept for the record.  The
-    subnet's network and broadcast addresses, the gateway and the auxiliary
+    subnet's network and (IPv4) broadcast addresses, the gateway and the auxiliary
     addresses are never handed out.  Static requests may lie anywhere in the
     subnet, also outside the ip range, and do not move the cursor.
     """
 
-    def __init__(self, cfg: IpamConfig, leased: Iterable[IPv4Address] = (),
-                 last: IPv4Address | None = None) -> None:
+    def __init__(self, cfg: IpamConfig, leased: Iterable[Any] = (), last: Any = None) -> None:
         self.cfg = cfg
         net = cfg.subnet
         self._gateway = cfg.gateway if cfg.gateway is not None else _first_usable(net)
         self._reserved: dict[int, str] = {int(ip): f"auxiliary address {name}" for name, ip in cfg.aux.items()}
         self._reserved[int(self._gateway)] = "the gateway"
         self._reserved[int(net.network_address)] = "the network address"
-        self._reserved[int(net.broadcast_address)] = "the broadcast address"
-        self._leased: set[int] = {int(IPv4Address(a)) for a in leased}
-        self._last: int | None = int(IPv4Address(last)) if last is not None else None
+        if cfg.version == 4:
+            self._reserved[int(net.broadcast_address)] = "the broadcast address"
+        self._addr = IPv4Address if cfg.version == 4 else IPv6Address
+        self._leased: set[int] = {int(self._addr(a)) for a in leased}
+        self._last: int | None = int(self._addr(last)) if last is not None else None
         rng = cfg.ip_range or net
         self._lo = int(rng.network_address)
         self._hi = int(rng.broadcast_address)
         self._hint = self._lo                   # no free address below this one
 
     @property
-    def gateway(self) -> IPv4Address:
+    def gateway(self) -> Any:
         """The configured gateway, else the subnet's first usable address (Docker's .1)."""
         return self._gateway
 
     @property
-    def leased(self) -> frozenset[IPv4Address]:
-        return frozenset(IPv4Address(a) for a in self._leased)
+    def leased(self) -> frozenset[Any]:
+        return frozenset(self._addr(a) for a in self._leased)
 
     @property
-    def last(self) -> IPv4Address | None:
+    def last(self) -> Any:
         """The last automatically allocated address (the cursor), if any."""
-        return IPv4Address(self._last) if self._last is not None else None
+        return self._addr(self._last) if self._last is not None else None
 
-    def _take(self, ip: int) -> IPv4Address:
+    def _take(self, ip: int) -> Any:
         self._leased.add(ip)
-        return IPv4Address(ip)
+        return self._addr(ip)
 
-    def allocate(self, requested: IPv4Address | str | None = None) -> IPv4Address:
+    def allocate(self, requested: Any = None) -> Any:
         """Lease ``requested`` (``--ip``) or else the lowest free address."""
         if requested is not None:
             return self._allocate_static(requested)
@@ -332,8 +351,8 @@ class AddressPool:
             ip = ip + 1 if ip < hi else lo
         raise Unavailable(f"no free address in {where}")
 
-    def _allocate_static(self, requested: IPv4Address | str) -> IPv4Address:
-        addr = _parse_ip("ip", requested)
+    def _allocate_static(self, requested: Any) -> Any:
+        addr = _parse_ip("ip" if self.cfg.version == 4 else "ip6", requested, self.cfg.version)
         if addr not in self.cfg.subnet:
             raise InvalidArgument(f"invalid ip {addr}: not in subnet {self.cfg.subnet}")
         n = int(addr)
@@ -343,9 +362,9 @@ class AddressPool:
             raise Conflict(f"ip {addr} is already in use")
         return self._take(n)
 
-    def release(self, addr: IPv4Address | str) -> None:
+    def release(self, addr: Any) -> None:
         """Give ``addr`` back; releasing an address that is not leased does nothing."""
-        ip = int(IPv4Address(addr))
+        ip = int(self._addr(addr))
         self._leased.discard(ip)
         self._hint = min(self._hint, ip)
 

@@ -59,6 +59,15 @@ class Network:
     #: what the driver changed on the host outside its own objects, to undo at removal
     #: (the uplink NIC's addresses and routes: ``{"uplink": {...}}``)
     host_changes: dict[str, Any] = field(default_factory=dict)
+    last_ip6: str | None = None       # the same for the IPv6 subnet
+
+    def ipam_v4(self) -> list[dict[str, Any]]:
+        """The IPv4 entries of ``ipam`` (IPv4 first, then IPv6, as Docker lists them)."""
+        return [c for c in self.ipam if ":" not in c.get("Subnet", "")]
+
+    def ipam_v6(self) -> list[dict[str, Any]]:
+        """The IPv6 entries of ``ipam``: present only on ``--ipv6`` networks."""
+        return [c for c in self.ipam if ":" in c.get("Subnet", "")]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,12 +79,13 @@ class Network:
 
 @dataclass
 class EndpointRequest:
-    """What a container asked of one network (``--ip``, ``--alias``, ``--mac-address``)."""
+    """What a container asked of one network (``--ip``, ``--ip6``, ``--alias``, ``--mac-address``)."""
 
     ip: str | None = None
     aliases: list[str] = field(default_factory=list)
     mac: str | None = None
     links: list[str] = field(default_factory=list)
+    ip6: str | None = None            # --ip6 (IPv6 networks only)
 
 
 @dataclass
@@ -93,6 +103,9 @@ class Endpoint:
     mac: str
     ifindex: int = 0                  # the interface's index inside the container
     host_ifindex: int = 0             # the host end's index (the veth on the bridge; a macvlan's parent)
+    ip6: str = ""                     # on an IPv6 network: the container's IPv6 address ...
+    prefixlen6: int = 0
+    gateway6: str = ""                # ... and the bridge's IPv6 address (its default route)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

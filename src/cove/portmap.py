@@ -5,22 +5,44 @@
 :class:`PortRequest` values; :func:`allocate` turns them into
 :class:`PortMapping` values, choosing free host ports where none was given and
 refusing conflicts with ports already published (by host address, port and
-protocol; ``0.0.0.0`` overlaps every address) or held by a host process (the
-``is_free`` probe the caller passes in).  The kernel side (DNAT) lives in the
-firewall backends.
+protocol; ``0.0.0.0`` overlaps every IPv4 address, ``::`` every IPv6 one) or held
+by a host process (the ``is_free`` probe the caller passes in).  The kernel side
+(DNAT) lives in the firewall backends.
+
+IPv6: a host address in brackets (``-p [2001:db8::1]:8080:80``, ``-p [::]:8080:80``)
+is DNAT'ed to the container's IPv6 address, so the container needs one (an
+``--ipv6`` network).  A port published without a host address on such a
+container is published on ``::`` too, with the same host port, as Docker does.
+``[::1]`` is refused: see :data:`LOOPBACK6`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import ip_address
 from typing import Any
 
-from .errors import Conflict, InvalidArgument, NotImplementedByCove, Unavailable
+from .errors import Conflict, InvalidArgument, Unavailable
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 ANY = "0.0.0.0"
+ANY6 = "::"
+#: why ``[::1]`` cannot be published
+LOOPBACK6 = ("IPv6 loopback cannot be published: Linux has no route_localnet for IPv6 (it drops ::1 traffic "
+             "DNAT'ed to another namespace) and cove has no userland proxy; use 127.0.0.1 or a host address")
+
+
+def host_spec(ip: str, port: int | str) -> str:
+    """``ip:port``, with brackets around an IPv6 address."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def overlap(a: str, b: str) -> bool:
+    """Do two host addresses of published ports overlap (same family, equal or a wildcard)?"""
+    if (":" in a) != (":" in b):
+        return False
+    return a == b or a in (ANY, ANY6) or b in (ANY, ANY6)
 
 
 @dataclass(frozen=True)
@@ -29,6 +51,7 @@ class PortRequest:
     container_port: int
     host_ip: str                      # "0.0.0.0" for every address
     host_range: tuple[int, int] | None   # None: any free port
+    dual: bool = False                # no host address given: also on "::" if the container has IPv6
 
 
 @dataclass(frozen=True)
@@ -75,14 +98,14 @@ def requests(bindings: Mapping[str, Any], exposed: Iterable[str], publish_all: b
     for key, hosts in items:
         cport, proto = parse_key(key)
         for h in hosts:
-            host_ip = (h.get("HostIp") or "").strip("[]") or default_ip
+            given = (h.get("HostIp") or "").strip("[]")
+            host_ip = given or default_ip
             try:
                 addr = ip_address(host_ip)
             except ValueError:
                 raise InvalidArgument(f"invalid port spec {key!r}: host address {host_ip!r} is not an IP") from None
-            if not isinstance(addr, IPv4Address):
-                raise NotImplementedByCove(f"invalid port spec {key!r}: IPv6 host address {host_ip} "
-                                           "is not supported by cove yet")
+            if addr.version == 6 and addr.is_loopback:
+                raise InvalidArgument(f"invalid port spec [{addr}]:{h.get('HostPort') or ''}:{key}: {LOOPBACK6}")
             raw = (h.get("HostPort") or "").strip()
             rng: tuple[int, int] | None = None
             if raw:
@@ -90,44 +113,66 @@ def requests(bindings: Mapping[str, Any], exposed: Iterable[str], publish_all: b
                 rng = (_port(lo, raw), _port(hi or lo, raw))
                 if rng[0] > rng[1]:
                     raise InvalidArgument(f"invalid port spec {raw!r}: range end before start")
-            out.append(PortRequest(proto, cport, str(addr), rng))
+            out.append(PortRequest(proto, cport, str(addr), rng, dual=not given and str(addr) == ANY))
     return out
+
+
+def need_ipv6(reqs: Iterable[PortRequest]) -> PortRequest | None:
+    """The first request bound to an IPv6 host address (it needs a container with IPv6), if any."""
+    return next((r for r in reqs if ":" in r.host_ip), None)
+
+
+def ipv6_refusal(r: PortRequest) -> InvalidArgument:
+    lo, hi = r.host_range or (0, 0)
+    hport = "" if not lo else str(lo) if lo == hi else f"{lo}-{hi}"
+    return InvalidArgument(f"invalid port spec [{r.host_ip}]:{hport}:{r.container_port}/{r.proto}: the container has no "
+                           "IPv6 address (publishing on an IPv6 host address needs a network created with --ipv6)")
 
 
 def allocate(reqs: Iterable[PortRequest], container_ip: str, taken: Iterable[PortMapping],
              is_free: Callable[[str, str, int], bool], ephemeral: tuple[int, int],
-             host_addresses: Iterable[str]) -> list[PortMapping]:
-    """Concrete mappings for ``reqs``; raises before anything is chosen if one cannot be met."""
+             host_addresses: Iterable[str], container_ip6: str = "") -> list[PortMapping]:
+    """Concrete mappings for ``reqs``; raises before anything is chosen if one cannot be met.
+
+    ``container_ip6``: the container's IPv6 address, if it has one; requests on an
+    IPv6 host address need it, and requests without a host address then get a
+    second mapping on ``::`` with the same host port.
+    """
     used = list(taken)
-    local = set(host_addresses) | {ANY}
+    local = {str(ip_address(a)) for a in host_addresses} | {ANY, ANY6}
     out: list[PortMapping] = []
 
     def clash(proto: str, ip: str, port: int) -> bool:
-        return any(m.proto == proto and m.host_port == port and (ANY in (m.host_ip, ip) or m.host_ip == ip)
-                   for m in used)
+        return any(m.proto == proto and m.host_port == port and overlap(m.host_ip, ip) for m in used)
 
     for r in reqs:
         if r.host_ip not in local:
-            raise InvalidArgument(f"invalid port spec {r.host_ip}:{r.container_port}/{r.proto}: "
+            raise InvalidArgument(f"invalid port spec {host_spec(r.host_ip, r.container_port)}/{r.proto}: "
                                   f"{r.host_ip} is not an address of this host")
+        v6 = ":" in r.host_ip
+        if v6 and not container_ip6:
+            raise ipv6_refusal(r)
+        ips = [r.host_ip] + ([ANY6] if r.dual and container_ip6 else [])
         lo, hi = r.host_range or ephemeral
         chosen = None
         for port in range(lo, hi + 1):
-            if clash(r.proto, r.host_ip, port):
+            if any(clash(r.proto, ip, port) for ip in ips):
                 continue
-            if not is_free(r.proto, r.host_ip, port):
+            busy = next((ip for ip in ips if not is_free(r.proto, ip, port)), None)
+            if busy is not None:
                 if r.host_range is not None and lo == hi:
-                    raise Conflict(f"Bind for {r.host_ip}:{port} failed: port is already in use by a host process")
+                    raise Conflict(f"Bind for {host_spec(busy, port)} failed: port is already in use by a host process")
                 continue
             chosen = port
             break
         if chosen is None:
             if r.host_range is not None and lo == hi:
-                raise Conflict(f"Bind for {r.host_ip}:{lo} failed: port is already allocated")
+                raise Conflict(f"Bind for {host_spec(r.host_ip, lo)} failed: port is already allocated")
             raise Unavailable(f"no free host port in {lo}-{hi} for {r.container_port}/{r.proto}")
-        m = PortMapping(r.proto, r.host_ip, chosen, container_ip, r.container_port)
-        used.append(m)
-        out.append(m)
+        for ip in ips:
+            m = PortMapping(r.proto, ip, chosen, container_ip6 if ":" in ip else container_ip, r.container_port)
+            used.append(m)
+            out.append(m)
     return out
 
 

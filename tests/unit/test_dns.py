@@ -155,6 +155,20 @@ def test_aaaa_and_other_types_for_a_known_name_are_nodata(resolver: Resolver, fo
     assert forwarder.calls == []
 
 
+def test_aaaa_answers_the_ipv6_address_on_an_ipv6_network(records: Records, resolver: Resolver) -> None:
+    records.set_endpoint(NET_A, "c6" * 32, ["six", "dual"], "172.18.0.6", "fd00:30::6")
+    reply = ask(resolver, "six", "AAAA")
+    assert reply.header.rcode == RCODE.NOERROR and reply.header.aa == 1
+    assert [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.AAAA] == ["fd00:30::6"]
+    assert addresses(ask(resolver, "six")) == ["172.18.0.6"]                   # A is unchanged
+    assert sorted(str(rr.rdata) for rr in ask(resolver, "dual", "ANY").rr) == ["172.18.0.6", "fd00:30::6"]
+    assert ask(resolver, "six", "AAAA", networks=(NET_B,)).rr == []            # not on the asker's networks
+    records.set_endpoint(NET_A, "c6" * 32, ["six"], "172.18.0.6")              # its IPv6 address is gone
+    assert ask(resolver, "six", "AAAA").rr == []
+    records.remove_endpoint(NET_A, "c6" * 32)
+    assert records.lookup([NET_A], "six", v6=True) == []
+
+
 def test_any_returns_the_ipv4_addresses(resolver: Resolver) -> None:
     assert addresses(ask(resolver, "db", "ANY")) == ["172.18.0.3"]
 

@@ -38,6 +38,44 @@ def test_nft_network_is_a_fixed_set_of_objects() -> None:
     assert all(r["comment"] == f"cove network {NET.id}" for r in _adds(cmds, "rule"))
 
 
+V6 = NetworkRules(id="ab" * 32, bridge="br-abab", subnets=("172.18.0.0/16",),
+                  subnets6=("fd00:30::/64", "2001:db8:30::/64"))
+
+
+def test_nft_ipv6_table_mirrors_filters_masquerades_only_ula_and_maps_ports() -> None:
+    v4, v6 = network_commands(V6), network_commands(V6, "ip6")
+    assert all(c["add"][k]["family"] == "ip6" for c in v6 for k in c["add"])
+    filt = lambda cmds: [r["expr"] for r in _adds(cmds, "rule") if not r["chain"].startswith("nat-")]  # noqa: E731
+    assert filt(v4) == filt(v6)                              # the same isolation rules in both families
+    masq = [e["elem"][0][0]["prefix"]["addr"] for e in _adds(v6, "element") if e["name"] == "masq"]
+    assert masq == ["fd00:30::", "2001:db8:30::"]            # both reach the nat chain (hairpin) ...
+    egress = [r["expr"] for r in _adds(v6, "rule") if r["chain"] == "nat-abababababab" and
+              {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "br-abab"}} in r["expr"]]
+    assert len(egress) == 1 and "fd00:30::" in repr(egress) and "2001:db8" not in repr(egress)   # ... ULA only
+    assert "masq" not in repr([e for e in _adds(network_commands(NET, "ip6"), "element")])   # a v4-only network
+    ports = [PortMapping("tcp", "::", 8080, "fd00:30::2", 80), PortMapping("udp", "2001:db8::1", 53, "fd00:30::2", 53),
+             PortMapping("tcp", "0.0.0.0", 8080, "172.18.0.2", 80)]
+    assert port_elements(ports, "ip6") == [
+        ("pub_any_tcp", [8080, {"concat": ["fd00:30::2", 80]}]),
+        ("pub_ip_udp", [{"concat": ["2001:db8::1", 53]}, {"concat": ["fd00:30::2", 53]}])]
+    assert port_elements(ports) == [("pub_any_tcp", [8080, {"concat": ["172.18.0.2", 80]}])]
+
+
+def test_iptables_ipv6_lines() -> None:
+    lines = network_lines(V6, v6=True)
+    assert lines["filter"] == network_lines(V6)["filter"]
+    assert not any("127.0.0.0" in line for t in lines.values() for line in t)
+    egress = [line for line in lines["nat"] if "! -o br-abab" in line]
+    assert len(egress) == 1 and "-s fd00:30::/64" in egress[0]
+    assert any("-s 2001:db8:30::/64 -o br-abab -m conntrack --ctstate DNAT" in line for line in lines["nat"])
+    p = PortMapping("tcp", "2001:db8::1", 8080, "fd00:30::2", 80)
+    assert "-d 2001:db8::1/128 -p tcp" in port_line(p) and "--to-destination [fd00:30::2]:80" in port_line(p)
+    text6 = change_text(Saved(), add=[V6], add_ports=[p, PortMapping("tcp", "0.0.0.0", 81, "172.18.0.2", 80)], v6=True)
+    assert "[fd00:30::2]:80" in text6 and "172.18.0.2:80" not in text6
+    assert "-I PREROUTING 1 ! -d ::1/128 -m addrtype --dst-type LOCAL -j COVE-DNAT" in text6
+    assert "[fd00:30::2]" not in change_text(Saved(), add_ports=[p])          # the IPv4 text leaves it out
+
+
 def test_nft_internal_network_drops_both_ways_and_has_no_masquerade() -> None:
     cmds = network_commands(INTERNAL)
     assert "masquerade" not in repr(cmds) and "'masq'" not in repr(cmds)

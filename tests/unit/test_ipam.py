@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
@@ -157,9 +158,12 @@ def test_from_docker_validates() -> None:
     ({"subnet": "10.0.0.1/24"}, "subnet", "host bits set, did you mean 10.0.0.0/24?"),
     ({"subnet": "10.0.0.0/31"}, "subnet", "no room"),
     ({"subnet": "10.0.0.0/32"}, "subnet", "no room"),
-    ({"subnet": "fd00::/64"}, "subnet", "IPv6 is not supported yet"),
+    ({"subnet": "fd00::/127"}, "subnet", "no room"),
+    ({"subnet": "fd00::1/64"}, "subnet", "host bits set, did you mean fd00::/64?"),
+    ({"subnet": "fd00::/64", "gateway": "10.0.0.1"}, "gateway", "not an IPv6 address"),
+    ({"subnet": "fd00::/64", "ip_range": "10.0.0.0/24"}, "ip-range", "not inside subnet fd00::/64"),
     ({"subnet": "10.0.0.0/24", "gateway": "ten"}, "gateway", "not an IPv4 address"),
-    ({"subnet": "10.0.0.0/24", "gateway": "fd00::1"}, "gateway", "IPv6 is not supported yet"),
+    ({"subnet": "10.0.0.0/24", "gateway": "fd00::1"}, "gateway", "not an IPv4 address"),
     ({"subnet": "10.0.0.0/24", "gateway": "10.0.1.1"}, "gateway", "not in subnet 10.0.0.0/24"),
     ({"subnet": "10.0.0.0/24", "gateway": "10.0.0.0"}, "gateway", "network address"),
     ({"subnet": "10.0.0.0/24", "gateway": "10.0.0.255"}, "gateway", "broadcast address"),
@@ -435,3 +439,46 @@ def test_parse_mac_errors(text: str, reason: str) -> None:
     with pytest.raises(InvalidArgument) as e:
         ipam.parse_mac(text)
     assert str(e.value).startswith("invalid mac-address ") and reason in str(e.value)
+
+
+# --- IPv6 (``--ipv6`` networks) -----------------------------------------------------
+
+def test_ipv6_config_gateway_defaults_to_subnet_one_and_round_trips() -> None:
+    cfg = ipam.parse_ipam_config("fd00:30::/64")
+    assert cfg.version == 6
+    pool = ipam.AddressPool(cfg)
+    assert str(pool.gateway) == "fd00:30::1"
+    assert ipam.IpamConfig.from_docker(cfg.to_docker()) == cfg
+    custom = ipam.parse_ipam_config("fd00:30::/64", "fd00:30::fe", "fd00:30::100/120")
+    assert custom.to_docker() == {"Subnet": "fd00:30::/64", "IPRange": "fd00:30::100/120", "Gateway": "fd00:30::fe"}
+
+
+def test_ipv6_allocation_is_serial_and_static_requests_are_checked() -> None:
+    cfg = ipam.parse_ipam_config("fd00:30::/64")
+    pool = ipam.AddressPool(cfg)
+    assert [str(pool.allocate()) for _ in range(3)] == ["fd00:30::2", "fd00:30::3", "fd00:30::4"]
+    pool.release("fd00:30::3")
+    assert str(pool.allocate()) == "fd00:30::5"          # no reuse before the cursor wraps, as Docker
+    assert str(pool.allocate("fd00:30::99")) == "fd00:30::99"
+    with pytest.raises(Conflict):
+        pool.allocate("fd00:30::1")                      # the gateway
+    with pytest.raises(Conflict):
+        pool.allocate("fd00:30::")                       # the subnet-router anycast address
+    with pytest.raises(InvalidArgument, match="ip6"):
+        pool.allocate("10.0.0.1")
+    with pytest.raises(InvalidArgument, match="not in subnet"):
+        pool.allocate("fd00:31::5")
+    assert str(ipam.AddressPool(cfg, leased=pool.leased, last=pool.last).allocate()) == "fd00:30::6"
+
+
+def test_ipv6_small_range_fills_up_and_last_address_is_usable() -> None:
+    pool = ipam.AddressPool(ipam.parse_ipam_config("fd00::/126"))     # ::0 anycast, ::1 gateway
+    assert [str(pool.allocate()) for _ in range(2)] == ["fd00::2", "fd00::3"]   # no broadcast in IPv6
+    with pytest.raises(Unavailable):
+        pool.allocate()
+
+
+def test_ipv6_and_ipv4_subnets_never_overlap() -> None:
+    ipam.check_overlap(N("10.0.0.0/8"), {"v6": ipaddress.ip_network("fd00::/8")})
+    with pytest.raises(Conflict):
+        ipam.check_overlap(ipaddress.ip_network("fd00:1::/64"), {"v6": ipaddress.ip_network("fd00::/16")})

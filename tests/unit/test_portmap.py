@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cove import portmap
-from cove.errors import Conflict, InvalidArgument, NotImplementedByCove
+from cove.errors import Conflict, InvalidArgument
 from cove.portmap import PortMapping, PortRequest
 
 
@@ -14,9 +14,9 @@ def free(proto: str, ip: str, port: int) -> bool:
 def test_requests_read_dockers_shape_and_publish_all() -> None:
     reqs = portmap.requests({"80/tcp": [{"HostIp": "", "HostPort": "8080"}], "53/udp": [{"HostIp": "127.0.0.1"}]},
                             {"80/tcp": {}, "443/tcp": {}}, publish_all=True)
-    assert PortRequest("tcp", 80, "0.0.0.0", (8080, 8080)) in reqs
+    assert PortRequest("tcp", 80, "0.0.0.0", (8080, 8080), dual=True) in reqs
     assert PortRequest("udp", 53, "127.0.0.1", None) in reqs
-    assert PortRequest("tcp", 443, "0.0.0.0", None) in reqs
+    assert PortRequest("tcp", 443, "0.0.0.0", None, dual=True) in reqs
     assert len(reqs) == 3
 
 
@@ -30,9 +30,43 @@ def test_bad_specs_name_the_spec(bindings, word) -> None:
     assert word in str(e.value)
 
 
-def test_ipv6_host_address_is_refused_clearly() -> None:
-    with pytest.raises(NotImplementedByCove):
-        portmap.requests({"80/tcp": [{"HostIp": "::1", "HostPort": "80"}]}, {}, False)
+def test_ipv6_loopback_is_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidArgument) as e:
+        portmap.requests({"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}, {}, False)
+    assert "[::1]:8080:80/tcp" in str(e.value) and "route_localnet" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_ipv6_host_addresses_in_brackets_are_read() -> None:
+    reqs = portmap.requests({"80/tcp": [{"HostIp": "[2001:db8::1]", "HostPort": "8080"}, {"HostIp": "::"}],
+                             "53/udp": [{"HostIp": "2001:DB8::1", "HostPort": "5353"}]}, {}, False)
+    assert reqs == [PortRequest("tcp", 80, "2001:db8::1", (8080, 8080)), PortRequest("tcp", 80, "::", None),
+                    PortRequest("udp", 53, "2001:db8::1", (5353, 5353))]
+
+
+def test_ipv6_binding_needs_a_container_with_ipv6() -> None:
+    reqs = portmap.requests({"80/tcp": [{"HostIp": "2001:db8::1", "HostPort": "8080"}]}, {}, False)
+    with pytest.raises(InvalidArgument, match=r"\[2001:db8::1\]:8080:80/tcp: the container has no IPv6 address"):
+        portmap.allocate(reqs, "172.17.0.2", [], free, (40000, 40010), ["2001:db8::1"])
+    out = portmap.allocate(reqs, "172.17.0.2", [], free, (40000, 40010), ["2001:db8::1"], "fd00::2")
+    assert out == [PortMapping("tcp", "2001:db8::1", 8080, "fd00::2", 80)]
+    with pytest.raises(InvalidArgument, match="not an address of this host"):
+        portmap.allocate(reqs, "172.17.0.2", [], free, (40000, 40010), ["2001:db8::2"], "fd00::2")
+
+
+def test_unspecified_host_address_also_publishes_on_ipv6_with_the_same_port() -> None:
+    reqs = portmap.requests({"80/tcp": [{"HostPort": "8000-8005"}]}, {}, False)
+    taken = [PortMapping("tcp", "::", 8000, "fd00::9", 80)]           # :::8000 is held: both families move on
+    out = portmap.allocate(reqs, "172.18.0.2", taken, free, (40000, 40010), [], "fd00::2")
+    assert out == [PortMapping("tcp", "0.0.0.0", 8001, "172.18.0.2", 80), PortMapping("tcp", "::", 8001, "fd00::2", 80)]
+    only4 = portmap.allocate(reqs, "172.18.0.2", taken, free, (40000, 40010), [])
+    assert only4 == [PortMapping("tcp", "0.0.0.0", 8000, "172.18.0.2", 80)]    # no IPv6: "::" does not clash
+
+
+def test_families_do_not_clash_but_wildcards_do() -> None:
+    assert portmap.overlap("::", "2001:db8::1") and portmap.overlap("0.0.0.0", "10.0.0.1")
+    assert not portmap.overlap("0.0.0.0", "::") and not portmap.overlap("0.0.0.0", "2001:db8::1")
+    assert not portmap.overlap("2001:db8::1", "2001:db8::2")
 
 
 def test_allocate_fixed_range_and_ephemeral() -> None:

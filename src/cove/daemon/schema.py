@@ -44,7 +44,7 @@ def network_json(engine: Engine, net: Network, detail: bool = True) -> dict[str,
                 "EndpointID": ep.id,
                 "MacAddress": ep.mac,
                 "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else "",
                 "Cove": kernel_objects(net, ep, c.state.netns if c else ""),
             }
         if net.driver == "bridge":
@@ -82,7 +82,8 @@ def endpoint_request(cfg: dict[str, Any] | None) -> EndpointRequest:
     cfg = cfg or {}
     ipam = cfg.get("IPAMConfig") or {}
     return EndpointRequest(ip=ipam.get("IPv4Address") or None, aliases=_str_list(cfg.get("Aliases"), "Aliases"),
-                           mac=cfg.get("MacAddress") or None, links=_str_list(cfg.get("Links"), "Links"))
+                           mac=cfg.get("MacAddress") or None, links=_str_list(cfg.get("Links"), "Links"),
+                           ip6=ipam.get("IPv6Address") or None)
 
 
 def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
@@ -158,7 +159,8 @@ def kernel_objects(net: Network, ep: Endpoint, sandbox: str) -> dict[str, Any]:
 def _endpoint_settings(net: Network, ep: Endpoint | None, req: EndpointRequest, sandbox: str) -> dict[str, Any]:
     net_id = net.id
     return {
-        "IPAMConfig": {"IPv4Address": req.ip} if req.ip else None,
+        "IPAMConfig": ({**({"IPv4Address": req.ip} if req.ip else {}), **({"IPv6Address": req.ip6} if req.ip6 else {})}
+                       or None),
         "Links": req.links or None,
         "Aliases": req.aliases or None,
         "NetworkID": net_id,
@@ -166,9 +168,9 @@ def _endpoint_settings(net: Network, ep: Endpoint | None, req: EndpointRequest, 
         "Gateway": ep.gateway if ep else "",
         "IPAddress": ep.ip if ep else "",
         "IPPrefixLen": ep.prefixlen if ep else 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": ep.gateway6 if ep else "",
+        "GlobalIPv6Address": ep.ip6 if ep else "",
+        "GlobalIPv6PrefixLen": ep.prefixlen6 if ep else 0,
         "MacAddress": ep.mac if ep else "",
         "DriverOpts": None,
         "Cove": kernel_objects(net, ep, sandbox) if ep else None,
@@ -219,6 +221,9 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
             "IPPrefixLen": primary["IPPrefixLen"] if primary else 0,
             "MacAddress": primary["MacAddress"] if primary else "",
             "EndpointID": primary["EndpointID"] if primary else "",
+            "GlobalIPv6Address": primary["GlobalIPv6Address"] if primary else "",
+            "GlobalIPv6PrefixLen": primary["GlobalIPv6PrefixLen"] if primary else 0,
+            "IPv6Gateway": primary["IPv6Gateway"] if primary else "",
             "Networks": networks,
         },
     }

@@ -1,5 +1,5 @@
 """The embedded DNS server's name table: which names resolve to which IPv4
-addresses, per network.
+(and, on ``--ipv6`` networks, IPv6) addresses, per network.
 
 Docker's embedded resolver answers a container only with the names of
 containers that share a network with it, so the table is kept per network.
@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import AddressValueError, IPv4Address
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
 
 from cove.errors import field_error
 
@@ -47,6 +47,7 @@ class _Endpoint:
     keys: tuple[str, ...]  # normalized names, no duplicates
     ip: str
     ptr: str  # the container name as given, for reverse lookups ("" for none)
+    ip6: str = ""  # its IPv6 address on an IPv6 network, else ""
 
 
 class Records:
@@ -61,6 +62,8 @@ class Records:
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         # network -> name -> container -> ip
         self._names: dict[str, dict[str, dict[str, str]]] = {}
+        # network -> name -> container -> IPv6 address (endpoints that have one)
+        self._names6: dict[str, dict[str, dict[str, str]]] = {}
         # network -> ip -> container -> container name
         self._ips: dict[str, dict[str, dict[str, str]]] = {}
         self._version = 0
@@ -70,12 +73,17 @@ class Records:
         """A number that changes on every change of the table."""
         return self._version
 
-    def set_endpoint(self, network_id: str, container_id: str, names: Sequence[str], ip: str) -> None:
-        """Add or replace the names and IPv4 address ``container_id`` has on ``network_id``."""
+    def set_endpoint(self, network_id: str, container_id: str, names: Sequence[str], ip: str,
+                     ip6: str = "") -> None:
+        """Add or replace the names and IPv4 (and IPv6) address ``container_id`` has on ``network_id``."""
         try:
             address = str(IPv4Address(ip))
         except (AddressValueError, ValueError):
             raise field_error("ip", ip, "not an IPv4 address") from None
+        try:
+            address6 = str(IPv6Address(ip6)) if ip6 else ""
+        except (AddressValueError, ValueError):
+            raise field_error("ip6", ip6, "not an IPv6 address") from None
         given: list[str] = []
         for name in names:
             trimmed = name[:-1] if name.endswith(".") else name
@@ -84,7 +92,7 @@ class Records:
             given.append(trimmed)
         keys = list(dict.fromkeys(name.lower() for name in given))
         ptr = given[0] if given else ""
-        new = _Endpoint(tuple(keys), address, ptr)
+        new = _Endpoint(tuple(keys), address, ptr, address6)
         with self._lock:
             old = self._endpoints.get((network_id, container_id))
             if old == new:
@@ -95,6 +103,10 @@ class Records:
             by_name = self._names.setdefault(network_id, {})
             for key in new.keys:
                 by_name.setdefault(key, {})[container_id] = address
+            if address6:
+                by_name6 = self._names6.setdefault(network_id, {})
+                for key in new.keys:
+                    by_name6.setdefault(key, {})[container_id] = address6
             if ptr:
                 self._ips.setdefault(network_id, {}).setdefault(address, {})[container_id] = ptr
             self._version += 1
@@ -118,6 +130,15 @@ class Records:
                     del by_name[key]
         if not by_name:
             self._names.pop(network_id, None)
+        by_name6 = self._names6.get(network_id, {})
+        for key in old.keys if old.ip6 else ():
+            holders = by_name6.get(key)
+            if holders is not None:
+                holders.pop(container_id, None)
+                if not holders:
+                    del by_name6[key]
+        if not by_name6:
+            self._names6.pop(network_id, None)
         by_ip = self._ips.get(network_id, {})
         holders = by_ip.get(old.ip)
         if holders is not None:
@@ -127,14 +148,15 @@ class Records:
         if not by_ip:
             self._ips.pop(network_id, None)
 
-    def lookup(self, networks: Iterable[str], name: str) -> list[str]:
-        """IPv4 addresses for ``name`` on any of ``networks`` (exact, case-insensitive;
-        a trailing dot is ignored), each address once."""
+    def lookup(self, networks: Iterable[str], name: str, v6: bool = False) -> list[str]:
+        """IPv4 addresses (``v6``: IPv6 addresses) for ``name`` on any of ``networks`` (exact,
+        case-insensitive; a trailing dot is ignored), each address once."""
         key = normalize(name)
         found: dict[str, None] = {}
+        table = self._names6 if v6 else self._names
         with self._lock:
             for network in networks:
-                holders = self._names.get(network, {}).get(key)
+                holders = table.get(network, {}).get(key)
                 if holders:
                     found.update(dict.fromkeys(holders.values()))
         return list(found)

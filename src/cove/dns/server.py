@@ -5,8 +5,9 @@ its own: the caller reads a packet inside a container's namespace, passes it
 with the networks that container is on, and sends back what it gets.
 
 - Names of containers that share a network with the asker are answered
-  locally: A (all addresses, in random order, TTL 600), AAAA and other types
-  with NOERROR and no records, PTR for their addresses.
+  locally: A (all addresses, in random order, TTL 600), AAAA with their IPv6
+  addresses on ``--ipv6`` networks, other types (and AAAA without IPv6) with
+  NOERROR and no records, PTR for their IPv4 addresses.
 - Other names go to the upstream servers through a *forwarder*, except names
   of a single label, which get NXDOMAIN at once (Docker does the same).
 - Malformed input is dropped or answered FORMERR; no input raises or blocks
@@ -37,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from dnslib import CLASS, QTYPE, RR, A, DNSBuffer, DNSLabel, DNSQuestion, DNSRecord, EDNS0, PTR
+from dnslib import AAAA, CLASS, QTYPE, RR, A, DNSBuffer, DNSLabel, DNSQuestion, DNSRecord, EDNS0, PTR
 
 from cove.dns.records import Records
 
@@ -300,6 +301,9 @@ class Resolver:
                 local = True
                 if question.qtype in (QTYPE.A, QTYPE.ANY):
                     records = [RR(question.qname, QTYPE.A, CLASS.IN, TTL, A(ip)) for ip in addresses]
+                if question.qtype in (QTYPE.AAAA, QTYPE.ANY):
+                    records += [RR(question.qname, QTYPE.AAAA, CLASS.IN, TTL, AAAA(ip))
+                                for ip in self.records.lookup(nets, name, v6=True)]
             elif question.qtype == QTYPE.PTR and (ip := _reverse_ip(name)) is not None:
                 target = self.records.reverse(nets, ip)
                 if target is not None:

@@ -10,6 +10,10 @@ id>`` on host-side veth ends):
   container's namespace (named ``eth0``, ``eth1``...), the host end enslaved to
   the bridge; inside: MAC, address, up, and the default route via the gateway
   for the first endpoint;
+- ``--ipv6`` networks: the bridge also holds the IPv6 gateway address and each
+  endpoint an IPv6 address (both added ``nodad``, so usable at once; IPv6 is
+  switched on for those interfaces with ``disable_ipv6=0``), with a default IPv6
+  route via the gateway on ``eth0``;
 - firewall rules for the network (isolation, masquerade) through
   :mod:`cove.firewall`;
 - ``enable_icc=false`` is bridge *port isolation*: isolated ports cannot
@@ -39,11 +43,13 @@ Options (Docker's names): ``com.docker.network.bridge.name``,
 from __future__ import annotations
 
 from contextlib import ExitStack
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, ip_address, ip_interface, ip_network
+from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
-from ..kernel.netlink import sysctl_set
+from ..ipam import AddressPool, IpamConfig
+from ..kernel.netlink import sysctl_set, sysctl_set_in
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
@@ -101,10 +107,16 @@ def rules_for(net: Network) -> NetworkRules:
     return NetworkRules(
         id=net.id,
         bridge=net.bridge,
-        subnets=tuple(c["Subnet"] for c in net.ipam),
+        subnets=tuple(c["Subnet"] for c in net.ipam_v4()),
         internal=net.internal,
         masquerade=net.masquerade,
+        subnets6=tuple(c["Subnet"] for c in net.ipam_v6()) if net.ipv6 else (),
     )
+
+
+def enable_ipv6(bridge: str) -> None:
+    """IPv6 on the bridge even where the host's default is ``disable_ipv6=1``."""
+    sysctl_set(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
 
 
 @register("bridge")
@@ -159,11 +171,12 @@ class BridgeDriver:
                     cfg["AuxiliaryAddresses"] = aux
                     n += 1
 
-    def _gateways(self, net: Network) -> list[tuple[IPv4Address, int]]:
+    def _gateways(self, net: Network) -> list[tuple[Any, int]]:
         out = []
-        for cfg in net.ipam:
-            subnet = IPv4Network(cfg["Subnet"])
-            out.append((IPv4Address(cfg["Gateway"]), subnet.prefixlen))
+        for cfg in net.ipam_v4() + (net.ipam_v6() if net.ipv6 else []):
+            subnet = ip_network(cfg["Subnet"])
+            gw = cfg.get("Gateway") or AddressPool(IpamConfig.from_docker(cfg)).gateway   # IPv6: ::1 by default
+            out.append((ip_address(gw), subnet.prefixlen))
         return out
 
     def create(self, net: Network) -> None:
@@ -186,6 +199,8 @@ class BridgeDriver:
         with ExitStack() as undo:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
             undo.callback(nl.delete_link, net.bridge)
+            if net.ipv6:
+                enable_ipv6(net.bridge)
             for gw, plen in self._gateways(net):
                 nl.add_address(index, gw, plen)
             nl.set_link(index, state="up")
@@ -281,8 +296,11 @@ class BridgeDriver:
         else:
             index = link.index
         have = {a for _, a in nl.addresses(index)}
+        if net.ipv6:
+            enable_ipv6(net.bridge)
+            have |= {a for _, a in nl.addresses(index, family=10)}
         for gw, plen in self._gateways(net):
-            if IPv4Interface(f"{gw}/{plen}") not in have:
+            if ip_interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
         route_localnet(net.bridge)
@@ -302,9 +320,14 @@ class BridgeDriver:
             ep.ifindex, ep.host_ifindex = peer, index
             inside.set_link(peer, address=ep.mac)
             inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
+            if ep.ip6:
+                sysctl_set_in(sandbox, f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0")
+                inside.add_address(peer, ip_address(ep.ip6), ep.prefixlen6)
             inside.set_link(peer, state="up")
             if ep.ifname == "eth0" and ep.gateway:
                 inside.add_default_route(IPv4Address(ep.gateway))
+            if ep.ifname == "eth0" and ep.ip6 and ep.gateway6:
+                inside.add_default_route(ip_address(ep.gateway6))
             undo.pop_all()
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:

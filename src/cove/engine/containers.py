@@ -106,8 +106,8 @@ class ContainerOps(NetworkOps, PortOps):
             host.network_mode = mode
             networks: dict[str, EndpointRequest] = {}
             if mode in ("host", "none"):
-                if any(r.ip or r.aliases or r.mac for r in endpoints.values()):
-                    raise InvalidArgument(f"invalid network settings: --ip, --alias and --mac-address need a network, not --network {mode}")
+                if any(r.ip or r.ip6 or r.aliases or r.mac for r in endpoints.values()):
+                    raise InvalidArgument(f"invalid network settings: --ip, --ip6, --alias and --mac-address need a network, not --network {mode}")
             elif mode.startswith("container:"):
                 self.find_container(mode.split(":", 1)[1])
                 if config.hostname:
@@ -227,7 +227,7 @@ class ContainerOps(NetworkOps, PortOps):
                 ep = next(iter(eps.values()))
                 names = " ".join(dict.fromkeys(n for n in (alias, other.name, other.config.hostname) if n))
                 extra.append((names, ep.ip))
-        addrs = [ep.ip for ep in self.endpoints.get(c.id, {}).values()]
+        addrs = [a for ep in self.endpoints.get(c.id, {}).values() for a in (ep.ip, ep.ip6) if a]
         return etcfiles.hosts(hostname, addrs, extra, c.config.domainname)
 
     def on_endpoints_changed(self, c: Container) -> None:
@@ -262,7 +262,7 @@ class ContainerOps(NetworkOps, PortOps):
                 eps = self.endpoints.get(c.id, {})
                 if eps:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
-                    ports = self.publish(c, primary.ip)
+                    ports = self.publish(c, primary.ip, primary.ip6)
                     undo.callback(self.unpublish, ports)
                 etc = self._etc_files(c)
                 if self.start_resolver(c, sandbox):

@@ -144,6 +144,10 @@ class EngineCore:
         """Addresses in use on a network: exactly its live endpoints' addresses."""
         return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
 
+    def leases6(self, net_id: str) -> set[str]:
+        """IPv6 addresses in use on a network (``--ipv6`` networks)."""
+        return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
+
     def endpoints_on(self, net_id: str) -> list[Endpoint]:
         return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
 

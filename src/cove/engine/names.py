@@ -35,7 +35,7 @@ class NameOps(EngineCore):
             return
         req = c.networks.get(ep.network_id)
         names = [c.name, c.id[:12], *(req.aliases if req else [])]
-        self.records.set_endpoint(ep.network_id, c.id, names, ep.ip)
+        self.records.set_endpoint(ep.network_id, c.id, names, ep.ip, ep.ip6)
 
     def unregister_names(self, container_id: str, network_id: str) -> None:
         self.records.remove_endpoint(network_id, container_id)

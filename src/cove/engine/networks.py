@@ -9,13 +9,14 @@ so no half-made bridge, veth, rule or lease remains.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_network
 from typing import Any
 
 from .. import ipam
 from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
+from ..kernel.netlink import sysctl_set
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
 
 
@@ -42,19 +43,23 @@ class NetworkOps(NameOps):
 
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
-        taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam]
+        taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
         host = self.driver_ctx.netlink.get(None)
         taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
         return taken
 
-    def _ipam_configs(self, requested: list[dict[str, Any]]) -> list[ipam.IpamConfig]:
+    def _ipam_configs(self, requested: list[dict[str, Any]], ipv6: bool = False) -> list[ipam.IpamConfig]:
+        """IPv4 configs (one picked from the pools if none is given), then IPv6 ones (``ipv6`` only)."""
         if not requested:
+            if ipv6:
+                raise InvalidArgument("invalid ipv6: an IPv6 network needs an IPv6 --subnet "
+                                      "(e.g. --subnet fd00:1::/64): cove has no default IPv6 address pool")
             pools = [ipam.parse_pool(p) for p in self.cfg.default_pools] or ipam.DEFAULT_POOLS
             subnet = ipam.pick_subnet(self._taken_subnets(), pools)
             return [ipam.parse_ipam_config(str(subnet))]
         configs = []
-        existing = {n.name: IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam}
+        existing = {n.name: ip_network(c["Subnet"]) for n in self.networks.values() for c in n.ipam}
         for raw in requested:
             if not raw.get("Subnet"):
                 if raw.get("Gateway") or raw.get("IPRange"):
@@ -65,14 +70,20 @@ class NetworkOps(NameOps):
             ipam.check_overlap(cfg.subnet, existing)
             existing[f"(this request) {raw['Subnet']}"] = cfg.subnet
             configs.append(cfg)
-        if not configs:
-            return self._ipam_configs([])
-        return configs
+        v4 = [c for c in configs if c.version == 4]
+        v6 = [c for c in configs if c.version == 6]
+        if ipv6 and not v6:
+            raise InvalidArgument("invalid ipv6: an IPv6 network needs an IPv6 --subnet "
+                                  "(e.g. --subnet fd00:1::/64): cove has no default IPv6 address pool")
+        if not v4:
+            v4 = self._ipam_configs([])
+        return v4 + v6      # an IPv6 subnet without --ipv6 is kept but unused, as in Docker 20.10
 
     @staticmethod
     def _config_dict(cfg: ipam.IpamConfig) -> dict[str, Any]:
+        """Docker's IPAM.Config entry: the IPv4 gateway is filled in, an IPv6 one only if given."""
         d = cfg.to_docker()
-        if not d.get("Gateway"):
+        if not d.get("Gateway") and cfg.version == 4:
             d["Gateway"] = str(ipam.AddressPool(cfg).gateway)
         return d
 
@@ -88,16 +99,18 @@ class NetworkOps(NameOps):
                 raise Conflict(f"network with name {name} already exists")
             if driver not in DRIVERS:
                 raise NotFound(f'plugin "{driver}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
-            if ipv6:
-                raise InvalidArgument("invalid ipv6: IPv6 networks are not supported by cove yet")
+            if ipv6 and driver != "bridge":
+                raise InvalidArgument(f"invalid ipv6: cove supports IPv6 on bridge networks only, not {driver}")
             if driver in ("host", "null") and not predefined:
                 raise Forbidden(f'only one instance of "{ "none" if driver == "null" else "host"}" network is allowed')
             drv = DRIVERS[driver](self.driver_ctx)
-            configs = self._ipam_configs(list(ipam_config or [])) if drv.has_endpoints else []
+            configs = self._ipam_configs(list(ipam_config or []), ipv6) if drv.has_endpoints else []
             net = Network(id=net_id or new_id(), name=name, driver=driver, created=now_rfc3339(),
                           ipam=[self._config_dict(c) for c in configs], internal=internal,
-                          attachable=attachable, options=dict(options or {}), labels=dict(labels or {}))
+                          attachable=attachable, ipv6=ipv6, options=dict(options or {}), labels=dict(labels or {}))
             drv.validate(net)
+            if ipv6:
+                self.ipv6_forwarding()
             with ExitStack() as undo:
                 drv.create(net)
                 undo.callback(drv.delete, net)
@@ -107,6 +120,15 @@ class NetworkOps(NameOps):
             self.drivers.setdefault(driver, drv)
             log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
             return net
+
+    def ipv6_forwarding(self) -> None:
+        """``net.ipv6.conf.all.forwarding=1`` (with ``--ip-forward``), set once an IPv6 network exists.
+
+        Only then: on a host that takes its own IPv6 address from router
+        advertisements, forwarding makes the kernel ignore them (``accept_ra=1``).
+        """
+        if self.cfg.ip_forward:
+            sysctl_set("net.ipv6.conf.all.forwarding", "1")
 
     def remove_network(self, ref: str) -> Network:
         with self.lock:
@@ -152,11 +174,28 @@ class NetworkOps(NameOps):
                 ip = IPv4Address(req.ip)
             except ValueError:
                 raise field_error("ip", req.ip, "not an IPv4 address") from None
-            if not any(ip in IPv4Network(c["Subnet"]) for c in net.ipam):
-                subnets = ", ".join(c["Subnet"] for c in net.ipam)
+            if not any(ip in IPv4Network(c["Subnet"]) for c in net.ipam_v4()):
+                subnets = ", ".join(c["Subnet"] for c in net.ipam_v4())
                 raise field_error("ip", req.ip, f"not in the subnet of network {net.name} ({subnets})")
             if str(ip) in self.leases(net.id):
                 raise Conflict(f"ip {ip} is already in use on network {net.name}")
+        if req.ip6 is not None:
+            if not net.ipv6 or not net.ipam_v6():
+                raise field_error("ip6", req.ip6, f"network {net.name} has no IPv6 (create it with --ipv6 and "
+                                  "an IPv6 --subnet)")
+            if net.name == "bridge" and not predefined_ok:
+                raise InvalidArgument("invalid ip6: user specified IP address is supported on user defined "
+                                      "networks only")
+            try:
+                ip6 = IPv6Address(req.ip6)
+            except ValueError:
+                raise field_error("ip6", req.ip6, "not an IPv6 address") from None
+            if not any(ip6 in ip_network(c["Subnet"]) for c in net.ipam_v6()):
+                subnets = ", ".join(c["Subnet"] for c in net.ipam_v6())
+                raise field_error("ip6", req.ip6, f"not in the IPv6 subnet of network {net.name} ({subnets})")
+            req.ip6 = str(ip6)
+            if req.ip6 in self.leases6(net.id):
+                raise Conflict(f"ip6 {ip6} is already in use on network {net.name}")
         if req.mac is not None:
             req.mac = ipam.parse_mac(req.mac)
         for alias in req.aliases:
@@ -167,24 +206,38 @@ class NetworkOps(NameOps):
         with self.lock:
             if net.id in self.endpoints.get(c.id, {}):
                 raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
-            cfg_dict = net.ipam[0]
+            v4 = net.ipam_v4()
+            cfg_dict = v4[0]
             if req.ip is not None:
-                cfg_dict = next(d for d in net.ipam if IPv4Address(req.ip) in IPv4Network(d["Subnet"]))
+                cfg_dict = next(d for d in v4 if IPv4Address(req.ip) in IPv4Network(d["Subnet"]))
             cfg = ipam.IpamConfig.from_docker(cfg_dict)
             pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
                                     last=IPv4Address(net.last_ip) if net.last_ip else None)
             ip = pool.allocate(req.ip)
+            ip6, plen6, gw6 = "", 0, ""
+            v6 = net.ipam_v6() if net.ipv6 and net.driver == "bridge" else []
+            if v6:
+                d6 = v6[0]
+                if req.ip6 is not None:
+                    d6 = next(d for d in v6 if IPv6Address(req.ip6) in ip_network(d["Subnet"]))
+                cfg6 = ipam.IpamConfig.from_docker(d6)
+                pool6 = ipam.AddressPool(cfg6, leased=self.leases6(net.id),
+                                         last=net.last_ip6 if net.last_ip6 else None)
+                ip6, plen6, gw6 = str(pool6.allocate(req.ip6)), cfg6.subnet.prefixlen, str(pool6.gateway)
             epid = new_id()
             ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
                           host_ifname=f"veth{epid[:7]}" if net.driver == "bridge" else "",
                           ip=str(ip), prefixlen=cfg.subnet.prefixlen,
-                          gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip))
+                          gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip),
+                          ip6=ip6, prefixlen6=plen6, gateway6=gw6)
             drv = self.driver_of(net)
             with ExitStack() as undo:
                 drv.join(net, ep, sandbox)
                 undo.callback(drv.leave, net, ep, sandbox)
                 if req.ip is None:
                     net.last_ip = str(ip)
+                if ip6 and req.ip6 is None:
+                    net.last_ip6 = ip6
                 with self.store.txn():
                     self.save_endpoint(ep)
                     self.save_network(net)

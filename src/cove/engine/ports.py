@@ -3,7 +3,8 @@
 At start, after the container's endpoints exist: read its bindings
 (:func:`cove.portmap.requests`), choose host ports (:func:`cove.portmap.allocate`,
 checking every port already published and probing the host for listeners),
-and hand the mappings to the firewall (DNAT).  At exit: remove them and drop
+and hand the mappings to the firewall (DNAT).  IPv6 host addresses map to the
+container's IPv6 address (``--ipv6`` networks only; checked at create).  At exit: remove them and drop
 the UDP conntrack entries that would otherwise keep steering a client's
 packets to the dead container.
 """
@@ -29,8 +30,10 @@ def host_port_free(proto: str, ip: str, port: int) -> bool:
     kind = _SOCK_TYPES.get(proto)
     if kind is None:
         return True   # SCTP: no probe without the sctp module; the DNAT still wins over a listener
-    s = socket.socket(socket.AF_INET, kind)
+    s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, kind)
     try:
+        if ":" in ip:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)   # "::" alone, not 0.0.0.0 too
         s.bind((ip, port))
         return True
     except OSError as exc:
@@ -72,23 +75,31 @@ class PortOps(EngineCore):
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
                                 self.cfg.default_host_ip)
         taken = self.published()
+        v6 = portmap.need_ipv6(reqs)
+        if v6 is not None:
+            primary = self.networks.get(next(iter(c.networks), ""))
+            if primary is None or not primary.ipv6 or not primary.ipam_v6():
+                raise portmap.ipv6_refusal(v6)
         for r in reqs:
             if r.host_range and r.host_range[0] == r.host_range[1]:
                 port = r.host_range[0]
-                if any(m.proto == r.proto and m.host_port == port and
-                       ("0.0.0.0" in (m.host_ip, r.host_ip) or m.host_ip == r.host_ip) for m in taken):
+                if any(m.proto == r.proto and m.host_port == port and portmap.overlap(m.host_ip, r.host_ip)
+                       for m in taken):
                     from ..errors import Conflict
 
-                    raise Conflict(f"Bind for {r.host_ip}:{port} failed: port is already allocated")
+                    raise Conflict(f"Bind for {portmap.host_spec(r.host_ip, port)} failed: port is already allocated")
 
-    def publish(self, c: Container, container_ip: str) -> list[PortMapping]:
+    def publish(self, c: Container, container_ip: str, container_ip6: str = "") -> list[PortMapping]:
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
                                 self.cfg.default_host_ip)
         if not reqs:
             return []
-        addrs = [str(a.ip) for _, a in self.driver_ctx.netlink.get(None).addresses()]
+        host = self.driver_ctx.netlink.get(None)
+        addrs = [str(a.ip) for _, a in host.addresses()]
+        if container_ip6:
+            addrs += [str(a.ip) for _, a in host.addresses(family=10)]
         mappings = portmap.allocate(reqs, container_ip, self.published(exclude=c.id), host_port_free,
-                                    ephemeral_range(), addrs)
+                                    ephemeral_range(), addrs, container_ip6)
         self.driver_ctx.firewall.add_ports(mappings)
         return mappings
 
@@ -99,7 +110,8 @@ class PortOps(EngineCore):
         conntrack = shutil.which("conntrack")
         for m in mappings:
             if m.proto == "udp" and conntrack:
-                r = subprocess.run([conntrack, "-D", "-p", "udp", "--orig-port-dst", str(m.host_port)],
+                family = "ipv6" if ":" in m.host_ip else "ipv4"
+                r = subprocess.run([conntrack, "-D", "-f", family, "-p", "udp", "--orig-port-dst", str(m.host_port)],
                                    capture_output=True, text=True)
                 if r.returncode not in (0, 1):
                     log.warning("conntrack -D for udp/%d: %s", m.host_port, r.stderr.strip())

@@ -129,6 +129,8 @@ class Reconciler(ContainerOps):
                     self.driver_of(net).restore(net)
                     if net.to_dict() != before:
                         self.save_network(net)
+            if any(n.ipv6 for n in self.networks.values()):
+                self.ipv6_forwarding()
             self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()

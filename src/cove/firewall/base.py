@@ -10,6 +10,14 @@ Semantics (Docker's observable behaviour for bridge networks):
    are accepted; new connections from elsewhere into the bridge are dropped.
 4. Masquerade: packets from the network's subnets leaving by another
    interface than its bridge are masqueraded (``masquerade=True``).
+
+IPv6 (``--ipv6`` networks): the same rules, in IPv6 tables of their own, for
+every network (so isolation, ``--internal`` and the drops hold for IPv6 too);
+egress is masqueraded only from unique local subnets (``fc00::/7``, see
+:attr:`NetworkRules.masq6`); published ports bound to an IPv6 host address or
+to ``::`` are DNAT'ed the same way.  ``[::1]`` cannot be published: Linux has
+no ``route_localnet`` for IPv6 and drops loopback-sourced packets that would
+leave by another interface, and cove has no userland proxy.
 5. Traffic between containers of one bridge is bridged at layer 2 and is not
    the firewall's business (``enable_icc=false`` is bridge port isolation).
 
@@ -31,9 +39,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv6Network, ip_network
 from typing import Protocol
 
 from ..portmap import PortMapping
+
+
+ULA = IPv6Network("fc00::/7")
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,18 @@ class NetworkRules:
     subnets: tuple[str, ...]    # IPv4 CIDRs of the network, e.g. ("172.18.0.0/16",)
     internal: bool = False      # no way in or out: drop anything forwarded between the bridge and any other interface
     masquerade: bool = True     # SNAT (masquerade) traffic from the subnets that leaves through another interface
+    subnets6: tuple[str, ...] = ()   # IPv6 CIDRs of an ``--ipv6`` network, e.g. ("fd00:30::/64",)
+
+    @property
+    def masq6(self) -> tuple[str, ...]:
+        """The IPv6 subnets that are masqueraded on egress: unique local ones (fc00::/7) only.
+
+        A ULA prefix is not routable on the internet, so egress needs NAT as IPv4
+        does; a global prefix is left as it is (the admin routes it to the host).
+        """
+        if not self.masquerade or self.internal:
+            return ()
+        return tuple(s for s in self.subnets6 if ip_network(s).subnet_of(ULA))
 
     @property
     def short(self) -> str:

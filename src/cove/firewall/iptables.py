@@ -21,6 +21,13 @@ Chains (``iptables-legacy-save`` shows them)::
     raw     PREROUTING       -> -j COVE-RAW
             COVE-RAW         -i <bridge> -d 127.0.0.0/8 -j DROP
 
+IPv6 (``ip6tables-legacy``): the same chains with the same rules for every
+network (isolation and ``--internal`` hold for IPv6 too); ``--ipv6`` networks add
+their IPv6 subnets to COVE-POSTROUTING (egress masquerade for unique local
+subnets only, hairpin for all), IPv6 published ports go to COVE-DNAT, and the
+jumps use ``::1/128`` where IPv4 uses 127.0.0.0/8 (there is no IPv6 rule for
+the host's loopback: ``[::1]`` cannot be published).
+
 Every rule cove puts in a shared chain carries a comment naming its owner
 (``cove:<network id>`` or ``cove-port:<proto>/<host ip>/<host port>``), so a
 change finds exactly the lines it replaces in ``iptables-legacy-save`` and no
@@ -63,6 +70,17 @@ JUMPS = {
             "-A OUTPUT -m addrtype --dst-type LOCAL -j COVE-DNAT"],
     "raw": ["-A PREROUTING -j COVE-RAW"],
 }
+JUMPS6 = {
+    "filter": JUMPS["filter"],
+    "nat": ["-A POSTROUTING -j COVE-POSTROUTING",
+            "-A PREROUTING ! -d ::1/128 -m addrtype --dst-type LOCAL -j COVE-DNAT",
+            "-A OUTPUT -m addrtype --dst-type LOCAL -j COVE-DNAT"],
+    "raw": JUMPS["raw"],
+}
+
+
+def _jump_rules(v6: bool) -> dict[str, list[str]]:
+    return JUMPS6 if v6 else JUMPS
 
 
 @dataclass
@@ -111,8 +129,9 @@ def comment_of(line: str) -> str | None:
     return m.group(2) if m.group(1) is None else re.sub(r"\\(.)", r"\1", m.group(1))
 
 
-def network_lines(net: NetworkRules) -> dict[str, list[str]]:
-    """Every rule one network adds, per table: tagged lines in shared chains, then its own chains."""
+def network_lines(net: NetworkRules, v6: bool = False) -> dict[str, list[str]]:
+    """Every rule one network adds, per table (``v6``: for ip6tables): tagged lines in shared
+    chains, then its own chains."""
     tag = _comment(network_tag(net.id))
     fc, tc = own_chains(net.short)
     filt = [f"-A COVE-FORWARD -i {net.bridge} {tag} -j {fc}",
@@ -129,6 +148,14 @@ def network_lines(net: NetworkRules) -> dict[str, list[str]]:
                  f"-A {tc} -m conntrack --ctstate DNAT -j ACCEPT",
                  f"-A {tc} -j DROP"]
     nat: list[str] = []
+    if v6:
+        if not net.internal:
+            for subnet in net.subnets6:
+                if subnet in net.masq6:
+                    nat.append(f"-A COVE-POSTROUTING -s {subnet} ! -o {net.bridge} {tag} -j MASQUERADE")
+                nat.append(f"-A COVE-POSTROUTING -s {subnet} -o {net.bridge} -m conntrack --ctstate DNAT {tag} "
+                           "-j MASQUERADE")
+        return {"filter": filt, "nat": nat, "raw": [f"-A COVE-RAW -i {net.bridge} -d ::1/128 {tag} -j DROP"]}
     if not net.internal:
         nat.append(f"-A COVE-POSTROUTING -s 127.0.0.0/8 -o {net.bridge} {tag} -j MASQUERADE")
         for subnet in net.subnets:
@@ -140,16 +167,25 @@ def network_lines(net: NetworkRules) -> dict[str, list[str]]:
     return {"filter": filt, "nat": nat, "raw": raw}
 
 
+def is_v6(m: PortMapping) -> bool:
+    return ":" in m.host_ip
+
+
 def port_line(m: PortMapping) -> str:
-    dest = "" if m.host_ip == "0.0.0.0" else f"-d {m.host_ip}/32 "
+    if is_v6(m):
+        dest = "" if m.host_ip == "::" else f"-d {m.host_ip}/128 "
+        to = f"[{m.container_ip}]:{m.container_port}"
+    else:
+        dest = "" if m.host_ip == "0.0.0.0" else f"-d {m.host_ip}/32 "
+        to = f"{m.container_ip}:{m.container_port}"
     return (f"-A COVE-DNAT {dest}-p {m.proto} -m {m.proto} --dport {m.host_port} {_comment(port_tag(m))} "
-            f"-j DNAT --to-destination {m.container_ip}:{m.container_port}")
+            f"-j DNAT --to-destination {to}")
 
 
-def _jumps(table: str, saved: Saved) -> list[str]:
+def _jumps(table: str, saved: Saved, v6: bool = False) -> list[str]:
     """Insert cove's jumps at the top of the built-in chains where they are missing."""
     out = []
-    for rule in JUMPS[table]:
+    for rule in _jump_rules(v6)[table]:
         if rule not in saved.rules[table]:
             _, chain, rest = rule.split(" ", 2)
             out.append(f"-I {chain} 1 {rest}")
@@ -162,13 +198,17 @@ def _decl(chain: str) -> str:
 
 
 def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable[str] = (),
-                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = ()) -> str:
-    """The ``iptables-restore --noflush`` text of one change, given the kernel's current ``saved`` state.
+                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = (),
+                v6: bool = False) -> str:
+    """The ``iptables-restore --noflush`` text of one change, given the kernel's current ``saved`` state
+    (``v6``: ``ip6tables-restore``'s, with the IPv6 ports only).
 
     Adds (or replaces) the networks ``add``, removes the networks with ids in
     ``remove``, publishes ``add_ports`` and withdraws ``remove_ports``; creates
     cove's base chains and jumps where missing.  Touches no other line.
     """
+    add_ports = [m for m in add_ports if is_v6(m) == v6]
+    remove_ports = [m for m in remove_ports if is_v6(m) == v6]
     replaced = {n.id for n in add}
     dropped = set(remove) - replaced
     tags = {network_tag(i) for i in replaced | dropped}
@@ -186,7 +226,7 @@ def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable
             tag = comment_of(line)
             if tag in tags or (tag in gone_ports and line.startswith("-A COVE-DNAT ")):
                 dels.append("-D" + line[2:])
-        adds = [line for n in add for line in network_lines(n)[table]]
+        adds = [line for n in add for line in network_lines(n, v6)[table]]
         if table == "nat":
             adds += [port_line(m) for m in add_ports]
         out.append(f"*{table}")
@@ -196,12 +236,13 @@ def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable
         out += dels + adds
         if table == "filter":
             out += [f"-X {c}" for c in stale]
-        out += _jumps(table, saved)
+        out += _jumps(table, saved, v6)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
-def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> str:
+def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = (),
+              v6: bool = False) -> str:
     """The ``iptables-restore --noflush`` text that makes cove's chains hold exactly ``nets`` and ``ports``.
 
     Every COVE-* chain is re-declared (emptied) and refilled, except ``COVE-USER``
@@ -219,23 +260,23 @@ def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMa
         out += [_decl(c) for c in stale]
         if table == "filter":
             out.append(USER_JUMP)
-        out += [line for n in nets for line in network_lines(n)[table]]
+        out += [line for n in nets for line in network_lines(n, v6)[table]]
         if table == "nat":
-            out += [port_line(m) for m in ports]
+            out += [port_line(m) for m in ports if is_v6(m) == v6]
         out += [f"-X {c}" for c in stale]
-        out += _jumps(table, saved)
+        out += _jumps(table, saved, v6)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
-def teardown_text(saved: Saved) -> str:
+def teardown_text(saved: Saved, v6: bool = False) -> str:
     """Remove cove's jumps and every COVE-* chain, ``COVE-USER`` included."""
     out: list[str] = []
     for table in TABLES:
         chains = sorted(saved.chains[table])
         out.append(f"*{table}")
         out += [_decl(c) for c in chains]
-        out += ["-D" + rule[2:] for rule in JUMPS[table] if rule in saved.rules[table]]
+        out += ["-D" + rule[2:] for rule in _jump_rules(v6)[table] if rule in saved.rules[table]]
         out += [f"-X {c}" for c in chains]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
@@ -260,40 +301,72 @@ def binaries() -> tuple[str, str, str] | None:
     return None
 
 
+@functools.cache
+def binaries6() -> tuple[str, str, str] | None:
+    """(ip6tables, save, restore) of the legacy flavour, found as :func:`binaries` does; None if absent."""
+    legacy = (shutil.which("ip6tables-legacy"), shutil.which("ip6tables-legacy-save"),
+              shutil.which("ip6tables-legacy-restore"))
+    if all(legacy):
+        return legacy  # type: ignore[return-value]
+    plain = shutil.which("ip6tables"), shutil.which("ip6tables-save"), shutil.which("ip6tables-restore")
+    if all(plain):
+        try:
+            version = _run([plain[0], "--version"]).stdout  # type: ignore[list-item]
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if "legacy" in version:
+            return plain  # type: ignore[return-value]
+    return None
+
+
 def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60)
 
 
 class IptablesFirewall:
+    """iptables-legacy for IPv4 and, where ``ip6tables-legacy`` exists and the kernel has
+    ip6tables, the same chains for IPv6; each change is one restore call per family."""
+
     name = "iptables"
 
     def __init__(self) -> None:
         found = binaries()
         if found is None:
             raise CoveError("iptables-legacy is not installed")
-        self._iptables, self._save, self._restore = found
+        _, save, restore = found
+        #: (save, restore, v6) per family
+        self._families: list[tuple[str, str, bool]] = [(save, restore, False)]
+        found6 = binaries6()
+        if found6 is not None and probe6():
+            self._families.append((found6[1], found6[2], True))
         self._lock = threading.Lock()
 
-    def _state(self) -> Saved:
+    @staticmethod
+    def _tool(save: str, v6: bool) -> str:
+        return "ip6tables-legacy" if v6 else "iptables-legacy"
+
+    def _state(self, save: str = "", v6: bool = False) -> Saved:
+        save = save or self._families[0][0]
         saved = Saved()
         for table in TABLES:
-            r = _run([self._save, "-t", table])
+            r = _run([save, "-t", table])
             if r.returncode != 0:
-                raise CoveError(f"iptables-legacy-save -t {table}: {r.stderr.strip() or 'failed'}")
+                raise CoveError(f"{self._tool(save, v6)}-save -t {table}: {r.stderr.strip() or 'failed'}")
             Saved.parse(table, r.stdout, saved)
         return saved
 
-    def _restore_text(self, text: str, what: str) -> None:
-        r = _run([self._restore, "-w", "--noflush"], text)
+    def _restore_text(self, text: str, what: str, restore: str = "", v6: bool = False) -> None:
+        r = _run([restore or self._families[0][1], "-w", "--noflush"], text)
         if r.returncode != 0:
-            raise CoveError(f"iptables-legacy-restore ({what}): {r.stderr.strip() or 'failed'}")
+            raise CoveError(f"{self._tool(restore, v6)}-restore ({what}): {r.stderr.strip() or 'failed'}")
 
     def _change(self, what: str, add: Sequence[NetworkRules] = (), remove: Sequence[str] = (),
                 add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = ()) -> None:
         with self._lock:
-            text = change_text(self._state(), add, remove, add_ports, remove_ports)
-            if any(line not in ("COMMIT",) and not line.startswith("*") for line in text.splitlines()):
-                self._restore_text(text, what)
+            for save, restore, v6 in self._families:
+                text = change_text(self._state(save, v6), add, remove, add_ports, remove_ports, v6)
+                if any(line not in ("COMMIT",) and not line.startswith("*") for line in text.splitlines()):
+                    self._restore_text(text, what, restore, v6)
 
     # the Firewall protocol ------------------------------------------------------------
     def setup(self) -> None:
@@ -308,6 +381,8 @@ class IptablesFirewall:
 
     def add_ports(self, ports: Sequence[PortMapping]) -> None:
         if ports:
+            if any(is_v6(m) for m in ports) and len(self._families) < 2:
+                raise CoveError("publishing on an IPv6 host address needs ip6tables-legacy (not installed here)")
             self._change("publish ports", add_ports=list(ports))
 
     def remove_ports(self, ports: Sequence[PortMapping]) -> None:
@@ -316,22 +391,42 @@ class IptablesFirewall:
 
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
         with self._lock:
-            self._restore_text(sync_text(self._state(), nets, ports), "sync networks")
+            for save, restore, v6 in self._families:
+                self._restore_text(sync_text(self._state(save, v6), nets, ports, v6), "sync networks", restore, v6)
 
     def teardown(self) -> None:
         with self._lock:
-            saved = self._state()
-            if any(saved.chains.values()) or any(r in saved.rules[t] for t in TABLES for r in JUMPS[t]):
-                self._restore_text(teardown_text(saved), "remove cove's chains")
+            for save, restore, v6 in self._families:
+                saved = self._state(save, v6)
+                jumps = _jump_rules(v6)
+                if any(saved.chains.values()) or any(r in saved.rules[t] for t in TABLES for r in jumps[t]):
+                    self._restore_text(teardown_text(saved, v6), "remove cove's chains", restore, v6)
 
     def intact(self) -> bool:
-        """False when cove's base chains, their jumps or COVE-FORWARD's first rule are gone (a flush)."""
-        try:
-            saved = self._state()
-        except CoveError:
-            return False
-        return all(c in saved.chains[t] for t in TABLES for c in BASE_CHAINS[t]) and \
-            all(r in saved.rules[t] for t in TABLES for r in JUMPS[t]) and USER_JUMP in saved.rules["filter"]
+        """False when cove's base chains, their jumps or COVE-FORWARD's first rule are gone (a flush),
+        in the IPv4 or the IPv6 tables."""
+        for save, _, v6 in self._families:
+            try:
+                saved = self._state(save, v6)
+            except CoveError:
+                return False
+            jumps = _jump_rules(v6)
+            if not (all(c in saved.chains[t] for t in TABLES for c in BASE_CHAINS[t]) and
+                    all(r in saved.rules[t] for t in TABLES for r in jumps[t]) and USER_JUMP in saved.rules["filter"]):
+                return False
+        return True
+
+
+@functools.cache
+def probe6() -> bool:
+    """Can ip6tables-legacy list the filter, nat and raw tables here?"""
+    found = binaries6()
+    if found is None:
+        return False
+    try:
+        return all(_run([found[0], "-w", "-t", t, "-L", "-n"]).returncode == 0 for t in TABLES)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def probe() -> bool:

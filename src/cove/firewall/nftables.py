@@ -1,4 +1,4 @@
-"""The nftables backend: one table ``ip cove``, written through libnftables' JSON API.
+"""The nftables backend: tables ``ip cove`` and ``ip6 cove``, written through libnftables' JSON API.
 
 Layout (``nft list table ip cove``)::
 
@@ -27,6 +27,14 @@ Layout (``nft list table ip cove``)::
     chain output       { hook output, nat }      the same, for the host's own connections (127.0.0.1 too)
     chain raw          { hook prerouting, raw }  iifname @bridges ip daddr 127.0.0.0/8 drop
 
+``table ip6 cove`` has the same layout for IPv6 (``masq`` of type ipv6_addr; no
+127.0.0.0/8 masquerade rule, since ``[::1]`` cannot be published): every network
+has its from-/to- chains there too, so isolation and ``--internal`` hold for
+IPv6; an ``--ipv6`` network adds its IPv6 subnets to ``masq``, and its nat-<id12>
+chain masquerades egress only from unique local subnets (``ip6 saddr fd00:../64
+oifname != <bridge> masquerade``; global prefixes are routed, not NATed); ports
+published on an IPv6 host address or on ``::`` are elements of its pub_* maps.
+
 Publishing a port is one map element, whatever the number of ports.
 Adding or removing a network is a fixed number of objects (three chains and a
 few map elements) whatever the number of networks, built without reading the
@@ -53,14 +61,18 @@ from .base import NetworkRules
 
 TABLE = "cove"
 FAMILY = "ip"
+FAMILY6 = "ip6"
+FAMILIES = (FAMILY, FAMILY6)
 BASE_CHAINS = ("forward", "postrouting", "prerouting", "output", "raw", "user")
 HOOKED = ("forward", "postrouting", "prerouting", "output", "raw")
+#: per family: the address type and the loopback prefix
+_ADDR = {FAMILY: ("ipv4_addr", "127.0.0.0", 8), FAMILY6: ("ipv6_addr", "::1", 128)}
 
 Cmd = dict[str, Any]
 
 
-def _t(**kw: Any) -> dict[str, Any]:
-    return {"family": FAMILY, "table": TABLE, **kw}
+def _t(family: str = FAMILY, **kw: Any) -> dict[str, Any]:
+    return {"family": family, "table": TABLE, **kw}
 
 
 def _match(key: dict[str, Any], op: str, right: Any) -> dict[str, Any]:
@@ -71,24 +83,33 @@ def _ifname(direction: str) -> dict[str, Any]:
     return {"meta": {"key": direction}}
 
 
-def base_commands() -> list[Cmd]:
+def _addr(family: str, fld: str) -> dict[str, Any]:
+    return {"payload": {"protocol": family, "field": fld}}
+
+
+def _loopback(family: str) -> dict[str, Any]:
+    _, addr, plen = _ADDR[family]
+    return {"prefix": {"addr": addr, "len": plen}}
+
+
+def base_commands(family: str = FAMILY) -> list[Cmd]:
     """The table, sets, maps and base chains (idempotent ``add``)."""
     return [
-        {"add": {"table": {"family": FAMILY, "name": TABLE}}},
-        {"add": {"set": _t(name="bridges", type="ifname")}},
-        {"add": {"map": _t(name="from_bridge", type="ifname", map="verdict")}},
-        {"add": {"map": _t(name="to_bridge", type="ifname", map="verdict")}},
-        {"add": {"map": _t(name="masq", type="ipv4_addr", map="verdict", flags=["interval"])}},
-        {"add": {"chain": _t(name="user")}},
-        {"add": {"chain": _t(name="forward", type="filter", hook="forward", prio=0, policy="accept")}},
-        {"add": {"chain": _t(name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")}},
-        {"add": {"chain": _t(name="prerouting", type="nat", hook="prerouting", prio=-100, policy="accept")}},
-        {"add": {"chain": _t(name="output", type="nat", hook="output", prio=-100, policy="accept")}},
-        {"add": {"chain": _t(name="raw", type="filter", hook="prerouting", prio=-300, policy="accept")}},
+        {"add": {"table": {"family": family, "name": TABLE}}},
+        {"add": {"set": _t(family, name="bridges", type="ifname")}},
+        {"add": {"map": _t(family, name="from_bridge", type="ifname", map="verdict")}},
+        {"add": {"map": _t(family, name="to_bridge", type="ifname", map="verdict")}},
+        {"add": {"map": _t(family, name="masq", type=_ADDR[family][0], map="verdict", flags=["interval"])}},
+        {"add": {"chain": _t(family, name="user")}},
+        {"add": {"chain": _t(family, name="forward", type="filter", hook="forward", prio=0, policy="accept")}},
+        {"add": {"chain": _t(family, name="postrouting", type="nat", hook="postrouting", prio=100, policy="accept")}},
+        {"add": {"chain": _t(family, name="prerouting", type="nat", hook="prerouting", prio=-100, policy="accept")}},
+        {"add": {"chain": _t(family, name="output", type="nat", hook="output", prio=-100, policy="accept")}},
+        {"add": {"chain": _t(family, name="raw", type="filter", hook="prerouting", prio=-300, policy="accept")}},
     ]
 
 
-def port_maps_text() -> str:
+def port_maps_text(family: str = FAMILY) -> str:
     """The published-port maps, in nft's text syntax.
 
     libnftables 1.0.6 mis-parses a *concatenated* map data type in JSON: it
@@ -96,57 +117,68 @@ def port_maps_text() -> str:
     the process (SIGSEGV).  These six maps are therefore created through the
     text interface of the same library; everything else stays JSON.
     """
+    a = _ADDR[family][0]
     return "".join(
-        f"add map {FAMILY} {TABLE} pub_any_{p} {{ type inet_service : ipv4_addr . inet_service; }}; "
-        f"add map {FAMILY} {TABLE} pub_ip_{p} {{ type ipv4_addr . inet_service : ipv4_addr . inet_service; }}; "
+        f"add map {family} {TABLE} pub_any_{p} {{ type inet_service : {a} . inet_service; }}; "
+        f"add map {family} {TABLE} pub_ip_{p} {{ type {a} . inet_service : {a} . inet_service; }}; "
         for p in PROTOCOLS)
 
 
-def _dnat_rules(chain: str) -> list[Cmd]:
+def _dnat_rules(chain: str, family: str = FAMILY) -> list[Cmd]:
     local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "==", "local")
-    daddr = {"payload": {"protocol": "ip", "field": "daddr"}}
+    daddr = _addr(family, "daddr")
     out: list[Cmd] = []
     if chain == "prerouting":
-        out.append({"add": {"rule": _t(chain=chain, expr=[
-            _match(daddr, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}), {"return": None}])}})
+        out.append({"add": {"rule": _t(family, chain=chain, expr=[
+            _match(daddr, "==", _loopback(family)), {"return": None}])}})
     for p in PROTOCOLS:
         dport = {"payload": {"protocol": p, "field": "dport"}}
-        out.append({"add": {"rule": _t(chain=chain, expr=[
-            local, {"dnat": {"family": "ip", "addr": {"map": {"key": dport, "data": f"@pub_any_{p}"}}}}])}})
-        out.append({"add": {"rule": _t(chain=chain, expr=[
-            local, {"dnat": {"family": "ip", "addr": {"map": {"key": {"concat": [daddr, dport]},
-                                                               "data": f"@pub_ip_{p}"}}}}])}})
+        out.append({"add": {"rule": _t(family, chain=chain, expr=[
+            local, {"dnat": {"family": family, "addr": {"map": {"key": dport, "data": f"@pub_any_{p}"}}}}])}})
+        out.append({"add": {"rule": _t(family, chain=chain, expr=[
+            local, {"dnat": {"family": family, "addr": {"map": {"key": {"concat": [daddr, dport]},
+                                                                 "data": f"@pub_ip_{p}"}}}}])}})
     return out
 
 
-def base_rules() -> list[Cmd]:
-    return [
-        {"add": {"rule": _t(chain="forward", expr=[
+def base_rules(family: str = FAMILY) -> list[Cmd]:
+    out = [
+        {"add": {"rule": _t(family, chain="forward", expr=[
             _match(_ifname("oifname"), "==", "@bridges"), {"jump": {"target": "user"}}])}},
-        {"add": {"rule": _t(chain="forward", expr=[
+        {"add": {"rule": _t(family, chain="forward", expr=[
             {"vmap": {"key": _ifname("iifname"), "data": "@from_bridge"}}])}},
-        {"add": {"rule": _t(chain="forward", expr=[
+        {"add": {"rule": _t(family, chain="forward", expr=[
             {"vmap": {"key": _ifname("oifname"), "data": "@to_bridge"}}])}},
-        {"add": {"rule": _t(chain="postrouting", expr=[
-            _match({"payload": {"protocol": "ip", "field": "saddr"}}, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}),
-            _match(_ifname("oifname"), "==", "@bridges"), {"masquerade": None}])}},
-        {"add": {"rule": _t(chain="postrouting", expr=[
-            {"vmap": {"key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@masq"}}])}},
-        {"add": {"rule": _t(chain="raw", expr=[
-            _match(_ifname("iifname"), "==", "@bridges"),
-            _match({"payload": {"protocol": "ip", "field": "daddr"}}, "==", {"prefix": {"addr": "127.0.0.0", "len": 8}}),
-            {"drop": None}])}},
-        *_dnat_rules("prerouting"),
-        *_dnat_rules("output"),
     ]
+    if family == FAMILY:        # the host's 127.0.0.1 -> a published port (there is no such path for ::1)
+        out.append({"add": {"rule": _t(family, chain="postrouting", expr=[
+            _match(_addr(family, "saddr"), "==", _loopback(family)),
+            _match(_ifname("oifname"), "==", "@bridges"), {"masquerade": None}])}})
+    out += [
+        {"add": {"rule": _t(family, chain="postrouting", expr=[
+            {"vmap": {"key": _addr(family, "saddr"), "data": "@masq"}}])}},
+        {"add": {"rule": _t(family, chain="raw", expr=[
+            _match(_ifname("iifname"), "==", "@bridges"),
+            _match(_addr(family, "daddr"), "==", _loopback(family)),
+            {"drop": None}])}},
+        *_dnat_rules("prerouting", family),
+        *_dnat_rules("output", family),
+    ]
+    return out
 
 
-def port_elements(ports: Sequence[PortMapping]) -> list[tuple[str, Any]]:
-    """(map name, element) for each mapping."""
+def port_family(m: PortMapping) -> str:
+    return FAMILY6 if ":" in m.host_ip else FAMILY
+
+
+def port_elements(ports: Sequence[PortMapping], family: str = FAMILY) -> list[tuple[str, Any]]:
+    """(map name, element) for each mapping of ``family`` (IPv4 or IPv6 host addresses)."""
     out: list[tuple[str, Any]] = []
     for m in ports:
+        if port_family(m) != family:
+            continue
         data = {"concat": [m.container_ip, m.container_port]}
-        if m.host_ip == "0.0.0.0":
+        if m.host_ip in ("0.0.0.0", "::"):
             out.append((f"pub_any_{m.proto}", [m.host_port, data]))
         else:
             out.append((f"pub_ip_{m.proto}", [{"concat": [m.host_ip, m.host_port]}, data]))
@@ -158,15 +190,23 @@ def _prefix(cidr: str) -> dict[str, Any]:
     return {"prefix": {"addr": addr, "len": int(plen)}}
 
 
-def network_commands(net: NetworkRules) -> list[Cmd]:
-    """Everything one network adds: its chains, their rules, the map elements."""
+def _subnets(net: NetworkRules, family: str) -> tuple[str, ...]:
+    return net.subnets if family == FAMILY else net.subnets6
+
+
+def network_commands(net: NetworkRules, family: str = FAMILY) -> list[Cmd]:
+    """Everything one network adds to the ``family`` table: its chains, their rules, the map elements.
+
+    The filter chains are the same in both families (so isolation and
+    ``--internal`` hold for IPv6 too, whether or not the network has IPv6).
+    """
     s = net.short
     comment = f"cove network {net.id}"
     frm, to, nat = chain_names(s)
-    cmds: list[Cmd] = [{"add": {"chain": _t(name=c)}} for c in (frm, to, nat)]
+    cmds: list[Cmd] = [{"add": {"chain": _t(family, name=c)}} for c in (frm, to, nat)]
 
     def rule(chain: str, *expr: Any) -> Cmd:
-        return {"add": {"rule": _t(chain=chain, expr=list(expr), comment=comment)}}
+        return {"add": {"rule": _t(family, chain=chain, expr=list(expr), comment=comment)}}
 
     accept, drop = {"accept": None}, {"drop": None}
     cmds += [
@@ -185,17 +225,21 @@ def network_commands(net: NetworkRules) -> list[Cmd]:
             rule(to, drop),
         ]
     cmds += [
-        {"add": {"element": _t(name="bridges", elem=[net.bridge])}},
-        {"add": {"element": _t(name="from_bridge", elem=[[net.bridge, {"jump": {"target": frm}}]])}},
-        {"add": {"element": _t(name="to_bridge", elem=[[net.bridge, {"jump": {"target": to}}]])}},
+        {"add": {"element": _t(family, name="bridges", elem=[net.bridge])}},
+        {"add": {"element": _t(family, name="from_bridge", elem=[[net.bridge, {"jump": {"target": frm}}]])}},
+        {"add": {"element": _t(family, name="to_bridge", elem=[[net.bridge, {"jump": {"target": to}}]])}},
     ]
     if not net.internal:
-        if net.masquerade:
+        if family == FAMILY and net.masquerade:
             cmds.append(rule(nat, _match(_ifname("oifname"), "!=", net.bridge), {"masquerade": None}))
+        for subnet in net.masq6 if family == FAMILY6 else ():      # IPv6: unique local subnets only
+            cmds.append(rule(nat, _match(_addr(family, "saddr"), "==", _prefix(subnet)),
+                             _match(_ifname("oifname"), "!=", net.bridge), {"masquerade": None}))
         cmds.append(rule(nat, _match(_ifname("oifname"), "==", net.bridge),
                          _match({"ct": {"key": "status"}}, "in", ["dnat"]), {"masquerade": None}))
-        for subnet in net.subnets:
-            cmds.append({"add": {"element": _t(name="masq", elem=[[_prefix(subnet), {"jump": {"target": nat}}]])}})
+        for subnet in _subnets(net, family):
+            cmds.append({"add": {"element": _t(family, name="masq",
+                                               elem=[[_prefix(subnet), {"jump": {"target": nat}}]])}})
     return cmds
 
 
@@ -204,23 +248,24 @@ def chain_names(short: str) -> tuple[str, str, str]:
     return f"from-{short}", f"to-{short}", f"nat-{short}"
 
 
-def _elements(net: NetworkRules) -> list[tuple[str, Any]]:
+def _elements(net: NetworkRules, family: str = FAMILY) -> list[tuple[str, Any]]:
     """(set or map name, key) of every element one network adds."""
     out: list[tuple[str, Any]] = [("bridges", net.bridge), ("from_bridge", net.bridge), ("to_bridge", net.bridge)]
     if not net.internal:
-        out += [("masq", _prefix(s)) for s in net.subnets]
+        out += [("masq", _prefix(s)) for s in _subnets(net, family)]
     return out
 
 
-def removal_commands(net: NetworkRules) -> list[Cmd]:
+def removal_commands(net: NetworkRules, family: str = FAMILY) -> list[Cmd]:
     """Delete exactly what :func:`network_commands` added for ``net``: a fixed number of commands."""
-    cmds: list[Cmd] = [{"delete": {"element": _t(name=name, elem=[key])}} for name, key in _elements(net)]
+    cmds: list[Cmd] = [{"delete": {"element": _t(family, name=name, elem=[key])}}
+                       for name, key in _elements(net, family)]
     for c in chain_names(net.short):
-        cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+        cmds += [{"flush": {"chain": _t(family, name=c)}}, {"delete": {"chain": _t(family, name=c)}}]
     return cmds
 
 
-def replace_commands(old: NetworkRules | None, net: NetworkRules) -> list[Cmd]:
+def replace_commands(old: NetworkRules | None, net: NetworkRules, family: str = FAMILY) -> list[Cmd]:
     """Turn ``old`` (what the kernel holds for this id, if anything) into ``net``.
 
     The network's chains are emptied and refilled rather than deleted, and only
@@ -229,10 +274,10 @@ def replace_commands(old: NetworkRules | None, net: NetworkRules) -> list[Cmd]:
     """
     cmds: list[Cmd] = []
     if old is not None:
-        cmds += [{"delete": {"element": _t(name=name, elem=[key])}} for name, key in _elements(old)]
-        cmds += [{"add": {"chain": _t(name=c)}} for c in chain_names(old.short)]
-        cmds += [{"flush": {"chain": _t(name=c)}} for c in chain_names(old.short)]
-    return cmds + network_commands(net)
+        cmds += [{"delete": {"element": _t(family, name=name, elem=[key])}} for name, key in _elements(old, family)]
+        cmds += [{"add": {"chain": _t(family, name=c)}} for c in chain_names(old.short)]
+        cmds += [{"flush": {"chain": _t(family, name=c)}} for c in chain_names(old.short)]
+    return cmds + network_commands(net, family)
 
 
 def _one_line(err: Any) -> str:
@@ -241,15 +286,19 @@ def _one_line(err: Any) -> str:
 
 
 class NftablesFirewall:
-    """One ``ip cove`` table, changed one libnftables transaction at a time.
+    """Two tables, ``ip cove`` and ``ip6 cove``, changed one libnftables transaction at a time.
+
+    Both tables have the same layout and every network has its chains in both
+    (IPv6 addresses and IPv6 published ports only on ``--ipv6`` networks);
+    every change writes both families in one transaction.
 
     The instance remembers the networks it wrote (``_nets``) and whether it
-    knows the table's whole content (``_known``: after :meth:`sync`, or after
-    :meth:`setup` made the table).  A change to a network it remembers, or to a
-    new one when the table is known, is then built without reading the kernel,
+    knows the tables' whole content (``_known``: after :meth:`sync`, or after
+    :meth:`setup` made the tables).  A change to a network it remembers, or to a
+    new one when the tables are known, is then built without reading the kernel,
     so its cost does not grow with the number of networks.  Otherwise (a fresh
     process before ``sync``), or when the fast transaction fails because
-    someone changed the table behind cove's back, the table is read and the
+    someone changed a table behind cove's back, the tables are read and the
     network's objects are found by their names and the verdicts that point to
     them.
     """
@@ -274,16 +323,16 @@ class NftablesFirewall:
             raise CoveError(f"nftables: {what}: {_one_line(err)}")
         return out
 
-    def _table_exists(self) -> bool:
+    def _tables_exist(self) -> bool:
         with self._lock:
             rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"tables": None}}]})
-        return rc == 0 and any(o.get("table", {}).get("family") == FAMILY and o["table"].get("name") == TABLE
-                               for o in out.get("nftables", []))
+        found = {(o["table"].get("family"), o["table"].get("name")) for o in out.get("nftables", []) if "table" in o}
+        return rc == 0 and all((f, TABLE) in found for f in FAMILIES)
 
-    def _state(self) -> tuple[set[str], dict[str, list[Any]]]:
-        """(chain names, map/set name -> elements) of cove's table; empty if absent."""
+    def _state(self, family: str = FAMILY) -> tuple[set[str], dict[str, list[Any]]]:
+        """(chain names, map/set name -> elements) of cove's ``family`` table; empty if absent."""
         with self._lock:
-            rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]})
+            rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"table": {"family": family, "name": TABLE}}}]})
         if rc != 0:
             return set(), {}
         chains: set[str] = set()
@@ -296,7 +345,7 @@ class NftablesFirewall:
                     elems[obj[kind]["name"]] = obj[kind].get("elem", [])
         return chains, elems
 
-    def _removal(self, short: str, chains: set[str], elems: dict[str, list[Any]]) -> list[Cmd]:
+    def _removal(self, short: str, chains: set[str], elems: dict[str, list[Any]], family: str = FAMILY) -> list[Cmd]:
         """Commands deleting one network's map elements and chains, as found in the kernel."""
         cmds: list[Cmd] = []
         targets = set(chain_names(short))
@@ -305,35 +354,42 @@ class NftablesFirewall:
             for e in elems.get(name, []):
                 key, verdict = e if isinstance(e, list) else (e, None)
                 if isinstance(verdict, dict) and verdict.get("jump", {}).get("target") in targets:
-                    cmds.append({"delete": {"element": _t(name=name, elem=[key])}})
+                    cmds.append({"delete": {"element": _t(family, name=name, elem=[key])}})
                     if name in ("from_bridge", "to_bridge"):
                         bridges.add(key)
         for b in sorted(bridges):
             if b in elems.get("bridges", []):
-                cmds.append({"delete": {"element": _t(name="bridges", elem=[b])}})
+                cmds.append({"delete": {"element": _t(family, name="bridges", elem=[b])}})
         for c in sorted(targets & chains):
-            cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
+            cmds += [{"flush": {"chain": _t(family, name=c)}}, {"delete": {"chain": _t(family, name=c)}}]
         return cmds
 
     def _create_port_maps(self) -> None:
+        text = "".join(f"add table {f} {TABLE}; " + port_maps_text(f) for f in FAMILIES)
         with self._lock:
-            rc, _, err = self._nft.cmd(f"add table {FAMILY} {TABLE}; " + port_maps_text())
+            rc, _, err = self._nft.cmd(text)
         if rc != 0:
             raise CoveError(f"nftables: create the published-port maps: {_one_line(err)}")
 
+    @staticmethod
+    def _base() -> list[Cmd]:
+        cmds: list[Cmd] = []
+        for f in FAMILIES:
+            cmds += base_commands(f)
+            cmds += [{"flush": {"chain": _t(f, name=c)}} for c in HOOKED]
+            cmds += base_rules(f)
+        return cmds
+
     # the Firewall protocol ------------------------------------------------------------
     def setup(self) -> None:
-        """Create (or repair) the table, maps and hooked chains; their rules are rewritten whole.
+        """Create (or repair) the tables, maps and hooked chains; their rules are rewritten whole.
 
-        Networks' chains, map elements and the ``user`` chain are left as they are.
+        Networks' chains, map elements and the ``user`` chains are left as they are.
         """
         with self._change:
-            fresh = not self._table_exists()
+            fresh = not self._tables_exist()
             self._create_port_maps()
-            cmds = base_commands()
-            cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
-            cmds += base_rules()
-            self._run(cmds, "create table ip cove")
+            self._run(self._base(), "create tables ip cove and ip6 cove")
             if fresh:
                 self._nets, self._known = {}, True
 
@@ -342,13 +398,17 @@ class NftablesFirewall:
             old = self._nets.get(net.id)
             if old is not None or self._known:
                 try:
-                    self._run(replace_commands(old, net), f"add network {net.short}")
+                    self._run([c for f in FAMILIES for c in replace_commands(old, net, f)],
+                              f"add network {net.short}")
                     self._nets[net.id] = net
                     return
                 except CoveError:
-                    pass        # the table is not what this process wrote: read it
-            chains, elems = self._state()
-            self._run(self._removal(net.short, chains, elems) + network_commands(net), f"add network {net.short}")
+                    pass        # the tables are not what this process wrote: read them
+            cmds: list[Cmd] = []
+            for f in FAMILIES:
+                chains, elems = self._state(f)
+                cmds += self._removal(net.short, chains, elems, f) + network_commands(net, f)
+            self._run(cmds, f"add network {net.short}")
             self._nets[net.id] = net
 
     def remove_network(self, net_id: str) -> None:
@@ -356,84 +416,99 @@ class NftablesFirewall:
             old = self._nets.get(net_id)
             if old is not None:
                 try:
-                    self._run(removal_commands(old), f"remove network {net_id[:12]}")
+                    self._run([c for f in FAMILIES for c in removal_commands(old, f)],
+                              f"remove network {net_id[:12]}")
                     del self._nets[net_id]
                     return
                 except CoveError:
                     pass
             elif self._known:
                 return
-            chains, elems = self._state()
-            cmds = self._removal(net_id[:12], chains, elems)
+            cmds: list[Cmd] = []
+            for f in FAMILIES:
+                chains, elems = self._state(f)
+                cmds += self._removal(net_id[:12], chains, elems, f)
             if cmds:
                 self._run(cmds, f"remove network {net_id[:12]}")
             self._nets.pop(net_id, None)
 
+    @staticmethod
+    def _port_elements(ports: Sequence[PortMapping]) -> list[tuple[str, str, Any]]:
+        return [(f, name, e) for f in FAMILIES for name, e in port_elements(ports, f)]
+
     def add_ports(self, ports: Sequence[PortMapping]) -> None:
-        cmds = [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
+        cmds = [{"add": {"element": _t(f, name=name, elem=[e])}} for f, name, e in self._port_elements(ports)]
         if cmds:
             self._run(cmds, "publish ports")
 
     def remove_ports(self, ports: Sequence[PortMapping]) -> None:
-        """Delete the ports' map elements; only if some are missing is the table read (idempotence)."""
+        """Delete the ports' map elements; only if some are missing are the tables read (idempotence)."""
         if not ports:
             return
+        els = self._port_elements(ports)
         try:
-            self._run([{"delete": {"element": _t(name=name, elem=[e[0]])}} for name, e in port_elements(ports)],
+            self._run([{"delete": {"element": _t(f, name=name, elem=[e[0]])}} for f, name, e in els],
                       "unpublish ports")
             return
         except CoveError:
             pass
-        _, elems = self._state()
-        present = {json.dumps(e[0] if isinstance(e, list) else e, sort_keys=True)
-                   for name in elems if name.startswith("pub_") for e in elems[name]}
-        cmds = [{"delete": {"element": _t(name=name, elem=[e[0]])}} for name, e in port_elements(ports)
-                if json.dumps(e[0], sort_keys=True) in present]
+        present: set[tuple[str, str]] = set()
+        for f in FAMILIES:
+            _, elems = self._state(f)
+            present |= {(f, json.dumps(e[0] if isinstance(e, list) else e, sort_keys=True))
+                        for name in elems if name.startswith("pub_") for e in elems[name]}
+        cmds = [{"delete": {"element": _t(f, name=name, elem=[e[0]])}} for f, name, e in els
+                if (f, json.dumps(e[0], sort_keys=True)) in present]
         if cmds:
             self._run(cmds, "unpublish ports")
 
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
-        """Make the table hold exactly ``nets`` and ``ports`` (base objects included), in one transaction."""
+        """Make the tables hold exactly ``nets`` and ``ports`` (base objects included), in one transaction."""
         with self._change:
             self._create_port_maps()
-            chains, elems = self._state()
-            cmds: list[Cmd] = base_commands()
-            cmds += [{"flush": {"chain": _t(name=c)}} for c in HOOKED]
-            cmds += base_rules()
-            for name in elems:
-                cmds.append({"flush": {"set" if name == "bridges" else "map": _t(name=name)}})
-            for c in sorted(chains - set(BASE_CHAINS)):
-                cmds += [{"flush": {"chain": _t(name=c)}}, {"delete": {"chain": _t(name=c)}}]
-            for net in nets:
-                cmds += network_commands(net)
-            cmds += [{"add": {"element": _t(name=name, elem=[e])}} for name, e in port_elements(ports)]
+            cmds: list[Cmd] = self._base()
+            for f in FAMILIES:
+                chains, elems = self._state(f)
+                for name in elems:
+                    cmds.append({"flush": {"set" if name == "bridges" else "map": _t(f, name=name)}})
+                for c in sorted(chains - set(BASE_CHAINS)):
+                    cmds += [{"flush": {"chain": _t(f, name=c)}}, {"delete": {"chain": _t(f, name=c)}}]
+                for net in nets:
+                    cmds += network_commands(net, f)
+            cmds += [{"add": {"element": _t(f, name=name, elem=[e])}} for f, name, e in self._port_elements(ports)]
             self._run(cmds, "sync networks")
             self._nets, self._known = {n.id: n for n in nets}, True
 
     def teardown(self) -> None:
         with self._change:
-            if self._table_exists():
-                self._run([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}], "delete table ip cove")
+            with self._lock:
+                rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"tables": None}}]})
+            found = {(o["table"].get("family"), o["table"].get("name")) for o in out.get("nftables", [])
+                     if "table" in o} if rc == 0 else set()
+            cmds = [{"delete": {"table": {"family": f, "name": TABLE}}} for f in FAMILIES if (f, TABLE) in found]
+            if cmds:
+                self._run(cmds, "delete tables ip cove and ip6 cove")
             self._nets, self._known = {}, False
 
     def intact(self) -> bool:
-        """Polled by the daemon: do the hooked chains all still hold their rules?
+        """Polled by the daemon: do the hooked chains of both tables all still hold their rules?
 
         One ``list chain`` call per hooked chain: libnftables 1.0.6 narrows its
         cache to the first chain of a batch, so several chains in one call fail.
         Each call still loads the table's chain and set names (about 2 ms with
         300 networks); the rules of the networks' chains are never read.
         """
-        for c in HOOKED:
-            with self._lock:
-                rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"chain": _t(name=c)}}]})
-            if rc != 0 or not any("rule" in obj for obj in out.get("nftables", [])):
-                return False
+        for f in FAMILIES:
+            for c in HOOKED:
+                with self._lock:
+                    rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"chain": _t(f, name=c)}}]})
+                if rc != 0 or not any("rule" in obj for obj in out.get("nftables", [])):
+                    return False
         return True
 
 
 def probe() -> bool:
-    """Can this kernel hold an ``ip`` nftables table?  (Creates and deletes a probe table.)
+    """Can this kernel hold ``ip`` and ``ip6`` nftables tables?  (Creates and deletes probe tables.)
 
     Probed in a child process: when the kernel has no nf_tables netlink at all,
     libnftables calls ``exit()`` inside ``nft_ctx_new``'s socket set-up, which
@@ -443,8 +518,9 @@ def probe() -> bool:
     import sys
 
     code = ("import nftables, sys; n = nftables.Nftables(); n.set_json_output(True); "
-            "rc, _, _ = n.json_cmd({'nftables': [{'add': {'table': {'family': 'ip', 'name': 'cove-probe'}}}, "
-            "{'delete': {'table': {'family': 'ip', 'name': 'cove-probe'}}}]}); sys.exit(rc)")
+            "rc, _, _ = n.json_cmd({'nftables': [{'add': {'table': {'family': f, 'name': 'cove-probe'}}} "
+            "for f in ('ip', 'ip6')] + [{'delete': {'table': {'family': f, 'name': 'cove-probe'}}} "
+            "for f in ('ip', 'ip6')]}); sys.exit(rc)")
     try:
         return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -452,5 +528,6 @@ def probe() -> bool:
 
 
 def unavailable() -> Unavailable:
-    return Unavailable("nftables is not available in this kernel (CONFIG_NF_TABLES, CONFIG_NF_TABLES_IPV4) "
+    return Unavailable("nftables is not available in this kernel (CONFIG_NF_TABLES, CONFIG_NF_TABLES_IPV4, "
+                       "CONFIG_NF_TABLES_IPV6) "
                        "or libnftables is missing; use --firewall-backend=iptables")

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
@@ -40,6 +40,9 @@ from . import netns
 
 #: the alias (IFLA_IFALIAS) prefix that marks a link as cove's own
 ALIAS_PREFIX = "cove:"
+
+#: ifaddrmsg flag: skip duplicate address detection, so an IPv6 address is usable at once
+IFA_F_NODAD = 0x02
 
 T = TypeVar("T")
 
@@ -243,8 +246,15 @@ class Netlink:
                  lambda ipr: ipr.brport("set", index=index, isolated=int(isolated), mode=int(hairpin)))
 
     # addresses and routes ----------------------------------------------------------
-    def add_address(self, index: int, ip: IPv4Address, prefixlen: int, flags: int = 0) -> None:
-        """Add ``ip/prefixlen`` with the subnet's broadcast address (none on /31 and /32)."""
+    def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None:
+        """Add an address: IPv4 with the subnet's broadcast address (none on /31 and /32); IPv6
+        without duplicate address detection (usable at once, as ``ip addr add ... nodad``:
+        cove's IPAM already made it unique on its bridge)."""
+        if ip.version == 6:
+            self._do(f"add address {ip}/{prefixlen}",
+                     lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
+                                          family=10, flags=IFA_F_NODAD))
+            return
         net = IPv4Network(f"{ip}/{prefixlen}", strict=False)
         kw: dict[str, Any] = {"index": index, "address": str(ip), "prefixlen": prefixlen}
         if prefixlen < 31:
@@ -277,14 +287,19 @@ class Netlink:
         out.sort(key=lambda a: a["secondary"])
         return out
 
-    def addresses(self, index: int | None = None) -> list[tuple[int, IPv4Interface]]:
-        """(link index, address/prefix) of every IPv4 address."""
-        kw: dict[str, Any] = {"family": 2} if index is None else {"family": 2, "index": index}
+    def addresses(self, index: int | None = None, family: int = 2) -> list[tuple[int, Any]]:
+        """(link index, address/prefix) of every IPv4 address (``family=10``: IPv6)."""
+        kw: dict[str, Any] = {"family": family} if index is None else {"family": family, "index": index}
         msgs = self._do("list addresses", lambda ipr: list(ipr.get_addr(**kw)))
-        return [(m["index"], IPv4Interface(f"{m.get('IFA_LOCAL') or m.get('IFA_ADDRESS')}/{m['prefixlen']}"))
+        make = IPv4Interface if family == 2 else IPv6Interface
+        return [(m["index"], make(f"{m.get('IFA_LOCAL') or m.get('IFA_ADDRESS')}/{m['prefixlen']}"))
                 for m in msgs]
 
-    def add_default_route(self, gateway: IPv4Address) -> None:
+    def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
+        if gateway.version == 6:
+            self._do(f"add default route via {gateway}",
+                     lambda ipr: ipr.route("add", dst="::/0", gateway=str(gateway), family=10))
+            return
         self._do(f"add default route via {gateway}",
                  lambda ipr: ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway)))
 
@@ -377,6 +392,25 @@ def sysctl_set(key: str, value: str) -> None:
     """Write ``net.ipv4.ip_forward``-style keys for the daemon's own namespace."""
     with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
         f.write(value)
+
+
+def sysctl_set_in(path: str, key: str, value: str) -> None:
+    """:func:`sysctl_set` inside the network namespace at ``path`` (``/proc/sys/net`` shows
+    the namespace of the thread that opens it), done by a short-lived thread."""
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with netns.entered(path):
+                sysctl_set(key, value)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            failure.append(exc)
+
+    t = threading.Thread(target=work, name="cove-sysctl")
+    t.start()
+    t.join()
+    if failure:
+        raise CoveError(f"sysctl {key}={value} in {path}: {failure[0]}") from failure[0]
 
 
 def sysctl_get(key: str) -> str:
