@@ -453,12 +453,12 @@ def test_ipv6_config_gateway_defaults_to_subnet_one_and_round_trips() -> None:
     assert custom.to_docker() == {"Subnet": "fd00:30::/64", "IPRange": "fd00:30::100/120", "Gateway": "fd00:30::fe"}
 
 
-def test_ipv6_allocation_is_serial_and_static_requests_are_checked() -> None:
+def test_ipv6_allocation_takes_the_lowest_free_and_static_requests_are_checked() -> None:
     cfg = ipam.parse_ipam_config("fd00:30::/64")
     pool = ipam.AddressPool(cfg)
     assert [str(pool.allocate()) for _ in range(3)] == ["fd00:30::2", "fd00:30::3", "fd00:30::4"]
     pool.release("fd00:30::3")
-    assert str(pool.allocate()) == "fd00:30::5"          # no reuse before the cursor wraps, as Docker
+    assert str(pool.allocate()) == "fd00:30::3"          # the lowest free, as Docker
     assert str(pool.allocate("fd00:30::99")) == "fd00:30::99"
     with pytest.raises(Conflict):
         pool.allocate("fd00:30::1")                      # the gateway
@@ -468,7 +468,7 @@ def test_ipv6_allocation_is_serial_and_static_requests_are_checked() -> None:
         pool.allocate("10.0.0.1")
     with pytest.raises(InvalidArgument, match="not in subnet"):
         pool.allocate("fd00:31::5")
-    assert str(ipam.AddressPool(cfg, leased=pool.leased, last=pool.last).allocate()) == "fd00:30::6"
+    assert str(ipam.AddressPool(cfg, leased=pool.leased, last=pool.last).allocate()) == "fd00:30::5"
 
 
 def test_ipv6_small_range_fills_up_and_last_address_is_usable() -> None:
