@@ -61,7 +61,7 @@ class Event:
         return out
 
     def to_json_line(self) -> bytes:
-        return (json.dumps(self.to_docker()) + "\n").encode()
+        return (json.dumps(self.to_docker(), separators=(",", ":")) + "\n").encode()
 
 
 # -- filters --------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ def container_options(func: Any) -> Any:
         click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports."),
         click.option("--expose", multiple=True, help="Expose a port or range."),
         click.option("-w", "--workdir", default="", help="Working directory in the container."),
+        click.option("-l", "--label", "labels", multiple=True, metavar="KEY=VALUE",
+                     help="Set metadata on the container."),
         click.option("--entrypoint", default=None, help="Overwrite the image's entrypoint."),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
@@ -186,6 +188,7 @@ def create_body(opts: dict[str, Any]) -> dict[str, Any]:
         "WorkingDir": opts["workdir"],
         "Entrypoint": None if entrypoint is None else [entrypoint],
         "MacAddress": mac,
+        "Labels": dict(label.partition("=")[::2] for label in opts["labels"]),
         "HostConfig": {
             "NetworkMode": network,
             "AutoRemove": opts["auto_remove"],

@@ -82,6 +82,7 @@ def build_router(engine: Engine) -> Router:
                 "Driver": "overlay", "DockerRootDir": E.cfg.data_root, "OperatingSystem": platform.platform(),
                 "KernelVersion": platform.release(), "OSType": "linux", "Architecture": platform.machine(),
                 "NCPU": os.cpu_count(), "IPv4Forwarding": E.cfg.ip_forward,
+                "NEventsListener": E.events.subscribers,
                 "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
                 "FirewallBackend": {"Driver": E.driver_ctx.firewall.name},
                 "CoveExecRoot": E.cfg.exec_root,

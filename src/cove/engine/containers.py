@@ -374,6 +374,10 @@ class ContainerOps(NetworkOps, PortOps):
             signum = _parse_signal(sig)
             rt.kill(self.cfg.container_state_dir(c.id), signum)
             self.container_event(c, "kill", signal=signum)
+            if signum == _signal.SIGKILL:
+                # as dockerd: a SIGKILL returns once the exit is processed, so the next
+                # request (network disconnect, rm) sees a stopped container
+                self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
 
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         """Register a wait now; the returned function blocks until it is met and gives the exit code.
