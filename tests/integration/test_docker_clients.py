@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -69,5 +70,81 @@ def test_docker_sdk_drives_networks_and_containers(cove: Daemon) -> None:
         for c in (a, b):
             c.remove(force=True)
         net.remove()
+    finally:
+        client.close()
+
+
+def _wait_for(predicate, what: str, timeout: float = 30):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sdk_events_stream_live_and_end_when_the_client_closes(cove: Daemon) -> None:
+    import docker as sdk
+
+    client = sdk.DockerClient(base_url=f"unix://{cove.sock}")
+    try:
+        start = time.time()
+        stream = client.events(decode=True, filters={"type": ["container", "network"]})
+        _wait_for(lambda: client.info()["NEventsListener"] == 1, "the subscription")
+        net = client.networks.create("evnet")
+        c = client.containers.run("bb", ["sh", "-c", "exit 7"], name="ev-c", network="evnet", detach=True)
+        assert c.wait()["StatusCode"] == 7
+        c.remove()
+        net.remove()
+        seen = []
+        for ev in stream:                      # live, in order, until we stop reading
+            seen.append((ev["Type"], ev["Action"], ev["Actor"]["Attributes"].get("name")))
+            if ev["Type"] == "network" and ev["Action"] == "destroy":
+                break
+        stream.close()
+        assert seen == [("network", "create", "evnet"), ("container", "create", "ev-c"),
+                        ("network", "connect", "evnet"), ("container", "start", "ev-c"),
+                        ("container", "die", "ev-c"), ("network", "disconnect", "evnet"),
+                        ("container", "destroy", "ev-c"), ("network", "destroy", "evnet")]
+        _wait_for(lambda: client.info()["NEventsListener"] == 0, "the stream to end after the client closed it")
+        # since/until replay from the ring, and the stream ends by itself
+        past = list(client.events(decode=True, since=start, until=time.time(),
+                                  filters={"event": ["die"], "container": ["ev-c"]}))
+        assert [(e["status"], e["from"], e["Actor"]["Attributes"]["exitCode"]) for e in past] == [("die", "bb", "7")]
+        # (the SDK never looks at the status of an events answer: the docker CLI shows the 400)
+        if shutil.which("docker"):
+            r = docker(cove, "events", "--until", "1", "--filter", "colour=red", check=False)
+            assert r.returncode != 0 and "Invalid filter 'colour'" in r.stderr
+    finally:
+        client.close()
+
+
+def test_resize_reaches_a_tty_and_is_accepted_without_one(cove: Daemon) -> None:
+    import docker as sdk
+
+    client = sdk.DockerClient(base_url=f"unix://{cove.sock}")
+    try:
+        tty = client.containers.run("bb", ["sh", "-c", "trap 'stty size > /tmp/size' WINCH; while :; do sleep 1; done"],
+                                    name="rs-tty", tty=True, detach=True)
+        plain = client.containers.run("bb", ["sleep", "600"], name="rs-plain", detach=True)
+        _wait_for(lambda: "sleep" in tty.exec_run(["ps"]).output.decode(), "the tty container's loop")
+        tty.resize(33, 77)
+        size = _wait_for(lambda: (r := tty.exec_run(["cat", "/tmp/size"])).exit_code == 0 and r.output.strip(),
+                         "SIGWINCH")      # the shell runs its trap once the current sleep ends
+        assert size == b"33 77"
+        plain.resize(10, 20)                                  # dockerd: 200, no effect
+        eid = client.api.exec_create(tty.id, ["sleep", "30"], tty=True)["Id"]
+        client.api.exec_start(eid, detach=True, tty=True)
+        client.api.exec_resize(eid, height=40, width=100)
+        with pytest.raises(sdk.errors.NotFound):
+            client.api.exec_resize("nosuchexec", height=1, width=1)
+        with pytest.raises(sdk.errors.APIError, match="invalid h"):
+            client.api.resize(plain.id, height=-1, width=5)
+        plain.kill()
+        with pytest.raises(sdk.errors.APIError, match="is not running"):
+            plain.resize(10, 20)
+        for c in (tty, plain):
+            c.remove(force=True)
     finally:
         client.close()

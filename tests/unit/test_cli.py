@@ -1046,3 +1046,27 @@ def test_bad_host_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 1
     assert result.stderr == ("Error: invalid host 'relative.sock': expected"
                              " unix:///path/to/socket or tcp://HOST:PORT\n")
+
+
+def test_run_label_sends_labels(daemon: FakeDaemon) -> None:
+    daemon.on("POST", "/containers/create", {"Id": CID, "Warnings": []}, 201)
+    result = cove("create", "-l", "team=blue", "--label", "solo", "alpine")
+    assert result.exit_code == 0, result.output
+    [create] = daemon.find("POST", "/containers/create")
+    assert create.json["Labels"] == {"team": "blue", "solo": ""}
+
+
+def test_events_default_line_is_dockers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as _time
+
+    from cove.cli.events import pretty
+
+    monkeypatch.setenv("TZ", "UTC")
+    _time.tzset()
+    try:
+        line = pretty({"Type": "container", "Action": "die", "timeNano": 1_700_000_000_000_000_042,
+                       "Actor": {"ID": "abc", "Attributes": {"name": "x", "exitCode": "3", "image": "bb"}}})
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
+    assert line == "2023-11-14T22:13:20.000000042Z container die abc (exitCode=3, image=bb, name=x)"

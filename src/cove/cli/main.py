@@ -41,6 +41,7 @@ LAZY_COMMANDS = {
     "inspect": "cove.cli.containers:inspect",
     "logs": "cove.cli.containers:logs",
     "exec": "cove.cli.attach:exec_",
+    "events": "cove.cli.events:events",
     "port": "cove.cli.containers:port",
     "rename": "cove.cli.containers:rename",
     "top": "cove.cli.containers:top",

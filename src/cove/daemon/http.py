@@ -9,6 +9,9 @@ A handler gets a :class:`Request` and returns a :class:`Response`:
 
 - ``body``: bytes, sent with a Content-Length;
 - ``stream``: an iterator of bytes, sent chunked (``logs -f``, ``events``);
+  with ``on_hangup``, a watcher thread calls it when the client closes its end
+  while the stream waits (``events`` blocks for as long as nothing happens, so
+  a failed write would come too late);
 - ``hijack``: a function ``(sock, leftover) -> None`` that takes the raw socket
   over after the headers, Docker's "hijacked connection" for ``attach`` and
   ``exec start``: ``101 UPGRADED`` when the client asked with ``Upgrade: tcp``,
@@ -21,6 +24,7 @@ import json
 import logging
 import os
 import re
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -78,6 +82,7 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: Iterable[bytes] | None = None
     hijack: Callable[[socket.socket, bytes], None] | None = None
+    on_hangup: Callable[[], None] | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200) -> Response:
@@ -252,14 +257,19 @@ class Server:
             sock.sendall(conn.send(h11.EndOfMessage()))
             return
         sock.sendall(conn.send(h11.Response(status_code=resp.status, headers=hdrs)))
+        watcher = _HangupWatcher(sock, resp.on_hangup) if resp.on_hangup is not None else None
         try:
             for chunk in resp.stream:
                 if chunk:
                     sock.sendall(conn.send(h11.Data(data=chunk)))
         finally:
+            if watcher is not None:
+                watcher.stop()          # before the socket can be closed under it
             close = getattr(resp.stream, "close", None)
             if close is not None:
                 close()
+        if watcher is not None and watcher.hung_up:
+            raise ConnectionError("client closed the stream")
         sock.sendall(conn.send(h11.EndOfMessage()))
 
     def _hijack(self, conn: h11.Connection, sock: socket.socket, req: Request, resp: Response) -> None:
@@ -276,3 +286,43 @@ class Server:
             sock.sendall(head.encode())
             leftover = b""
         resp.hijack(sock, bytes(leftover))
+
+
+class _HangupWatcher:
+    """Waits (poll, no timeout) until the peer shuts its side or the stream ends.
+
+    ``POLLRDHUP`` fires on the peer's close only, not on data it may still send
+    (a pipelined request stays in the buffer for the next cycle).
+    """
+
+    def __init__(self, sock: socket.socket, on_hangup: Callable[[], None]) -> None:
+        self._fd = sock.fileno()
+        self._on_hangup = on_hangup
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        self.hung_up = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="cove-http-hangup")
+        self._thread.start()
+
+    def _run(self) -> None:
+        p = select.poll()
+        p.register(self._fd, select.POLLRDHUP)
+        p.register(self._wake_r, select.POLLIN)
+        while True:
+            try:
+                ready = dict(p.poll())
+            except InterruptedError:
+                continue
+            break
+        if self._wake_r in ready:
+            return
+        self.hung_up = True
+        try:
+            self._on_hangup()
+        except Exception:  # noqa: BLE001 - the watcher must not take the connection down
+            log.exception("hangup callback")
+
+    def stop(self) -> None:
+        os.write(self._wake_w, b"x")
+        self._thread.join()
+        os.close(self._wake_r)
+        os.close(self._wake_w)

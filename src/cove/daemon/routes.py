@@ -20,8 +20,11 @@ from typing import Any
 from .. import __version__
 from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
+from ..model import PREDEFINED
+from ..events import EventFilter, parse_filters, parse_timestamp
 from ..kernel import features
 from . import schema
+from .listfilters import ContainerRow, NetworkRow, select_containers, select_networks
 from .settings import effective
 from .http import Request, Response, Router
 
@@ -35,25 +38,15 @@ def frame(stream: int, data: bytes) -> bytes:
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
-    raw = req.arg("filters")
-    if not raw:
-        return {}
-    try:
-        f = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw!r} is not JSON") from None
-    out: dict[str, list[str]] = {}
-    for k, v in f.items():
-        out[k] = list(v.keys()) if isinstance(v, dict) else list(v)
-    return out
+    return parse_filters(req.arg("filters"))
 
 
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
+def _size(req: Request, name: str) -> int:
+    """``h``/``w`` of a resize: an unsigned integer, as dockerd insists (400 otherwise)."""
+    raw = req.arg(name)
+    if raw is None or not raw.isdigit() or int(raw) > 0xFFFF:
+        raise InvalidArgument(f"invalid {name}: {raw!r} is not a terminal size (0-65535)")
+    return int(raw)
 
 
 def build_router(engine: Engine) -> Router:
@@ -89,6 +82,7 @@ def build_router(engine: Engine) -> Router:
                 "Driver": "overlay", "DockerRootDir": E.cfg.data_root, "OperatingSystem": platform.platform(),
                 "KernelVersion": platform.release(), "OSType": "linux", "Architecture": platform.machine(),
                 "NCPU": os.cpu_count(), "IPv4Forwarding": E.cfg.ip_forward,
+                "NEventsListener": E.events.subscribers,
                 "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
                 "FirewallBackend": {"Driver": E.driver_ctx.firewall.name},
                 "CoveExecRoot": E.cfg.exec_root,
@@ -96,6 +90,13 @@ def build_router(engine: Engine) -> Router:
                 "CoveKernelFeatures": features.summary(),
             })
 
+    def events(req: Request) -> Response:
+        since = parse_timestamp(req.arg("since"), "since")
+        until = parse_timestamp(req.arg("until"), "until")
+        sub = E.events.subscribe(since, until, EventFilter(_filters(req)))
+        return Response(stream=sub.json_lines(), on_hangup=sub.close)
+
+    r.add("GET", "/events", events)
     r.add("GET", "/_ping", ping)
     r.add("HEAD", "/_ping", ping)
     r.add("GET", "/version", version)
@@ -105,22 +106,10 @@ def build_router(engine: Engine) -> Router:
     def networks_list(req: Request) -> Response:
         f = _filters(req)
         with E.lock:
-            out = []
-            for net in E.networks.values():
-                if "name" in f and not any(n in net.name for n in f["name"]):
-                    continue
-                if "id" in f and not any(net.id.startswith(i) for i in f["id"]):
-                    continue
-                if "driver" in f and net.driver not in f["driver"]:
-                    continue
-                if "label" in f and not _labels_match(net.labels, f["label"]):
-                    continue
-                if "type" in f:
-                    builtin = net.name in ("bridge", "host", "none")
-                    if ("builtin" in f["type"]) != builtin and ("custom" in f["type"]) == builtin:
-                        continue
-                out.append(schema.network_json(E, net, detail=False))
-            return Response.json(sorted(out, key=lambda n: n["Name"]))
+            rows = [NetworkRow(schema.network_json(E, net, detail=False), net.name in PREDEFINED,
+                               bool(E.endpoints_on(net.id))) for net in E.networks.values()]
+        out = select_networks(rows, f)
+        return Response.json(sorted(out, key=lambda n: n["Name"]))
 
     def network_inspect(req: Request, ref: str) -> Response:
         with E.lock:
@@ -165,29 +154,30 @@ def build_router(engine: Engine) -> Router:
     # containers ---------------------------------------------------------------------
     def containers_list(req: Request) -> Response:
         f = _filters(req)
-        show_all = req.flag("all")
+        limit_arg = req.arg("limit") or "0"
+        try:
+            limit = int(limit_arg)
+        except ValueError:
+            raise InvalidArgument(f"invalid limit: {limit_arg!r} is not an integer") from None
         with E.lock:
-            out = []
-            for c in sorted(E.containers.values(), key=lambda c: c.created, reverse=True):
-                if not show_all and not c.running and "status" not in f:
-                    continue
-                if "name" in f and not any(n.lstrip("/") in c.name for n in f["name"]):
-                    continue
-                if "id" in f and not any(c.id.startswith(i) for i in f["id"]):
-                    continue
-                if "status" in f and c.state.status not in f["status"]:
-                    continue
-                if "label" in f and not _labels_match(c.config.labels, f["label"]):
-                    continue
-                if "network" in f and not any(
-                        E.find_network(n).id in c.networks for n in f["network"] if n in
-                        {x.name for x in E.networks.values()} | set(E.networks)):
-                    continue
-                out.append(schema.container_summary(E, c))
-            limit = req.arg("limit")
-            if limit and int(limit) > 0:
-                out = out[: int(limit)]
-            return Response.json(out)
+            cs = sorted(E.containers.values(), key=lambda c: c.created, reverse=True)
+            rows = [ContainerRow(schema.container_summary(E, c), c.state.exit_code,
+                                 not c.state.started_at.startswith("0001"))
+                    for c in cs]
+            ids = [c.id for c in cs]
+
+            def index_of(ref: str) -> int:
+                return ids.index(E.find_container(ref).id)
+
+            def image_id_of(ref: str) -> str | None:
+                try:
+                    return E.images.get(ref).id
+                except NotFound:
+                    return None
+
+            out = select_containers(rows, f, all_=req.flag("all"), limit=limit, index_of=index_of,
+                                    image_id_of=image_id_of)
+        return Response.json(out)
 
     def container_create(req: Request) -> Response:
         config, host, endpoints = schema.container_request(req.json())
@@ -314,6 +304,12 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/containers/{ref}/attach", container_attach)
     r.add("DELETE", "/containers/{ref}", container_delete)
 
+    def container_resize(req: Request, ref: str) -> Response:
+        E.resize_container(ref, _size(req, "h"), _size(req, "w"))
+        return Response(body=b"", content_type="text/plain; charset=utf-8")
+
+    r.add("POST", "/containers/{ref}/resize", container_resize)
+
     # exec ---------------------------------------------------------------------------
     def exec_create(req: Request, ref: str) -> Response:
         body = req.json()
@@ -351,6 +347,12 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/containers/{ref}/exec", exec_create)
     r.add("POST", "/exec/{exec_id}/start", exec_start)
     r.add("GET", "/exec/{exec_id}/json", exec_inspect)
+
+    def exec_resize(req: Request, exec_id: str) -> Response:
+        E.resize_exec(exec_id, _size(req, "h"), _size(req, "w"))
+        return Response(body=b"", content_type="text/plain; charset=utf-8")
+
+    r.add("POST", "/exec/{exec_id}/resize", exec_resize)
 
     # images -------------------------------------------------------------------------
     def image_create(req: Request) -> Response:

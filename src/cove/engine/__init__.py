@@ -47,6 +47,7 @@ class Engine(Reconciler):
         return self
 
     def close(self) -> None:
+        self.events.close()            # open event streams end
         self.guard.close()
         self.watcher.close()
         self.dns.close()

@@ -54,6 +54,7 @@ class ExecRecord:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
 class ContainerOps(NetworkOps, PortOps):
@@ -140,6 +141,7 @@ class ContainerOps(NetworkOps, PortOps):
             os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
             self.save_container(c)
             self.containers[c.id] = c
+            self.container_event(c, "create")
             log.info("container %s (%s) created", c.name, c.id[:12])
             return c
 
@@ -285,6 +287,7 @@ class ContainerOps(NetworkOps, PortOps):
                 self.save_container(c)
                 undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
+            self.container_event(c, "start")
             log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
             self.changed.notify_all()
             return True
@@ -300,6 +303,7 @@ class ContainerOps(NetworkOps, PortOps):
             if code is None:
                 code = rt.exit_code(state_dir)
             code = 255 if code is None else code
+            self.container_event(c, "die", exitCode=code)     # as dockerd: before the disconnects
             errors: list[BaseException] = []
             try:
                 self.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
@@ -340,6 +344,9 @@ class ContainerOps(NetworkOps, PortOps):
         """A client streams this container's output: an --rm removal waits for it."""
         with self.lock:
             self.attached[cid] = self.attached.get(cid, 0) + 1
+            c = self.containers.get(cid)
+            if c is not None:
+                self.container_event(c, "attach")
 
     def attach_end(self, cid: str) -> None:
         with self.lock:
@@ -361,8 +368,16 @@ class ContainerOps(NetworkOps, PortOps):
             if not c.running:
                 return False
             state_dir = self.cfg.container_state_dir(c.id)
-        code = rt.stop(state_dir, 10 if timeout is None else timeout)
+            self.container_event(c, "kill", signal=int(_signal.SIGTERM))
+
+        def killed() -> None:
+            with self.lock:
+                self.container_event(c, "kill", signal=int(_signal.SIGKILL))
+
+        code = rt.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
         self.on_exit(c.id, code)
+        with self.lock:
+            self.container_event(c, "stop")
         return True
 
     def kill_container(self, ref: str, sig: str | int | None = None) -> None:
@@ -372,6 +387,11 @@ class ContainerOps(NetworkOps, PortOps):
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             signum = _parse_signal(sig)
             rt.kill(self.cfg.container_state_dir(c.id), signum)
+            self.container_event(c, "kill", signal=signum)
+            if signum == _signal.SIGKILL:
+                # as dockerd: a SIGKILL returns once the exit is processed, so the next
+                # request (network disconnect, rm) sees a stopped container
+                self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
 
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         """Register a wait now; the returned function blocks until it is met and gives the exit code.
@@ -408,6 +428,8 @@ class ContainerOps(NetworkOps, PortOps):
     def restart_container(self, ref: str, timeout: float | None = None) -> None:
         self.stop_container(ref, timeout)
         self.start_container(ref)
+        with self.lock:
+            self.container_event(self.find_container(ref), "restart")
 
     # remove / rename ----------------------------------------------------------------
     def remove_container(self, ref: str, force: bool = False) -> None:
@@ -419,6 +441,7 @@ class ContainerOps(NetworkOps, PortOps):
             if c.running:
                 state_dir = self.cfg.container_state_dir(c.id)
                 rt.kill(state_dir, _signal.SIGKILL)
+                self.container_event(c, "kill", signal=int(_signal.SIGKILL))
         if c.running:
             deadline = time.monotonic() + 10
             while rt.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
@@ -433,6 +456,7 @@ class ContainerOps(NetworkOps, PortOps):
         self.containers.pop(c.id, None)
         rt.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
+        self.container_event(c, "destroy")
         log.info("container %s (%s) removed", c.name, c.id[:12])
         self.changed.notify_all()
 
@@ -441,8 +465,32 @@ class ContainerOps(NetworkOps, PortOps):
             c = self.find_container(ref)
             new_name = check_name("container name", new_name.lstrip("/"))
             self.check_unique_container_name(new_name, exclude=c.id)
+            old = c.name
             c.name = new_name
             self.save_container(c)
+            self.container_event(c, "rename", oldName="/" + old)
+
+    # terminal size ------------------------------------------------------------------
+    def resize_container(self, ref: str, height: int, width: int) -> None:
+        """As dockerd: 409 unless running; a container without a TTY accepts it with no effect."""
+        with self.lock:
+            c = self.find_container(ref)
+            if not c.running:
+                raise Conflict(f"Container {c.id} is not running")
+            if c.config.tty:
+                rt.resize_container_tty(self.cfg.container_state_dir(c.id), height, width)
+            self.container_event(c, "resize", height=height, width=width)
+
+    def resize_exec(self, exec_id: str, height: int, width: int) -> None:
+        with self.lock:
+            rec = self.find_exec(exec_id)
+            if not rec.running:
+                raise Conflict(f"exec {exec_id} is not running")
+            if rec.tty and rec.master_fd is not None:
+                try:
+                    rt.set_winsize(rec.master_fd, height, width)
+                except OSError:
+                    pass           # it is ending: the pty is going away
 
     # exec ---------------------------------------------------------------------------
     def exec_create(self, ref: str, cmd: list[str], env: list[str] | None = None, workdir: str = "",
@@ -456,6 +504,7 @@ class ContainerOps(NetworkOps, PortOps):
             rec = ExecRecord(id=new_id(), container_id=c.id, cmd=cmd, env=list(env or []), workdir=workdir,
                              tty=tty, stdin=stdin, stdout=stdout, stderr=stderr)
             self.execs[rec.id] = rec
+            self.container_event(c, _exec_action("exec_create", cmd), execID=rec.id)
             return rec
 
     def find_exec(self, exec_id: str) -> ExecRecord:
@@ -477,6 +526,8 @@ class ContainerOps(NetworkOps, PortOps):
                                      tty=rec.tty, stdin=rec.stdin)
             rec.running = True
             rec.pid = handle.popen.pid
+            rec.master_fd = handle.master_fd
+            self.container_event(c, _exec_action("exec_start", rec.cmd), execID=rec.id)
             return handle
 
     def exec_finished(self, exec_id: str, code: int) -> None:
@@ -485,6 +536,15 @@ class ContainerOps(NetworkOps, PortOps):
             if rec is not None:
                 rec.running = False
                 rec.exit_code = code
+                if rec.master_fd is not None:      # the stream is done with it (it used to leak)
+                    try:
+                        os.close(rec.master_fd)
+                    except OSError:
+                        pass
+                rec.master_fd = None
+                c = self.containers.get(rec.container_id)
+                if c is not None:
+                    self.container_event(c, "exec_die", execID=rec.id, exitCode=code)
 
     # logs ---------------------------------------------------------------------------
     def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[str, bytes]]:
@@ -497,6 +557,11 @@ class ContainerOps(NetworkOps, PortOps):
             return cur is not None and cur.running
 
         return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+
+
+def _exec_action(action: str, cmd: list[str]) -> str:
+    """dockerd's exec event action: ``exec_create: ENTRYPOINT ARGS`` (a trailing space without args)."""
+    return f"{action}: {cmd[0]} {' '.join(cmd[1:])}"
 
 
 def _is_ip(text: str) -> bool:

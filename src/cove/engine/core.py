@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import Conflict, InvalidArgument, NotFound
+from ..events import EventBus
 from ..model import Container, Endpoint, Network
 from ..store import Store
 
@@ -88,6 +89,18 @@ class EngineCore:
         self.containers: dict[str, Container] = {}
         self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
         self.started = time.time()
+        self.events = EventBus()
+
+    # events (published where an action completes) ------------------------------------
+    def container_event(self, c: Container, action: str, **extra: object) -> None:
+        """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
+        attrs = {**c.config.labels, "image": c.config.image, "name": c.name}
+        attrs.update({k: str(v) for k, v in extra.items()})
+        self.events.publish("container", action, c.id, attrs)
+
+    def network_event(self, net: Network, action: str, **extra: object) -> None:
+        attrs = {"name": net.name, "type": net.driver, **{k: str(v) for k, v in extra.items()}}
+        self.events.publish("network", action, net.id, attrs)
 
     # persistence ---------------------------------------------------------------------
     def save_network(self, net: Network) -> None:

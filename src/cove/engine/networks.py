@@ -118,6 +118,8 @@ class NetworkOps(NameOps):
                 undo.pop_all()
             self.networks[net.id] = net
             self.drivers.setdefault(driver, drv)
+            if not predefined:
+                self.network_event(net, "create")
             log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
             return net
 
@@ -142,6 +144,7 @@ class NetworkOps(NameOps):
             self.driver_of(net).delete(net)
             self.store.delete(f"networks/{net.id}")
             del self.networks[net.id]
+            self.network_event(net, "destroy")
             log.info("network %s (%s) removed", net.name, net.id[:12])
             return net
 
@@ -244,6 +247,7 @@ class NetworkOps(NameOps):
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
             self.register_names(c, ep)
+            self.network_event(net, "connect", container=c.id)
             return ep
 
     def detach(self, c: Container, net_id: str, sandbox: str | None) -> None:
@@ -264,6 +268,8 @@ class NetworkOps(NameOps):
                 del self.endpoints[c.id][net_id]
                 if not self.endpoints[c.id]:
                     del self.endpoints[c.id]
+            if net is not None:
+                self.network_event(net, "disconnect", container=c.id)
 
     def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
         with self.lock:
@@ -301,6 +307,8 @@ class NetworkOps(NameOps):
                 raise Conflict(f"container {c.id[:12]} is not connected to network {net.name}")
             if c.running:
                 self.detach(c, net.id, c.state.netns)
+            else:      # dockerd reports this one for a stopped container too
+                self.network_event(net, "disconnect", container=c.id)
             del c.networks[net.id]
             self.save_container(c)
             self.on_endpoints_changed(c)

@@ -311,7 +311,7 @@ def kill(state_dir: str, sig: int) -> bool:
     return _signal(state_dir, "pid", sig)
 
 
-def stop(state_dir: str, timeout: float = 10) -> int:
+def stop(state_dir: str, timeout: float = 10, on_kill: Callable[[], None] | None = None) -> int:
     """SIGTERM, then SIGKILL after ``timeout`` seconds; return the exit code.
 
     PID 1 of a PID namespace ignores SIGTERM unless it handles it (``sleep``
@@ -323,6 +323,8 @@ def stop(state_dir: str, timeout: float = 10) -> int:
             signal.pidfd_send_signal(fd, signal.SIGTERM)
             if not _wait_fd(fd, timeout):
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
+                if on_kill is not None:
+                    on_kill()
                 _wait_fd(fd, SHIM_EXIT_TIMEOUT)
         except ProcessLookupError:
             pass
@@ -476,6 +478,34 @@ class ExitWatcher:
             self.callback(cid, code)
         except Exception:  # noqa: BLE001 - the watcher must survive its callbacks
             log.exception("exit callback for %s", cid[:12])
+
+
+# -- terminal size --------------------------------------------------------------------------
+def set_winsize(fd: int, height: int, width: int) -> None:
+    """TIOCSWINSZ on either end of a pty; the kernel sends SIGWINCH to its foreground group."""
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
+    """Resize the terminal of a container started with a TTY (its init's stdin); False if it has none."""
+    pid = read_pid(state_dir)
+    if pid is None or not is_alive(state_dir):
+        return False
+    try:   # O_NOCTTY: the daemon must never acquire the container's terminal as its own
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not os.isatty(fd):
+            return False
+        set_winsize(fd, height, width)
+        return True
+    finally:
+        os.close(fd)
 
 
 # -- exec -----------------------------------------------------------------------------------

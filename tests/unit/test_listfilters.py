@@ -1,0 +1,149 @@
+"""``docker ps`` and ``docker network ls`` filters: each documented key works or is refused by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cove.daemon.listfilters import ContainerRow, NetworkRow, select_containers, select_networks
+from cove.errors import CoveError, InvalidArgument, NotFound, NotImplementedByCove
+
+
+def crow(name: str, state: str = "running", code: int | None = None, labels: dict[str, str] | None = None,
+         ports: list[dict[str, Any]] | None = None, nets: dict[str, str] | None = None,
+         image_id: str = "sha256:bb") -> ContainerRow:
+    networks = {n: {"NetworkID": i} for n, i in (nets or {"bridge": "b1d9e"}).items()}
+    return ContainerRow({"Id": f"{name}-id0123", "Names": [f"/{name}"], "State": state, "Labels": labels or {},
+                         "Ports": ports or [], "ImageID": image_id,
+                         "NetworkSettings": {"Networks": networks}}, code, state != "created")
+
+
+# newest first, as the daemon sorts them
+ROWS = [
+    crow("web", ports=[{"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+                       {"PrivatePort": 53, "Type": "udp"}], nets={"greatwall": "abc123"}),
+    crow("done", "exited", 3, labels={"team": "blue"}),
+    crow("ok", "exited", 0, labels={"team": "red", "tier": "db"}, image_id="sha256:other"),
+    crow("made", "created"),
+    crow("milk", labels={"team": "blue"}),
+]
+
+
+def names(f: dict[str, list[str]], **kw: Any) -> list[str]:
+    index = {r.summary["Names"][0][1:]: i for i, r in enumerate(ROWS)}
+
+    def index_of(ref: str) -> int:
+        if ref not in index:
+            raise NotFound(f"No such container: {ref}")
+        return index[ref]
+
+    images = {"bb": "sha256:bb", "other": "sha256:other"}
+    out = select_containers(ROWS, f, index_of=index_of, image_id_of=images.get, **kw)
+    return [c["Names"][0][1:] for c in out]
+
+
+def test_running_only_unless_all() -> None:
+    assert names({}) == ["web", "milk"]
+    assert names({}, all_=True) == ["web", "done", "ok", "made", "milk"]
+    assert names({}, limit=2) == ["web", "done"]          # a limit shows stopped ones, as docker
+
+
+def test_name_and_id_are_regular_expressions() -> None:
+    assert names({"name": ["mil"]}) == ["milk"]
+    assert names({"name": ["^/w"]}, all_=True) == ["web"]
+    assert names({"name": ["^milk$"]}) == []             # the name starts with "/"
+    assert names({"id": ["^done-"]}, all_=True) == ["done"]
+
+
+def test_label_status_exited() -> None:
+    assert names({"label": ["team=blue"]}, all_=True) == ["done", "milk"]
+    assert names({"label": ["team", "tier"]}, all_=True) == ["ok"]
+    assert names({"status": ["exited"]}) == ["done", "ok"]           # status implies all
+    assert names({"status": ["created", "running"]}) == ["web", "made", "milk"]
+    assert names({"exited": ["3"]}, all_=True) == ["done"]
+    assert names({"exited": ["0"]}, all_=True) == ["ok"]            # not "made": it never ran
+    with pytest.raises(InvalidArgument, match="Invalid filter 'status=sleeping'"):
+        names({"status": ["sleeping"]})
+    with pytest.raises(InvalidArgument, match="Invalid filter 'exited=x'"):
+        names({"exited": ["x"]})
+
+
+def test_before_since_ancestor() -> None:
+    assert names({"before": ["ok"]}) == ["made", "milk"]
+    assert names({"since": ["ok"]}) == ["web", "done"]
+    with pytest.raises(NotFound):
+        names({"before": ["nobody"]})
+    assert names({"ancestor": ["other"]}, all_=True) == ["ok"]
+    assert names({"ancestor": ["nothere"]}, all_=True) == []
+
+
+def test_network_publish_expose() -> None:
+    assert names({"network": ["greatwall"]}) == ["web"]
+    assert names({"network": ["abc"]}) == ["web"]                   # an id prefix
+    assert names({"network": ["bridge"]}, all_=True) == ["done", "ok", "made", "milk"]
+    assert names({"publish": ["8080"]}) == ["web"]
+    assert names({"publish": ["8080/udp"]}) == []
+    assert names({"publish": ["8000-8100/tcp"]}) == ["web"]
+    assert names({"expose": ["80"]}) == ["web"]
+    assert names({"expose": ["53/udp"]}) == ["web"]
+    assert names({"publish": ["80"]}) == []
+    with pytest.raises(InvalidArgument, match="Invalid filter 'publish=http'"):
+        names({"publish": ["http"]})
+
+
+def test_health_isolation_is_task() -> None:
+    assert names({"health": ["none"]}) == ["web", "milk"]
+    assert names({"health": ["healthy"]}) == []
+    assert names({"isolation": ["default"]}) == ["web", "milk"]
+    assert names({"isolation": ["hyperv"]}) == []
+    assert names({"is-task": ["false"]}) == ["web", "milk"]
+    assert names({"is-task": ["true"]}) == []
+    with pytest.raises(InvalidArgument, match="health"):
+        names({"health": ["great"]})
+
+
+def test_unsupported_and_unknown_keys_are_refused_by_name() -> None:
+    with pytest.raises(NotImplementedByCove, match="'volume'"):
+        names({"volume": ["/data"]})
+    with pytest.raises(InvalidArgument, match="Invalid filter 'colour'"):
+        names({"colour": ["red"]})
+
+
+NETS = [
+    NetworkRow({"Name": "bridge", "Id": "b1d9e", "Driver": "bridge", "Scope": "local", "Labels": {}}, True, True),
+    NetworkRow({"Name": "host", "Id": "h0st", "Driver": "host", "Scope": "local", "Labels": {}}, True, False),
+    NetworkRow({"Name": "greatwall", "Id": "abc123", "Driver": "bridge", "Scope": "local",
+                "Labels": {"env": "prod"}}, False, True),
+    NetworkRow({"Name": "empty", "Id": "e3f", "Driver": "macvlan", "Scope": "local", "Labels": {}}, False, False),
+]
+
+
+def nnames(f: dict[str, list[str]]) -> list[str]:
+    return [n["Name"] for n in select_networks(NETS, f)]
+
+
+def test_network_filters() -> None:
+    assert nnames({"driver": ["bridge"]}) == ["bridge", "greatwall"]
+    assert nnames({"name": ["wall"]}) == ["greatwall"]
+    assert nnames({"name": ["^e"]}) == ["empty"]
+    assert nnames({"id": ["^abc"]}) == ["greatwall"]
+    assert nnames({"label": ["env=prod"]}) == ["greatwall"]
+    assert nnames({"scope": ["local"]}) == ["bridge", "host", "greatwall", "empty"]
+    assert nnames({"scope": ["swarm"]}) == []
+    assert nnames({"type": ["builtin"]}) == ["bridge", "host"]
+    assert nnames({"type": ["custom"]}) == ["greatwall", "empty"]
+    assert nnames({"dangling": ["true"]}) == ["empty"]
+    assert nnames({"dangling": ["0"]}) == ["bridge", "host", "greatwall"]
+
+
+@pytest.mark.parametrize("f, message", [
+    ({"type": ["odd"]}, "invalid filter: 'type'='odd'"),
+    ({"dangling": ["maybe"]}, "dangling"),
+    ({"dangling": ["true", "false"]}, "more than one value"),
+    ({"colour": ["red"]}, "Invalid filter 'colour'"),
+])
+def test_network_filter_errors(f: dict[str, list[str]], message: str) -> None:
+    with pytest.raises(CoveError, match=message) as exc:
+        nnames(f)
+    assert exc.value.status == 400
