@@ -11,6 +11,7 @@ container's network namespace with ``nsenter``.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -143,6 +144,26 @@ def busybox_tar(path: str) -> str:
     return path
 
 
+RUNC_WRAPPER = r"""#!/usr/bin/python3
+import json, os, sys
+args = sys.argv[1:]
+
+def strip(path, key):
+    with open(path) as f:
+        doc = json.load(f)
+    (doc.get("process", {}) if key == "spec" else doc).pop("rlimits", None)
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+if "create" in args or "run" in args:
+    bundle = args[args.index("--bundle") + 1] if "--bundle" in args else "."
+    strip(os.path.join(bundle, "config.json"), "spec")
+if "exec" in args and "--process" in args:
+    strip(args[args.index("--process") + 1], "process")
+os.execvp("runc", ["runc", *args])
+"""
+
+
 @dataclass
 class Podman:
     """A private rootful podman 4 in the sandbox: temp root/runroot, runc, vfs, netavark."""
@@ -165,8 +186,11 @@ class Podman:
         t = self.tmp
         for d in ("root", "run", "tmp", "net", "libpod"):
             os.makedirs(f"{t}/{d}", exist_ok=True)
+        # explicit ulimits, no higher than this process's (runc in the sandbox may not raise them)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        psoft, phard = (("-1" if v == resource.RLIM_INFINITY else str(v)) for v in resource.getrlimit(resource.RLIMIT_NPROC))
         Path(t, "containers.conf").write_text(f"""[containers]
-default_ulimits = ["nofile=65536:65536"]
+default_ulimits = ["nofile={soft}:{hard}", "nproc={psoft}:{phard}"]
 log_driver = "k8s-file"
 [engine]
 runtime = "runc"
@@ -176,7 +200,15 @@ tmp_dir = "{t}/libpod"
 [network]
 network_backend = "netavark"
 network_config_dir = "{t}/net"
+[engine.runtimes]
+runc = ["{t}/runc-norlimits"]
 """)
+        # This machine lacks CAP_SYS_RESOURCE, and runc fails on every rlimit podman puts into
+        # config.json (even --ulimit values equal to the current ones), so podman's runc is a
+        # wrapper that drops process.rlimits before ``runc create``: containers keep conmon's.
+        wrapper = Path(t, "runc-norlimits")
+        wrapper.write_text(RUNC_WRAPPER)
+        wrapper.chmod(0o755)
         Path(t, "storage.conf").write_text(f'[storage]\ndriver = "vfs"\nrunroot = "{t}/run"\ngraphroot = "{t}/root"\n')
         Path(t, "registries.conf").write_text("")
         eng = Engine("podman", self.argv, self.env, "")
