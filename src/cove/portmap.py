@@ -98,13 +98,16 @@ def allocate(reqs: Iterable[PortRequest], container_ip: str, taken: Iterable[Por
              is_free: Callable[[str, str, int], bool], ephemeral: tuple[int, int],
              host_addresses: Iterable[str]) -> list[PortMapping]:
     """Concrete mappings for ``reqs``; raises before anything is chosen if one cannot be met."""
-    used = list(taken)
+    # host addresses in use per (proto, port): a clash check costs the same with 10 or 10,000 published
+    used: dict[tuple[str, int], set[str]] = {}
+    for m in taken:
+        used.setdefault((m.proto, m.host_port), set()).add(m.host_ip)
     local = set(host_addresses) | {ANY}
     out: list[PortMapping] = []
 
     def clash(proto: str, ip: str, port: int) -> bool:
-        return any(m.proto == proto and m.host_port == port and (ANY in (m.host_ip, ip) or m.host_ip == ip)
-                   for m in used)
+        ips = used.get((proto, port))
+        return bool(ips) and (ip == ANY or ANY in ips or ip in ips)
 
     for r in reqs:
         if r.host_ip not in local:
@@ -126,7 +129,7 @@ def allocate(reqs: Iterable[PortRequest], container_ip: str, taken: Iterable[Por
                 raise Conflict(f"Bind for {r.host_ip}:{lo} failed: port is already allocated")
             raise Unavailable(f"no free host port in {lo}-{hi} for {r.container_port}/{r.proto}")
         m = PortMapping(r.proto, r.host_ip, chosen, container_ip, r.container_port)
-        used.append(m)
+        used.setdefault((m.proto, m.host_port), set()).add(m.host_ip)
         out.append(m)
     return out
 
