@@ -46,8 +46,8 @@ from harness.parts import machine_facts, on_sigterm  # noqa: E402
 
 NET = "bports"
 SUBNET = "10.78.0.0/16"
-BASE = 20000          # host ports BASE.. are the fill ports, 40000.. the probe
-PROBE = 40000
+BASE = 20000          # fill ports 20000-29999, probe 31000-31999: below the ephemeral range (wrk's sockets)
+PROBE = 31000
 PER_CONTAINER = 1000
 LAN_NS, LAN_HOST, LAN_PEER = "blan", "192.168.77.1", "192.168.77.2"
 log = nskit.log
