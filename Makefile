@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo test test-unit test-integration test-uml bench clean
+.PHONY: install demo test test-unit test-integration test-uml bench bench-dns bench-ports clean
 
 install:
 	./scripts/install.sh
@@ -26,6 +26,14 @@ test-uml: install
 # side by side with Docker 20.10 and the raw netlink limit; by hand, never in CI (BENCH_ARGS=--quick)
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# issue #3: resolver qps/latency, cove vs aardvark-dns (podman) vs Docker 20.10; by hand only
+bench-dns: install
+	$(PY) bench/dnsbench.py $(BENCH_ARGS)
+
+# issue #4: per-port cost up to 10,000 ports on both firewall backends, HTTP through a port; by hand only
+bench-ports: install
+	$(PY) bench/portsbench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

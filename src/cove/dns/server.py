@@ -91,6 +91,14 @@ class Stats:
 _LOCAL, _FORWARD = 0, 1
 
 
+class _Deferred(bytes):
+    """The type of :data:`FORWARD`."""
+
+
+#: what :meth:`Resolver.answer_local` returns for a query that must go upstream
+FORWARD = _Deferred(b"")
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """How to answer one (cached) kind of query; everything but id, RD and question case."""
@@ -213,6 +221,9 @@ class Resolver:
         self._cache: dict[tuple[object, ...], _Plan] = {}
         self._cache_version = records.version
         self._cache_lock = threading.Lock()
+        # (networks, tcp, the query less its id) -> (version, replies less their id):
+        # a repeated local query is answered with one dict lookup and one concatenation
+        self._replies: dict[tuple[object, ...], tuple[int, tuple[bytes, ...]]] = {}
 
     def answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream],
                transport: str = "udp") -> bytes | None:
@@ -230,7 +241,32 @@ class Resolver:
             self.stats.dropped += 1
         return reply
 
-    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream],
+    def answer_local(self, packet: bytes, networks: Sequence[str], transport: str = "udp") -> bytes | None:
+        """Like :meth:`answer`, without ever waiting for an upstream: a query that has to
+        be forwarded returns :data:`FORWARD` (then call :meth:`answer`, on a worker).
+        Cheap enough to call from a socket loop; queries are counted once either way."""
+        self.stats.queries += 1
+        if type(packet) is not bytes:
+            packet = bytes(packet)
+        if type(networks) is not tuple:
+            networks = tuple(networks)
+        hit = self._replies.get((networks, transport, packet[2:]))
+        if hit is not None and hit[0] == self.records.version:
+            self.stats.answered_local += 1
+            tails = hit[1]
+            return packet[:2] + (tails[0] if len(tails) == 1 else random.choice(tails))
+        try:
+            reply = self._answer(packet, networks, None, transport)
+        except Exception:
+            log.exception("dns: failed to answer a query")
+            reply = None
+        if reply is None:
+            self.stats.dropped += 1
+        elif reply is FORWARD:
+            self.stats.queries -= 1  # counted again by answer()
+        return reply
+
+    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream] | None,
                 transport: str) -> bytes | None:
         if not 12 <= len(packet) <= MAX_QUERY:
             return None
@@ -260,12 +296,28 @@ class Resolver:
         question = packet[12:end]
         rd = flags & RD
         if plan.kind == _FORWARD:
+            if upstreams is None:
+                return FORWARD
             return self._forward(packet, qid, rd, question, plan, upstreams, transport)
         if plan.flags & 0xF == NXDOMAIN:
             self.stats.nxdomain += 1
         else:
             self.stats.answered_local += 1
+        if upstreams is None and (plan.bodies or not plan.answers) and len(packet) - end <= CACHE_TAIL:
+            self._store_replies((nets, transport, packet[2:]), qid, rd, question, plan)
         return _render(qid, rd, question, plan)
+
+    def _store_replies(self, key: tuple[object, ...], qid: int, rd: int, question: bytes, plan: _Plan) -> None:
+        """Remember every reply ``plan`` can give to this exact query (less the id)."""
+        bodies = plan.bodies or (b"",)
+        tails = tuple(_render(qid, rd, question, _Plan(plan.kind, plan.flags, plan.answers, (b,), plan.opt,
+                                                       plan.limit, plan.version))[2:] for b in bodies)
+        with self._cache_lock:
+            if plan.version != self._cache_version:
+                return  # stale, or the plan cache is about to be cleared
+            if len(self._replies) >= CACHE_SIZE:
+                self._replies.pop(next(iter(self._replies)))
+            self._replies[key] = (plan.version, tails)
 
     def _store(self, key: tuple[object, ...], plan: _Plan) -> None:
         with self._cache_lock:
@@ -274,6 +326,7 @@ class Resolver:
                 if plan.version < self._cache_version:
                     return
                 self._cache.clear()
+                self._replies.clear()
                 self._cache_version = plan.version
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
@@ -454,4 +507,4 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes | None
     return b"".join(chunks)
 
 
-__all__ = ["Resolver", "Stats", "Upstream", "forward_udp_tcp", "question_end", "TTL"]
+__all__ = ["FORWARD", "Resolver", "Stats", "Upstream", "forward_udp_tcp", "question_end", "TTL"]

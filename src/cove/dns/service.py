@@ -19,17 +19,19 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..kernel import netns
-from .server import Resolver, Upstream
+from .server import FORWARD, Resolver, Upstream
 
 log = logging.getLogger("cove.dns")
 
 ADDRESS = "127.0.0.11"
 MAX_TCP = 65535
+UPSTREAMS_TTL = 1.0  # a container's upstreams are read again (host resolv.conf) at most once a second
 
 
 @dataclass
@@ -40,6 +42,16 @@ class Listener:
     networks: Callable[[], Sequence[str]]
     upstreams: Callable[[], Sequence[Upstream]]
     conns: set[socket.socket] = field(default_factory=set)
+    _upstreams: tuple[float, list[Upstream]] = (-1e9, [])
+
+    def current_upstreams(self) -> list[Upstream]:
+        """``upstreams()``, re-read at most once per :data:`UPSTREAMS_TTL` (it may parse a file)."""
+        at, ups = self._upstreams
+        now = time.monotonic()
+        if now - at > UPSTREAMS_TTL:
+            ups = list(self.upstreams())
+            self._upstreams = (now, ups)
+        return ups
 
 
 def _open_in(path: str) -> tuple[socket.socket, socket.socket]:
@@ -139,16 +151,28 @@ class DnsService:
                     log.exception("dns: serving %s", kind)
 
     def _answer(self, lst: Listener, packet: bytes, transport: str) -> bytes | None:
-        return self.resolver.answer(packet, list(lst.networks()), list(lst.upstreams()), transport)
+        return self.resolver.answer(packet, list(lst.networks()), lst.current_upstreams(), transport)
 
     def _on_udp(self, lst: Listener) -> None:
+        # Container names (and every other answer that needs no upstream) are answered
+        # right here from the resolver's cache; only forwarded names go to a worker,
+        # since an upstream may take seconds.
+        udp = lst.udp
+        nets = tuple(lst.networks())
+        answer_local = self.resolver.answer_local
         for _ in range(64):   # drain a burst, then let others in
             try:
-                packet, peer = lst.udp.recvfrom(4096)
+                packet, peer = udp.recvfrom(4096)
             except (BlockingIOError, OSError):
                 return
-            # Answered on a worker: a forwarded name may wait for an upstream for seconds.
-            self._pool.submit(self._reply_udp, lst, packet, peer)
+            reply = answer_local(packet, nets, "udp")
+            if reply is FORWARD:
+                self._pool.submit(self._reply_udp, lst, packet, peer)
+            elif reply:
+                try:
+                    udp.sendto(reply, peer)
+                except OSError:
+                    pass   # a full socket buffer drops the reply, as the kernel would
 
     def _reply_udp(self, lst: Listener, packet: bytes, peer: tuple[str, int]) -> None:
         reply = self._answer(lst, packet, "udp")
