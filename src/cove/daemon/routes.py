@@ -383,7 +383,7 @@ def build_router(engine: Engine) -> Router:
                 continue
             if "dangling" in f and (f["dangling"][0] in ("true", "1")) != (not img.repo_tags):
                 continue
-            if "label" in f and not _labels_match({}, f["label"]):
+            if "label" in f:                # imported images carry no labels
                 continue
             out.append({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": int(img.created),
                         "Size": img.size, "VirtualSize": img.size, "Labels": {}, "ParentId": "",

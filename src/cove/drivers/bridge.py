@@ -43,7 +43,7 @@ Options (Docker's names): ``com.docker.network.bridge.name``,
 from __future__ import annotations
 
 from contextlib import ExitStack
-from ipaddress import IPv4Address, ip_address, ip_interface, ip_network
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
 from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error

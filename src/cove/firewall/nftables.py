@@ -51,6 +51,8 @@ never sets a drop policy on a hook.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -315,10 +317,18 @@ class NftablesFirewall:
         self._change = threading.RLock()       # one read-modify-write at a time
         self._nets: dict[str, NetworkRules] = {}
         self._known = False
+        self._gen = RulesetGeneration()
+        self._verified: int | None = None      # a ruleset generation intact() found whole
 
     def _run(self, cmds: list[Cmd], what: str) -> Any:
         with self._lock:
+            before = self._gen.read()
             rc, out, err = self._nft.json_cmd({"nftables": cmds})
+            after = self._gen.read()
+            # our own transaction is one generation: if nobody else changed anything since the
+            # last check found the tables whole, they are still whole (no need to re-read them)
+            if rc == 0 and before is not None and after == before + 1 and self._verified == before:
+                self._verified = after
         if rc != 0:
             raise CoveError(f"nftables: {what}: {_one_line(err)}")
         return out
@@ -498,13 +508,68 @@ class NftablesFirewall:
         Each call still loads the table's chain and set names (about 2 ms with
         300 networks); the rules of the networks' chains are never read.
         """
+        gen = self._gen.read()
+        if gen is not None and gen == self._verified:
+            return True                     # nothing changed since the last whole check
         for f in FAMILIES:
             for c in HOOKED:
                 with self._lock:
                     rc, out, _ = self._nft.json_cmd({"nftables": [{"list": {"chain": _t(f, name=c)}}]})
                 if rc != 0 or not any("rule" in obj for obj in out.get("nftables", [])):
                     return False
+        if gen is not None:
+            with self._lock:
+                if self._gen.read() == gen:     # nothing changed while we looked
+                    self._verified = gen
         return True
+
+
+class RulesetGeneration:
+    """The kernel's nftables ruleset generation number (NFT_MSG_GETGEN over netlink).
+
+    Every committed nftables transaction, by anyone, increments it, so an unchanged
+    number means an unchanged ruleset: the guard's check is then one small netlink
+    round trip instead of libnftables loading every map element (which grows with the
+    number of published ports).  ``read`` gives None when it cannot be read.  The
+    socket is opened in the calling thread's network namespace, which for every thread
+    but cove's kernel thread is the daemon's own.
+    """
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        with self._lock:
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)   # NETLINK_NETFILTER
+                    self._sock.settimeout(1.0)
+                    self._sock.bind((0, 0))
+                self._seq = (self._seq + 1) & 0xFFFFFFFF
+                # nlmsghdr: NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_REQUEST; nfgenmsg: AF_UNSPEC
+                msg = struct.pack("=IHHII", 20, (10 << 8) | 16, 1, self._seq, 0) + struct.pack("=BBH", 0, 0, 0)
+                self._sock.send(msg)
+                while True:
+                    data = self._sock.recv(65536)
+                    length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data)
+                    if seq != self._seq:
+                        continue
+                    if kind == 2:                       # NLMSG_ERROR
+                        return None
+                    off = 20
+                    while off + 4 <= length:
+                        alen, atype = struct.unpack_from("=HH", data, off)
+                        if atype & 0x7FFF == 1 and alen >= 8:          # NFTA_GEN_ID, big-endian u32
+                            return int(struct.unpack_from(">I", data, off + 4)[0])
+                        off += (alen + 3) & ~3
+                    return None
+            except OSError:
+                if self._sock is not None:
+                    self._sock.close()
+                    self._sock = None
+                return None
 
 
 def probe() -> bool:
