@@ -263,6 +263,8 @@ class NetworkOps(NameOps):
                     self.driver_of(net).leave(net, ep, sandbox)
                     if net.driver == "bridge":
                         forget_flows(ep.ip)
+                        if ep.ip6:
+                            forget_flows(ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 del self.endpoints[c.id][net_id]

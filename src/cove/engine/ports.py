@@ -59,7 +59,8 @@ def forget_flows(ip: str) -> None:
     if not conntrack or not ip:
         return
     for flag in ("--orig-src", "--reply-src"):    # flows it started; flows to it, DNAT included
-        r = subprocess.run([conntrack, "-D", flag, ip], capture_output=True, text=True)
+        family = ["-f", "ipv6"] if ":" in ip else []
+        r = subprocess.run([conntrack, "-D", *family, flag, ip], capture_output=True, text=True)
         if r.returncode not in (0, 1):
             log.warning("conntrack -D %s %s: %s", flag, ip, r.stderr.strip())
 
