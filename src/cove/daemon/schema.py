@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import portmap
+from .. import pipework, portmap
 from ..errors import InvalidArgument
 from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
 
@@ -198,6 +198,7 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
             "MacAddress": primary["MacAddress"] if primary else "",
             "EndpointID": primary["EndpointID"] if primary else "",
             "Networks": networks,
+            "ExtraInterfaces": {x.ifname: pipework.to_json(x) for x in engine.extra_interfaces(c.id)},
         },
     }
 

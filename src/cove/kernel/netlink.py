@@ -225,6 +225,37 @@ class Netlink:
         """A default route straight out of an interface, no gateway (ipvlan L3)."""
         self._do("add default route", lambda ipr: ipr.route("add", dst="0.0.0.0/0", oif=index))
 
+    def default_route(self) -> tuple[str, int | None] | None:
+        """The main table's IPv4 default route as (gateway or "", out interface index); None if none."""
+        msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2, table=254)))
+        best = None
+        for m in msgs:
+            if m["dst_len"] != 0 or m.get("RTA_DST") not in (None, "0.0.0.0"):
+                continue
+            if m.get("type", 1) != 1:           # unicast only (not unreachable/blackhole)
+                continue
+            prio = m.get("RTA_PRIORITY") or 0
+            if best is None or prio < best[0]:
+                best = (prio, m.get("RTA_GATEWAY") or "", m.get("RTA_OIF"))
+        return None if best is None else (best[1], best[2])
+
+    def replace_default_route(self, gateway: IPv4Address | None = None, index: int | None = None) -> None:
+        """Make the default route go via ``gateway`` (or straight out of link ``index``), atomically."""
+        kw: dict[str, Any] = {"dst": "0.0.0.0/0"}
+        if gateway is not None:
+            kw["gateway"] = str(gateway)
+        if index is not None:
+            kw["oif"] = index
+        self._do(f"replace default route via {gateway or index}", lambda ipr: ipr.route("replace", **kw))
+
+    def delete_default_route(self) -> bool:
+        """Delete the default route; False if there was none."""
+        try:
+            self._do("delete default route", lambda ipr: ipr.route("del", dst="0.0.0.0/0"))
+        except NotFound:
+            return False
+        return True
+
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""
         msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2, table=254)))
