@@ -133,6 +133,10 @@ class PipeworkOps(EngineCore):
                             x.previous_dev = next((lk.name for lk in inside.links() if lk.index == prev[1]), "")
                     inside.replace_default_route(req.gateway)
                     undo.callback(self._restore_default_route, inside, x)
+                try:
+                    inside.announce(ifname, req.address.ip, x.mac)
+                except CoveError as exc:                # only a cache refresh for the neighbours
+                    log.warning("container %s: gratuitous ARP on %s: %s", c.name, ifname, exc)
                 self.save_extra(x)
                 undo.pop_all()
             self.extra_ifaces.setdefault(c.id, {})[ifname] = x

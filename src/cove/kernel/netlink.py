@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +204,32 @@ class Netlink:
         """
         self._do(f"set bridge port {index} flags",
                  lambda ipr: ipr.brport("set", index=index, isolated=int(isolated), mode=int(hairpin)))
+
+    def announce(self, ifname: str, ip: IPv4Address, mac: str) -> None:
+        """Send a gratuitous ARP for ``ip`` at ``mac`` out of ``ifname`` (this namespace's link).
+
+        As pipework's ``arping -A``: neighbours that cached another MAC for the
+        address (a container re-attached, a moved address) update at once.
+        """
+        hw = bytes.fromhex(mac.replace(":", ""))
+        addr = IPv4Address(ip).packed
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + hw + addr + b"\0" * 6 + addr
+        frame = b"\xff" * 6 + hw + struct.pack("!H", 0x0806) + arp
+
+        def work() -> None:
+            if self.path is None:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            else:
+                with netns.entered(self.path):
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            with sock:
+                sock.bind((ifname, 0))
+                sock.send(frame)
+
+        try:
+            KERNEL_THREAD.call(work)
+        except OSError as exc:
+            raise CoveError(f"announce {ip} on {ifname}: {exc.strerror or exc}") from exc
 
     # addresses and routes ----------------------------------------------------------
     def add_address(self, index: int, ip: IPv4Address, prefixlen: int) -> None:
