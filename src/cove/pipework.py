@@ -87,14 +87,16 @@ def parse_address(text: str) -> IPv4Interface:
     if not raw:
         raise field_error("ip", text, "an address is required, e.g. 192.168.1.150/24")
     addr, slash, plen = raw.partition("/")
-    if not slash:
-        raise field_error("ip", text, f"the address needs a prefix length, e.g. {addr}/24")
-    if not plen.isdigit() or not 0 < int(plen) <= 32:
-        raise field_error("ip", text, "the prefix length must be a number from 1 to 32")
+    if addr.lower() == "dhcp":
+        raise field_error("ip", text, "cove attach sets a static address (IP/PREFIX); it does not run DHCP")
     try:
         ip = IPv4Address(addr)
     except ValueError:
         raise field_error("ip", text, "not an IPv4 address") from None
+    if not slash:
+        raise field_error("ip", text, f"the address needs a prefix length, e.g. {addr}/24")
+    if not plen.isdigit() or not 0 < int(plen) <= 32:
+        raise field_error("ip", text, "the prefix length must be a number from 1 to 32")
     iface = IPv4Interface(f"{ip}/{int(plen)}")
     if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip == IPv4Address("255.255.255.255"):
         raise field_error("ip", text, "not a unicast host address")
