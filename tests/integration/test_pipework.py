@@ -74,7 +74,16 @@ def test_attach_puts_a_running_container_on_the_lan_and_detach_takes_it_off(cove
     x = extra(cove, "test1")["eth1"]
     assert (x["Bridge"], x["BridgeType"], x["IPAddress"], x["IPPrefixLen"], x["Gateway"], x["MacAddress"]) == \
         ("br0", "linux", "192.168.1.150", 24, "192.168.1.1", MAC)
-    assert f"master br0" in sh("ip", "-o", "link", "show", x["HostInterface"])
+    assert "master br0" in sh("ip", "-o", "link", "show", x["HostInterface"])
+
+    # a daemon restart keeps the live interface and deletes a tagged veth no record owns
+    cove.stop()
+    sh("ip", "link", "add", "vethorphan", "type", "veth", "peer", "name", "vethorphan2")
+    sh("ip", "link", "set", "vethorphan", "alias", "cove:pw:" + "0" * 64)
+    cove.start()
+    assert "vethorphan" not in sandbox_links() and x["HostInterface"] in sandbox_links()
+    assert extra(cove, "test1")["eth1"] == x
+    assert peer_pings(lan, "192.168.1.150", tries=3)
 
     cove.ok("detach", "test1", "--ifname", "eth1")
     assert not peer_pings(lan, "192.168.1.150")
@@ -89,7 +98,7 @@ def test_attach_puts_a_running_container_on_the_lan_and_detach_takes_it_off(cove
     assert cove.ok("attach", "test1", "-b", "br0", "--ip", "192.168.1.150/24", "--ifname", "lan9").strip() == "lan9"
     y = extra(cove, "test1")["lan9"]
     assert int(y["MacAddress"].split(":")[0], 16) & 0x03 == 0x02        # locally administered, unicast
-    assert peer_pings(lan, "192.168.1.150", tries=3)
+    assert peer_pings(lan, "192.168.1.150", tries=3)    # the gratuitous ARP updated the LAN's cache
     cove.ok("rm", "-f", "test1")
     assert y["HostInterface"] not in sandbox_links()
     assert "cove:pw:" not in tagged_links()

@@ -134,6 +134,7 @@ class PipeworkOps(EngineCore):
                     inside.replace_default_route(req.gateway)
                     undo.callback(self._restore_default_route, inside, x)
                 try:
+                    host.wait_running(x.host_ifname)    # its bridge port forwards only from then on
                     inside.announce(ifname, req.address.ip, x.mac)
                 except CoveError as exc:                # only a cache refresh for the neighbours
                     log.warning("container %s: gratuitous ARP on %s: %s", c.name, ifname, exc)

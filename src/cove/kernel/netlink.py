@@ -27,6 +27,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -213,8 +214,11 @@ class Netlink:
         """
         hw = bytes.fromhex(mac.replace(":", ""))
         addr = IPv4Address(ip).packed
-        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + hw + addr + b"\0" * 6 + addr
-        frame = b"\xff" * 6 + hw + struct.pack("!H", 0x0806) + arp
+        # a gratuitous request and a gratuitous reply (arping -U and -A): neighbours honour either
+        frames = [b"\xff" * 6 + hw + struct.pack("!H", 0x0806)
+                  + struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + hw + addr + (b"\0" * 6 if op == 1 else hw) + addr
+                  for op in (1, 2)]
+        self.wait_running(ifname)
 
         def work() -> None:
             if self.path is None:
@@ -224,12 +228,27 @@ class Netlink:
                     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
             with sock:
                 sock.bind((ifname, 0))
-                sock.send(frame)
+                for frame in frames:
+                    sock.send(frame)
 
         try:
             KERNEL_THREAD.call(work)
         except OSError as exc:
             raise CoveError(f"announce {ip} on {ifname}: {exc.strerror or exc}") from exc
+
+    def wait_running(self, ifname: str, timeout: float = 2.0) -> None:
+        """Wait (bounded) until the link is operationally up.
+
+        Carrier changes are applied by the kernel's linkwatch work, a little later:
+        until then the link's queue drops frames and, for a bridge port, the port
+        is still disabled.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msgs = self._do(f"look up link {ifname}", lambda ipr: ipr.link("get", ifname=ifname))
+            if msgs and msgs[0].get("IFLA_OPERSTATE") == "UP":
+                return
+            time.sleep(0.01)
 
     # addresses and routes ----------------------------------------------------------
     def add_address(self, index: int, ip: IPv4Address, prefixlen: int) -> None:
