@@ -113,7 +113,9 @@ def test_attach_errors_name_the_field_and_change_nothing(cove: Daemon, lan: str)
     test1_ip = json.loads(cove.ok("inspect", "test1"))[0]["NetworkSettings"]["IPAddress"]
 
     def snapshot() -> tuple:
-        return (sandbox_links(), cove.ok("nsenter", "test1", "--", "ip", "-o", "addr"),
+        links = cove.ok("nsenter", "test1", "--", "ip", "-o", "link").splitlines()
+        names = {line.split(": ")[1].split("@")[0] for line in links}
+        return (sandbox_links(), names, cove.ok("nsenter", "test1", "--", "ip", "-4", "-o", "addr"),
                 cove.ok("nsenter", "test1", "--", "ip", "route"), extra(cove, "test1"), extra(cove, "test2"))
 
     before = snapshot()

@@ -4,7 +4,7 @@
     cove detach CONTAINER --ifname eth1
 
 ``cove attach`` is pipework's ``pipework br0 CONTAINER 192.168.1.150/24@192.168.1.1``
-(not docker's ``attach``, which connects to a container's output: ``cove run -a`` /
+(not docker's ``attach``, which connects to a container's output: ``cove start -a`` /
 ``cove logs -f`` do that here).  It prints the interface's name in the container.
 Both are one call to the daemon (``POST`` / ``DELETE /containers/{id}/interfaces``),
 which validates, makes or removes the kernel objects and records them.

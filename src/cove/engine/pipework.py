@@ -113,7 +113,7 @@ class PipeworkOps(EngineCore):
                                prefixlen=req.address.network.prefixlen, mac=req.mac or ipam.random_mac(),
                                gateway=str(req.gateway) if req.gateway else "", vlan=req.vlan or 0)
             with ExitStack() as undo:
-                index = host.add_veth(x.host_ifname, ifname, sandbox, alias_for(iid))
+                index = host.add_veth(x.host_ifname, ifname, sandbox, alias_for(iid), mtu=bridge.mtu)
                 undo.callback(host.delete_link, x.host_ifname)
                 if btype == LINUX:
                     host.set_link(index, master=bridge.index)

@@ -88,6 +88,7 @@ class Link:
     master: int | None
     mac: str | None
     up: bool
+    mtu: int | None = None
 
 
 def _link_from_msg(msg: Any) -> Link:
@@ -100,6 +101,7 @@ def _link_from_msg(msg: Any) -> Link:
         master=msg.get("IFLA_MASTER"),
         mac=msg.get("IFLA_ADDRESS"),
         up=bool(msg["flags"] & 1),
+        mtu=msg.get("IFLA_MTU"),
     )
 
 
