@@ -51,6 +51,8 @@ LAZY_COMMANDS = {
     "tag": "cove.cli.images:tag",
     "nsenter": "cove.cli.debug:nsenter",
     "capture": "cove.cli.debug:capture",
+    "attach": "cove.cli.pipework:attach",
+    "detach": "cove.cli.pipework:detach",
 }
 
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .. import __version__
+from .. import __version__, pipework
 from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
 from ..model import PREDEFINED
@@ -309,6 +309,24 @@ def build_router(engine: Engine) -> Router:
         return Response(body=b"", content_type="text/plain; charset=utf-8")
 
     r.add("POST", "/containers/{ref}/resize", container_resize)
+
+    # pipework-style extra interfaces (`cove attach`): a cove extension ----------------
+    def interfaces_list(req: Request, ref: str) -> Response:
+        with E.lock:
+            c = E.find_container(ref)
+            return Response.json([pipework.to_json(x) for x in E.extra_interfaces(c.id)])
+
+    def interface_add(req: Request, ref: str) -> Response:
+        x = E.add_interface(ref, pipework.parse_request(req.json()))
+        return Response.json(pipework.to_json(x), 201)
+
+    def interface_remove(req: Request, ref: str, ifname: str) -> Response:
+        E.remove_interface(ref, ifname)
+        return Response.empty()
+
+    r.add("GET", "/containers/{ref}/interfaces", interfaces_list)
+    r.add("POST", "/containers/{ref}/interfaces", interface_add)
+    r.add("DELETE", "/containers/{ref}/interfaces/{ifname}", interface_remove)
 
     # exec ---------------------------------------------------------------------------
     def exec_create(req: Request, ref: str) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import portmap
+from .. import pipework, portmap
 from ..errors import InvalidArgument
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
 
@@ -225,6 +225,7 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
             "GlobalIPv6PrefixLen": primary["GlobalIPv6PrefixLen"] if primary else 0,
             "IPv6Gateway": primary["IPv6Gateway"] if primary else "",
             "Networks": networks,
+            "ExtraInterfaces": {x.ifname: pipework.to_json(x) for x in engine.extra_interfaces(c.id)},
         },
     }
 

@@ -32,6 +32,7 @@ from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
 from .networks import NetworkOps, check_dns_name
+from .pipework import PipeworkOps
 from .ports import PortOps
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
@@ -57,7 +58,7 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(NetworkOps, PortOps):
+class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
 
@@ -316,6 +317,7 @@ class ContainerOps(NetworkOps, PortOps):
                     self.detach(c, net_id, c.state.netns)
                 except Exception as exc:  # noqa: BLE001 - teardown goes on
                     errors.append(exc)
+            errors += self.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace
             if c.mode in ("bridge", "none") and c.state.netns:
                 try:
                     self._drop_netns(c.state.netns)

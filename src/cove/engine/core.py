@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..events import EventBus
 from ..model import Container, Endpoint, Network
+from ..pipework import ExtraInterface
 from ..store import Store
 
 log = logging.getLogger("cove.engine")
@@ -88,6 +89,7 @@ class EngineCore:
         self.networks: dict[str, Network] = {}
         self.containers: dict[str, Container] = {}
         self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
+        self.extra_ifaces: dict[str, dict[str, ExtraInterface]] = {}   # container id -> ifname -> `cove attach`
         self.started = time.time()
         self.events = EventBus()
 
@@ -122,6 +124,9 @@ class EngineCore:
         for e in self.store.list("endpoints/"):
             ep = Endpoint.from_dict(e.value)
             self.endpoints.setdefault(ep.container_id, {})[ep.network_id] = ep
+        for e in self.store.list("pipework/"):
+            x = ExtraInterface.from_dict(e.value)
+            self.extra_ifaces.setdefault(x.container_id, {})[x.ifname] = x
 
     # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
     def find_network(self, ref: str) -> Network:

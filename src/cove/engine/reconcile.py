@@ -10,10 +10,11 @@ by name pattern):
 - every container the store calls running is checked: still alive, it is
   watched again (containers survive a daemon restart); gone, its exit is
   processed as if the daemon had seen it;
-- links tagged ``cove:net:``/``cove:ep:``/``cove:vlan:``/``cove:shim:`` that
-  belong to no network or endpoint, and namespace files under
-  ``<exec-root>/netns`` that no container holds, are deleted; an orphan bridge
-  holding a host NIC (an uplink) gives the NIC its addresses and routes back;
+- ``cove attach`` interfaces of containers that no longer run are dropped;
+- links tagged ``cove:net:``/``cove:ep:``/``cove:vlan:``/``cove:shim:``/``cove:pw:`` (and Open
+  vSwitch ports with ``external_ids:cove-pw``) that belong to no network or endpoint, and
+  namespace files under ``<exec-root>/netns`` that no container holds, are deleted; an orphan
+  bridge holding a host NIC (an uplink) gives the NIC its addresses and routes back;
 - a driver's ``restore_endpoint(net, ep)`` (when it has one) runs for the
   endpoints of running containers (macvlan's host-access routes).
 """
@@ -163,6 +164,7 @@ class Reconciler(ContainerOps):
                             self.driver_ctx.netlink.get(None).delete_link(ep.host_ifname)
                         self.store.delete(f"endpoints/{cid}/{net_id}")
                     del self.endpoints[cid]
+            self.drop_stale_interfaces()
             self.collect_garbage()
 
     def collect_garbage(self) -> None:
@@ -189,6 +191,7 @@ class Reconciler(ContainerOps):
             elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias not in eps:
                 log.warning("removing orphan veth %s (%s)", link.name, alias)
                 host.delete_link(link.name)
+        self.collect_pipework_garbage(host.links())
         held = {c.state.netns for c in self.containers.values() if c.running and c.state.netns}
         for path in netns.bound_paths(self.cfg.netns_dir):
             if path not in held:

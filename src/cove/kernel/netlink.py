@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -245,6 +248,50 @@ class Netlink:
         self._do(f"set bridge port {index} flags",
                  lambda ipr: ipr.brport("set", index=index, isolated=int(isolated), mode=int(hairpin)))
 
+    def announce(self, ifname: str, ip: IPv4Address, mac: str) -> None:
+        """Send a gratuitous ARP for ``ip`` at ``mac`` out of ``ifname`` (this namespace's link).
+
+        As pipework's ``arping -A``: neighbours that cached another MAC for the
+        address (a container re-attached, a moved address) update at once.
+        """
+        hw = bytes.fromhex(mac.replace(":", ""))
+        addr = IPv4Address(ip).packed
+        # a gratuitous request and a gratuitous reply (arping -U and -A): neighbours honour either
+        frames = [b"\xff" * 6 + hw + struct.pack("!H", 0x0806)
+                  + struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + hw + addr + (b"\0" * 6 if op == 1 else hw) + addr
+                  for op in (1, 2)]
+        self.wait_running(ifname)
+
+        def work() -> None:
+            if self.path is None:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            else:
+                with netns.entered(self.path):
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            with sock:
+                sock.bind((ifname, 0))
+                for frame in frames:
+                    sock.send(frame)
+
+        try:
+            KERNEL_THREAD.call(work)
+        except OSError as exc:
+            raise CoveError(f"announce {ip} on {ifname}: {exc.strerror or exc}") from exc
+
+    def wait_running(self, ifname: str, timeout: float = 2.0) -> None:
+        """Wait (bounded) until the link is operationally up.
+
+        Carrier changes are applied by the kernel's linkwatch work, a little later:
+        until then the link's queue drops frames and, for a bridge port, the port
+        is still disabled.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msgs = self._do(f"look up link {ifname}", lambda ipr: ipr.link("get", ifname=ifname))
+            if msgs and msgs[0].get("IFLA_OPERSTATE") == "UP":
+                return
+            time.sleep(0.01)
+
     # addresses and routes ----------------------------------------------------------
     def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None:
         """Add an address: IPv4 with the subnet's broadcast address (none on /31 and /32); IPv6
@@ -337,6 +384,37 @@ class Netlink:
             kw["priority"] = rec["priority"]
         try:
             self._do(f"delete route {rec['dst']}", lambda ipr: ipr.route("del", **kw))
+        except NotFound:
+            return False
+        return True
+
+    def default_route(self) -> tuple[str, int | None] | None:
+        """The main table's IPv4 default route as (gateway or "", out interface index); None if none."""
+        msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2, table=254)))
+        best = None
+        for m in msgs:
+            if m["dst_len"] != 0 or m.get("RTA_DST") not in (None, "0.0.0.0"):
+                continue
+            if m.get("type", 1) != 1:           # unicast only (not unreachable/blackhole)
+                continue
+            prio = m.get("RTA_PRIORITY") or 0
+            if best is None or prio < best[0]:
+                best = (prio, m.get("RTA_GATEWAY") or "", m.get("RTA_OIF"))
+        return None if best is None else (best[1], best[2])
+
+    def replace_default_route(self, gateway: IPv4Address | None = None, index: int | None = None) -> None:
+        """Make the default route go via ``gateway`` (or straight out of link ``index``), atomically."""
+        kw: dict[str, Any] = {"dst": "0.0.0.0/0"}
+        if gateway is not None:
+            kw["gateway"] = str(gateway)
+        if index is not None:
+            kw["oif"] = index
+        self._do(f"replace default route via {gateway or index}", lambda ipr: ipr.route("replace", **kw))
+
+    def delete_default_route(self) -> bool:
+        """Delete the default route; False if there was none."""
+        try:
+            self._do("delete default route", lambda ipr: ipr.route("del", dst="0.0.0.0/0"))
         except NotFound:
             return False
         return True
