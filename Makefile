@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo test test-unit test-integration test-uml bench clean
+.PHONY: install demo test test-unit test-integration test-uml bench bench-refs clean
 
 install:
 	./scripts/install.sh
@@ -23,9 +23,13 @@ test-integration: install
 test-uml: install
 	sh tests/uml/run.sh
 
-# side by side with Docker 20.10 and the raw netlink limit; by hand, never in CI (BENCH_ARGS=--quick)
+# side by side with Docker 20.10, Podman, the CNI plugins and the raw netlink limit; by hand,
+# never in CI (BENCH_ARGS=--quick); `make bench-refs` first installs the references from Debian
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-refs: install
+	bench/refs/install.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
