@@ -166,6 +166,12 @@ def targets(data: dict[str, Any]) -> list[Target]:
             0.15, "Docker"),
         _vs("run -d → ping by name ≤ 0.3× Podman", m("cove", "run_to_ping_name"), m("podman", "run_to_ping_name"),
             0.3, "Podman"),
+    ]
+    for t, engine in ((out[2], "docker"), (out[3], "podman"), (out[2], "cove"), (out[3], "cove")):
+        failed = samples(data, engine, "ping_failed_name")
+        if failed:
+            t.note = (t.note + "; " if t.note else "") + f"{engine}: {len(failed)} round(s) without a reply in 30 s"
+    out += [
         _vs("endpoint attach p50 ≤ 2× raw", m("cove", "connect_api"), m("raw", "raw_endpoint"), 2.0, "raw"),
     ]
     at = sorted(int(k.rsplit("_", 1)[1]) for k in ((data.get("cove") or {}).get("summary") or {})
@@ -251,7 +257,7 @@ def all_series(data: dict[str, Any]) -> str:
     lines = ["| part | series | n | min | median | max |", "|---|---|---:|---:|---:|---:|"]
     for part in PARTS:
         for name, s in ((data.get(part) or {}).get("summary") or {}).items():
-            if name.startswith("ping_attempts"):
+            if name.startswith(("ping_attempts", "ping_failed")):
                 lines.append(f"| {part} | {name} (count) | {s['n']} | {s['min']:g} | {s['median']:g} | {s['max']:g} |")
             elif name.startswith("iperf_"):
                 lines.append(f"| {part} | {name} | {s['n']} | {fmt_gbit(s['min'])} | {fmt_gbit(s['median'])} | "

@@ -68,7 +68,9 @@ def run_to_ping(eng: Engine, s: Samples, reps: int) -> None:
     By IP: the new container gets a fixed ``--ip`` and the pinger pings that address.
     By name: the pinger pings the container's name (the embedded DNS must know it).
     ``run_d_*`` is the ``run -d`` command alone, ``run_to_ping_*`` from its start to the
-    first reply (``ping -c1 -W1`` through ``exec``, repeated until it answers).
+    first reply (``ping -c1 -W1`` through ``exec``, repeated until it answers).  A round
+    with no reply within :data:`PING_DEADLINE` is counted in ``ping_failed_<mode>`` and
+    in ``errors``, and the next round runs.
     """
     for i in range(reps + 1):
         for mode in ("ip", "name"):
@@ -78,7 +80,15 @@ def run_to_ping(eng: Engine, s: Samples, reps: int) -> None:
             eng.track_container(name)
             t0 = time.perf_counter()
             r = eng.ok("run", "-d", "--name", name, *extra, IMAGE, "sleep", "3600")
-            attempts = _wait_ping(eng, PINGER, ip if mode == "ip" else name)
+            try:
+                attempts = _wait_ping(eng, PINGER, ip if mode == "ip" else name)
+            except CommandFailed as exc:
+                # no reply within the deadline: counted and reported, the series goes on
+                s.add(f"ping_failed_{mode}", 1)
+                s.errors.append(f"run_to_ping_{mode} round {i}: {exc}")
+                eng.rm(name)
+                eng.containers.remove(name)
+                continue
             t1 = time.perf_counter()
             rm = eng.rm(name).check()
             eng.containers.remove(name)

@@ -81,3 +81,11 @@ def test_result_stem_keeps_history(tmp_path: Path) -> None:
     (tmp_path / "2026-01-01.json").write_text("{}")
     assert report.result_stem(tmp_path, "2026-01-01", quick=False) == "2026-01-01-2"
     assert report.result_stem(tmp_path, "2026-01-01", quick=True) == "2026-01-01-quick"
+
+
+def test_rounds_without_reply_are_noted() -> None:
+    data = _data()
+    data["podman"] = _part(net_create=[0.050], run_to_ping_name=[0.200], ping_failed_name=[1.0, 1.0])
+    got = {t.name: t for t in report.targets(data)}
+    assert got["run -d → ping by name ≤ 0.3× Podman"].note == "podman: 2 round(s) without a reply in 30 s"
+    assert "| podman | ping_failed_name (count) | 2 |" in report.markdown(data)
