@@ -18,6 +18,16 @@ exec unshare --net --mount --pid --fork --mount-proc --propagation private -- sh
   done
   ip link set lo up
   T=$(mktemp -d /tmp/podman-bench-XXXXXX)
+  PODMAN_ARGV=""
+  cleanup() {
+    if [ -n "$PODMAN_ARGV" ]; then
+      $PODMAN_ARGV rm -af -t 0 >/dev/null 2>&1 || true
+      $PODMAN_ARGV network prune -f >/dev/null 2>&1 || true
+    fi
+    rm -rf "$T"
+  }
+  trap cleanup EXIT
+  trap "exit 130" INT TERM
   mkdir -p "$T/root" "$T/runroot" "$T/tmp" "$T/networks" "$T/netns"
   nofile=$(ulimit -Hn); nproc=$(awk "/^Max processes/ {print \$4}" /proc/self/limits)
   cat > "$T/containers.conf" <<CONF
@@ -42,13 +52,6 @@ graphroot = "$T/root"
 CONF
   export CONTAINERS_CONF="$T/containers.conf" CONTAINERS_STORAGE_CONF="$T/storage.conf"
   export PODMAN_ARGV="podman --root $T/root --runroot $T/runroot"
-  cleanup() {
-    $PODMAN_ARGV rm -af -t 0 >/dev/null 2>&1 || true
-    $PODMAN_ARGV network prune -f >/dev/null 2>&1 || true
-    rm -rf "$T"
-  }
-  trap cleanup EXIT
-  trap "exit 130" INT TERM
   img=$(mktemp -d); mkdir -p "$img/bin" "$img/etc" "$img/proc" "$img/sys" "$img/dev" "$img/tmp"
   cp /bin/busybox "$img/bin/"; for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$img/bin/$a"; done
   tar -C "$img" -c . | $PODMAN_ARGV import -c "CMD [\"sh\"]" - bb >/dev/null; rm -rf "$img"
