@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo test test-unit test-integration test-uml bench bench-dns bench-ports clean
+.PHONY: install demo test test-unit test-integration test-uml bench bench-refs bench-dns bench-ports clean
 
 install:
 	./scripts/install.sh
@@ -23,9 +23,13 @@ test-integration: install
 test-uml: install
 	sh tests/uml/run.sh
 
-# side by side with Docker 20.10 and the raw netlink limit; by hand, never in CI (BENCH_ARGS=--quick)
+# side by side with Docker 20.10, Podman, the CNI plugins and the raw netlink limit; by hand,
+# never in CI (BENCH_ARGS=--quick); `make bench-refs` first installs the references from Debian
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-refs: install
+	bench/refs/install.sh
 
 # issue #3: resolver qps/latency, cove vs aardvark-dns (podman) vs Docker 20.10; by hand only
 bench-dns: install

@@ -9,7 +9,7 @@ starts a private cove daemon and, for each daemon operation, samples the daemon 
 ``py-spy record --idle`` (wall time, waits included) while the operation runs N times
 over the API; the stacks under the engine method are folded into "share of the
 method's wall time" per callee.  The CLI side is profiled with pyinstrument.  Output:
-``bench/results/<date>-profile.md``.
+``bench/results/<date>-profile.md`` (``-profile-2.md``... when that exists).
 """
 
 from __future__ import annotations
@@ -192,6 +192,10 @@ def main() -> int:
         if not os.access(f"{args.tools}/{tool}", os.X_OK):
             raise SystemExit(f"profile: {args.tools}/{tool} missing; see this script's docstring")
     out = BENCH / "results" / f"{dt.date.today().isoformat()}-profile.md"
+    n = 1
+    while out.exists():  # the history is kept: a second profile the same day is <date>-profile-2.md
+        n += 1
+        out = BENCH / "results" / f"{dt.date.today().isoformat()}-profile-{n}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     rc = subprocess.run([str(ROOT / "tests/sandbox.sh"), sys.executable, str(Path(__file__).resolve()),
                          "--tools", args.tools, "--reps", str(args.reps), "--inner", str(out)],

@@ -1,16 +1,23 @@
-"""cove's benchmark harness: ``python bench/run.py [--reps N] [--quick] [--no-docker]``.
+"""cove's benchmark harness: ``python bench/run.py [--reps N] [--quick] [--no-docker] ...``.
 
 Run by hand as root (``make bench``), never in CI.  This outer process touches no
-kernel state: it re-executes itself twice, each time inside a throwaway namespace,
+kernel state: it re-executes itself once per part, each time inside a throwaway namespace,
 
 * ``tests/sandbox.sh python bench/run.py --part sandbox --out F``: the raw pyroute2
   limit, then a private cove daemon through every scenario and the scale run;
-* ``bench/refs/docker-sandbox.sh python bench/run.py --part docker --out F``: the same
-  scenarios against a private dockerd 20.10 (skipped with ``--no-docker``);
+* ``bench/refs/docker-sandbox.sh ... --part docker``: the same scenarios against a
+  private dockerd 20.10 (skipped with ``--no-docker``);
+* ``bench/refs/podman-sandbox.sh ... --part podman``: the same against podman 4.3 with
+  netavark and aardvark-dns (``--no-podman``);
+* ``tests/sandbox.sh ... --part cni``: the CNI bridge/host-local/portmap plugins called
+  directly (``--no-cni``);
+* ``tests/sandbox.sh ... --part iperf``: iperf3 through cove and through raw veth+bridge
+  (``--no-iperf``);
 
-then merges the JSON both parts wrote into ``bench/results/<date>.json`` (every raw
-sample) and ``bench/results/<date>.md`` (the table with the issue's targets).  A
-``--quick`` run writes ``<date>-quick.*`` so it does not replace the day's full run.
+then merges the JSON the parts wrote into ``bench/results/<date>.json`` (every raw
+sample), ``bench/results/<date>.md`` (the table with the issue's targets) and
+``bench/results/<date>-*.png`` (plots).  A ``--quick`` run writes ``<date>-quick.*`` so it
+does not replace the day's full run; a second full run the same day gets ``<date>-2.*``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "src")]
 
-from harness import parts, report
+from harness import parts, plots, report
 
 PART_TIMEOUT = 4 * 3600.0
 CLEANUP_TIMEOUT = 300.0
@@ -42,11 +49,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=None, help="repetitions per operation (default 20; --quick: 5)")
     p.add_argument("--quick", action="store_true", help="5 repetitions, scale points 1 and 50")
     p.add_argument("--no-docker", action="store_true", help="skip the Docker reference")
+    p.add_argument("--no-podman", action="store_true", help="skip the Podman reference")
+    p.add_argument("--no-cni", action="store_true", help="skip the CNI plugins reference")
+    p.add_argument("--no-iperf", action="store_true", help="skip the iperf3 data-path run")
+    p.add_argument("--networks", type=int, default=None, help="networks side by side (default 100; --quick: 20)")
+    p.add_argument("--cni-scale", type=int, default=None, help="CNI containers on one network (default 200)")
+    p.add_argument("--iperf-reps", type=int, default=None, help="iperf3 runs per path (default 5; --quick: 1)")
     p.add_argument("--cli-reps", type=int, default=None, help="repetitions of --version (default 5x --reps)")
     p.add_argument("--scale", default=None, metavar="N,N,...",
-                   help="container counts for the scale run (default 1,100,300; --quick: 1,50)")
+                   help="container counts for the scale run (default 1,10,100,1000; --quick: 1,10,50)")
     p.add_argument("--results-dir", default=str(BENCH / "results"), help="where to write <date>.json/.md")
-    p.add_argument("--part", choices=("sandbox", "docker"), help=argparse.SUPPRESS)
+    p.add_argument("--part", choices=tuple(PARTS), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.reps is None:
@@ -54,7 +67,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.cli_reps is None:
         args.cli_reps = max(50, 5 * args.reps)
     if args.scale is None:
-        args.scale = "1,50" if args.quick else "1,100,300"
+        args.scale = "1,10,50" if args.quick else "1,10,100,1000"
+    if args.networks is None:
+        args.networks = 20 if args.quick else 100
+    if args.cni_scale is None:
+        args.cni_scale = 50 if args.quick else 200
+    if args.iperf_reps is None:
+        args.iperf_reps = 1 if args.quick else 5
     points = sorted({int(x) for x in args.scale.split(",") if x.strip()})
     if args.reps < 1 or not points or points[0] < 1:
         p.error("--reps and every --scale point must be at least 1")
@@ -62,17 +81,29 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+# part -> (the wrapper that makes its throwaway namespace, what runs inside it)
+PARTS = {
+    "sandbox": ("tests/sandbox.sh", parts.sandbox_part),
+    "docker": ("bench/refs/docker-sandbox.sh", parts.docker_part),
+    "podman": ("bench/refs/podman-sandbox.sh", parts.podman_part),
+    "cni": ("tests/sandbox.sh", parts.cni_part),
+    "iperf": ("tests/sandbox.sh", parts.iperf_part),
+}
+
+
 def run_part(args: argparse.Namespace) -> int:
-    opts = parts.Options(reps=args.reps, cli_reps=args.cli_reps, scale_points=args.scale_points)
-    data = parts.sandbox_part(opts) if args.part == "sandbox" else parts.docker_part(opts)
+    opts = parts.Options(reps=args.reps, cli_reps=args.cli_reps, scale_points=args.scale_points,
+                         networks=args.networks, cni_scale=args.cni_scale, iperf_reps=args.iperf_reps)
+    data = PARTS[args.part][1](opts)
     Path(args.out).write_text(json.dumps(data))
     return 0
 
 
-def _child(wrapper: str, part: str, args: argparse.Namespace, out: str) -> list[str]:
-    return [str(ROOT / wrapper), sys.executable, str(BENCH / "run.py"), "--part", part, "--out", out,
+def _child(part: str, args: argparse.Namespace, out: str) -> list[str]:
+    return [str(ROOT / PARTS[part][0]), sys.executable, str(BENCH / "run.py"), "--part", part, "--out", out,
             "--reps", str(args.reps), "--cli-reps", str(args.cli_reps),
-            "--scale", ",".join(map(str, args.scale_points))]
+            "--scale", ",".join(map(str, args.scale_points)), "--networks", str(args.networks),
+            "--cni-scale", str(args.cni_scale), "--iperf-reps", str(args.iperf_reps)]
 
 
 def _stop_part(proc: subprocess.Popen[bytes]) -> None:
@@ -107,6 +138,13 @@ def _launch(argv: list[str], out: str, what: str) -> dict[str, Any]:
     return {"_failed": f"{what} exited {rc} without results"}
 
 
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "?"
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -126,27 +164,30 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
         "reps": args.reps, "cli_reps": args.cli_reps, "scale_points": args.scale_points,
         "machine": parts.machine_facts()}}
     failures: list[str] = []
+    wanted = ["sandbox"] + [p for p in ("docker", "podman", "cni", "iperf") if not getattr(args, f"no_{p}")]
+    data["meta"]["load_before"] = _loadavg()
     with tempfile.TemporaryDirectory(prefix="cove-bench-out-") as tmp:
-        got = _launch(_child("tests/sandbox.sh", "sandbox", args, f"{tmp}/sandbox.json"),
-                      f"{tmp}/sandbox.json", "raw + cove part (tests/sandbox.sh)")
-        failures += [got.pop("_failed")] if "_failed" in got else []
-        data.update(got)
-        if not args.no_docker:
-            got = _launch(_child("bench/refs/docker-sandbox.sh", "docker", args, f"{tmp}/docker.json"),
-                          f"{tmp}/docker.json", "docker part (bench/refs/docker-sandbox.sh)")
+        for part in wanted:
+            out = f"{tmp}/{part}.json"
+            got = _launch(_child(part, args, out), out, f"{part} part ({PARTS[part][0]})")
             failures += [got.pop("_failed")] if "_failed" in got else []
             data.update(got)
+    data["meta"]["load_after"] = _loadavg()
     data["meta"]["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     data["meta"]["failures"] = failures
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    stem = f"{date}-quick" if args.quick else date
+    stem = report.result_stem(results, date, args.quick)
+    data["meta"]["stem"] = stem
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+    pngs = plots.write_all(data, results, stem)
+    data["meta"]["plots"] = pngs
     (results / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
     md = report.markdown(data)
     (results / f"{stem}.md").write_text(md)
     print(report.table(data))
-    errors = sum(len((data.get(p) or {}).get("errors", [])) for p in ("raw", "cove", "docker"))
-    print(f"\nwrote {results / (stem + '.json')} and {results / (stem + '.md')}"
+    errors = sum(len((data.get(p) or {}).get("errors", [])) for p in report.PARTS)
+    print(f"\nwrote {results / (stem + '.json')}, {results / (stem + '.md')} and {len(pngs)} plot(s)"
           f"{f'; {errors} error(s), see the .md' if errors else ''}")
     for f in failures:
         print(f"bench: {f}", file=sys.stderr)

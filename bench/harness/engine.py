@@ -1,9 +1,12 @@
-"""One system under test (cove or Docker): its CLI, its API socket, and what the bench made.
+"""One system under test (cove, Docker or Podman): its CLI, its API socket, what the bench made.
 
 Scenarios call :meth:`Engine.cli` exactly as a user types commands; every container
 and network name they create is recorded first, so :meth:`Engine.cleanup` can remove
 them all even when a scenario fails half-way.  Both daemons are private to the bench
 (own socket, own namespace), so the sweep in ``cleanup`` may remove every container.
+Podman has no daemon (``api_socket`` is None: the API series are skipped) and its
+``rm -f`` sends SIGTERM and waits 10 s before SIGKILL, so it is run as ``rm -f -t 0``
+(Docker's and cove's ``rm -f`` kill at once); ``rm_args`` holds that difference.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ class Engine:
     name: str
     argv: list[str]
     env: dict[str, str]
-    api_socket: str
+    api_socket: str | None
+    rm_args: tuple[str, ...] = ("rm", "-f")
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     cleanup_errors: list[str] = field(default_factory=list)
@@ -31,7 +35,16 @@ class Engine:
         return self.cli(*args, timeout=timeout).check()
 
     def api(self) -> UnixAPI:
+        if self.api_socket is None:
+            raise RuntimeError(f"{self.name} has no API socket")
         return UnixAPI(self.api_socket)
+
+    @property
+    def has_api(self) -> bool:
+        return self.api_socket is not None
+
+    def rm(self, *names: str, timeout: float = 60.0) -> Result:
+        return self.cli(*self.rm_args, *names, timeout=timeout)
 
     def track_container(self, name: str) -> str:
         self.containers.append(name)
@@ -45,7 +58,7 @@ class Engine:
         """``rm -f`` in batches of 50 names; errors are recorded, not raised."""
         for i in range(0, len(names), 50):
             batch = names[i:i + 50]
-            r = self.cli("rm", "-f", *batch, timeout=timeout)
+            r = self.rm(*batch, timeout=timeout)
             if r.rc != 0 and not any(s in r.err.lower() for s in ("no such container", "not found", "in progress")):
                 self.cleanup_errors.append(f"rm -f {' '.join(batch[:3])}...: {r.err.strip()[:200]}")
         gone = set(names)

@@ -2,8 +2,10 @@
 
 ``sandbox_part`` runs in ``tests/sandbox.sh``: first the raw pyroute2 limit, then a
 private cove daemon through every scenario and the scale run.  ``docker_part`` runs in
-``bench/refs/docker-sandbox.sh`` against its private dockerd.  A failing scenario is
-recorded in ``errors`` and the next one still runs; clean-up always runs.
+``bench/refs/docker-sandbox.sh`` against its private dockerd, ``podman_part`` in
+``bench/refs/podman-sandbox.sh``; ``cni_part`` and ``iperf_part`` each in a
+``tests/sandbox.sh`` of their own.  A failing scenario is recorded in ``errors`` and the
+next one still runs; clean-up always runs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import rawlimit, scale, scenarios
+from . import cni, dataplane, rawlimit, scale, scenarios
 from .covedaemon import CoveDaemon
 from .engine import Engine
 from .stats import Samples
@@ -29,6 +31,9 @@ class Options:
     reps: int
     cli_reps: int
     scale_points: list[int]
+    networks: int = 100
+    cni_scale: int = 200
+    iperf_reps: int = 5
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
@@ -70,9 +75,13 @@ def _scenarios(eng: Engine, s: Samples, opts: Options) -> None:
               lambda: scenarios.run_to_ping(eng, s, opts.reps))
         _step(s, f"{eng.name}: network connect/disconnect (CLI, API) x{opts.reps}",
               lambda: scenarios.connect(eng, s, opts.reps))
-        _step(s, f"{eng.name}: network create/rm, run -d, rm -f over the API x{opts.reps}",
-              lambda: scenarios.api_ops(eng, s, opts.reps))
+        if eng.has_api:
+            _step(s, f"{eng.name}: network create/rm, run -d, rm -f over the API x{opts.reps}",
+                  lambda: scenarios.api_ops(eng, s, opts.reps))
     _step(s, f"{eng.name}: --version x{opts.cli_reps}", lambda: scenarios.cli_version(eng, s, opts.cli_reps))
+    if opts.networks:
+        _step(s, f"{eng.name}: {opts.networks} networks side by side",
+              lambda: scenarios.network_scale(eng, s, opts.networks))
 
 
 def sandbox_part(opts: Options) -> dict[str, Any]:
@@ -127,6 +136,42 @@ def docker_part(opts: Options) -> dict[str, Any]:
             s.errors.append(f"clean-up: {exc}")
         s.errors.extend(eng.cleanup_errors)
     return {"docker": s.as_dict()}
+
+
+def podman_part(opts: Options) -> dict[str, Any]:
+    argv = os.environ.get("PODMAN_ARGV", "").split()
+    if not argv or os.environ.get("COVE_SANDBOX") != "1" or not os.environ.get("CONTAINERS_CONF"):
+        raise SystemExit("bench: the podman part must run inside bench/refs/podman-sandbox.sh")
+    s = Samples()
+    eng = Engine("podman", argv, dict(os.environ), None, rm_args=("rm", "-f", "-t", "0"))
+    s.facts["client_version"] = eng.cli("--version").out.strip()
+    s.facts["network_backend"] = eng.cli("info", "--format", "{{.Host.NetworkBackend}}").out.strip()
+    s.facts["runtime"] = eng.cli("info", "--format", "{{.Host.OCIRuntime.Name}}").out.strip()
+    try:
+        _scenarios(eng, s, opts)
+    finally:
+        log("podman: final clean-up")
+        try:
+            eng.cleanup()
+        except Exception as exc:  # noqa: BLE001
+            s.errors.append(f"clean-up: {exc}")
+        s.errors.extend(eng.cleanup_errors)
+    return {"podman": s.as_dict()}
+
+
+def cni_part(opts: Options) -> dict[str, Any]:
+    _assert_sandboxed()
+    s = Samples()
+    _step(s, f"cni: attach/detach x{opts.reps}, {opts.cni_scale} containers on one network",
+          lambda: cni.measure(s, opts.reps, opts.cni_scale))
+    return {"cni": s.as_dict()}
+
+
+def iperf_part(opts: Options) -> dict[str, Any]:
+    _assert_sandboxed()
+    s = Samples()
+    _step(s, f"iperf3: raw vs cove, x{opts.iperf_reps} per path", lambda: dataplane.measure(s, opts.iperf_reps))
+    return {"iperf": s.as_dict()}
 
 
 def machine_facts() -> dict[str, Any]:

@@ -1,11 +1,18 @@
-"""Scale: many containers on one network with cove, and the daemon's memory.
+"""Scale: many containers on one network with cove, the attach cost there, and the daemon's memory.
 
-Containers ``bench-s-1`` .. ``bench-s-N`` are started one after the other with
-``run -d`` on one user network.  Each ``run -d`` is a sample of the phase it falls
-in: for points (1, 100, 300) the phases are container 1, containers 2-100 and
-101-300.  At 0 containers and at each point the daemon's VmRSS is read from
-/proc/PID/status; at the largest point the shims' memory too (one supervisor
-process per container, not part of the daemon's RSS).
+Containers ``bench-s-1`` .. ``bench-s-N`` are created and started one after the other
+over the API (``POST /containers/create`` + ``/start``, what ``run -d`` sends: the
+daemon's own time, without a CLI process per container) on one user network.  Each
+start is a sample of ``scale_start_api`` (sample i is container i+1) and of the phase it
+falls in (for points 1, 10, 100, 1000: container 1, 2-10, 11-100, 101-1000).
+
+At each point the daemon's VmRSS and descriptors are read, and a probe container that
+lives on another network is attached to the scale network and detached again
+(``POST /networks/N/connect`` / ``disconnect``, ``probe_reps`` times after a warm-up):
+``scale_attach_at_<N>`` is the endpoint attach with N containers on that network, the
+figure of the "flat with scale" target.  At the largest point the shims' memory too (one
+supervisor process per container, not part of the daemon's RSS).  Removal: every
+container, newest first, ``DELETE /containers/X?force=1``, timed (``scale_rm_api``).
 """
 
 from __future__ import annotations
@@ -19,66 +26,95 @@ from .scenarios import IMAGE, _wait_ping
 from .stats import Samples
 
 SCALE_NET = "bench-scale"
+PROBE_NET = "bench-probe-net"
+PROBE = "bench-probe"
 
 
 def phase_name(lo: int, hi: int) -> str:
-    return f"scale_run_d_{hi}" if lo + 1 == hi else f"scale_run_d_{lo + 1}-{hi}"
+    return f"scale_start_api_{hi}" if lo + 1 == hi else f"scale_start_api_{lo + 1}-{hi}"
 
 
-def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int]) -> None:
+def _call(api, method: str, url: str, body: object = None) -> float:  # type: ignore[no-untyped-def]
+    status, reply, seconds = api.request(method, url, body)
+    if status >= 300:
+        raise CommandFailed(f"{method} {url}: {status} {reply}")
+    return float(seconds)
+
+
+def _probe(api, s: Samples, at: int, reps: int) -> None:  # type: ignore[no-untyped-def]
+    for j in range(reps + 1):
+        t_con = _call(api, "POST", f"/networks/{SCALE_NET}/connect", {"Container": PROBE})
+        t_dis = _call(api, "POST", f"/networks/{SCALE_NET}/disconnect", {"Container": PROBE})
+        if j:
+            s.add(f"scale_attach_at_{at}", t_con)
+            s.add(f"scale_detach_at_{at}", t_dis)
+
+
+def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], probe_reps: int = 10) -> None:
     eng.track_network(SCALE_NET)
     eng.ok("network", "create", "--subnet", "10.240.0.0/16", SCALE_NET)
     time.sleep(0.5)
     s.facts["daemon_rss_kib_at_0"] = daemon.rss_kib()
     s.facts["daemon_fds_at_0"] = daemon.fd_count()
+    eng.track_network(PROBE_NET)
+    eng.ok("network", "create", "--subnet", "10.241.0.0/24", PROBE_NET)
+    eng.track_container(PROBE)
+    eng.ok("run", "-d", "--name", PROBE, "--network", PROBE_NET, IMAGE, "sleep", "3600")
+    body = {"Image": IMAGE, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": SCALE_NET},
+            "NetworkingConfig": {"EndpointsConfig": {SCALE_NET: {}}}}
     rss_points: dict[str, int | None] = {}
     fd_points: dict[str, int | None] = {}
     started = 0
     lo = 0
+    hi = 0
+    api = eng.api()
     t_all = time.perf_counter()
     try:
-        for hi in points:
-            for idx in range(lo + 1, hi + 1):
-                name = eng.track_container(f"bench-s-{idx}")
-                r = eng.ok("run", "-d", "--name", name, "--network", SCALE_NET, IMAGE, "sleep", "3600", timeout=120)
-                s.add(phase_name(lo, hi), r.seconds)
-                s.add("scale_run_d_all", r.seconds)
-                started = idx
-            rss_points[str(hi)] = daemon.rss_kib()
-            fd_points[str(hi)] = daemon.fd_count()
-            lo = hi
-    except CommandFailed as exc:
-        # keep what was reached: the partial phase is renamed to the range it covers
-        s.errors.append(f"scale: container {started + 1} failed (the run stops there): {exc}")
-        s.facts["scale_failed_at"] = started + 1
-        partial = s.series.pop(phase_name(lo, hi), [])
-        if partial:
-            s.series[phase_name(lo, started)] = partial
-        if started > lo:
-            rss_points[str(started)] = daemon.rss_kib()
-            fd_points[str(started)] = daemon.fd_count()
-    s.facts["scale_total_seconds"] = time.perf_counter() - t_all
-    s.facts["scale_containers"] = started
-    s.facts["daemon_rss_kib_at"] = rss_points
-    s.facts["daemon_fds_at"] = fd_points
-    shims = daemon.shim_pids()
-    s.facts["shims_at_max"] = len(shims)
-    s.facts["shims_rss_kib_sum"] = sum(vm_rss_kib(p) or 0 for p in shims)
-    s.facts["shims_pss_kib_sum"] = sum(pss_kib(p) or 0 for p in shims)
-    s.facts["daemon_pss_kib_at_max"] = pss_kib(daemon.proc.pid) if daemon.proc else None
-    if started >= 2:
-        attempts = _wait_ping(eng, f"bench-s-{started}", "bench-s-1", deadline=10)
-        s.facts["scale_ping_by_name_last_to_first"] = f"ok after {attempts} attempt(s)"
-    # the last ten containers are removed one by one, timed; the rest by clean-up
-    for idx in range(started, max(0, started - 10), -1):
-        name = f"bench-s-{idx}"
-        r = eng.ok("rm", "-f", name)
-        eng.containers.remove(name)
-        s.add("scale_rm_f", r.seconds)
-    t0 = time.perf_counter()
-    rest = [f"bench-s-{i}" for i in range(1, max(0, started - 10) + 1)]
-    eng.remove_containers(rest)
-    s.facts["scale_rm_rest_seconds"] = time.perf_counter() - t0
-    s.facts["scale_rm_rest_count"] = len(rest)
+        try:
+            for hi in points:
+                for idx in range(lo + 1, hi + 1):
+                    name = eng.track_container(f"bench-s-{idx}")
+                    t = _call(api, "POST", f"/containers/create?name={name}", body)
+                    t += _call(api, "POST", f"/containers/{name}/start")
+                    s.add(phase_name(lo, hi), t)
+                    s.add("scale_start_api", t)
+                    started = idx
+                s.facts["scale_start_seconds_to_" + str(hi)] = time.perf_counter() - t_all
+                rss_points[str(hi)] = daemon.rss_kib()
+                fd_points[str(hi)] = daemon.fd_count()
+                _probe(api, s, hi, probe_reps)
+                lo = hi
+        except (CommandFailed, OSError) as exc:
+            # keep what was reached: the partial phase is renamed to the range it covers
+            s.errors.append(f"scale: container {started + 1} failed (the run stops there): {exc}")
+            s.facts["scale_failed_at"] = started + 1
+            s.facts["scale_failed_log"] = daemon.log_tail(1500)
+            partial = s.series.pop(phase_name(lo, hi), [])
+            if partial:
+                s.series[phase_name(lo, started)] = partial
+            if started > lo:
+                rss_points[str(started)] = daemon.rss_kib()
+                fd_points[str(started)] = daemon.fd_count()
+        s.facts["scale_start_total_seconds"] = sum(s.series.get("scale_start_api", []))
+        s.facts["scale_containers"] = started
+        s.facts["daemon_rss_kib_at"] = rss_points
+        s.facts["daemon_fds_at"] = fd_points
+        shims = daemon.shim_pids()
+        s.facts["shims_at_max"] = len(shims)
+        s.facts["shims_rss_kib_sum"] = sum(vm_rss_kib(p) or 0 for p in shims)
+        s.facts["shims_pss_kib_sum"] = sum(pss_kib(p) or 0 for p in shims)
+        s.facts["daemon_pss_kib_at_max"] = pss_kib(daemon.proc.pid) if daemon.proc else None
+        if started >= 2:
+            attempts = _wait_ping(eng, f"bench-s-{started}", "bench-s-1", deadline=10)
+            s.facts["scale_ping_by_name_last_to_first"] = f"ok after {attempts} attempt(s)"
+        t0 = time.perf_counter()
+        for idx in range(started, 0, -1):
+            name = f"bench-s-{idx}"
+            s.add("scale_rm_api", _call(api, "DELETE", f"/containers/{name}?force=1"))
+            eng.containers.remove(name)
+        s.facts["scale_rm_total_seconds"] = time.perf_counter() - t0
+    finally:
+        api.close()
     time.sleep(0.5)
     s.facts["daemon_rss_kib_after_removal"] = daemon.rss_kib()
+    s.facts["daemon_fds_after_removal"] = daemon.fd_count()

@@ -1,0 +1,91 @@
+"""The bench's pure helpers (summaries, targets, report formatting): no kernel, no timing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from harness import report  # noqa: E402
+from harness.plots import rolling_median  # noqa: E402
+from harness.stats import summarize  # noqa: E402
+
+
+def _part(**series: list[float]) -> dict[str, Any]:
+    return {"samples": series,
+            "summary": {k: s.as_dict() for k, v in series.items() if (s := summarize(v))},
+            "facts": {}, "errors": []}
+
+
+def _data() -> dict[str, Any]:
+    cove = _part(net_create=[0.010, 0.012, 0.011], run_to_ping_name=[0.050], connect_api=[0.006],
+                 cli_version=[0.030], scale_attach_at_10=[0.006], scale_attach_at_1000=[0.012],
+                 scale_start_api=[0.02] * 1000)
+    cove["facts"].update(daemon_rss_kib_at_0=50_000, daemon_rss_kib_at={"10": 50_100, "1000": 60_000})
+    cni = _part(cni_scale_add=[0.05] * 200)
+    cni["facts"].update(cni_scale_total_seconds=10.0, cni_scale_containers=200)
+    return {"meta": {"date": "2026-01-01"},
+            "cove": cove, "docker": _part(net_create=[0.100], run_to_ping_name=[0.300]),
+            "podman": _part(net_create=[0.050], run_to_ping_name=[0.200]),
+            "raw": _part(raw_endpoint=[0.004]), "cni": cni,
+            "iperf": _part(iperf_raw_c2c=[10e9], iperf_cove_c2c=[9.6e9])}
+
+
+def test_summaries_and_windows() -> None:
+    s = summarize([3.0, 1.0, 2.0])
+    assert s is not None and (s.n, s.min, s.median, s.max) == (3, 1.0, 2.0, 3.0)
+    assert summarize([]) is None
+    values = [float(i) for i in range(1, 101)]
+    assert report.window_median(values, 10) == 10.0
+    assert report.window_median(values, 100) == 97.5  # the window is cut at the end
+    assert report.window_median(values, 101) is None
+    assert rolling_median([1.0, 100.0, 1.0, 1.0], half=1) == [50.5, 1.0, 1.0, 1.0]
+
+
+def test_targets_judged_from_one_run() -> None:
+    got = {t.name: t for t in report.targets(_data())}
+    assert got["network create ≤ 0.1× Docker"].met is False  # 11 ms vs 100 ms: 0.11x
+    assert got["network create ≤ 0.33× Podman"].met is True
+    assert got["run -d → ping by name ≤ 0.15× Docker"].met is False  # 0.17x
+    assert got["endpoint attach p50 ≤ 2× raw"].met is True
+    assert got["attach flat: at 1,000 ≤ 1.5× at 10"].met is False  # 2x
+    assert got["1,000 containers < CNI for 200"].met is False  # 20 s vs 10 s
+    assert got["CLI start-up ≤ 60 ms"].met is True
+    assert got["daemon RSS ≤ 100 MB at 1,000"].met is True and got["daemon RSS ≤ 100 MB at 1,000"].note == ""
+    assert got["data path ≥ 95% of raw (c2c)"].measured.startswith("96%")
+
+
+def test_missing_references_are_not_judged() -> None:
+    data = _data()
+    del data["docker"], data["iperf"]
+    data["cove"]["facts"]["daemon_rss_kib_at"] = {"100": 51_000}
+    got = {t.name: t for t in report.targets(data)}
+    assert got["network create ≤ 0.1× Docker"].met is None
+    assert got["data path ≥ 95% of raw (c2c)"].met is None
+    rss = got["daemon RSS ≤ 100 MB at 1,000"]
+    assert rss.note == "extrapolated from 0 and 100 containers" and rss.measured == "58.6 MiB"
+
+
+def test_markdown_and_tables() -> None:
+    md = report.markdown(_data())
+    assert "| network create (CLI) | 11.0 | 100.0 | 50.0 | 0.11× | 0.22× | – |" in md
+    assert "| data path ≥ 95% of raw (c2c) | 96% (9.60 Gbit/s vs 10.00 Gbit/s) | met |" in md
+    assert "| 1,000 | 12.0 |" in md  # the scale table
+    assert report.fmt_ms(None) == "–" and report.fmt_ms(0.0012) == "1.20" and report.fmt_ms(2.5) == "2500"
+
+
+def test_result_stem_keeps_history(tmp_path: Path) -> None:
+    assert report.result_stem(tmp_path, "2026-01-01", quick=False) == "2026-01-01"
+    (tmp_path / "2026-01-01.json").write_text("{}")
+    assert report.result_stem(tmp_path, "2026-01-01", quick=False) == "2026-01-01-2"
+    assert report.result_stem(tmp_path, "2026-01-01", quick=True) == "2026-01-01-quick"
+
+
+def test_rounds_without_reply_are_noted() -> None:
+    data = _data()
+    data["podman"] = _part(net_create=[0.050], run_to_ping_name=[0.200], ping_failed_name=[1.0, 1.0])
+    got = {t.name: t for t in report.targets(data)}
+    assert got["run -d → ping by name ≤ 0.3× Podman"].note == "podman: 2 round(s) without a reply in 30 s"
+    assert "| podman | ping_failed_name (count) | 2 |" in report.markdown(data)
