@@ -275,3 +275,18 @@ def test_images_format(cove: Daemon) -> None:
     assert "bb:latest" in cove.ok("images", "--format", "{{.Repository}}:{{.Tag}}").split()
     assert cove.ok("images", "--format", "table {{.Repository}}\t{{.ID}}").splitlines()[0].split() == \
         ["REPOSITORY", "IMAGE", "ID"]
+
+
+def test_a_released_address_is_handed_out_again_as_docker_does(cove: Daemon) -> None:
+    """Docker's IPAM gives the lowest free address: a removed container's address goes to the next one."""
+    cove.ok("network", "create", "--subnet", "10.123.0.0/24", "reuse")
+    for name in ("r1", "r2", "r3"):
+        cove.ok("run", "-d", "--name", name, "--network", "reuse", "bb", "sleep", "3600")
+    r2 = ip_of(cove, "r2", "reuse")
+    cove.ok("rm", "-f", "r2")
+    cove.ok("run", "-d", "--name", "r4", "--network", "reuse", "bb", "sleep", "3600")
+    assert ip_of(cove, "r4", "reuse") == r2
+    cove.ok("run", "-d", "--name", "r5", "--network", "reuse", "bb", "sleep", "3600")
+    assert ip_of(cove, "r5", "reuse") == "10.123.0.5"
+    r = cove.cli("run", "-d", "--name", "r6", "--network", "reuse", "--ip", r2, "bb", "sleep", "3600")
+    assert r.returncode != 0 and "already in use" in r.stderr

@@ -18,6 +18,7 @@ import os
 import secrets
 import threading
 import time
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -89,6 +90,9 @@ class EngineCore:
         self.networks: dict[str, Network] = {}
         self.containers: dict[str, Container] = {}
         self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
+        # (network id, subnet) -> its address pool, built from the endpoints once and then kept
+        # up to date by attach/detach (so an attach costs the same with 10 or 1,000 neighbours)
+        self.pools: dict[tuple[str, str], Any] = {}
         self.extra_ifaces: dict[str, dict[str, ExtraInterface]] = {}   # container id -> ifname -> `cove attach`
         self.started = time.time()
         self.events = EventBus()
@@ -157,6 +161,11 @@ class EngineCore:
         if kind == "network":
             raise NotFound(f"network {ref} not found")
         raise NotFound(f"No such container: {ref}")
+
+    def forget_pools(self, net_id: str | None = None) -> None:
+        """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""
+        for key in [k for k in self.pools if net_id is None or k[0] == net_id]:
+            del self.pools[key]
 
     def leases(self, net_id: str) -> set[str]:
         """Addresses in use on a network: exactly its live endpoints' addresses."""

@@ -9,7 +9,7 @@ so no half-made bridge, veth, rule or lease remains.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 from typing import Any
 
 from .. import ipam
@@ -144,6 +144,7 @@ class NetworkOps(NameOps):
             self.driver_of(net).delete(net)
             self.store.delete(f"networks/{net.id}")
             del self.networks[net.id]
+            self.forget_pools(net.id)
             self.network_event(net, "destroy")
             log.info("network %s (%s) removed", net.name, net.id[:12])
             return net
@@ -213,20 +214,25 @@ class NetworkOps(NameOps):
             cfg_dict = v4[0]
             if req.ip is not None:
                 cfg_dict = next(d for d in v4 if IPv4Address(req.ip) in IPv4Network(d["Subnet"]))
-            cfg = ipam.IpamConfig.from_docker(cfg_dict)
-            pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
-                                    last=IPv4Address(net.last_ip) if net.last_ip else None)
-            ip = pool.allocate(req.ip)
+            pool = self._pool(net, cfg_dict, 4)
+            cfg = pool.cfg
+            try:
+                ip = pool.allocate(req.ip)
+            except BaseException:
+                self.forget_pools(net.id)
+                raise
             ip6, plen6, gw6 = "", 0, ""
             v6 = net.ipam_v6() if net.ipv6 and net.driver == "bridge" else []
             if v6:
                 d6 = v6[0]
                 if req.ip6 is not None:
                     d6 = next(d for d in v6 if IPv6Address(req.ip6) in ip_network(d["Subnet"]))
-                cfg6 = ipam.IpamConfig.from_docker(d6)
-                pool6 = ipam.AddressPool(cfg6, leased=self.leases6(net.id),
-                                         last=net.last_ip6 if net.last_ip6 else None)
-                ip6, plen6, gw6 = str(pool6.allocate(req.ip6)), cfg6.subnet.prefixlen, str(pool6.gateway)
+                pool6 = self._pool(net, d6, 6)
+                try:
+                    ip6, plen6, gw6 = str(pool6.allocate(req.ip6)), pool6.cfg.subnet.prefixlen, str(pool6.gateway)
+                except BaseException:
+                    self.forget_pools(net.id)
+                    raise
             epid = new_id()
             ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
                           host_ifname=f"veth{epid[:7]}" if net.driver == "bridge" else "",
@@ -235,6 +241,7 @@ class NetworkOps(NameOps):
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
             drv = self.driver_of(net)
             with ExitStack() as undo:
+                undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
                 drv.join(net, ep, sandbox)
                 undo.callback(drv.leave, net, ep, sandbox)
                 if req.ip is None:
@@ -249,6 +256,30 @@ class NetworkOps(NameOps):
             self.register_names(c, ep)
             self.network_event(net, "connect", container=c.id)
             return ep
+
+    def _pool(self, net: Network, cfg_dict: dict[str, Any], version: int) -> ipam.AddressPool:
+        """The cached address pool of one of the network's subnets (built from its endpoints)."""
+        key = (net.id, cfg_dict["Subnet"])
+        pool = self.pools.get(key)
+        if pool is None:
+            cfg = ipam.IpamConfig.from_docker(cfg_dict)
+            if version == 4:
+                pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
+                                        last=IPv4Address(net.last_ip) if net.last_ip else None)
+            else:
+                pool = ipam.AddressPool(cfg, leased=self.leases6(net.id),
+                                        last=net.last_ip6 if net.last_ip6 else None)
+            self.pools[key] = pool
+        return pool
+
+    def _release(self, net_id: str, ep: Endpoint) -> None:
+        """Give an endpoint's addresses back to the cached pools that hold them."""
+        for (nid, subnet), pool in self.pools.items():
+            if nid != net_id:
+                continue
+            for addr in (ep.ip, ep.ip6):
+                if addr and ip_address(addr) in ip_network(subnet):
+                    pool.release(addr)
 
     def detach(self, c: Container, net_id: str, sandbox: str | None) -> None:
         """Remove one endpoint; an already-missing kernel object counts as removed."""
@@ -267,6 +298,7 @@ class NetworkOps(NameOps):
                             forget_flows(ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
+                self._release(net_id, ep)
                 del self.endpoints[c.id][net_id]
                 if not self.endpoints[c.id]:
                     del self.endpoints[c.id]

@@ -164,6 +164,7 @@ class Reconciler(ContainerOps):
                             self.driver_ctx.netlink.get(None).delete_link(ep.host_ifname)
                         self.store.delete(f"endpoints/{cid}/{net_id}")
                     del self.endpoints[cid]
+                    self.forget_pools()
             self.drop_stale_interfaces()
             self.collect_garbage()
 
