@@ -81,11 +81,13 @@ class PortOps(EngineCore):
             primary = self.networks.get(next(iter(c.networks), ""))
             if primary is None or not primary.ipv6 or not primary.ipam_v6():
                 raise portmap.ipv6_refusal(v6)
+        by_port: dict[tuple[str, int], list[str]] = {}      # a check per request costs the same at any scale
+        for m in taken:
+            by_port.setdefault((m.proto, m.host_port), []).append(m.host_ip)
         for r in reqs:
             if r.host_range and r.host_range[0] == r.host_range[1]:
                 port = r.host_range[0]
-                if any(m.proto == r.proto and m.host_port == port and portmap.overlap(m.host_ip, r.host_ip)
-                       for m in taken):
+                if any(portmap.overlap(ip, r.host_ip) for ip in by_port.get((r.proto, port), ())):
                     from ..errors import Conflict
 
                     raise Conflict(f"Bind for {portmap.host_spec(r.host_ip, port)} failed: port is already allocated")
