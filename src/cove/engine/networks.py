@@ -293,9 +293,7 @@ class NetworkOps(NameOps):
                 if net is not None:
                     self.driver_of(net).leave(net, ep, sandbox)
                     if net.driver == "bridge":
-                        forget_flows(ep.ip)
-                        if ep.ip6:
-                            forget_flows(ep.ip6)
+                        forget_flows(ep.ip, ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 self._release(net_id, ep)
