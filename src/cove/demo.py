@@ -5,8 +5,10 @@ it there), so nothing touches the machine's own network.  It starts a daemon on
 a private socket, imports a busybox root filesystem as the image ``bb``, then
 follows the articles: two containers on the default bridge (milk, bread), a
 user-defined network ``greatwall`` (beijing, shenzhen), ``network connect``,
-the host, none and container modes, an internal network, and egress through
-masquerade to a namespace that plays the internet.  Every command is printed as
+the host, none and container modes, an internal network, egress through
+masquerade to a namespace that plays the internet, a published port, -h/--dns
+and --link, --icc=false, macvlan on a LAN (with the host_access shim), a
+pipework-style extra interface, IPv6, and the debugging tools (nsenter, capture).  Every command is printed as
 a user would type it; the end is a reachability table measured with ping.
 """
 
@@ -70,6 +72,25 @@ class Demo:
         self.sh("ip", "link", "set", "uplink", "up")
         self.sh("ip", "-n", "internet", "addr", "add", f"{INTERNET}/24", "dev", "wan0")
         self.sh("ip", "-n", "internet", "link", "set", "wan0", "up")
+
+    def lan(self, link: str, ns: str, addr: str, bridge: str | None = None) -> None:
+        """A namespace ``ns`` at ``addr`` on the other end of the veth ``link`` (in ``bridge`` if given)."""
+        self.sh("ip", "netns", "add", ns)
+        self.sh("ip", "link", "add", link, "type", "veth", "peer", "name", "wire", "netns", ns)
+        if bridge:
+            self.sh("ip", "link", "add", bridge, "type", "bridge")
+            self.sh("ip", "link", "set", bridge, "up")
+            self.sh("ip", "link", "set", link, "master", bridge)
+        self.sh("ip", "link", "set", link, "up")
+        self.sh("ip", "-n", ns, "addr", "add", addr, "dev", "wire")
+        self.sh("ip", "-n", ns, "link", "set", "wire", "up")
+        self.sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def ns_ping(self, ns: str, dst: str) -> bool:
+        return subprocess.run(["ip", "netns", "exec", ns, "busybox", "ping", "-c1", "-W2", dst], capture_output=True).returncode == 0
+
+    def host_ping(self, dst: str) -> bool:
+        return subprocess.run(["busybox", "ping", "-c1", "-W2", dst], capture_output=True).returncode == 0
 
     def ip(self, name: str) -> str:
         nets = json.loads(self.run("inspect", name, show=False))[0]["NetworkSettings"]["Networks"]
@@ -150,6 +171,61 @@ def main() -> int:
         d.run("run", "-d", "--name", "side", "--network", "container:beijing", "bb", "sleep", "3600")
         d.run("exec", "side", "ip", "-o", "-4", "addr", "show", "eth0")
 
+        d.say("Seed 002 DNS/HOSTNAME自定义 and --link: -h, --dns, --dns-search; a link alias in /etc/hosts")
+        d.run("run", "-d", "--name", "web", "-h", "myweb", "--dns", "10.1.2.3", "--dns-search", "corp.test",
+              "bb", "sleep", "3600")
+        d.run("exec", "web", "cat", "/etc/hostname", "/etc/resolv.conf")
+        d.run("run", "-d", "--name", "client", "--link", "bread:db", "bb", "sleep", "3600")
+        d.run("exec", "client", "grep", "db", "/etc/hosts")
+        print(f"client -> db (bread by its link alias): {'yes' if d.ping('client', 'db') else 'no'}")
+
+        d.say("Seed 002 --icc=false: neighbours on one bridge cut off from each other, not from the gateway")
+        d.run("network", "create", "--subnet", "10.20.0.0/24", "-o", "com.docker.network.bridge.enable_icc=false", "quiet")
+        d.run("run", "-d", "--name", "q1", "--network", "quiet", "bb", "sleep", "3600")
+        d.run("run", "-d", "--name", "q2", "--network", "quiet", "bb", "sleep", "3600")
+        print(f"q1 -> q2: {'yes' if d.ping('q1', d.ip('q2')) else 'no'};  q1 -> gateway 10.20.0.1: "
+              f"{'yes' if d.ping('q1', '10.20.0.1') else 'no'}")
+
+        d.say("Seed 003 MacVLAN: containers on the LAN segment (ens33 here is a veth to a `router` namespace)")
+        d.lan("ens33", "router", "192.168.241.2/24")
+        d.run("network", "create", "-d", "macvlan", "--subnet", "192.168.241.0/24", "--gateway", "192.168.241.2",
+              "-o", "parent=ens33", "-o", "host_access=true", "subway")
+        d.run("run", "-d", "--name", "m1", "--network", "subway", "--ip", "192.168.241.92", "bb", "sleep", "3600")
+        print(f"router -> m1 (192.168.241.92): {'yes' if d.ns_ping('router', '192.168.241.92') else 'no'};  "
+              f"host -> m1 through the host_access shim: {'yes' if d.host_ping('192.168.241.92') else 'no'}")
+
+        d.say("Seed 002 pipework: an extra interface on a running container, on an existing bridge br0")
+        d.lan("br0-peer", "lanpeer", "192.168.1.1/24", bridge="br0")
+        d.run("attach", "beijing", "--bridge", "br0", "--ip", "192.168.1.150/24@192.168.1.1")
+        d.run("nsenter", "--net", "beijing", "--", "ip", "route")
+        print(f"lanpeer -> beijing (192.168.1.150): {'yes' if d.ns_ping('lanpeer', '192.168.1.150') else 'no'}")
+        d.run("detach", "beijing", "--ifname", "eth1")
+
+        d.say("IPv6 on a user network: addresses, names (AAAA), ping6")
+        d.run("network", "create", "--ipv6", "--subnet", "fd00:30::/64", "six")
+        d.run("run", "-d", "--name", "s1", "--network", "six", "bb", "sleep", "3600")
+        d.run("run", "-d", "--name", "s2", "--network", "six", "bb", "sleep", "3600")
+        d.run("exec", "s1", "ping", "-6", "-c1", "-W2", "s2")
+
+        d.say("Seed 004 实用工具: the container's pid, a host tool in its namespace, its traffic in a pcap")
+        d.run("inspect", "-f", "{{.State.Pid}} {{.NetworkSettings.Networks.greatwall.Cove.HostInterface}}", "shenzhen")
+        d.run("nsenter", "shenzhen", "--", "ip", "-o", "-4", "addr", "show", "eth0")
+        pcap = f"{d.tmp}/shenzhen.pcap"
+        cap = subprocess.Popen([*COVE, "capture", "shenzhen", "-w", pcap, "-c", "2", "icmp"], env=d.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print("$ cove capture shenzhen -w shenzhen.pcap -c 2 icmp   (while beijing pings shenzhen)")
+        for _ in range(50):
+            d.ping("beijing", ips["shenzhen"])
+            try:
+                cap.wait(0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            cap.kill()
+        out = subprocess.run(["tcpdump", "-n", "-r", pcap], capture_output=True, text=True).stdout
+        print("$ tcpdump -n -r shenzhen.pcap\n  " + out.strip().replace("\n", "\n  "))
+
         d.say("Inspect, Docker-shaped")
         net = json.loads(d.run("network", "inspect", "greatwall", show=False))[0]
         print(json.dumps({k: net[k] for k in ("Name", "Driver", "IPAM", "Containers")}, indent=2))
@@ -157,7 +233,7 @@ def main() -> int:
         d.say("Clean up: removal leaves no veth, namespace or rule behind")
         ids = d.run("ps", "-aq", show=False).split()
         d.run("rm", "-f", *ids)
-        d.run("network", "rm", "greatwall", "vault")
+        d.run("network", "rm", "greatwall", "vault", "quiet", "subway", "six")
         left = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         vs = [line.split(": ")[1] for line in left.splitlines() if ": veth" in line]
         print("veths left:", vs or "none")
@@ -166,8 +242,10 @@ def main() -> int:
         if d.daemon is not None:
             d.daemon.send_signal(signal.SIGTERM)
             d.daemon.wait(10)
-        subprocess.run(["ip", "netns", "del", "internet"], capture_output=True)
-        subprocess.run(["ip", "link", "del", "uplink"], capture_output=True)
+        for ns in ("internet", "router", "lanpeer"):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for link in ("uplink", "ens33", "br0-peer", "br0"):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
         shutil.rmtree(d.tmp, ignore_errors=True)
 
 
