@@ -288,6 +288,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 self.save_container(c)
                 undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
+            if sandbox:
+                # the namespace's netlink socket (with pyroute2's event-loop descriptors) is not kept
+                # open for the container's life: reopened on demand (connect, exit), it would cost
+                # four descriptors per running container
+                self.driver_ctx.netlink.drop(sandbox)
             self.container_event(c, "start")
             log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
             self.changed.notify_all()
