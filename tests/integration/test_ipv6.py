@@ -12,6 +12,7 @@ wired to the sandbox host, 2001:db8:6::2 <-> 2001:db8:6::1.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -22,6 +23,11 @@ import pytest
 from .conftest import Daemon
 
 pytestmark = pytest.mark.integration
+
+
+def has_port(text: str, port: int) -> bool:
+    """The port as a number in a rules listing (not inside a network id's hex digits)."""
+    return re.search(rf"(?<![0-9a-f]){port}(?![0-9a-f])", text) is not None
 
 LAN_HOST, LAN_PEER = "2001:db8:6::1", "2001:db8:6::2"
 WEB = ["host", "python3", "-m", "http.server", "--bind", "::", "80"]
@@ -149,7 +155,8 @@ def test_removing_everything_leaves_no_ipv6_rules_or_addresses(cove: Daemon, lan
     assert net_id[:12] in v6_rules() and "fd00:36::" in v6_rules()
     assert "fd00:36::1/64" in sh("ip", "-6", "addr").stdout
     cove.ok("rm", "-f", "g6")
-    assert "8091" not in v6_rules()
+    # the port as a number, not inside a network id's hex digits
+    assert not has_port(v6_rules(), 8091)
     cove.ok("network", "rm", "gone6")
     assert net_id[:12] not in v6_rules() and "fd00:36::" not in v6_rules()
     assert "fd00:36::" not in sh("ip", "-6", "addr").stdout
@@ -166,7 +173,7 @@ def test_flushed_ipv6_rules_are_restored(cove: Daemon, lan6: str) -> None:
         flush = ["ip6tables-legacy", "-t", "nat", "-F"]
     assert sh(*flush).returncode == 0
     deadline = time.monotonic() + 30
-    while "8092" not in v6_rules() and time.monotonic() < deadline:
+    while not has_port(v6_rules(), 8092) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "8092" in v6_rules()
+    assert has_port(v6_rules(), 8092)
     assert fetch_from(lan6, f"http://[{LAN_HOST}]:8092/")
