@@ -52,7 +52,7 @@ class Daemon:
             [*COVE, "daemon", "--host", f"unix://{self.sock}", "--data-root", self.data_root,
              "--exec-root", self.exec_root, *self.args],
             stdout=logf, stderr=logf, env=self.env)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90          # generous: a User-Mode Linux guest is slow to start one
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited early:\n{Path(self.log).read_text()}")
