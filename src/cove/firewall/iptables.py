@@ -282,15 +282,14 @@ def teardown_text(saved: Saved, v6: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-@functools.cache
-def binaries() -> tuple[str, str, str] | None:
-    """(iptables, save, restore) of the legacy flavour: ``iptables-legacy*``, or plain
-    ``iptables*`` when ``iptables --version`` says legacy; None if neither."""
-    legacy = (shutil.which("iptables-legacy"), shutil.which("iptables-legacy-save"),
-              shutil.which("iptables-legacy-restore"))
+def _legacy(tool: str) -> tuple[str, str, str] | None:
+    """(TOOL, TOOL-save, TOOL-restore) of the legacy flavour: ``TOOL-legacy*``, or plain ``TOOL*``
+    when ``TOOL --version`` says legacy; None if neither."""
+    legacy = (shutil.which(f"{tool}-legacy"), shutil.which(f"{tool}-legacy-save"),
+              shutil.which(f"{tool}-legacy-restore"))
     if all(legacy):
         return legacy  # type: ignore[return-value]
-    plain = shutil.which("iptables"), shutil.which("iptables-save"), shutil.which("iptables-restore")
+    plain = shutil.which(tool), shutil.which(f"{tool}-save"), shutil.which(f"{tool}-restore")
     if all(plain):
         try:
             version = _run([plain[0], "--version"]).stdout  # type: ignore[list-item]
@@ -299,24 +298,18 @@ def binaries() -> tuple[str, str, str] | None:
         if "legacy" in version:
             return plain  # type: ignore[return-value]
     return None
+
+
+@functools.cache
+def binaries() -> tuple[str, str, str] | None:
+    """(iptables, save, restore) of the legacy flavour; None if absent."""
+    return _legacy("iptables")
 
 
 @functools.cache
 def binaries6() -> tuple[str, str, str] | None:
-    """(ip6tables, save, restore) of the legacy flavour, found as :func:`binaries` does; None if absent."""
-    legacy = (shutil.which("ip6tables-legacy"), shutil.which("ip6tables-legacy-save"),
-              shutil.which("ip6tables-legacy-restore"))
-    if all(legacy):
-        return legacy  # type: ignore[return-value]
-    plain = shutil.which("ip6tables"), shutil.which("ip6tables-save"), shutil.which("ip6tables-restore")
-    if all(plain):
-        try:
-            version = _run([plain[0], "--version"]).stdout  # type: ignore[list-item]
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if "legacy" in version:
-            return plain  # type: ignore[return-value]
-    return None
+    """(ip6tables, save, restore) of the legacy flavour; None if absent."""
+    return _legacy("ip6tables")
 
 
 def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
