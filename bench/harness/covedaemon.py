@@ -66,11 +66,15 @@ class CoveDaemon:
     def engine(self) -> Engine:
         return Engine("cove", cove_cli_argv(), self.env, self.sock)
 
+    def extra_args(self) -> tuple[str, ...]:
+        """More ``cove daemon`` flags (none here; subclasses add theirs)."""
+        return ()
+
     def start(self, timeout: float = 30.0) -> Engine:
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cove", "daemon", "--host", f"unix://{self.sock}",
-                 "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root],
+                 "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root, *self.extra_args()],
                 stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env,
                 start_new_session=True)  # a signal to the bench must not stop it before clean-up
         eng = self.engine()

@@ -89,22 +89,8 @@ class FirewallCoveDaemon(CoveDaemon):
 
     firewall: str = "nftables"
 
-    def start(self, timeout: float = 30.0) -> Engine:
-        with open(self.log, "ab") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cove", "daemon", "--host", f"unix://{self.sock}",
-                 "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root,
-                 "--firewall-backend", self.firewall],
-                stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
-        eng = self.engine()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"cove daemon exited early:\n{self.log_tail()}")
-            if os.path.exists(self.sock) and eng.cli("version", timeout=10).rc == 0:
-                return eng
-            time.sleep(0.05)
-        raise RuntimeError(f"cove daemon did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+    def extra_args(self) -> tuple[str, ...]:
+        return ("--firewall-backend", self.firewall)
 
 
 def cove_engine(firewall: str = "nftables") -> tuple[CoveDaemon, Engine]:
