@@ -53,6 +53,7 @@ LAZY_COMMANDS = {
     "capture": "cove.cli.debug:capture",
     "attach": "cove.cli.pipework:attach",
     "detach": "cove.cli.pipework:detach",
+    "graph": "cove.cli.graph:graph",
 }
 
 
