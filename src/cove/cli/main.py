@@ -54,6 +54,7 @@ LAZY_COMMANDS = {
     "attach": "cove.cli.pipework:attach",
     "detach": "cove.cli.pipework:detach",
     "graph": "cove.cli.graph:graph",
+    "diagnose": "cove.cli.diagnose:diagnose",
 }
 
 
