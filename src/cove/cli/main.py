@@ -55,6 +55,7 @@ LAZY_COMMANDS = {
     "detach": "cove.cli.pipework:detach",
     "graph": "cove.cli.graph:graph",
     "diagnose": "cove.cli.diagnose:diagnose",
+    "completion": "cove.cli.complete:completion",
 }
 
 
@@ -78,7 +79,12 @@ class CoveGroup(click.Group):
         import importlib
 
         module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        if "_COVE_COMPLETE" in os.environ:       # only while the shell asks for completions
+            from cove.cli.complete import attach
+
+            attach(cmd_name, command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
