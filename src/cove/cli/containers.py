@@ -21,22 +21,38 @@ if TYPE_CHECKING:
     from cove.client import Client
 
 
+PROGRESS_FROM = 5     # names on one command line before rm/stop/kill/... show a progress bar
+
+
 def for_each(ctx: click.Context, names: tuple[str, ...], action: Callable[[str], Any],
              echo: Callable[[str, Any], str | None] = lambda name, _: name) -> None:
     """Run ``action`` per name, echo its result line, report errors; exit 1 if any failed."""
     from cove.client import APIError
 
+    from cove.cli.progress import Progress
+
     failed = False
+    # a bar only for many names (rm -f $(cove ps -aq)) and only on a terminal
+    bar = Progress(len(names), ctx.command_path) if len(names) >= PROGRESS_FROM else None
     for name in names:
         try:
             result = action(name)
         except APIError as exc:
+            if bar:
+                bar.stream.write("\r\x1b[K")
             click.echo(f"Error response from daemon: {exc.message}", err=True)
             failed = True
             continue
+        finally:
+            if bar:
+                bar.advance()
         line = echo(name, result)
-        if line is not None:
+        if line is not None and bar:
+            bar.echo(line)
+        elif line is not None:
             click.echo(line)
+    if bar:
+        bar.close()
     ctx.exit(1 if failed else 0)
 
 

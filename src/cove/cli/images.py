@@ -47,9 +47,16 @@ def import_(ctx: click.Context, message: str | None, changes: tuple[str, ...], s
             tar = open(source, "rb")
         except OSError as exc:
             raise click.FileError(source, exc.strerror) from None
+        from cove.cli.progress import Progress, Reading
+
         with tar:
-            headers["Content-Length"] = str(os.fstat(tar.fileno()).st_size)
-            messages = _post_tar(ctx, query, tar, headers)
+            size = os.fstat(tar.fileno()).st_size
+            headers["Content-Length"] = str(size)
+            bar = Progress(size, f"importing {os.path.basename(source)}", unit="bytes")
+            try:
+                messages = _post_tar(ctx, query, Reading(tar, bar), headers)
+            finally:
+                bar.close()
     for item in messages:
         if not isinstance(item, dict):
             continue
