@@ -56,6 +56,7 @@ LAZY_COMMANDS = {
     "graph": "cove.cli.graph:graph",
     "diagnose": "cove.cli.diagnose:diagnose",
     "completion": "cove.cli.complete:completion",
+    "ui": "cove.cli.ui:ui",
 }
 
 
