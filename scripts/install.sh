@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
 # Debian packages: the kernel's user-space tools, libnftables' Python binding, and
-# busybox-static (the rootfs the demo and the tests turn into an image).
+# busybox-static (the rootfs the demo and the tests turn into an image); graphviz draws `cove graph`,
+# chromium is the browser of the `cove ui` test.
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
-      busybox-static kmod tcpdump conntrack procps bridge-utils make graphviz chromium util-linux"
+      busybox-static kmod tcpdump conntrack procps bridge-utils make graphviz chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
