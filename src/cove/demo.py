@@ -8,8 +8,9 @@ user-defined network ``greatwall`` (beijing, shenzhen), ``network connect``,
 the host, none and container modes, an internal network, egress through
 masquerade to a namespace that plays the internet, a published port, -h/--dns
 and --link, --icc=false, macvlan on a LAN (with the host_access shim), a
-pipework-style extra interface, IPv6, and the debugging tools (nsenter, capture).  Every command is printed as
-a user would type it; the end is a reachability table measured with ping.
+pipework-style extra interface, IPv6, the debugging tools (nsenter, capture), and the picture of it
+all (``cove graph``, written under ``$COVE_DEMO_OUT``, default /tmp/cove-demo) with ``cove diagnose``
+explaining three pairs.  Every command is printed as a user would type it.
 """
 
 from __future__ import annotations
@@ -225,6 +226,17 @@ def main() -> int:
             cap.kill()
         out = subprocess.run(["tcpdump", "-n", "-r", pcap], capture_output=True, text=True).stdout
         print("$ tcpdump -n -r shenzhen.pcap\n  " + out.strip().replace("\n", "\n  "))
+
+        d.say("The picture of all of it (cove graph), and why some pairs cannot talk (cove diagnose)")
+        out_dir = os.environ.get("COVE_DEMO_OUT", "/tmp/cove-demo")
+        os.makedirs(out_dir, exist_ok=True)
+        picture = f"{out_dir}/net.{'svg' if shutil.which('dot') else 'dot'}"
+        d.run("graph", "-o", picture)
+        d.run("graph", "-o", f"{out_dir}/net.dot", show=False)
+        print(f"  (written: {picture} and {out_dir}/net.dot)")
+        d.run("diagnose", "milk", "safe", check=False)
+        d.run("diagnose", "q1", "q2", check=False)
+        d.run("diagnose", "outside", "coffee", "--port", "80", check=False)
 
         d.say("Inspect, Docker-shaped")
         net = json.loads(d.run("network", "inspect", "greatwall", show=False))[0]

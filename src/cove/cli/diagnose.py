@@ -419,7 +419,8 @@ def diagnose(ctx: click.Context, source: str, destination: str, port: str | None
     for e in verdict.evidence:
         click.echo(f"  evidence: {e}")
     if verdict.probe_ok is not None:
-        click.echo(f"  probe: {describe_probe(verdict.probe)} from {src.label}: "
+        origin = "this host" if src.kind in ("host", "outside") else src.label
+        click.echo(f"  probe: {describe_probe(verdict.probe)} from {origin}: "
                    f"{'answered' if verdict.probe_ok else 'no answer'}"
                    f" ({'agrees' if verdict.agrees else 'DISAGREES'})")
     if verdict.note:

@@ -209,9 +209,11 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
             if _addrs(link) or _kind(link) == "bridge" or link.get("master"):
                 host(name)
         for name in list(shown_host):
-            master = (links.get(name) or {}).get("master")
-            if master and _host_id(name) in g.nodes:
-                g.edge(host(master), _host_id(name), "bridge port")
+            link = links.get(name) or {}
+            if link.get("master") and _host_id(name) in g.nodes:
+                g.edge(host(link["master"]), _host_id(name), "bridge port")
+            if _kind(link) in ("macvlan", "ipvlan") and link.get("link") in links:   # the host_access shim
+                g.edge(host(link["link"]), _host_id(name), f"{_kind(link)} (the host's own)", "dashed")
     # a container on another's namespace (--network container:X) points at X's first interface
     for owner, note in shares:
         first = next((n.id for n in g.nodes.values() if n.cluster == owner), None)
@@ -237,7 +239,7 @@ def _q(text: str) -> str:
 
 
 def to_dot(g: Graph) -> str:
-    out = ["graph cove {", '  graph [rankdir=TB, fontname="Helvetica", compound=true, newrank=true];',
+    out = ["graph cove {", '  graph [rankdir=LR, fontname="Helvetica", compound=true, newrank=true];',
            '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];',
            '  subgraph "cluster_host" {', '    label="host"; style=dashed;']
     for n in g.nodes.values():
