@@ -178,7 +178,7 @@ def test_kill_9_of_the_daemon_in_the_middle_of_runs_leaves_nothing_after_cleanup
     running = cove.ok("ps", "-q").split()
     # Found by this test (fixed in reconcile()): a container whose shim the dead daemon had started
     # but not recorded showed as Created while its process ran, and `start` said "already
-    # running"; it failed that way in 3 of 8 runs before the fix, and the fix's path was taken in
+    # running"; it failed that way in 4 of 12 runs before the fix, and the fix's path was taken in
     # 3 of 6 daemon runs after it.
     before = processes(cove)
     assert sorted(before) == sorted(running), (cove.ok("ps", "-a"), before)
