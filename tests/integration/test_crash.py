@@ -201,7 +201,8 @@ def shim_of(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def test_kill_9_of_a_shim_is_seen_and_cleaned_up(cove: Daemon) -> None:
+@pytest.mark.parametrize("daemon_down", [False, True], ids=["daemon-up", "daemon-down-too"])
+def test_kill_9_of_a_shim_is_seen_and_cleaned_up(cove: Daemon, daemon_down: bool) -> None:
     links, fw, ns = sandbox_links(), rules(), leftovers(cove)
     cove.ok("network", "create", "--subnet", "10.83.0.0/24", "shimnet")
     cove.ok("run", "-d", "--name", "victim", "--network", "shimnet", "-p", "8392:80", *WEB)
@@ -210,7 +211,11 @@ def test_kill_9_of_a_shim_is_seen_and_cleaned_up(cove: Daemon) -> None:
     pid = json.loads(cove.ok("inspect", "victim"))[0]["State"]["Pid"]
     shim = shim_of(pid)
     assert "cove.runtime.shim" in Path(f"/proc/{shim}/cmdline").read_text().replace("\0", " ")
+    if daemon_down:                       # the shim dies while no daemon watches: seen at restart
+        kill9_daemon(cove)
     os.kill(shim, signal.SIGKILL)
+    if daemon_down:
+        cove.start()
 
     # the user sees the container stop: not running, its name gone, its port closed
     wait_until("the container to be seen as stopped",
