@@ -96,8 +96,8 @@ def test_egress_is_masqueraded_and_internal_networks_have_no_way_out(cove: Daemo
     # Seen failing with the protection removed: with the `if net.internal:` drop rules of
     # firewall/nftables.py and firewall/iptables.py disabled, in1 pinged 203.0.113.2 on both backends.
     cove.ok("network", "create", "--internal", "--subnet", "10.79.0.0/24", "vault")
-    cove.ok("network", "create", "--subnet", "10.79.1.0/24", "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
-            "open")
+    cove.ok("network", "create", "--subnet", "10.79.1.0/24",
+            "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "open")
     subprocess.run(["ip", "-n", outside, "route", "add", "10.79.0.0/23", "via", "203.0.113.1"], check=True)
     cove.ok("run", "-d", "--name", "in1", "--network", "vault", "bb", "sleep", "3600")
     cove.ok("run", "-d", "--name", "open1", "--network", "open", "bb", "sleep", "3600")

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 def docker(cove: Daemon, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**cove.env, "DOCKER_HOST": f"unix://{cove.sock}"}
-    r = subprocess.run([docker_cli() or "docker-cli-missing", *args], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([docker_cli() or "docker-cli-missing", *args], capture_output=True, text=True, env=env,
+                       timeout=60)
     if check:
         assert r.returncode == 0, f"docker {' '.join(args)}: {r.stderr}"
     return r

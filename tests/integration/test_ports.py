@@ -109,7 +109,8 @@ def test_a_container_cannot_reach_the_hosts_loopback_through_its_bridge(cove: Da
     cove.ok("run", "-d", "--name", "crafter", "--network", "loopnet", "--ip", "10.78.0.5", "host", "sleep", "3600")
     addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
     bridge = next(line.split()[1] for line in addrs.splitlines() if " 10.78.0.1/24 " in line)
-    link = subprocess.run(["ip", "-o", "link", "show", "dev", bridge], capture_output=True, text=True, check=True).stdout
+    link = subprocess.run(["ip", "-o", "link", "show", "dev", bridge], capture_output=True, text=True,
+                          check=True).stdout
     mac = link.split("link/ether ")[1].split()[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as host:
         host.bind(("0.0.0.0", 0))                      # the sandbox host; 127.0.0.1 included

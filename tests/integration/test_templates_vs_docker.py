@@ -69,7 +69,8 @@ IMAGES = [
 
 def docker(cove: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**cove.env, "DOCKER_HOST": f"unix://{cove.sock}"}
-    return subprocess.run([docker_cli() or "docker-cli-missing", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([docker_cli() or "docker-cli-missing", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
 
 
 def template_error(stderr: str) -> str:
