@@ -13,11 +13,17 @@ demo: install
 
 test: test-unit test-integration test-uml
 
+# Strict (tests/conftest.py): a test that would be skipped fails instead, unless it is on the
+# conftest's ALLOWED_SKIPS; each stage prints "cove tests [stage]: N ran" and fails when fewer
+# than COVE_MIN_TESTS ran (floors well below today's counts: they catch a stage that silently
+# collected or ran nothing, not a removed test or two).
+STRICT := COVE_STRICT=1
+
 test-unit: install
-	$(PYTEST) -q tests/unit
+	$(STRICT) COVE_STAGE=unit COVE_MIN_TESTS=500 $(PYTEST) -q tests/unit
 
 test-integration: install
-	tests/sandbox.sh $(PYTEST) -q tests/integration
+	$(STRICT) COVE_STAGE=integration COVE_MIN_TESTS=100 tests/sandbox.sh $(PYTEST) -q tests/integration
 
 # the features this machine's kernel lacks (ipvlan, 802.1q, ...), in a User-Mode Linux kernel
 test-uml: install

@@ -20,6 +20,26 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# The docker CLI for the compatibility tests (tests/integration/test_docker_*.py,
+# test_templates_vs_docker.py): Debian's docker.io client, 20.10 (API 1.41). The package's
+# postinst would enable and start dockerd, so it is never installed: the .deb is fetched with
+# `apt-get download` into a cache, only its client binary is unpacked, and the venv gets a
+# symlink to it. The tests use $VENV/bin/docker (or COVE_DOCKER_CLI), never /usr/local/bin/docker.
+DOCKER_CACHE=${COVE_DOCKER_CACHE:-/var/cache/cove-docker}
+if [ ! -x "$DOCKER_CACHE/bin/docker" ]; then
+  echo "install: docker CLI (docker.io client only, into $DOCKER_CACHE; dockerd is never installed)" >&2
+  mkdir -p "$DOCKER_CACHE/deb" "$DOCKER_CACHE/bin"
+  if ! ls "$DOCKER_CACHE"/deb/docker.io_*.deb >/dev/null 2>&1; then
+    (cd "$DOCKER_CACHE/deb" && { apt-get download -q docker.io >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get download -q docker.io >/dev/null; }; })
+  fi
+  unpack=$(mktemp -d "$DOCKER_CACHE/unpack.XXXXXX")
+  deb=$(ls "$DOCKER_CACHE"/deb/docker.io_*.deb | tail -n 1)
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$unpack" ./usr/bin/docker
+  mv "$unpack/usr/bin/docker" "$DOCKER_CACHE/bin/docker"
+  rm -rf "$unpack"
+fi
+
 # The venv uses Debian's python3 so that its nftables binding (a ctypes wrapper of
 # libnftables.so.1, shipped only as a Debian package) matches; only that one module
 # is linked in, not the whole of dist-packages.
@@ -28,6 +48,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn /usr/lib/python3/dist-packages/nftables "$site/nftables"
+ln -sfn "$DOCKER_CACHE/bin/docker" "$VENV/bin/docker"
 
 stamp="$VENV/.cove-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

@@ -82,6 +82,24 @@ class Daemon:
         return r.stdout
 
 
+def docker_cli() -> str | None:
+    """The docker client the compatibility tests drive: ``$COVE_DOCKER_CLI`` if set, else the one
+    ``scripts/install.sh`` links into the venv (Debian's docker.io client, 20.10, API 1.41).
+    Never whatever ``docker`` happens to be on PATH (a developer's newer /usr/local/bin/docker)."""
+    path = os.environ.get("COVE_DOCKER_CLI") or str(Path(sys.executable).parent / "docker")
+    return path if os.access(path, os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def docker_bin() -> str:
+    """The docker CLI's path; skips (so fails in strict mode) when it is not installed."""
+    path = docker_cli()
+    if path is None:
+        pytest.skip("the docker CLI is not installed (scripts/install.sh links it as .venv/bin/docker; "
+                    "or set COVE_DOCKER_CLI)")
+    return path
+
+
 def sandbox_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}

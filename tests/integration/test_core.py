@@ -89,8 +89,19 @@ def test_host_none_and_container_modes(cove: Daemon) -> None:
 def test_egress_is_masqueraded_and_internal_networks_have_no_way_out(cove: Daemon, outside: str) -> None:
     cove.ok("run", "-d", "--name", "out1", "bb", "sleep", "3600")
     assert can_ping(cove, "out1", "203.0.113.2")   # the outside has no route back: only NAT makes this work
-    cove.ok("network", "create", "--internal", "vault")
+    # --internal: the outside gets a route back to both subnets, so a reply could return without
+    # NAT and only cove's drop rule can stop the ping (before, an unmasqueraded ping failed for
+    # want of a route back, with or without the rule). The "open" network, unmasqueraded with
+    # the same route back, shows the path works.
+    # Seen failing with the protection removed: with the `if net.internal:` drop rules of
+    # firewall/nftables.py and firewall/iptables.py disabled, in1 pinged 203.0.113.2 on both backends.
+    cove.ok("network", "create", "--internal", "--subnet", "10.79.0.0/24", "vault")
+    cove.ok("network", "create", "--subnet", "10.79.1.0/24",
+            "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "open")
+    subprocess.run(["ip", "-n", outside, "route", "add", "10.79.0.0/23", "via", "203.0.113.1"], check=True)
     cove.ok("run", "-d", "--name", "in1", "--network", "vault", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "open1", "--network", "open", "bb", "sleep", "3600")
+    assert can_ping(cove, "open1", "203.0.113.2")
     assert not can_ping(cove, "in1", "203.0.113.2")
 
 

@@ -8,6 +8,7 @@ user checks names inside a container.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -47,18 +48,26 @@ def test_names_and_aliases_resolve_on_a_user_network_only(cove: Daemon) -> None:
     assert "127.0.0.11" not in cove.ok("exec", "milk", "cat", "/etc/resolv.conf")
 
 
+def nslookup(cove: Daemon, container: str, name: str) -> list[str]:
+    """The IPv4 addresses busybox's ``nslookup`` shows for ``name`` (not the server's own line)."""
+    r = cove.cli("exec", container, "nslookup", "-type=a", name)
+    answers = r.stdout.split("\n\n", 1)[1] if "\n\n" in r.stdout else ""     # after the Server: block
+    return sorted(re.findall(r"^Address(?: \d+)?:\s*(\d+\.\d+\.\d+\.\d+)$", answers, re.M))
+
+
 def test_busybox_nslookup_and_a_shared_alias_returns_every_address(cove: Daemon) -> None:
     cove.ok("network", "create", "pool")
     cove.ok("run", "-d", "--name", "w1", "--network", "pool", "--network-alias", "web", "bb", "sleep", "3600")
     cove.ok("run", "-d", "--name", "w2", "--network", "pool", "--network-alias", "web", "bb", "sleep", "3600")
     cove.ok("run", "-d", "--name", "asker", "--network", "pool", "bb", "sleep", "3600")
-    out = cove.ok("exec", "asker", "nslookup", "web")
-    assert ip_of(cove, "w1", "pool") in out and ip_of(cove, "w2", "pool") in out
-    # A stopped container stops resolving at once.
+    w1, w2 = ip_of(cove, "w1", "pool"), ip_of(cove, "w2", "pool")
+    assert nslookup(cove, "asker", "web") == sorted([w1, w2])
+    # A stopped container stops resolving at once: exactly w1 is left.
+    # (Seen failing with the protection removed: with `self.unregister_names(...)` commented out
+    # in NetworksMixin.detach (src/cove/engine/networks.py) this gave [w1, w2] != [w1].)
     cove.ok("stop", "-t", "0", "w2")
-    out = cove.ok("exec", "asker", "nslookup", "web")
-    assert ip_of(cove, "w1", "pool") in out
-    assert out.count("Address") - out.count("Server") <= 2
+    assert nslookup(cove, "asker", "web") == [w1]
+    assert nslookup(cove, "asker", "w2") == []
 
 
 def test_connect_with_alias_and_disconnect_change_what_resolves(cove: Daemon) -> None:

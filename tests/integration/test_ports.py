@@ -69,14 +69,59 @@ def test_loopback_binding_stays_local(cove: Daemon, outside: str) -> None:
     wait_web("http://127.0.0.1:8081/")
     assert fetch("http://203.0.113.1:8081/", 1) is None
     assert not fetch_from(outside, "http://203.0.113.1:8081/")
-    # A crafted packet to 127.0.0.1 sent to the host's MAC from the LAN is not forwarded either.
+    # A crafted packet to 127.0.0.1 sent to the host's MAC from the LAN is not taken either: only
+    # cove's bridges have route_localnet=1 (with it set on the LAN side, e.g. a global
+    # conf.all.route_localnet=1, the kernel would route it to the host's loopback services).
     peer = subprocess.run(["ip", "-n", outside, "-o", "link"], capture_output=True, text=True).stdout
     dev = [line.split(": ")[1].split("@")[0] for line in peer.splitlines() if not line.split(": ")[1].startswith("lo")][0]
-    added = subprocess.run(["ip", "-n", outside, "route", "add", "127.0.0.77/32", "via", "203.0.113.1", "dev", dev],
-                           capture_output=True).returncode == 0
-    if added:
-        assert not fetch_from(outside, "http://127.0.0.77:8081/")
-        assert not fetch_from(outside, "http://127.0.0.1:8081/")
+    subprocess.run(["ip", "-n", outside, "route", "add", "127.0.0.77/32", "via", "203.0.113.1", "dev", dev],
+                   check=True, capture_output=True)
+    assert not fetch_from(outside, "http://127.0.0.77:8081/")
+
+
+# Sends one UDP datagram as a raw Ethernet frame from a container: to the bridge's MAC, with any
+# destination address (the kernel's own routing would never send 127.0.0.1 out of eth0).
+CRAFT = r"""
+import socket, struct, sys
+dst_mac, src_ip, dst_ip, port, payload = bytes.fromhex(sys.argv[1].replace(":", "")), *sys.argv[2:]
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+udp = struct.pack("!HHHH", 40000, int(port), 8 + len(payload), 0) + payload.encode()
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+s.send(dst_mac + s.getsockname()[4] + b"\x08\x00" + ip + udp)
+"""
+
+
+def test_a_container_cannot_reach_the_hosts_loopback_through_its_bridge(cove: Daemon) -> None:
+    # The real exposure of route_localnet=1 (set on cove's bridges so that published 127.0.0.1
+    # ports work): a container sends a packet to 127.0.0.1 to its bridge's MAC, and the host's
+    # loopback-only services (here: a UDP socket of the sandbox host) would get it. cove's raw
+    # prerouting rule (`iifname @bridges ip daddr 127.0.0.0/8 drop`, iptables: COVE-RAW) drops it.
+    # Seen failing with the protection removed: with that drop rule deleted (`nft delete rule` /
+    # `iptables-legacy -t raw -F COVE-RAW` before sending), "to-loopback" arrived on the host.
+    cove.ok("network", "create", "--subnet", "10.78.0.0/24", "loopnet")
+    cove.ok("run", "-d", "--name", "crafter", "--network", "loopnet", "--ip", "10.78.0.5", "host", "sleep", "3600")
+    addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    bridge = next(line.split()[1] for line in addrs.splitlines() if " 10.78.0.1/24 " in line)
+    link = subprocess.run(["ip", "-o", "link", "show", "dev", bridge], capture_output=True, text=True,
+                          check=True).stdout
+    mac = link.split("link/ether ")[1].split()[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as host:
+        host.bind(("0.0.0.0", 0))                      # the sandbox host; 127.0.0.1 included
+        port = str(host.getsockname()[1])
+        host.settimeout(30)
+        for dst, payload in (("127.0.0.1", "to-loopback"), ("10.78.0.1", "to-gateway")):
+            cove.ok("exec", "crafter", "python3", "-c", CRAFT, mac.strip(), "10.78.0.5", dst, port, payload)
+        # the control datagram, sent second on the same path, shows the frames are well made; the
+        # one to 127.0.0.1 would have arrived before it
+        got = host.recvfrom(100)[0].decode()
+        assert got == "to-gateway", f"{got!r}: a container reached the host's 127.0.0.1 through its bridge"
 
 
 def test_hairpin_and_other_containers_reach_a_published_port(cove: Daemon) -> None:

@@ -1,6 +1,6 @@
 """`--format` templates give what the docker CLI gives on the same data.
 
-The docker CLI (28) renders templates itself, on the JSON it reads from cove's API;
+The docker CLI renders templates itself, on the JSON it reads from cove's API;
 the cove CLI renders them with its own Go-template engine.  Both read the same
 containers, networks and images here, so any difference is a difference in cove's
 template engine or in the shape of cove's API answers.
@@ -8,15 +8,14 @@ template engine or in the shape of cove's API answers.
 
 from __future__ import annotations
 
-import shutil
+import re
 import subprocess
 
 import pytest
 
-from .conftest import Daemon
+from .conftest import Daemon, docker_cli
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("docker_bin")]
 
 INSPECT = [
     "{{.State.Pid}}",
@@ -70,14 +69,33 @@ IMAGES = [
 
 def docker(cove: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**cove.env, "DOCKER_HOST": f"unix://{cove.sock}"}
-    return subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([docker_cli() or "docker-cli-missing", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def template_error(stderr: str) -> str:
+    """The reason in a CLI's template error (``template: :1:2: executing "" at <.X>: REASON``),
+    or the whole message when it has none.
+
+    The reason must match; where it is in the template is not compared: Go writes the template's
+    name (empty), then ``LINE:COL`` for execution errors but only ``LINE`` for parse errors, and
+    ``executing ""``; cove writes ``LINE:COL`` always and ``executing at`` (a known difference,
+    see the report of issue #12)."""
+    m = re.search(r"template: (?:[^:\s]*:)?\d+(?::\d+)?: (?:executing (?:\"[^\"]*\" )?at (<.*?>): )?(.*)", stderr)
+    return f"{m.group(1) or ''} {m.group(2)}".strip() if m else stderr.strip()
 
 
 def compare(cove: Daemon, cases: list[tuple[str, ...]]) -> list[str]:
     diffs = []
     for args in cases:
         ours, theirs = cove.cli(*args), docker(cove, *args)
-        if ours.returncode and theirs.returncode:       # both refuse: the messages are each CLI's own
+        if ours.returncode and theirs.returncode:
+            # both refuse: each CLI words the start of its message its own way ("Error: ...",
+            # "Template parsing error: ..."), but the template engine's own error must be the same
+            # (it used to be skipped, so a different error passed unseen)
+            if template_error(ours.stderr) != template_error(theirs.stderr):
+                diffs.append(f"{' '.join(args)!r} fails differently:\n  cove:   {ours.stderr.strip()!r}"
+                             f"\n  docker: {theirs.stderr.strip()!r}")
             continue
         if (ours.returncode, ours.stdout) != (theirs.returncode, theirs.stdout):
             diffs.append(f"{' '.join(args)!r}:\n  cove:   {ours.returncode} {ours.stdout!r} {ours.stderr.strip()!r}"
@@ -106,7 +124,11 @@ def test_templates_match_the_docker_cli(cove: Daemon) -> None:
 
 def test_template_errors_fail_in_both(cove: Daemon) -> None:
     cove.ok("run", "-d", "--name", "tplerr", "bb", "sleep", "3600")
+    errors: dict[str, tuple[str, str]] = {}
     for t in ("{{.State.Pid", "{{if}}{{end}}", "{{range .Nope}}x{{end}}", "{{index .Name 1 2}}"):
         ours, theirs = cove.cli("inspect", "-f", t, "tplerr"), docker(cove, "inspect", "-f", t, "tplerr")
         assert ours.returncode != 0 and theirs.returncode != 0, (t, ours, theirs)
         assert ours.stderr.strip(), t
+        errors[t] = (template_error(ours.stderr), template_error(theirs.stderr))
+    assert all(a == b for a, b in errors.values()), "\n".join(f"{t!r}:\n  cove:   {a}\n  docker: {b}"
+                                                         for t, (a, b) in errors.items() if a != b)

@@ -691,3 +691,10 @@ def test_missing_keys_are_errors_as_in_the_docker_cli() -> None:
     assert render("{{.State.Nope}}", data) == "<no value>"
     with pytest.raises(TemplateError, match='1:2: executing at <.State.Nope>: map has no entry for key "Nope"'):
         render("{{.State.Nope}}", data, missing_error=True)
+
+
+def test_an_element_of_a_string_is_a_byte_as_in_go() -> None:
+    # found by comparing error messages with the docker CLI (tests/integration/test_templates_vs_docker.py)
+    assert render("{{index .Name 1}}", {"Name": "/x"}) == "120"
+    with pytest.raises(TemplateError, match="can't index item of type uint8"):
+        render("{{index .Name 1 2}}", {"Name": "/x"})

@@ -23,3 +23,16 @@ def test_a_full_range_is_refused_naming_the_option() -> None:
            "AuxiliaryAddresses": {"a": "10.1.0.8"}}
     with pytest.raises(InvalidArgument, match="host_access"):
         _pick_shim_address(cfg)
+
+
+@pytest.mark.parametrize(("kind", "option"), [("ipvlan", "CONFIG_IPVLAN"), ("vlan", "CONFIG_VLAN_8021Q"),
+                                              ("macvlan", "CONFIG_MACVLAN")])
+def test_missing_link_kind_names_the_kernel_option(monkeypatch: pytest.MonkeyPatch, kind: str, option: str) -> None:
+    from cove.errors import Unavailable
+    from cove.kernel import features
+
+    monkeypatch.setattr(features, "link_kinds", lambda: {kind: False})
+    with pytest.raises(Unavailable, match=option):
+        features.require(kind)
+    monkeypatch.setattr(features, "link_kinds", lambda: {kind: True})
+    features.require(kind)

@@ -1035,7 +1035,7 @@ def _lt(args: list[object]) -> bool:
 
 
 def _index(args: list[object]) -> object:
-    item = args[0]
+    item, byte = args[0], False
     for key in args[1:]:
         if item is MISSING:
             raise _FuncError("index of untyped nil")
@@ -1057,9 +1057,13 @@ def _index(args: list[object]) -> object:
             seq = item.encode() if isinstance(item, str) else item
             if not 0 <= key < len(seq):
                 raise _FuncError(f"index out of range: {key}")
+            byte = isinstance(item, str)
             item = seq[key]
         else:
-            raise _FuncError(f"can't index item of type {_go_type(item)}")
+            # an element of a string is a Go byte: `index "ab" 1 0` fails on a uint8, not an int
+            raise _FuncError(f"can't index item of type {'uint8' if byte else _go_type(item)}")
+        if not isinstance(item, int):
+            byte = False
     return item
 
 

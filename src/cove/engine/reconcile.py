@@ -136,9 +136,15 @@ class Reconciler(ContainerOps):
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()
             for c in list(self.containers.values()):
-                if not c.running:
-                    continue
                 state_dir = self.cfg.container_state_dir(c.id)
+                if not c.running:
+                    if rt.is_alive(state_dir):
+                        # the daemon died between starting it and recording that (kill -9 during a
+                        # run): for the user that start failed, so the container must not run
+                        # unseen (it showed as Created, and `start` said "already running")
+                        log.warning("container %s (%s) was left half-started; stopping it", c.name, c.id[:12])
+                        rt.stop(state_dir, 0)
+                    continue
                 if rt.is_alive(state_dir):
                     self.watcher.watch(c.id, state_dir)
                     for ep in self.endpoints.get(c.id, {}).values():
