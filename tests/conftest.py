@@ -28,30 +28,35 @@ def in_sandbox_netns() -> bool:
         return True
 
 
-def in_uml() -> bool:
-    """True inside the User-Mode Linux guest of tests/uml/run.sh: a whole throwaway kernel."""
+def in_guest() -> bool:
+    """True inside a guest kernel of tests/kernel/run.sh (a whole throwaway kernel): its command
+    line carries ``cove_guest=uml`` or ``cove_guest=qemu``."""
     try:
-        with open("/proc/cpuinfo") as f:
-            return os.environ.get("COVE_UML") == "1" and "User Mode Linux" in f.read()
+        with open("/proc/cmdline") as f:
+            words = f.read().split()
     except OSError:
         return False
+    return "cove_guest=uml" in words or "cove_guest=qemu" in words
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "uml: needs the User-Mode Linux kernel of tests/uml/run.sh")
+    config.addinivalue_line("markers", "kernel: needs a guest kernel of tests/kernel/run.sh")
+    config.addinivalue_line("markers", "uml: alias of the kernel marker")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     guard = None
     if os.geteuid() != 0:
         guard = "integration tests need root"
-    elif not (in_uml() or (in_sandbox_netns() and os.environ.get("COVE_SANDBOX") == "1")):
-        guard = "integration tests run only inside tests/sandbox.sh or UML (never in the host's namespace)"
+    elif not (in_guest() or (in_sandbox_netns() and os.environ.get("COVE_SANDBOX") == "1")):
+        guard = "integration tests run only inside tests/sandbox.sh or a guest kernel (never in the host's namespace)"
     skip = pytest.mark.skip(reason=guard or "")
-    skip_uml = pytest.mark.skip(reason="needs the User-Mode Linux kernel (make test-uml)")
+    skip_uml = pytest.mark.skip(reason="needs a guest kernel (make test-kernel)")
     for item in items:
-        is_uml = "/uml/" in str(item.fspath) or "uml" in item.keywords
-        if is_uml and not in_uml():
+        # markers, not keywords: a keyword "kernel" also matches a checkout in a directory named kernel
+        is_uml = ("/tests/kernel/" in str(item.fspath) or item.get_closest_marker("kernel") is not None
+                  or item.get_closest_marker("uml") is not None)
+        if is_uml and not in_guest():
             item.add_marker(skip_uml)
         elif guard is not None and (is_uml or "integration" in item.keywords or "/integration/" in str(item.fspath)):
             item.add_marker(skip)

@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from tests.integration.conftest import Daemon
-from tests.uml.test_kernel_features import ovs  # noqa: F401 - the Open vSwitch daemons fixture
+from tests.kernel.test_kernel_features import ovs  # noqa: F401 - the Open vSwitch daemons fixture
 
-pytestmark = pytest.mark.uml
+pytestmark = pytest.mark.kernel
 
 
 def vsctl(*args: str) -> str:
