@@ -1,7 +1,13 @@
-"""Fixtures for the guest kernels of run.sh: a daemon on each firewall backend the guest has
-(iptables-legacy everywhere; nftables too, except under User-Mode Linux, whose kernel has no
-nftables for ``ip``/``inet``), and LAN segments with a router namespace: the shared ``lan``
-(parent ``lan0``) and ``eth0_lan`` (parent ``eth0``, the usual name on real hosts)."""
+"""Fixtures for the guest kernels of run.sh.
+
+- ``cove``: a daemon on each firewall backend the guest has (iptables-legacy everywhere;
+  nftables too, except under User-Mode Linux, whose kernel has no nftables for ``ip``/``inet``),
+  for the tests whose outcome depends on the firewall's rules.
+- ``cove_lan``: one daemon on the guest's default backend (nftables, iptables-legacy under UML),
+  for the macvlan/ipvlan/OVS tests: those drivers add no firewall rule, so a second pass on the
+  other backend would test nothing new and cost minutes of emulated CPU under QEMU/TCG.
+- LAN segments with a router namespace: the shared ``lan`` (parent ``lan0``) and ``eth0_lan``
+  (parent ``eth0``, the usual name on real hosts)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -30,9 +37,8 @@ def guest_backend() -> str:
 FIREWALLS = ["iptables"] if guest_backend() == "uml" else ["iptables", "nftables"]
 
 
-@pytest.fixture(scope="module", params=FIREWALLS)
-def cove(request: pytest.FixtureRequest) -> Iterator[Daemon]:
-    firewall = request.param
+@contextmanager
+def daemon(firewall: str) -> Iterator[Daemon]:
     tmp = tempfile.mkdtemp(prefix="cove-guest-")
     d = Daemon(sock=f"{tmp}/cove.sock", data_root=f"{tmp}/lib", exec_root=f"/run/cove/u-{uuid.uuid4().hex[:6]}",
                log=f"{tmp}/daemon.log", firewall=firewall)
@@ -45,6 +51,18 @@ def cove(request: pytest.FixtureRequest) -> Iterator[Daemon]:
             d.cli("rm", "-f", cid)
         d.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=FIREWALLS)
+def cove(request: pytest.FixtureRequest) -> Iterator[Daemon]:
+    with daemon(request.param) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def cove_lan() -> Iterator[Daemon]:
+    with daemon(FIREWALLS[-1]) as d:
+        yield d
 
 
 def firewall_rules(cove: Daemon) -> str:

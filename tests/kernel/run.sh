@@ -148,7 +148,7 @@ uml_probe() {
     if [ "$(cat "$r/rc" 2>/dev/null)" = 0 ]; then
       echo ok > "$verdict.new"
     else
-      { echo fail; grep -m3 -iE 'failed|panic|error' "$r/console" || tail -n 3 "$r/console"; } > "$verdict.new"
+      { echo fail; grep -m2 -E 'errno|Kernel panic' "$r/console" || tail -n 3 "$r/console"; } > "$verdict.new"
     fi
     mv "$verdict.new" "$verdict"
   fi
@@ -271,7 +271,7 @@ boot_qemu() {
     -machine pc -m "${COVE_KERNEL_MEM:-1G}" -smp "$smp" $how \
     -serial "file:$1/console" \
     -kernel "$kdir/vmlinux" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 quiet cove_guest=qemu cove_result=$1 cove_init=$here/init.sh cove_modules=$kdir/root/lib/modules/$qemu_kver cove_ovs=$ovs_root" \
+    -append "console=ttyS0 panic=-1 quiet mitigations=off cove_guest=qemu cove_result=$1 cove_init=$here/init.sh cove_modules=$kdir/root/lib/modules/$qemu_kver cove_ovs=$ovs_root" \
     -fsdev "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap" \
     -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
     -fsdev "local,id=result,path=$1,security_model=passthrough,multidevs=remap" \

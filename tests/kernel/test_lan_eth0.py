@@ -20,6 +20,12 @@ from tests.integration.conftest import Daemon
 
 pytestmark = pytest.mark.kernel
 
+
+@pytest.fixture(scope="module")
+def cove(cove_lan: Daemon) -> Daemon:
+    """One daemon on the guest's default firewall backend: these drivers add no firewall rule."""
+    return cove_lan
+
 PING = ["ping", "-c1", "-W1"] if shutil.which("ping") else ["busybox", "ping", "-c1", "-W1"]
 
 

@@ -16,6 +16,12 @@ from tests.kernel.test_kernel_features import ovs  # noqa: F401 - the Open vSwit
 pytestmark = pytest.mark.kernel
 
 
+@pytest.fixture(scope="module")
+def cove(cove_lan: Daemon) -> Daemon:
+    """One daemon on the guest's default firewall backend: these drivers add no firewall rule."""
+    return cove_lan
+
+
 def vsctl(*args: str) -> str:
     return subprocess.run(["ovs-vsctl", "--timeout=20", *args], check=True, capture_output=True, text=True).stdout
 
