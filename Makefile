@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo test test-unit test-integration test-uml bench bench-refs bench-dns bench-ports clean
+.PHONY: install demo test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports clean
 
 install:
 	./scripts/install.sh
@@ -11,7 +11,7 @@ install:
 demo: install
 	tests/sandbox.sh $(PY) -m cove.demo
 
-test: test-unit test-integration test-uml
+test: test-unit test-integration test-kernel
 
 # Strict (tests/conftest.py): a test that would be skipped fails instead, unless it is on the
 # conftest's ALLOWED_SKIPS; each stage prints "cove tests [stage]: N ran" and fails when fewer
@@ -25,9 +25,12 @@ test-unit: install
 test-integration: install
 	$(STRICT) COVE_STAGE=integration COVE_MIN_TESTS=100 tests/sandbox.sh $(PYTEST) -q tests/integration
 
-# the features this machine's kernel lacks (ipvlan, 802.1q, ...), in a User-Mode Linux kernel
-test-uml: install
-	sh tests/uml/run.sh
+# the features this machine's kernel may lack (ipvlan, 802.1q, OVS, ...), in a guest kernel:
+# User-Mode Linux where it boots, else Debian's kernel under QEMU (COVE_KERNEL_BACKEND=auto|uml|qemu)
+test-kernel: install
+	sh tests/kernel/run.sh
+
+test-uml: test-kernel
 
 # side by side with Docker 20.10, Podman, the CNI plugins and the raw netlink limit; by hand,
 # never in CI (BENCH_ARGS=--quick); `make bench-refs` first installs the references from Debian

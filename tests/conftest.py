@@ -103,12 +103,15 @@ in_uml = in_guest      # the old name
 
 
 def is_guest_test(item: pytest.Item) -> bool:
+    # markers, not keywords: a keyword "kernel" also matches a checkout in a directory named kernel
     path = str(item.path).replace(os.sep, "/")
-    return any(d in path for d in GUEST_TEST_DIRS) or "kernel" in item.keywords or "uml" in item.keywords
+    return (any(d in path for d in GUEST_TEST_DIRS) or item.get_closest_marker("kernel") is not None
+            or item.get_closest_marker("uml") is not None)
 
 
 def is_kernel_test(item: pytest.Item) -> bool:
-    return is_guest_test(item) or "integration" in item.keywords or "/tests/integration/" in str(item.path)
+    return (is_guest_test(item) or item.get_closest_marker("integration") is not None
+            or "/tests/integration/" in str(item.path).replace(os.sep, "/"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

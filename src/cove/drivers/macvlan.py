@@ -24,6 +24,12 @@ when the endpoint joins and removed when it leaves.  /32 routes win over a
 connected route the host may already have for the LAN on the parent, so
 nothing else changes.  The shim goes with the network (and with a failed create).
 
+The endpoint's link is created inside the container's namespace under a temporary unique
+name (``cove-t<8 hex>``) and renamed there to its final name (``eth0``): kernels before the
+2025 change "rtnetlink: Lookup device in target netns when creating link" (Debian 12's 6.1,
+Ubuntu 22.04, RHEL 9) check a new link's name in the *caller's* namespace, so creating it
+as ``eth0`` failed with "File exists" whenever the parent itself is the host's ``eth0``.
+
 Kernel support is probed once (:mod:`cove.kernel.features`); a missing module
 fails before anything changes, naming the kernel option.
 """
@@ -31,6 +37,7 @@ fails before anything changes, naming the kernel option.
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -203,9 +210,13 @@ class _StackedDriver:
         if parent is None:
             raise NotFound(f"parent interface {net.options['parent']} of network {net.name} is gone")
         with ExitStack() as undo:
-            host.add_link_in(ep.ifname, self.name, sandbox, link=parent.index, **self.link_spec(net))
-            undo.callback(inside.delete_link, ep.ifname)
-            index = inside.index(ep.ifname)
+            # a temporary name, free on the host too (old kernels check it there), then the real one
+            name = [f"cove-t{secrets.token_hex(4)}"]
+            host.add_link_in(name[0], self.name, sandbox, link=parent.index, **self.link_spec(net))
+            undo.callback(lambda: inside.delete_link(name[-1]))
+            index = inside.index(name[0])
+            inside.set_link(index, ifname=ep.ifname)
+            name.append(ep.ifname)
             ep.ifindex, ep.host_ifindex = index, parent.index
             if self.name == "macvlan":
                 inside.set_link(index, address=ep.mac)

@@ -1,4 +1,4 @@
-"""Smoke tests of the UML harness itself: the kernel features this machine's kernel lacks work in
+"""Smoke tests of the guest-kernel harness itself: the kernel features this machine's kernel lacks work in
 the guest, shown with real traffic between network namespaces (no cove involved).
 
 ipvlan L2 and L3, 802.1q sub-interfaces, bridge VLAN filtering, bonding, iptables-legacy, and
@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-pytestmark = pytest.mark.uml
+from tests.kernel.conftest import guest_backend
+
+pytestmark = pytest.mark.kernel
 
 PING = ["ping", "-c1", "-W1"] if shutil.which("ping") else ["busybox", "ping", "-c1", "-W1"]
 
@@ -177,6 +179,28 @@ def test_iptables_legacy_filters_and_nats_inside_a_namespace(netns: Callable[[st
     assert ping(a, "10.65.0.2")
 
 
+@pytest.mark.skipif(guest_backend() == "uml",
+                    reason="User-Mode Linux 6.1 has no nftables for ip/inet (CONFIG_NF_TABLES_INET is off)")
+def test_nftables_filters_and_nats_inside_a_namespace(netns: Callable[[str], str]) -> None:
+    a, b = netns("a"), netns("b")
+    veth(a, "va", b, "vb")
+    addr(a, "va", "10.67.0.1/24")
+    addr(b, "vb", "10.67.0.2/24")
+    nft = ["ip", "netns", "exec", b, "nft"]
+    assert ping(a, "10.67.0.2")
+    sh(*nft, "add table inet smoke; "
+       "add chain inet smoke input { type filter hook input priority 0; policy accept; }; "
+       "add rule inet smoke input ct state new icmp type echo-request counter drop; "
+       "add table ip smokenat; "
+       "add chain ip smokenat post { type nat hook postrouting priority 100; }; "
+       "add rule ip smokenat post ip saddr 10.67.0.0/24 oifname != vb masquerade")
+    assert "masquerade" in sh(*nft, "list", "table", "ip", "smokenat")
+    assert not ping(a, "10.67.0.2")                # the rule drops it
+    assert "packets 1" in sh(*nft, "list", "chain", "inet", "smoke", "input")
+    sh(*nft, "delete", "table", "inet", "smoke")
+    assert ping(a, "10.67.0.2")
+
+
 # --- Open vSwitch -------------------------------------------------------------------------------
 # run.sh unpacks Debian's openvswitch-common/-switch into the guest (never installed on the host);
 # the daemons are started by hand here: a fresh database from the schema, ovsdb-server on a unix
@@ -190,7 +214,7 @@ RUNDIR = "/run/openvswitch"
 def ovs_missing() -> str | None:
     for path in (VSWITCHD, SCHEMA):
         if not os.path.exists(path):
-            return f"Open vSwitch not provided to the guest ({path} missing; COVE_UML_OVS=0 or offline)"
+            return f"Open vSwitch not provided to the guest ({path} missing)"
     for tool in ("ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-appctl"):
         if shutil.which(tool) is None:
             return f"{tool} not found"
@@ -202,8 +226,10 @@ def ovs_missing() -> str | None:
 @pytest.fixture(scope="module")
 def ovs() -> Iterator[None]:
     reason = ovs_missing()
-    if reason:
-        pytest.skip(reason)
+    if reason and os.environ.get("COVE_KERNEL_OVS") == "0":
+        pytest.skip(f"COVE_KERNEL_OVS=0 (an explicit opt-out): {reason}")
+    if reason:     # run.sh fails when it cannot provide OVS: missing here is a harness bug, not a skip
+        pytest.fail(reason)
     db = tempfile.mkdtemp(prefix="ovsdb-")
     os.makedirs(RUNDIR, exist_ok=True)
     try:

@@ -11,9 +11,15 @@ import uuid
 import pytest
 
 from tests.integration.conftest import Daemon
-from tests.uml.test_kernel_features import ovs  # noqa: F401 - the Open vSwitch daemons fixture
+from tests.kernel.test_kernel_features import ovs  # noqa: F401 - the Open vSwitch daemons fixture
 
-pytestmark = pytest.mark.uml
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def cove(cove_lan: Daemon) -> Daemon:
+    """One daemon on the guest's default firewall backend: these drivers add no firewall rule."""
+    return cove_lan
 
 
 def vsctl(*args: str) -> str:
