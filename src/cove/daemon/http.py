@@ -40,7 +40,7 @@ from ..errors import CoveError
 
 log = logging.getLogger("cove.http")
 
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = 4 * 1024 * 1024   # see Limits.max_body
 
 
 @dataclass
