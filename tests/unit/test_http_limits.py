@@ -236,3 +236,30 @@ def test_accept_errors_are_survived(tmp_path) -> None:
         assert s.accept_errors == 5
     finally:
         s.shutdown()
+
+
+def test_a_streamed_route_that_refuses_early_answers_without_waiting_for_the_body(tmp_path) -> None:
+    # The handler refuses before reading; the client has sent 100 of 10 MB bytes and stalls.
+    # The rest is drained for `linger` (0.5 s) only, then the 400 goes out: not after the
+    # 30 s stall deadline (what happened before drain() bounded each read by its deadline).
+    r = _router()
+
+    def refuse(req: Request) -> Response:
+        raise InvalidArgument("invalid reference format: repository name must be lowercase")
+
+    r.add("POST", "/refuse", refuse, stream_body=True)
+    s = Server(str(tmp_path / "s.sock"), r, limits=Limits(stall_timeout=30.0, linger=0.5))
+    s.bind()
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        c = _connect(s)
+        try:
+            c.sendall(b"POST /refuse HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 100)
+            c.settimeout(10)
+            data = c.recv(65536)
+        finally:
+            c.close()
+    finally:
+        s.shutdown()
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert b"must be lowercase" in data

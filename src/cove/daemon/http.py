@@ -272,8 +272,9 @@ class BodyReader:
     def drain(self, deadline: float) -> bool:
         """Read and drop what is left of the body until ``deadline``; whether it ended."""
         try:
-            while not self.done and time.monotonic() < deadline:
+            while not self.done and (left := deadline - time.monotonic()) > 0:
                 self._buf.clear()
+                self._stall = left          # no single read outlasts the deadline
                 self._pull()
         except (h11.RemoteProtocolError, _BodyError, OSError):
             return False
