@@ -16,6 +16,10 @@ A handler gets a :class:`Request` and returns a :class:`Response`:
   over after the headers, Docker's "hijacked connection" for ``attach`` and
   ``exec start``: ``101 UPGRADED`` when the client asked with ``Upgrade: tcp``,
   else ``200`` followed by the raw stream until the server closes.
+
+What one client may hold is bounded (:class:`Limits`: connections, deadlines,
+header and body sizes), malformed HTTP is answered 4xx with a JSON message, and
+the accept loop outlives ``accept()`` errors such as EMFILE.
 """
 
 from __future__ import annotations
