@@ -263,3 +263,12 @@ def test_a_streamed_route_that_refuses_early_answers_without_waiting_for_the_bod
         s.shutdown()
     assert data.startswith(b"HTTP/1.1 400 ")
     assert b"must be lowercase" in data
+
+
+def test_a_streamed_route_reads_a_chunked_body(server: Server) -> None:
+    # `docker import -` (Go's client) sends the tarball chunked, of unknown length.
+    chunk = b"c" * 65536
+    raw = b"POST /import HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    raw += (b"10000\r\n" + chunk + b"\r\n") * 100 + b"0\r\n\r\n"
+    status, answer = _exchange(server, raw)
+    assert (status, json.loads(answer)) == (200, {"size": 100 * 65536})
