@@ -444,10 +444,10 @@ def _in_netns(cove: Daemon, container: str, script: str, *args: str, timeout: fl
 
 
 def test_one_container_cannot_starve_dns_for_another(cove: Daemon, outside: str) -> None:
-    # Protection check: with the budget off (COVE_DNS_NO_BUDGET-style: FORWARD_INFLIGHT = WORKERS,
-    # queues unbounded, see tests/unit/test_dns_budget.py) the quiet container's forwarded
-    # lookups time out while the flood to the dead upstream holds every worker; with the old
-    # blocking TCP reads, 8 slow connections alone stopped all forwarded DNS.
+    # Protection check: with src/cove/dns/service.py as it was before the budget (one shared
+    # pool of 8, unbounded queue, blocking TCP reads), this test fails: every lookup of the
+    # quiet container, local ones included, went unanswered (2 s timeouts) during the attack.
+    # tests/unit/test_dns_budget.py shows the same with only the budget switched off.
     server = subprocess.Popen(["ip", "netns", "exec", outside, sys.executable, "-c", UPSTREAM],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
