@@ -103,19 +103,6 @@ def labels_match(attrs: dict[str, str], wanted: list[str]) -> bool:
     return True
 
 
-def regex_match(values: list[str], source: str) -> bool:
-    """dockerd's ``Args.Match``: equal, or the value as an unanchored regular expression."""
-    for v in values:
-        if v == source:
-            return True
-        try:
-            if re.search(v, source):
-                return True
-        except re.error:
-            continue
-    return False
-
-
 def _strip_tag(ref: str) -> str:
     last = ref.rsplit("/", 1)[-1]
     return ref[: len(ref) - len(last)] + last.split(":", 1)[0] if ":" in last else ref

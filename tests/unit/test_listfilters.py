@@ -147,3 +147,54 @@ def test_network_filter_errors(f: dict[str, list[str]], message: str) -> None:
     with pytest.raises(CoveError, match=message) as exc:
         nnames(f)
     assert exc.value.status == 400
+
+
+# -- patterns from the client run in linear time (RE2, as Go's regexp in dockerd) ----------------------
+
+REDOS = "([0-9a-f]*)*z"          # catastrophic backtracking in Python's re against a long hex id
+
+
+def test_a_runaway_pattern_answers_at_once() -> None:
+    # Protection check: with `re.search` in docker_match, this test never ends (64 hex digits,
+    # 2**64 ways to split them); with RE2 it takes microseconds.
+    import threading
+
+    hexes = "0123456789abcdef" * 4
+    long_ids = [NetworkRow({"Name": f"{hexes}{i}", "Id": hexes, "Driver": "bridge",
+                            "Scope": "local", "Labels": {}}, False, False) for i in range(50)]
+    out: list[object] = []
+
+    def run() -> None:
+        out.append(select_networks(long_ids, {"id": [REDOS]}))
+        out.append(select_networks(long_ids, {"name": [REDOS]}))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(30)                   # generous: the point is "finishes", not "fast"
+    assert out == [[], []]
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("wall", ["greatwall"]),          # part of the name
+    ("^g.*l$", ["greatwall"]),        # Go syntax works as before
+    ("(?i)EMPTY", ["empty"]),
+    ("(a)\\1", []),                   # RE2 (and Go) refuse back-references: nothing matches
+    ("a{1001}", []),                  # a repeat RE2 refuses
+    ("[", []),                        # not a pattern at all
+])
+def test_network_name_patterns(pattern: str, expected: list[str]) -> None:
+    assert nnames({"name": [pattern]}) == expected
+
+
+def test_refused_and_huge_patterns_still_match_an_equal_name() -> None:
+    rows = [NetworkRow({"Name": "[", "Id": "1", "Labels": {}}, False, False),
+            NetworkRow({"Name": "x" * 5000, "Id": "2", "Labels": {}}, False, False)]
+    assert [n["Id"] for n in select_networks(rows, {"name": ["["]})] == ["1"]
+    assert [n["Id"] for n in select_networks(rows, {"name": ["x" * 5000]})] == ["2"]
+    assert [n["Id"] for n in select_networks(rows, {"name": ["x" * 4999]})] == []   # too long to compile
+
+
+def test_container_id_prefix_and_name_part() -> None:
+    assert names({"id": ["done-id"]}, all_=True) == ["done"]
+    assert names({"name": ["il"]}) == ["milk"]
+    assert names({"name": [REDOS]}, all_=True) == []

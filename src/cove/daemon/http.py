@@ -16,10 +16,15 @@ A handler gets a :class:`Request` and returns a :class:`Response`:
   over after the headers, Docker's "hijacked connection" for ``attach`` and
   ``exec start``: ``101 UPGRADED`` when the client asked with ``Upgrade: tcp``,
   else ``200`` followed by the raw stream until the server closes.
+
+What one client may hold is bounded (:class:`Limits`: connections, deadlines,
+header and body sizes), malformed HTTP is answered 4xx with a JSON message, and
+the accept loop outlives ``accept()`` errors such as EMFILE.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,6 +32,7 @@ import re
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +44,7 @@ from ..errors import CoveError
 
 log = logging.getLogger("cove.http")
 
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = 4 * 1024 * 1024   # see Limits.max_body
 
 
 @dataclass
@@ -48,6 +54,17 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes = b""
+    #: set instead of ``body`` for routes added with ``stream_body=True``
+    body_reader: BodyReader | None = None
+
+    def stream(self) -> Any:
+        """The body as a file to ``read(n)`` from: straight from the socket for a
+        streamed route, else from memory."""
+        if self.body_reader is not None:
+            return self.body_reader
+        import io
+
+        return io.BytesIO(self.body)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         vals = self.query.get(name)
@@ -103,10 +120,20 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._streamed: list[tuple[str, re.Pattern[str]]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
+    def add(self, method: str, pattern: str, handler: Handler, stream_body: bool = False) -> None:
+        """``stream_body``: the handler reads the body itself with ``req.stream()`` (an
+        image import, of any size), instead of getting it in memory, at most
+        :attr:`Limits.max_body` bytes."""
         rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{rx}$"), handler))
+        if stream_body:
+            self._streamed.append((method, re.compile(f"^{rx}$")))
+
+    def streams_body(self, req: Request) -> bool:
+        path = self.VERSION_PREFIX.sub("", req.path)
+        return any(m == req.method and rx.match(path) for m, rx in self._streamed)
 
     def dispatch(self, req: Request) -> Response:
         path = self.VERSION_PREFIX.sub("", req.path)
@@ -128,20 +155,164 @@ class Router:
 def error_response(exc: BaseException) -> Response:
     """The one place where an error's category becomes an HTTP status."""
     if isinstance(exc, CoveError):
-        return Response.json({"message": exc.message}, exc.status)
+        return Response.json({"message": _cut(exc.message)}, exc.status)
     if isinstance(exc, ExceptionGroup):
-        return Response.json({"message": "; ".join(str(e) for e in exc.exceptions)}, 500)
+        return Response.json({"message": _cut("; ".join(str(e) for e in exc.exceptions))}, 500)
     log.exception("internal error", exc_info=exc)
-    return Response.json({"message": f"internal error: {exc}"}, 500)
+    return Response.json({"message": _cut(f"internal error: {exc}")}, 500)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the daemon.  Every value is a bound on a resource
+    that a client (any local process allowed on the socket) could otherwise hold
+    without end; each is far above what Docker's clients need.
+
+    - ``max_connections``: connections served at once.  Each costs a thread and a
+      descriptor; ``docker`` clients hold one per ``attach``/``wait``/``logs -f``/
+      ``events``, so a few hundred containers followed at once stay under 512,
+      while 512 threads and descriptors are well inside the daemon's limits.  A
+      connection over the cap gets ``503`` and is closed (the daemon lives on).
+    - ``max_head``: bytes of a request line and headers (64 KiB; Docker clients send
+      under 1 KiB, a registry auth header a few KiB).  Over it: ``431``.
+    - ``max_headers``: header fields in one request (Docker's clients send < 20).
+      Over it: ``431``.
+    - ``max_body``: bytes of a request body read into memory (4 MiB; the largest
+      body a Docker client sends, a container create with its environment, is a few
+      KiB; Kubernetes' API server stops at 3 MiB).  Over it: ``413``.  Image imports
+      are not read into memory: the handler reads them from the socket to disk.
+      With ``max_connections`` this bounds buffered bodies; in practice far less,
+      as the ``413`` comes from the Content-Length before any byte is read.
+    - ``idle_timeout``: how long a kept-alive connection may wait for its next
+      request (2 minutes: longer than the pools of docker-py and Go keep idle
+      connections, 90 s).
+    - ``head_timeout``: from the first byte of a request to the end of its headers
+      (10 s: a local client sends them in one write; a client that trickles them,
+      "slowloris", is cut with ``408``).
+    - ``body_timeout``: a body read into memory, in full (60 s: 4 MiB over a unix
+      socket takes milliseconds).
+    - ``stall_timeout``: a streamed body (image import) may go this long without a
+      byte (60 s), however long it lasts as a whole.
+    - ``send_timeout``: a client that reads nothing of an answer for this long is
+      dropped (60 s), so a stuck client cannot keep a thread in ``send``.
+    - ``linger``: after a ``413`` or ``408`` the rest of what the client sends is read
+      and thrown away for up to 2 s, so that the client, still writing its body, gets
+      to read the answer instead of a broken pipe.
+    """
+
+    max_connections: int = 512
+    max_head: int = 64 * 1024
+    max_headers: int = 256
+    max_body: int = MAX_BODY
+    idle_timeout: float = 120.0
+    head_timeout: float = 10.0
+    body_timeout: float = 60.0
+    stall_timeout: float = 60.0
+    send_timeout: float = 60.0
+    linger: float = 2.0
+
+
+#: after an ``accept()`` error (EMFILE: out of descriptors, ENOBUFS, ENOMEM): wait
+#: this long before the next try, so the loop does not spin while descriptors are
+#: short; the pending connections wait in the listen backlog meanwhile
+ACCEPT_RETRY = 0.1
+#: messages of error answers are cut to this many characters: a 10 MB name in a
+#: request must not come back 10 MB long in its 400
+MAX_MESSAGE = 512
+
+
+class _Refuse(Exception):
+    """Answer ``status`` with ``message`` and close the connection."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class BodyReader:
+    """A request body read from the socket as the handler asks for it (``read(n)``),
+    for bodies that must not be held in memory (image imports).  Each read waits at
+    most :attr:`Limits.stall_timeout` for more bytes."""
+
+    def __init__(self, conn: h11.Connection, sock: socket.socket, stall: float) -> None:
+        self._conn = conn
+        self._sock = sock
+        self._stall = stall
+        self._buf = bytearray()
+        self.done = False
+
+    def _pull(self) -> None:
+        event = self._conn.next_event()
+        if event is h11.NEED_DATA:
+            self._sock.settimeout(self._stall)
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                raise _BodyError(408, f"no body bytes for {self._stall:g} s") from None
+            self._conn.receive_data(data)
+            if not data:
+                raise _BodyError(400, "the client closed the connection in the middle of the body")
+        elif isinstance(event, h11.Data):
+            self._buf += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            self.done = True
+        else:
+            raise _BodyError(400, "the request body ended unexpectedly")
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while not self.done and (size < 0 or len(self._buf) < size):
+                self._pull()
+        except h11.RemoteProtocolError as exc:
+            raise _BodyError(exc.error_status_hint, f"malformed request body: {exc}") from None
+        if size < 0 or size >= len(self._buf):
+            out, self._buf = bytes(self._buf), bytearray()
+        else:
+            out = bytes(self._buf[:size])
+            del self._buf[:size]
+        return out
+
+    def drain(self, deadline: float) -> bool:
+        """Read and drop what is left of the body until ``deadline``; whether it ended."""
+        try:
+            while not self.done and (left := deadline - time.monotonic()) > 0:
+                self._buf.clear()
+                self._stall = left          # no single read outlasts the deadline
+                self._pull()
+        except (h11.RemoteProtocolError, _BodyError, OSError):
+            return False
+        return self.done
+
+
+class _BodyError(CoveError):
+    """A streamed body could not be read (timeout, bad chunk): the handler's request fails."""
+
+    category = "invalid"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _cut(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters not shown)"
 
 
 class Server:
-    def __init__(self, path: str, router: Router, extra_headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, path: str, router: Router, extra_headers: list[tuple[str, str]] | None = None,
+                 limits: Limits | None = None) -> None:
         self.path = path
         self.router = router
         self.extra_headers = extra_headers or []
+        self.limits = limits or Limits()
         self._sock: socket.socket | None = None
         self._stopping = threading.Event()
+        self._count_lock = threading.Lock()
+        self.connections = 0          # served right now
+        self.accept_errors = 0        # accept() failures survived so far
 
     def bind(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -156,15 +327,54 @@ class Server:
         self._sock = s
 
     def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown`.  An ``accept()`` error (EMFILE when
+        the daemon is out of descriptors) is logged and retried after
+        :data:`ACCEPT_RETRY`: the loop never ends on its own."""
         assert self._sock is not None
+        last_log = 0.0
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except OSError:
+            except OSError as exc:
                 if self._stopping.is_set():
                     break
-                raise
+                self.accept_errors += 1
+                now = time.monotonic()
+                if now - last_log > 10:           # one line per 10 s, however often it fails
+                    log.error("accept() failed, retrying: %s (%d failures so far)", exc, self.accept_errors)
+                    last_log = now
+                if exc.errno not in (errno.ECONNABORTED, errno.EINTR):
+                    time.sleep(ACCEPT_RETRY)
+                continue
+            try:
+                self._start(conn)
+            except Exception:  # noqa: BLE001 - e.g. no thread could be started: drop this one
+                log.exception("could not serve a connection")
+                conn.close()
+                time.sleep(ACCEPT_RETRY)
+
+    def _start(self, conn: socket.socket) -> None:
+        with self._count_lock:
+            full = self.connections >= self.limits.max_connections
+            if not full:
+                self.connections += 1
+        if full:
+            # Answered here, on the accepting thread: the answer fits in the empty socket
+            # buffer, so this never blocks.
+            try:
+                conn.setblocking(False)
+                conn.send(_plain(503, f"too many connections (at most {self.limits.max_connections}); "
+                                      "retry later", self.extra_headers))
+            except OSError:
+                pass
+            conn.close()
+            return
+        try:
             threading.Thread(target=self._serve_conn, args=(conn,), daemon=True, name="cove-http").start()
+        except BaseException:
+            with self._count_lock:
+                self.connections -= 1
+            raise
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -181,21 +391,36 @@ class Server:
 
     # one connection -----------------------------------------------------------------
     def _serve_conn(self, sock: socket.socket) -> None:
-        conn = h11.Connection(h11.SERVER)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_head)
         try:
             while True:
-                req = self._read_request(conn, sock)
+                try:
+                    req = self._read_request(conn, sock)
+                except _Refuse as refusal:
+                    self._refuse(conn, sock, refusal.status, refusal.message)
+                    return
+                except h11.RemoteProtocolError as exc:
+                    self._refuse(conn, sock, exc.error_status_hint, f"malformed HTTP request: {exc}")
+                    return
                 if req is None:
                     return
+                sock.settimeout(self.limits.send_timeout)
                 try:
                     resp = self.router.dispatch(req)
                 except BaseException as exc:  # noqa: BLE001 - turned into an HTTP error
                     resp = error_response(exc)
+                reader = req.body_reader
+                if reader is not None and not reader.done:
+                    # a streamed body the handler did not read to its end: drop the rest
+                    # (within the linger time) so the answer reaches the client
+                    reader.drain(time.monotonic() + self.limits.linger)
+                sock.settimeout(self.limits.send_timeout)
                 if resp.hijack is not None:
+                    sock.settimeout(None)     # the raw stream lives as long as the container
                     self._hijack(conn, sock, req, resp)
                     return
                 self._send(conn, sock, req, resp)
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                     return
                 try:
                     conn.start_next_cycle()
@@ -208,36 +433,105 @@ class Server:
                 sock.close()
             except OSError:
                 pass
+            with self._count_lock:
+                self.connections -= 1
+
+    def _refuse(self, conn: h11.Connection, sock: socket.socket, status: int, message: str) -> None:
+        """Answer an error with ``{"message": ...}`` where HTTP still allows an answer, then
+        close, reading and dropping what the client still sends for :attr:`Limits.linger`."""
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = (json.dumps({"message": _cut(message)}) + "\n").encode()
+        hdrs = self._headers(Response(status=status)) + [("Content-Length", str(len(body))),
+                                                         ("Connection", "close")]
+        try:
+            sock.settimeout(self.limits.send_timeout)
+            sock.sendall(conn.send(h11.Response(status_code=status, headers=hdrs)) + body)
+            sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + self.limits.linger
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                if not sock.recv(65536):
+                    break
+        except (OSError, h11.LocalProtocolError):
+            pass
+
+    def _recv(self, conn: h11.Connection, sock: socket.socket, deadline: float, what: str) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(what)
+        sock.settimeout(left)
+        data = sock.recv(65536)
+        conn.receive_data(data)
+        return data
 
     def _read_request(self, conn: h11.Connection, sock: socket.socket) -> Request | None:
+        lim = self.limits
         head: h11.Request | None = None
+        # waiting for a request: the idle deadline; once its first byte came, the head deadline
+        deadline = time.monotonic() + lim.idle_timeout
+        started = bool(conn.trailing_data[0])
+        if started:
+            deadline = time.monotonic() + lim.head_timeout
+        while head is None:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    data = self._recv(conn, sock, deadline, "head")
+                except TimeoutError:
+                    if started:
+                        raise _Refuse(408, f"the request headers did not arrive within {lim.head_timeout:g} s") from None
+                    return None       # an idle keep-alive connection: closed without a word
+                if not data:
+                    return None
+                if not started:
+                    started = True
+                    deadline = time.monotonic() + lim.head_timeout
+                continue
+            if isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+            else:   # PAUSED and the like cannot come before a request
+                return None
+        if len(head.headers) > lim.max_headers:
+            raise _Refuse(431, f"too many header fields: {len(head.headers)} (at most {lim.max_headers})")
+        try:
+            target = head.target.decode("ascii")
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+        except UnicodeDecodeError:
+            raise _Refuse(400, "the request target is not ASCII") from None
+        parts = urlsplit(target)
+        req = Request(method=head.method.decode("ascii", "replace"), path=parts.path,
+                      query=parse_qs(parts.query), headers=headers)
+        if self.router.streams_body(req):
+            req.body_reader = BodyReader(conn, sock, lim.stall_timeout)
+            return req
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > lim.max_body:
+            raise _Refuse(413, f"request body too large: {int(length)} bytes (at most {lim.max_body})")
         body = bytearray()
+        deadline = time.monotonic() + lim.body_timeout
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                data = sock.recv(65536)
-                conn.receive_data(data)
-                if not data and head is None:
+                try:
+                    data = self._recv(conn, sock, deadline, "body")
+                except TimeoutError:
+                    raise _Refuse(408, f"the request body did not arrive within {lim.body_timeout:g} s") from None
+                if not data:
                     return None
                 continue
-            if event is h11.PAUSED:
-                break
-            if isinstance(event, h11.Request):
-                head = event
-            elif isinstance(event, h11.Data):
+            if isinstance(event, h11.Data):
                 body += event.data
-                if len(body) > MAX_BODY:
-                    raise ConnectionError("request body too large")
+                if len(body) > lim.max_body:
+                    raise _Refuse(413, f"request body too large: over {lim.max_body} bytes")
             elif isinstance(event, h11.EndOfMessage):
                 break
-            elif isinstance(event, h11.ConnectionClosed):
+            else:
                 return None
-        assert head is not None
-        target = head.target.decode()
-        parts = urlsplit(target)
-        headers = {k.decode().lower(): v.decode() for k, v in head.headers}
-        return Request(method=head.method.decode(), path=parts.path, query=parse_qs(parts.query),
-                       headers=headers, body=bytes(body))
+        req.body = bytes(body)
+        return req
 
     def _headers(self, resp: Response) -> list[tuple[str, str]]:
         hdrs = [("Server", "cove"), ("Api-Version", "1.43"), ("Docker-Experimental", "false"),
@@ -286,6 +580,15 @@ class Server:
             sock.sendall(head.encode())
             leftover = b""
         resp.hijack(sock, bytes(leftover))
+
+
+def _plain(status: int, message: str, extra: list[tuple[str, str]]) -> bytes:
+    """A whole ``Connection: close`` answer with a JSON message, without h11 (no request was read)."""
+    body = (json.dumps({"message": message}) + "\n").encode()
+    reason = {503: "Service Unavailable"}.get(status, "Error")
+    head = [f"HTTP/1.1 {status} {reason}", "Server: cove", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", "Connection: close"] + [f"{k}: {v}" for k, v in extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 class _HangupWatcher:

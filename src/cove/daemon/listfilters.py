@@ -8,21 +8,34 @@ is silently ignored.
 
 dockerd's matching rules (read in moby's ``daemon/list.go`` and
 ``daemon/network/filter.go``): ``name`` and ``id`` are unanchored regular
-expressions (a container's name starts with ``/``), ``label`` wants every
+expressions (a container's name starts with ``/``), so a plain value matches
+any part of the name or id (``web`` finds ``/myweb1``, ``^abc`` an id prefix),
+``label`` wants every
 ``key``/``key=value``, ``driver``/``scope`` are exact, ``status`` must be a
 state name; ``before``/``since``/``exited``/``status`` and ``limit`` make
 stopped containers count.
+
+The patterns come from the client, so they are never given to Python's ``re``
+(a backtracking engine: ``([0-9a-f]*)*z`` against a 64-digit id takes longer
+than the age of the universe, under the engine lock).  They go to RE2 (the
+``google-re2`` bindings), the engine and syntax of Go's ``regexp`` that
+dockerd uses: matching time is linear in the pattern and the text, whatever
+the pattern.  A pattern RE2 refuses (a back-reference, a repeat over 1000)
+matches nothing but an equal string, as in dockerd where ``regexp`` refuses it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+
 from ..errors import InvalidArgument, NotImplementedByCove
-from ..events import check_keys, labels_match, regex_match
+from ..events import check_keys, labels_match
 
 PS_FILTERS = frozenset(("ancestor", "before", "exited", "expose", "health", "id", "isolation", "is-task",
                         "label", "name", "network", "publish", "since", "status", "volume"))
@@ -32,6 +45,41 @@ STATES = ("created", "restarting", "running", "removing", "paused", "exited", "d
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 
 NETWORK_FILTERS = frozenset(("dangling", "driver", "id", "label", "name", "scope", "type"))
+
+
+#: RE2's memory for one compiled pattern.  1 MiB holds any pattern a person types
+#: (RE2 needs about 1 KiB per 10 states); a bigger one fails to compile and then
+#: matches only an equal string.  Compiled patterns are cached (PATTERN_CACHE), so
+#: the worst a client can hold is PATTERN_CACHE MiB, briefly.
+PATTERN_MEMORY = 1 << 20
+PATTERN_CACHE = 64
+#: longer values are compared, not compiled (no name or id is near this long), so the
+#: pattern cache holds at most PATTERN_CACHE * 4 KiB of client text
+MAX_PATTERN = 4096
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = PATTERN_MEMORY
+_RE2_OPTIONS.log_errors = False     # a refused pattern is the client's mistake, not a log line
+
+
+@functools.lru_cache(maxsize=PATTERN_CACHE)
+def _pattern(value: str) -> Any:
+    """``value`` compiled by RE2, or None when RE2 refuses it."""
+    try:
+        return re2.compile(value, _RE2_OPTIONS)
+    except re2.error:
+        return None
+
+
+def docker_match(values: list[str], source: str) -> bool:
+    """dockerd's ``filters.Args.Match``: ``source`` equals one of ``values`` or one of them,
+    read as an unanchored Go (RE2) regular expression, matches part of it.  Linear time."""
+    for v in values:
+        if v == source:
+            return True
+        rx = _pattern(v) if len(v) <= MAX_PATTERN else None
+        if rx is not None and rx.search(source) is not None:
+            return True
+    return False
 
 
 def _invalid(key: str, value: str) -> InvalidArgument:
@@ -115,13 +163,13 @@ def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_
             continue
         if since is not None and i >= since:
             continue
-        if "name" in f and not any(regex_match(f["name"], n) for n in s.get("Names") or []):
+        if "name" in f and not any(docker_match(f["name"], n) for n in s.get("Names") or []):
             continue
-        if "id" in f and not regex_match(f["id"], s["Id"]):
+        if "id" in f and not docker_match(f["id"], s["Id"]):
             continue
         if "label" in f and not labels_match(s.get("Labels") or {}, f["label"]):
             continue
-        if "isolation" in f and not regex_match(f["isolation"], "default"):
+        if "isolation" in f and not docker_match(f["isolation"], "default"):
             continue
         if exited and (running or not row.started or row.exit_code not in exited):
             continue
@@ -176,9 +224,9 @@ def select_networks(rows: list[NetworkRow], f: dict[str, list[str]]) -> list[dic
         n = row.summary
         if "driver" in f and n.get("Driver") not in f["driver"]:
             continue
-        if "name" in f and not regex_match(f["name"], n.get("Name", "")):
+        if "name" in f and not docker_match(f["name"], n.get("Name", "")):
             continue
-        if "id" in f and not regex_match(f["id"], n.get("Id", "")):
+        if "id" in f and not docker_match(f["id"], n.get("Id", "")):
             continue
         if "label" in f and not labels_match(n.get("Labels") or {}, f["label"]):
             continue

@@ -377,13 +377,11 @@ def build_router(engine: Engine) -> Router:
         if req.arg("fromSrc") != "-":
             raise NotFound("cove has no registry to pull from: import a root filesystem with "
                            "`cove import FILE NAME` (POST /images/create?fromSrc=-)")
-        import io
-
         repo = req.arg("repo") or ""
         tag = req.arg("tag") or "latest"
         if ":" in repo and "/" not in repo.rsplit(":", 1)[1]:
             repo, tag = repo.rsplit(":", 1)
-        img = E.images.import_tar(io.BytesIO(req.body), repo, tag, req.query.get("changes", []))
+        img = E.images.import_tar(req.stream(), repo, tag, req.query.get("changes", []))
         return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
 
     def images_list(req: Request) -> Response:
@@ -432,7 +430,7 @@ def build_router(engine: Engine) -> Router:
         E.images.tag(ref, req.arg("repo") or "", req.arg("tag") or "latest")
         return Response.empty(201)
 
-    r.add("POST", "/images/create", image_create)
+    r.add("POST", "/images/create", image_create, stream_body=True)   # to disk, not to memory
     r.add("GET", "/images/json", images_list)
     r.add("GET", "/images/{ref}/json", image_inspect)
     r.add("DELETE", "/images/{ref}", image_delete)

@@ -9,10 +9,27 @@ to a small thread pool: answers for container names come from the
 :class:`~cove.dns.server.Resolver`'s cache, other names are forwarded to the
 upstreams from the daemon's own namespace, so a host resolver on 127.0.0.53
 works, and a slow upstream never blocks the loop.
+
+Budgets per container, so that one container cannot deny names to the others
+(a container is anything that runs there, including a hostile process):
+
+- Forwarded queries wait in a bounded queue of the asking container
+  (:data:`FORWARD_QUEUE`); when it is full, the new query is dropped (its
+  client asks again), so a flood costs the flooder its own queries only.
+- Workers (:data:`WORKERS`) take queries from the containers in turn
+  (round-robin), and at most :data:`FORWARD_INFLIGHT` of one container at once:
+  a container whose upstream is dead ties up two workers, never the pool.
+- A query that waited longer than :data:`MAX_WAIT` is dropped unasked (its
+  client has given up), so a backlog does not outlive the flood.
+- DNS over TCP is read in the loop without blocking: at most
+  :data:`TCP_PER_CONTAINER` connections per container, and one deadline
+  (:data:`TCP_DEADLINE`) for a whole message, after which the connection is
+  closed.  A slow client holds a socket of its own container, not a thread.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import selectors
@@ -20,8 +37,8 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..kernel import netns
@@ -33,6 +50,30 @@ ADDRESS = "127.0.0.11"
 MAX_TCP = 65535
 UPSTREAMS_TTL = 1.0  # a container's upstreams are read again (host resolv.conf) at most once a second
 
+#: threads that forward queries upstream, shared by all containers.  An upstream
+#: answers in milliseconds, so 16 threads carry thousands of forwarded queries per
+#: second; a dead one holds a thread for the resolver's timeout (3 s), which is
+#: what FORWARD_INFLIGHT bounds per container.
+WORKERS = 16
+#: forwarded queries of one container in flight at once: 2 keeps 14 of the 16
+#: workers for the others while one container's upstream is dead (it would take
+#: 8 such containers to use them all), and still lets a container with a live
+#: upstream forward hundreds of queries per second.
+FORWARD_INFLIGHT = 2
+#: forwarded queries of one container waiting for a worker: a burst of a program
+#: starting (a few dozen names) fits; beyond it the container's own queries drop.
+FORWARD_QUEUE = 64
+#: a query that waited this long for a worker is dropped: glibc asks again after
+#: 5 s, so an answer after that is thrown away by the client anyway.
+MAX_WAIT = 4.0
+#: TCP connections one container may have open to the resolver: TCP is the
+#: fallback for truncated answers, one query at a time per resolver library.
+TCP_PER_CONTAINER = 4
+#: one TCP query (its 2-byte length and message) must arrive within this long of
+#: the connection's start; clients write it at once (RFC 7766 suggests a few
+#: seconds of idle time at most).
+TCP_DEADLINE = 2.0
+
 
 @dataclass
 class Listener:
@@ -41,7 +82,14 @@ class Listener:
     tcp: socket.socket
     networks: Callable[[], Sequence[str]]
     upstreams: Callable[[], Sequence[Upstream]]
-    conns: set[socket.socket] = field(default_factory=set)
+    #: open TCP connections -> the deadline of their message (None once it is read)
+    conns: dict[socket.socket, float | None] = field(default_factory=dict)
+    tcp_buffers: dict[socket.socket, bytearray] = field(default_factory=dict)
+    # the forwarding budget (guarded by _FairPool's lock)
+    pending: deque[tuple[float, Callable[[], None]]] = field(default_factory=deque)
+    inflight: int = 0
+    scheduled: bool = False
+    dropped: int = 0      # forwarded queries dropped: queue full, or waited too long
     _upstreams: tuple[float, list[Upstream]] = (-1e9, [])
 
     def current_upstreams(self) -> list[Upstream]:
@@ -80,13 +128,87 @@ def _open_in(path: str) -> tuple[socket.socket, socket.socket]:
     return result[0]  # type: ignore[return-value]
 
 
+class _FairPool:
+    """Worker threads that run the containers' forwarded queries in turn.
+
+    A container with queries waiting is in the ready line once; a worker takes
+    one query of the first container in line and puts the container back at the
+    end (if it has more and fewer than ``per_container`` running), so each
+    container gets its turn whatever the others send.
+    """
+
+    def __init__(self, workers: int = WORKERS, per_container: int = FORWARD_INFLIGHT,
+                 queue: int = FORWARD_QUEUE, max_wait: float = MAX_WAIT) -> None:
+        self.per_container = per_container
+        self.queue = queue
+        self.max_wait = max_wait
+        self._cond = threading.Condition()
+        self._ready: deque[Listener] = deque()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name="cove-dns-fwd", daemon=True)
+                         for _ in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, lst: Listener, job: Callable[[], None]) -> bool:
+        """Queue ``job`` for ``lst``'s container; False (and dropped) when its queue is full."""
+        with self._cond:
+            if self._closed or len(lst.pending) >= self.queue:
+                lst.dropped += 1
+                return False
+            lst.pending.append((time.monotonic(), job))
+            self._schedule(lst)
+        return True
+
+    def _schedule(self, lst: Listener) -> None:
+        if lst.pending and not lst.scheduled and lst.inflight < self.per_container:
+            lst.scheduled = True
+            self._ready.append(lst)
+            self._cond.notify()
+
+    def forget(self, lst: Listener) -> None:
+        with self._cond:
+            lst.pending.clear()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ready and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                lst = self._ready.popleft()
+                lst.scheduled = False
+                if not lst.pending:
+                    continue
+                queued, job = lst.pending.popleft()
+                lst.inflight += 1
+                self._schedule(lst)      # its next query waits behind the other containers
+            try:
+                if time.monotonic() - queued <= self.max_wait:
+                    job()
+                else:
+                    lst.dropped += 1
+            except Exception:  # noqa: BLE001 - one query, not the worker
+                log.exception("dns: forwarding a query")
+            finally:
+                with self._cond:
+                    lst.inflight -= 1
+                    self._schedule(lst)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 class DnsService:
-    def __init__(self, resolver: Resolver, workers: int = 8) -> None:
+    def __init__(self, resolver: Resolver, workers: int = WORKERS) -> None:
         self.resolver = resolver
         self._sel = selectors.DefaultSelector()
         self._listeners: dict[str, Listener] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cove-dns-fwd")
+        self._pool = _FairPool(workers, FORWARD_INFLIGHT, FORWARD_QUEUE, MAX_WAIT)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._closed = False
@@ -99,11 +221,14 @@ class DnsService:
         """Start answering at 127.0.0.11 in ``sandbox`` for this container."""
         self.stop(container_id)
         udp, tcp = _open_in(sandbox)
-        lst = Listener(container_id, udp, tcp, networks, upstreams)
+        self.attach(Listener(container_id, udp, tcp, networks, upstreams))
+
+    def attach(self, lst: Listener) -> None:
+        """Serve on ``lst``'s sockets (bound, non-blocking, the TCP one listening)."""
         with self._lock:
-            self._listeners[container_id] = lst
-            self._sel.register(udp, selectors.EVENT_READ, ("udp", lst))
-            self._sel.register(tcp, selectors.EVENT_READ, ("accept", lst))
+            self._listeners[lst.container_id] = lst
+            self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
+            self._sel.register(lst.tcp, selectors.EVENT_READ, ("accept", lst))
         os.write(self._wake_w, b"x")
 
     def stop(self, container_id: str) -> None:
@@ -111,7 +236,8 @@ class DnsService:
             lst = self._listeners.pop(container_id, None)
             if lst is None:
                 return
-            for s in (lst.udp, lst.tcp, *lst.conns):
+            self._pool.forget(lst)
+            for s in (lst.udp, lst.tcp, *list(lst.conns)):
                 try:
                     self._sel.unregister(s)
                 except (KeyError, ValueError):
@@ -125,15 +251,20 @@ class DnsService:
         self._closed = True
         os.write(self._wake_w, b"x")
         self._thread.join(2)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
     # the loop ---------------------------------------------------------------------------
     def _run(self) -> None:
+        next_sweep = 0.0
         while not self._closed:
             try:
-                events = self._sel.select(1.0)
+                events = self._sel.select(0.5)
             except OSError:
                 continue
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._sweep(now)
+                next_sweep = now + 0.25
             for key, _ in events:
                 kind, lst = key.data
                 try:
@@ -167,7 +298,7 @@ class DnsService:
                 return
             reply = answer_local(packet, nets, "udp")
             if reply is FORWARD:
-                self._pool.submit(self._reply_udp, lst, packet, peer)
+                self._pool.submit(lst, functools.partial(self._reply_udp, lst, packet, peer))
             elif reply:
                 try:
                     udp.sendto(reply, peer)
@@ -184,44 +315,80 @@ class DnsService:
 
     def _on_accept(self, lst: Listener) -> None:
         conn, _ = lst.tcp.accept()
-        if len(lst.conns) >= 64:
-            conn.close()
-            return
-        conn.setblocking(False)
-        lst.conns.add(conn)
-        self._sel.register(conn, selectors.EVENT_READ, ("tcp", lst))
+        with self._lock:
+            if len(lst.conns) >= TCP_PER_CONTAINER or lst.container_id not in self._listeners:
+                conn.close()
+                return
+            conn.setblocking(False)
+            lst.conns[conn] = time.monotonic() + TCP_DEADLINE
+            lst.tcp_buffers[conn] = bytearray()
+            self._sel.register(conn, selectors.EVENT_READ, ("tcp", lst))
+
+    def _close_tcp(self, lst: Listener, conn: socket.socket) -> None:
+        with self._lock:
+            lst.conns.pop(conn, None)
+            lst.tcp_buffers.pop(conn, None)
+            try:
+                self._sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+        conn.close()
+
+    def _sweep(self, now: float) -> None:
+        """Close TCP connections whose message did not arrive in time."""
+        with self._lock:
+            late = [(lst, conn) for lst in self._listeners.values()
+                    for conn, deadline in lst.conns.items() if deadline is not None and deadline < now]
+        for lst, conn in late:
+            self._close_tcp(lst, conn)
 
     def _on_tcp(self, lst: Listener, conn: socket.socket) -> None:
-        # DNS over TCP: a 2-byte length, then the message; handled in a worker (may forward).
-        self._sel.unregister(conn)
-        self._pool.submit(self._serve_tcp, lst, conn)
-
-    def _serve_tcp(self, lst: Listener, conn: socket.socket) -> None:
-        conn.setblocking(True)
-        conn.settimeout(5)
+        # DNS over TCP: a 2-byte length, then the message; read here without blocking,
+        # answered here when local, else by a worker.  One message per connection.
+        buf = lst.tcp_buffers.get(conn)
+        if buf is None:
+            return
         try:
-            head = _recv_exact(conn, 2)
-            if head is None:
-                raise ConnectionError
-            (n,) = struct.unpack("!H", head)
-            packet = _recv_exact(conn, n)
-            if packet is None:
-                raise ConnectionError
+            data = conn.recv(MAX_TCP + 2 - len(buf))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close_tcp(lst, conn)
+            return
+        buf += data
+        if len(buf) < 2 or len(buf) < 2 + struct.unpack_from("!H", buf)[0]:
+            return
+        packet = bytes(buf[2:2 + struct.unpack_from("!H", buf)[0]])
+        with self._lock:
+            if conn not in lst.conns:
+                return
+            lst.conns[conn] = None            # read: no more deadline, no more reading
+            lst.tcp_buffers.pop(conn, None)
+            try:
+                self._sel.unregister(conn)
+            except (KeyError, ValueError):
+                pass
+        reply = self.resolver.answer_local(packet, tuple(lst.networks()), "tcp")
+        if reply is FORWARD:
+            if not self._pool.submit(lst, functools.partial(self._serve_tcp, lst, conn, packet)):
+                self._close_tcp(lst, conn)
+            return
+        if reply:
+            try:
+                conn.send(struct.pack("!H", len(reply)) + reply)   # fits the empty socket buffer
+            except OSError:
+                pass
+        self._close_tcp(lst, conn)
+
+    def _serve_tcp(self, lst: Listener, conn: socket.socket, packet: bytes) -> None:
+        try:
             reply = self._answer(lst, packet, "tcp")
             if reply:
+                conn.settimeout(TCP_DEADLINE)
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
-        except (OSError, ConnectionError):
+        except OSError:
             pass
         finally:
-            lst.conns.discard(conn)
-            conn.close()
-
-
-def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = conn.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
+            self._close_tcp(lst, conn)
