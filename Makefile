@@ -28,7 +28,7 @@ test-integration: install
 # the features this machine's kernel may lack (ipvlan, 802.1q, OVS, ...), in a guest kernel:
 # User-Mode Linux where it boots, else Debian's kernel under QEMU (COVE_KERNEL_BACKEND=auto|uml|qemu)
 test-kernel: install
-	sh tests/kernel/run.sh
+	$(STRICT) COVE_STAGE=kernel COVE_MIN_TESTS=10 sh tests/kernel/run.sh
 
 test-uml: test-kernel
 

@@ -88,6 +88,7 @@ if [ "$ovs" = - ]; then export COVE_KERNEL_OVS=0; else export COVE_KERNEL_OVS=1;
 
 ip link set lo up
 export COVE_SANDBOX=1 COVE_GUEST="$(arg cove_guest)" HOME=/root PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8
+[ -f "$result/env" ] && . "$result/env"     # CI, COVE_STRICT, COVE_STAGE, COVE_MIN_TESTS from run.sh
 cd "$repo"
 set --
 while IFS= read -r a; do set -- "$@" "$a"; done < "$result/args"

@@ -78,6 +78,12 @@ new_result() {
     *[[:space:]]*) die "paths with blanks cannot go on the kernel command line: $repo $made";;
   esac
   printf '%s\n' "$@" > "$made/args"
+  # the test policy of the host run goes into the guest too (strict skips, the stage's count floor)
+  for v in CI COVE_STRICT COVE_STAGE COVE_MIN_TESTS; do
+    eval "val=\${$v-}"
+    case "$val" in *[!A-Za-z0-9_.-]*) die "$v has characters the guest cannot take: $val";; esac
+    [ -n "$val" ] && printf 'export %s=%s\n' "$v" "$val"
+  done > "$made/env"
 }
 
 # --- Open vSwitch, for the guest and never for the host ---------------------------------------
