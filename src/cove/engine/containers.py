@@ -530,7 +530,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 raise Conflict(f"Container {c.id} is not running")
             env = _default_env(c.config.env, rec.env)
             handle = rt.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
-                                     tty=rec.tty, stdin=rec.stdin)
+                                     tty=rec.tty, stdin=rec.stdin, state_dir=self.cfg.container_state_dir(c.id))
             rec.running = True
             rec.pid = handle.popen.pid
             rec.master_fd = handle.master_fd

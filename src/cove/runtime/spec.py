@@ -25,6 +25,16 @@ class ContainerSpec:
     workdir: str = "/"
     tty: bool = False                # a pseudo-terminal (docker -t)
     open_stdin: bool = False         # stdin stays open: a FIFO the daemon writes to (docker -i)
+    # the security profile (see cove.runtime.profile): Docker's default unless loosened
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    seccomp: str = ""                # "": Docker's default profile; "unconfined"; or a profile's JSON
+    no_new_privileges: bool = False
+    pids_limit: int = 0              # 0: no limit
+    memory: int = 0                  # bytes; 0: no limit
+    log_max_size: int = 0            # bytes per log file before it is rotated; 0: the default cap
+    log_max_file: int = 1            # rotated files kept (json-file's max-file)
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
