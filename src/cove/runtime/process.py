@@ -28,13 +28,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import Conflict, CoveError, InvalidArgument
 from ..kernel import syscalls as sc
 from . import profile, shim
+from .logs import follow_logs  # noqa: F401 - the engine reads logs through the runtime
 from .rootfs import mount_points
 from .spec import DEFAULT_PATH, ContainerSpec
 
@@ -609,41 +610,3 @@ def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", t
         return ExecHandle(p)
     finally:
         os.close(memfd)
-
-
-# -- logs -----------------------------------------------------------------------------------
-def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[], bool]) -> Iterator[tuple[str, bytes]]:
-    """Yield (stream, bytes) from the container's logs; with ``follow``, until it exits.
-
-    ``stream`` is "stdout" or "stderr" (a terminal's output is all "stdout").
-    """
-    names = [("stdout", "tty.log")] if tty else [("stdout", "stdout.log"), ("stderr", "stderr.log")]
-    files: dict[str, BinaryIO] = {}
-
-    def read_all() -> Iterator[tuple[str, bytes]]:
-        for stream, name in names:
-            f = files.get(stream)
-            if f is None:
-                try:
-                    f = files[stream] = open(os.path.join(data_dir, name), "rb")
-                except FileNotFoundError:
-                    continue
-            while data := f.read(65536):
-                yield stream, data
-
-    try:
-        while True:
-            running = follow and is_running()    # asked first: output written before it ended is read below
-            got = False
-            for item in read_all():
-                got = True
-                yield item
-            if not running and not got:
-                return
-            if not follow:
-                return
-            if not got:
-                time.sleep(0.05)
-    finally:
-        for f in files.values():
-            f.close()

@@ -66,13 +66,14 @@ _SCMP_ARCH = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "386": 
 
 
 def _kernel_caps() -> tuple[str, ...]:
-    """The capabilities this kernel knows (``cap_last_cap``)."""
+    """The capabilities cove may give: those this kernel knows and cove's own bounding set holds
+    (cove may itself run in a container that lacks some)."""
     try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = len(ALL_CAPS) - 1
-    return ALL_CAPS[: last + 1]
+        with open("/proc/self/status") as f:
+            bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError):
+        bounding = (1 << len(ALL_CAPS)) - 1
+    return tuple(c for i, c in enumerate(ALL_CAPS) if bounding & (1 << i))
 
 
 def normalize_cap(name: str, field: str) -> str:

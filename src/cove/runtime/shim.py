@@ -112,90 +112,6 @@ def _receive_master(sock: socket.socket) -> int | None:
     return fds[0] if fds else None
 
 
-def _wait(pid: int) -> int:
-    """Wait for ``pid``; return its status the Docker way (code, or 128+signal)."""
-    while True:
-        try:
-            _, st = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            return 255
-        except InterruptedError:
-            continue
-    code = os.waitstatus_to_exitcode(st)
-    return 128 - code if code < 0 else code
-
-
-def _serve_tty(master: int, fifo: int | None, log_path: str, pid: int) -> int:
-    """Copy the terminal to the log and the stdin FIFO to the terminal until the init exits."""
-    os.set_blocking(master, False)
-    pending = b""
-    with open(log_path, "ab", buffering=0) as log:
-        while True:
-            rlist = [master] + ([fifo] if fifo is not None and len(pending) < 65536 else [])
-            wlist = [master] if pending else []
-            try:
-                readable, writable, _ = select.select(rlist, wlist, [], 0.5)
-            except InterruptedError:
-                continue
-            if master in readable:
-                try:
-                    data = os.read(master, 65536)
-                except BlockingIOError:
-                    data = None
-                except OSError:                  # EIO: every slave is closed, the init is gone
-                    data = b""
-                if data:
-                    log.write(data)
-                elif data == b"":
-                    return _wait(pid)
-            if fifo is not None and fifo in readable:
-                try:
-                    pending += os.read(fifo, 65536)
-                except BlockingIOError:
-                    pass
-            if master in writable and pending:
-                try:
-                    pending = pending[os.write(master, pending):]
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    pending = b""
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                while True:                      # what the init wrote just before it ended
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    log.write(data)
-                code = os.waitstatus_to_exitcode(st)
-                return 128 - code if code < 0 else code
-
-
-def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[int, int, int]:
-    """runc's stdin/stdout/stderr: the container's own without a terminal (runc passes them on)."""
-    fifo_path = os.path.join(spec.state_dir, "stdin")
-    if spec.open_stdin:
-        if not os.path.exists(fifo_path):
-            os.mkfifo(fifo_path, 0o600)
-        # A writer stays open in the shim: the container never sees EOF on stdin.
-        keep.append(os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK))
-    if spec.tty:
-        null = os.open(os.devnull, os.O_RDWR)
-        return null, null, null
-    if spec.open_stdin:
-        inp = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)
-        os.set_blocking(inp, True)
-    else:
-        inp = os.open(os.devnull, os.O_RDONLY)
-    out = logs.open_log(spec, "stdout.log")
-    err = logs.open_log(spec, "stderr.log")
-    return inp, out, err
-
-
 def _wait_exec(pid: int, timeout: float = 10.0) -> None:
     """Wait until runc's init has exec'ed the command (``runc run`` may return just before):
     until then it is runc's Go code, which a signal would end with runc's status, not the command's."""
@@ -210,18 +126,106 @@ def _wait_exec(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.0005)
 
 
-def _wait_init(pid: int) -> int:
-    """Reap children (the init was re-parented to us) until ``pid`` ends; its status the Docker way."""
+def _reap(pid: int) -> int:
+    """The init's status the Docker way (code, or 128+signal)."""
     while True:
         try:
-            done, st = os.waitpid(-1, 0)
+            _, st = os.waitpid(pid, 0)
+            break
         except ChildProcessError:
             return 255
         except InterruptedError:
             continue
-        if done == pid:
-            code = os.waitstatus_to_exitcode(st)
-            return 128 - code if code < 0 else code
+    code = os.waitstatus_to_exitcode(st)
+    return 128 - code if code < 0 else code
+
+
+def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fifo: int | None) -> int:
+    """Copy the container's output (pipes, or its terminal's master) to its logs, and the
+    stdin FIFO to the terminal, until the init exits; return its status."""
+    pidfd = os.pidfd_open(pid)
+    for fd in outputs:
+        os.set_blocking(fd, False)
+    pending = b""
+
+    def drain(fd: int) -> bool:
+        """Copy what ``fd`` has; False at its end (EOF, or EIO once a terminal has no slave left)."""
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            outputs[fd].write(data)
+
+    try:
+        open_fds = set(outputs)
+        while True:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            for fd in open_fds:
+                poller.register(fd, select.POLLIN)
+            if fifo is not None and master is not None and len(pending) < 65536:
+                poller.register(fifo, select.POLLIN)
+            if pending and master is not None:
+                poller.register(master, select.POLLIN | select.POLLOUT)
+            try:
+                events = dict(poller.poll())
+            except InterruptedError:
+                continue
+            for fd in list(open_fds):
+                if events.get(fd, 0) & (select.POLLIN | select.POLLHUP | select.POLLERR) and not drain(fd):
+                    open_fds.discard(fd)
+            if fifo is not None and events.get(fifo, 0) & select.POLLIN:
+                try:
+                    pending += os.read(fifo, 65536)
+                except BlockingIOError:
+                    pass
+            if master is not None and pending and events.get(master, 0) & select.POLLOUT:
+                try:
+                    pending = pending[os.write(master, pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    pending = b""
+            if pidfd in events:
+                for fd in open_fds:              # what it wrote just before it ended
+                    drain(fd)
+                return _reap(pid)
+    finally:
+        os.close(pidfd)
+        for writer in outputs.values():
+            writer.close()
+
+
+def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[tuple[int, int, int], dict[int, logs.LogWriter]]:
+    """runc's stdin/stdout/stderr (the container's own without a terminal: runc passes them
+    on), and the read ends of the output pipes with the logs they go to."""
+    fifo_path = os.path.join(spec.state_dir, "stdin")
+    if spec.open_stdin:
+        if not os.path.exists(fifo_path):
+            os.mkfifo(fifo_path, 0o600)
+        # A writer stays open in the shim: the container never sees EOF on stdin.
+        keep.append(os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK))
+    if spec.tty:
+        null = os.open(os.devnull, os.O_RDWR)
+        return (null, null, null), {}
+    if spec.open_stdin:
+        inp = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(inp, True)
+    else:
+        inp = os.open(os.devnull, os.O_RDONLY)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    writers = {out_r: _log(spec, "stdout.log"), err_r: _log(spec, "stderr.log")}
+    return (inp, out_w, err_w), writers
+
+
+def _log(spec: ContainerSpec, name: str) -> logs.LogWriter:
+    return logs.LogWriter(os.path.join(spec.data_dir, name), spec.log_max_size, spec.log_max_file)
 
 
 def _delete(spec: ContainerSpec) -> None:
@@ -242,8 +246,7 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
     with os.fdopen(fd, "w") as f:
         json.dump(config, f)
     keep: list[int] = []
-    stdio = _open_stdio(spec, keep)
-    err_size = os.fstat(stdio[2]).st_size
+    stdio, outputs = _open_stdio(spec, keep)
     console: tuple[socket.socket, str, str | None] | None = _console_socket(spec.state_dir) if spec.tty else None
     pid_file = os.path.join(spec.state_dir, "init.pid")
     args = [*runc(spec.state_dir), "run", "--detach", "--pid-file", pid_file, "--bundle", spec.state_dir]
@@ -257,16 +260,16 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
             master = _receive_master(console[0])
             ok = master is not None
     finally:
-        for fd in set(stdio):
+        for fd in set(stdio):                    # the container holds its own copies
             os.close(fd)
         if console is not None:
             console[0].close()
             if console[2]:
                 shutil.rmtree(console[2], ignore_errors=True)
     if not ok:
-        if not spec.tty:                          # runc's message is no output of the container's
-            with open(os.path.join(spec.data_dir, "stderr.log"), "ab") as f:
-                f.truncate(err_size)
+        for fd, writer in outputs.items():       # runc's message is no output of the container's
+            os.close(fd)
+            writer.close()
         message = runc_error(spec.state_dir) if proc.returncode else "container init: no terminal received"
         _delete(spec)
         _write_atomic(exit_path, "127\n")
@@ -278,10 +281,10 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
     _write_atomic(os.path.join(spec.state_dir, "pid"), f"{pid} {proc_start_time(pid)}\n")
     report(f"ok {pid}")
     if master is not None:
-        code = _serve_tty(master, keep[0] if keep else None, os.path.join(spec.data_dir, "tty.log"), pid)
-        os.close(master)
-    else:
-        code = _wait_init(pid)
+        outputs = {master: _log(spec, "tty.log")}
+    code = _serve(pid, outputs, master, keep[0] if keep else None)
+    for fd in outputs:
+        os.close(fd)
     _write_atomic(exit_path, f"{code}\n")
     for fd in keep:
         os.close(fd)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -55,3 +56,15 @@ class ContainerSpec:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def security_spec(host_config: Any) -> dict[str, Any]:
+    """The spec's profile fields from a container's :class:`~cove.model.HostConfig`."""
+    from . import logs, profile
+
+    seccomp, nnp = profile.parse_security_opts(list(host_config.security_opt))
+    max_size, max_file = logs.limits(host_config.log_config)
+    return {"cap_add": list(host_config.cap_add), "cap_drop": list(host_config.cap_drop),
+            "privileged": bool(host_config.privileged), "seccomp": seccomp, "no_new_privileges": nnp,
+            "pids_limit": int(host_config.pids_limit), "memory": int(host_config.memory),
+            "log_max_size": max_size, "log_max_file": max_file}
