@@ -335,6 +335,10 @@ def zygote(sock_fd: int) -> int:
     """
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        profile.default_seccomp_profile()        # read once here: every shim forked has it
+    except Exception:  # noqa: BLE001 - a shim reports a missing profile when it needs it
+        pass
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)
