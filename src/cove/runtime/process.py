@@ -10,9 +10,12 @@ restarted daemon finds its containers again:
 - ``pid``: the init's host PID and start time, so a recycled PID is never
   mistaken for the container;
 - ``exit``: the exit code (code, or 128+signal), written before the shim ends;
-- ``stdin``: with ``open_stdin``, the FIFO the daemon writes the input to.
+- ``stdin``: with ``open_stdin``, the FIFO the daemon writes the input to;
+- ``config.json``, ``spec.json`` and ``runc/`` (runc's state root): what runc
+  runs and knows; ``exec`` hands runc the same profile (:mod:`cove.runtime.profile`).
 
-Logs are in the data dir: ``stdout.log``/``stderr.log``, or ``tty.log``.
+Logs are in the data dir (:mod:`cove.runtime.logs`): ``stdout.log``/``stderr.log``,
+or ``tty.log``, rotated.  Both dirs are 0700 root.
 """
 
 from __future__ import annotations
