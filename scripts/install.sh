@@ -5,11 +5,12 @@ set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
-# Debian packages: the kernel's user-space tools, libnftables' Python binding, and
-# busybox-static (the rootfs the demo and the tests turn into an image); graphviz draws `cove graph`,
-# chromium is the browser of the `cove ui` test.
+# Debian packages: the kernel's user-space tools, libnftables' Python binding,
+# busybox-static (the rootfs the demo and the tests turn into an image), runc (the OCI
+# runtime containers run with: a binary, no service, no maintainer scripts); graphviz draws
+# `cove graph`, chromium is the browser of the `cove ui` test.
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
-      busybox-static kmod tcpdump conntrack procps bridge-utils make graphviz chromium"
+      busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -38,6 +39,21 @@ if [ ! -x "$DOCKER_CACHE/bin/docker" ]; then
   dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$unpack" ./usr/bin/docker
   mv "$unpack/usr/bin/docker" "$DOCKER_CACHE/bin/docker"
   rm -rf "$unpack"
+fi
+
+# Docker's default seccomp profile, as Debian's golang-github-containers-common ships it
+# (/usr/share/containers/seccomp.json).  That package is not installed: it depends on
+# containernetworking-plugins, whose postinst enables a systemd service.  Its files are
+# unpacked into a cache instead, where cove looks when /usr/share/containers has none.
+COMMON=/var/cache/cove-containers-common
+if [ ! -f /usr/share/containers/seccomp.json ] && [ ! -f "$COMMON/usr/share/containers/seccomp.json" ]; then
+  echo "install: Docker's seccomp profile (golang-github-containers-common) into $COMMON" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq golang-github-containers-common 2>/dev/null) ||
+    { apt-get update -qq; (cd "$tmp" && apt-get download -qq golang-github-containers-common); }
+  mkdir -p "$COMMON"
+  dpkg-deb -x "$tmp"/golang-github-containers-common_*.deb "$COMMON"
+  rm -rf "$tmp"
 fi
 
 # The venv uses Debian's python3 so that its nftables binding (a ctypes wrapper of

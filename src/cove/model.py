@@ -143,6 +143,14 @@ class HostConfig:
     links: list[str] = field(default_factory=list)
     port_bindings: dict[str, Any] = field(default_factory=dict)
     publish_all: bool = False
+    # the security profile (cove.runtime.profile) and limits: Docker's defaults unless set
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    pids_limit: int = 0
+    memory: int = 0
+    log_config: dict[str, Any] = field(default_factory=dict)   # {"Type": ..., "Config": {"max-size": ...}}
 
 
 @dataclass

@@ -141,12 +141,64 @@ def container_options(func: Any) -> Any:
                      help="Metadata on the container."),
         click.option("-w", "--workdir", default="", help="Working directory in the container."),
         click.option("--entrypoint", default=None, help="Overwrite the image's entrypoint."),
+        click.option("--cap-add", multiple=True, help="Add a Linux capability (or ALL)."),
+        click.option("--cap-drop", multiple=True, help="Drop a Linux capability (or ALL)."),
+        click.option("--privileged", is_flag=True,
+                     help="Give the container every capability, every device and no seccomp filter."),
+        click.option("--security-opt", multiple=True,
+                     metavar="OPT", help="seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges."),
+        click.option("--pids-limit", type=int, default=None, help="Limit the number of processes (-1: none)."),
+        click.option("-m", "--memory", default=None, help="Memory limit (like 64m)."),
+        click.option("--log-driver", default="", help="Logging driver (json-file)."),
+        click.option("--log-opt", multiple=True, metavar="KEY=VALUE", help="max-size=SIZE, max-file=N."),
         click.argument("image"),
         click.argument("command", nargs=-1, type=click.UNPROCESSED),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _bytes(value: str, flag: str) -> int:
+    import re
+
+    m = re.fullmatch(r"(\d+)([bkmg]?)b?", value.strip().lower())
+    if not m:
+        raise usage_error(f"invalid argument {value!r} for {flag}: expected a size like 64m")
+    return int(m.group(1)) * {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[m.group(2)]
+
+
+def security_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The HostConfig fields for the security profile, limits and log options (docker's flags)."""
+    security = []
+    for opt in opts["security_opt"]:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            key, sep, value = opt.partition(":")
+        if key == "seccomp" and value and value != "unconfined":
+            try:     # as docker: the CLI reads the profile and sends its text
+                with open(value) as f:
+                    value = f.read()
+            except OSError as exc:
+                raise usage_error(f"opening seccomp profile ({value}) failed: {exc.strerror}") from None
+            opt = f"seccomp={value}"
+        security.append(opt)
+    log_opts = {}
+    for item in opts["log_opt"]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise usage_error(f"invalid argument {item!r} for --log-opt: expected KEY=VALUE")
+        log_opts[key] = value
+    fields = {
+        "CapAdd": list(opts["cap_add"]),
+        "CapDrop": list(opts["cap_drop"]),
+        "Privileged": opts["privileged"],
+        "SecurityOpt": security,
+        "PidsLimit": opts["pids_limit"],
+        "Memory": _bytes(opts["memory"], "--memory") if opts["memory"] else 0,
+        "LogConfig": {"Type": opts["log_driver"], "Config": log_opts} if opts["log_driver"] or log_opts else None,
+    }
+    return {k: v for k, v in fields.items() if v}     # only what was asked for
 
 
 def create_body(opts: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +251,7 @@ def create_body(opts: dict[str, Any]) -> dict[str, Any]:
             "Links": list(opts["link"]),
             "PortBindings": bindings,
             "PublishAllPorts": opts["publish_all"],
+            **security_options(opts),
         },
         "NetworkingConfig": {
             "EndpointsConfig": {

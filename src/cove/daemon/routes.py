@@ -244,14 +244,14 @@ def build_router(engine: Engine) -> Router:
             c = E.find_container(ref)
             tty = c.config.tty
         want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
-        it = E.logs(ref, follow=req.flag("follow"))
         tail = req.arg("tail")
+        if tail and tail != "all" and not tail.lstrip("-").isdigit():
+            raise InvalidArgument(f"invalid tail {tail!r}: a number of lines or all")
+        # the last lines are read from the end of the logs, not the whole of them
+        it = E.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0))
 
         def gen() -> Iterator[bytes]:
-            chunks = it
-            if tail and tail != "all":
-                chunks = iter(_tail_lines(list(it), int(tail)))
-            for stream, data in chunks:
+            for stream, data in it:
                 if not want.get(stream, False):
                     continue
                 yield data if tty else frame(1 if stream == "stdout" else 2, data)
@@ -449,14 +449,6 @@ def _descendants(pid: int) -> list[int]:
             pass
         i += 1
     return out
-
-
-def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
-    lines: list[tuple[str, bytes]] = []
-    for stream, data in chunks:
-        for line in data.splitlines(keepends=True):
-            lines.append((stream, line))
-    return lines[-n:] if n > 0 else []
 
 
 def _close_write(sock: socket.socket) -> None:

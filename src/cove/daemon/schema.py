@@ -86,6 +86,43 @@ def endpoint_request(cfg: dict[str, Any] | None) -> EndpointRequest:
                            ip6=ipam.get("IPv6Address") or None)
 
 
+def _int(v: Any, field: str) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InvalidArgument(f"invalid {field}: expected an integer")
+    return v
+
+
+def security_request(hc: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's security profile and limits, checked here (a 400 naming the field)."""
+    from ..runtime import logs, profile
+
+    cap_add, cap_drop = _str_list(hc.get("CapAdd"), "CapAdd"), _str_list(hc.get("CapDrop"), "CapDrop")
+    for name in cap_add:
+        profile.normalize_cap(name, "CapAdd")
+    for name in cap_drop:
+        profile.normalize_cap(name, "CapDrop")
+    security_opt = _str_list(hc.get("SecurityOpt"), "SecurityOpt")
+    seccomp, _ = profile.parse_security_opts(security_opt)
+    if seccomp and seccomp != "unconfined":
+        profile.seccomp_for(seccomp, [], False)          # a profile that cannot be used is refused now
+    pids = _int(hc.get("PidsLimit"), "PidsLimit")
+    memory = _int(hc.get("Memory"), "Memory")
+    if memory < 0:
+        raise InvalidArgument("invalid Memory: must not be negative")
+    if 0 < memory < 6 * 1024 * 1024:
+        raise InvalidArgument("invalid Memory: Minimum memory limit allowed is 6MB")
+    log_config = hc.get("LogConfig") or {}
+    if not isinstance(log_config, dict):
+        raise InvalidArgument("invalid LogConfig: expected an object")
+    logs.check_config(log_config)
+    return {"cap_add": cap_add, "cap_drop": cap_drop, "privileged": bool(hc.get("Privileged")),
+            "security_opt": security_opt, "pids_limit": max(pids, 0), "memory": memory,
+            "log_config": {"Type": log_config.get("Type") or "json-file",
+                           "Config": dict(log_config.get("Config") or {})}}
+
+
 def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: expected a JSON object")
@@ -105,7 +142,8 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
         dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
-        port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")))
+        port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
+        **security_request(hc))
     eps_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {}
     endpoints = {name: endpoint_request(cfg) for name, cfg in eps_cfg.items()}
     mac = body.get("MacAddress")
@@ -201,6 +239,9 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
             "NetworkMode": hc.network_mode, "AutoRemove": hc.auto_remove, "Dns": hc.dns,
             "DnsSearch": hc.dns_search, "DnsOptions": hc.dns_options, "ExtraHosts": hc.extra_hosts or None,
             "Links": hc.links or None, "PortBindings": hc.port_bindings, "PublishAllPorts": hc.publish_all,
+            "CapAdd": hc.cap_add or None, "CapDrop": hc.cap_drop or None, "Privileged": hc.privileged,
+            "SecurityOpt": hc.security_opt or None, "PidsLimit": hc.pids_limit or None, "Memory": hc.memory,
+            "LogConfig": hc.log_config or {"Type": "json-file", "Config": {}},
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         },
         "Config": {

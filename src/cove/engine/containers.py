@@ -29,7 +29,7 @@ from ..model import Container, ContainerConfig, ContainerState, EndpointRequest,
 from ..portmap import PortMapping
 from ..runtime import images as _images
 from ..runtime import process as rt
-from ..runtime.spec import ContainerSpec
+from ..runtime.spec import ContainerSpec, security_spec
 from .core import log, new_id, now_rfc3339
 from .networks import NetworkOps, check_dns_name
 from .pipework import PipeworkOps
@@ -275,7 +275,8 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                     data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
-                    workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin)
+                    workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
+                    **security_spec(c.host_config))
                 try:
                     pid = rt.start(spec)
                 except Exception as exc:
@@ -530,7 +531,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 raise Conflict(f"Container {c.id} is not running")
             env = _default_env(c.config.env, rec.env)
             handle = rt.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
-                                     tty=rec.tty, stdin=rec.stdin)
+                                     tty=rec.tty, stdin=rec.stdin, state_dir=self.cfg.container_state_dir(c.id))
             rec.running = True
             rec.pid = handle.popen.pid
             rec.master_fd = handle.master_fd
@@ -554,7 +555,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                     self.container_event(c, "exec_die", execID=rec.id, exitCode=code)
 
     # logs ---------------------------------------------------------------------------
-    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[str, bytes]]:
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, bytes]]:
         with self.lock:
             c = self.find_container(ref)
             cid, tty = c.id, c.config.tty
@@ -563,7 +564,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             cur = self.containers.get(cid)
             return cur is not None and cur.running
 
-        return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+        return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running, tail)
 
 
 def _exec_action(action: str, cmd: list[str]) -> str:

@@ -10,13 +10,17 @@ restarted daemon finds its containers again:
 - ``pid``: the init's host PID and start time, so a recycled PID is never
   mistaken for the container;
 - ``exit``: the exit code (code, or 128+signal), written before the shim ends;
-- ``stdin``: with ``open_stdin``, the FIFO the daemon writes the input to.
+- ``stdin``: with ``open_stdin``, the FIFO the daemon writes the input to;
+- ``config.json``, ``spec.json`` and ``runc/`` (runc's state root): what runc
+  runs and knows; ``exec`` hands runc the same profile (:mod:`cove.runtime.profile`).
 
-Logs are in the data dir: ``stdout.log``/``stderr.log``, or ``tty.log``.
+Logs are in the data dir (:mod:`cove.runtime.logs`): ``stdout.log``/``stderr.log``,
+or ``tty.log``, rotated.  Both dirs are 0700 root.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -27,12 +31,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import Conflict, CoveError, InvalidArgument
 from ..kernel import syscalls as sc
+from . import profile, shim
+from .logs import follow_logs  # noqa: F401 - the engine reads logs through the runtime
 from .rootfs import mount_points
 from .spec import DEFAULT_PATH, ContainerSpec
 
@@ -40,7 +46,8 @@ log = logging.getLogger("cove.runtime")
 
 START_TIMEOUT = 30.0
 SHIM_EXIT_TIMEOUT = 10.0
-STATE_FILES = ("exit", "exit.tmp", "pid", "pid.tmp", "shim.pid", "shim.pid.tmp", "stdin")
+STATE_FILES = ("exit", "exit.tmp", "pid", "pid.tmp", "shim.pid", "shim.pid.tmp", "stdin", "init.pid", "runc.log",
+               "config.json", "console.sock")
 SRC_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -167,15 +174,19 @@ def start(spec: ContainerSpec) -> int:
         raise InvalidArgument("No command specified")
     if is_alive(spec.state_dir):
         raise Conflict(f"container {spec.id[:12]} is already running")
-    os.makedirs(spec.state_dir, mode=0o711, exist_ok=True)
-    os.makedirs(spec.data_dir, mode=0o711, exist_ok=True)
+    for path in (spec.state_dir, spec.data_dir):
+        # 0700 root: a setuid file the container left in its layer, its spec (with the
+        # environment's secrets) and its logs are no one else's (Docker's CVE-2021-41091)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    _runc_delete(spec.state_dir, spec.id)          # what a killed shim left behind
     for name in STATE_FILES:
         try:
             os.unlink(os.path.join(spec.state_dir, name))
         except FileNotFoundError:
             pass
     spec_path = os.path.join(spec.state_dir, "spec.json")
-    with open(spec_path, "w") as f:
+    with os.fdopen(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(spec.to_json())
     shim_log = os.path.join(spec.data_dir, "shim.log")
     r, w = os.pipe()
@@ -336,6 +347,16 @@ def stop(state_dir: str, timeout: float = 10, on_kill: Callable[[], None] | None
 
 
 # -- cleanup --------------------------------------------------------------------------------
+def _runc_delete(state_dir: str, cid: str | None = None) -> None:
+    """``runc delete --force`` of a container runc still knows (its shim was killed): its cgroup goes too."""
+    root = os.path.join(state_dir, "runc")
+    ids = [cid] if cid else (os.listdir(root) if os.path.isdir(root) else [])
+    for name in ids:
+        if os.path.isdir(os.path.join(root, name)):
+            subprocess.run([*shim.runc(state_dir), "delete", "--force", name], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def _mounts_under(path: str) -> list[str]:
     path = os.path.realpath(path)
     points = {p for p, _ in mount_points() if p == path or p.startswith(path + "/")}
@@ -368,6 +389,7 @@ def cleanup(target: ContainerSpec | str, data_dir: str | None = None) -> None:
         state_dir = target
     if is_alive(state_dir):
         log.warning("cleaning up %s while its init still runs", state_dir)
+    _runc_delete(state_dir)
     for path in (state_dir, data_dir):
         if path:
             _remove_tree(path)
@@ -509,6 +531,37 @@ def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
 
 
 # -- exec -----------------------------------------------------------------------------------
+# runc exec exits 255 when the command cannot start; Docker's status is 127 (not found) or
+# 126 (not executable), which runc's log tells apart.  The log goes with the exec.
+EXEC_STATUS = """log=$1; shift; "$@"; rc=$?
+if [ "$rc" -eq 255 ] && [ -s "$log" ]; then
+  case $(cat "$log") in
+    *'exec: '*'not found'*|*'exec: '*'no such file'*) rc=127 ;;
+    *'exec: '*'permission denied'*) rc=126 ;;
+  esac
+fi
+rm -f "$log"; exit "$rc"
+"""
+
+
+def _sh() -> str:
+    return shutil.which("sh") or "/bin/sh"
+
+
+def _state_dir_of(pid: int) -> str:
+    """The state dir of the container whose init is ``pid``: its parent is the shim, which works there."""
+    fields = _stat(pid)
+    if fields is not None:
+        try:
+            path = os.readlink(f"/proc/{fields[1]}/cwd")
+        except OSError:
+            path = ""
+        ident = _identity(path, "pid") if path else None
+        if ident is not None and ident[0] == pid:
+            return path
+    raise CoveError(f"no running container has pid {pid}")
+
+
 @dataclass
 class ExecHandle:
     popen: subprocess.Popen[bytes]
@@ -516,72 +569,47 @@ class ExecHandle:
 
 
 def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", tty: bool = False,
-                 stdin: bool = False) -> ExecHandle:
-    """Run ``cmd`` in every namespace and the root of the container whose init is ``pid``.
+                 stdin: bool = False, state_dir: str | None = None) -> ExecHandle:
+    """Run ``cmd`` in the container whose init is ``pid`` (state in ``state_dir``), through ``runc exec``.
 
-    util-linux ``nsenter`` enters net, uts, ipc, mnt and pid namespaces, the
-    init's root, and the working directory *inside* it (``--wdns``; ``--wd``
-    would name a host directory).  Its environment is exactly ``env``.
-    Without a terminal, stdout/stderr are pipes (stdin one too if ``stdin``).
+    The process gets the container's profile: its capabilities, ``no-new-privileges``,
+    its seccomp filter, namespaces and cgroup (runc applies them as for the init).
+    Its environment is exactly ``env``; with a terminal, runc makes one in the
+    container and copies it to the pty whose master is returned.  Without one,
+    stdout/stderr are pipes (stdin one too if ``stdin``).
     """
+    if state_dir is None:
+        state_dir = _state_dir_of(pid)
+    with open(os.path.join(state_dir, "spec.json")) as f:
+        spec = ContainerSpec.from_json(f.read())
     environ = {"PATH": DEFAULT_PATH}
     for item in env:
         k, _, v = item.partition("=")
         environ[k] = v
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
-    args = [nsenter, f"--target={pid}", "--mount", "--uts", "--ipc", "--net", "--pid", "--root",
-            f"--wdns={workdir or '/'}", "--", *cmd]
     if tty:
         environ.setdefault("TERM", "xterm")
-        master, slave = os.openpty()
-        setsid = shutil.which("setsid") or "/usr/bin/setsid"
-        try:   # setsid --ctty: a session of its own, with the pty as controlling terminal
-            p = subprocess.Popen([setsid, "--ctty", "--wait", *args], stdin=slave, stdout=slave, stderr=slave,
-                                 env=environ, close_fds=True)
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
-        return ExecHandle(p, master)
-    p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=environ, close_fds=True)
-    return ExecHandle(p)
-
-
-# -- logs -----------------------------------------------------------------------------------
-def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[], bool]) -> Iterator[tuple[str, bytes]]:
-    """Yield (stream, bytes) from the container's logs; with ``follow``, until it exits.
-
-    ``stream`` is "stdout" or "stderr" (a terminal's output is all "stdout").
-    """
-    names = [("stdout", "tty.log")] if tty else [("stdout", "stdout.log"), ("stderr", "stderr.log")]
-    files: dict[str, BinaryIO] = {}
-
-    def read_all() -> Iterator[tuple[str, bytes]]:
-        for stream, name in names:
-            f = files.get(stream)
-            if f is None:
-                try:
-                    f = files[stream] = open(os.path.join(data_dir, name), "rb")
-                except FileNotFoundError:
-                    continue
-            while data := f.read(65536):
-                yield stream, data
-
+    caps = profile.capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
+    proc = profile.process(cmd, environ, workdir or "/", tty, caps, spec.no_new_privileges)
+    memfd = os.memfd_create("cove-exec-process", os.MFD_CLOEXEC)
     try:
-        while True:
-            running = follow and is_running()    # asked first: output written before it ended is read below
-            got = False
-            for item in read_all():
-                got = True
-                yield item
-            if not running and not got:
-                return
-            if not follow:
-                return
-            if not got:
-                time.sleep(0.05)
+        os.write(memfd, json.dumps(proc).encode())
+        log_name = f"exec-{os.urandom(6).hex()}.log"
+        args = [_sh(), "-c", EXEC_STATUS, "sh", os.path.join(state_dir, log_name),
+                *shim.runc(state_dir, log_name), "exec", "--process", f"/proc/self/fd/{memfd}", spec.id]
+        if tty:
+            master, slave = os.openpty()
+            setsid = shutil.which("setsid") or "/usr/bin/setsid"
+            try:   # setsid --ctty: a session of its own, with the pty as controlling terminal
+                p = subprocess.Popen([setsid, "--ctty", "--wait", *args], stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True, pass_fds=(memfd,))
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            return ExecHandle(p, master)
+        p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, close_fds=True, pass_fds=(memfd,))
+        return ExecHandle(p)
     finally:
-        for f in files.values():
-            f.close()
+        os.close(memfd)

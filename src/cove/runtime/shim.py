@@ -2,40 +2,40 @@
 
 :func:`cove.runtime.process.start` runs it in a new session; it forks at once
 and the first process exits, so the supervisor ("shim") is nobody's child to
-reap and outlives daemon restarts.  The shim:
+reap and outlives daemon restarts.  The container itself is made by runc (the
+OCI runtime Docker uses); the shim:
 
-1. records ``shim.pid`` (PID and start time), joins the container's network
-   namespace (if any) and unshares UTS, IPC and PID namespaces, so its child is
-   PID 1 of a new PID namespace;
-2. forks that child ("init"), which unshares a mount namespace of its own (the
-   shim keeps the host's view, so nothing the init mounts shows in the host's
-   mount table and it all vanishes with the init), builds the root (see
-   :mod:`cove.runtime.rootfs`), and execs the command;
-3. reports ``ok PID`` (or ``err MESSAGE``) on STATUS_FD, waits for the init
-   (with a terminal: copying its output to ``tty.log`` and the ``stdin`` FIFO
-   to it), writes its exit status to ``exit`` (code, or 128+signal), exits.
-
-The init's exec is confirmed by a close-on-exec pipe: EOF means the exec
-happened; bytes mean it failed, and carry the reason in Docker's words.
-
-No threads here: after ``unshare(CLONE_NEWPID)`` the kernel refuses
-``CLONE_THREAD``, so the terminal is served by one ``select`` loop.
+1. records ``shim.pid`` (PID and start time), becomes a child subreaper,
+   unshares a mount namespace of its own and mounts the container's root there
+   (:mod:`cove.runtime.rootfs`: nothing shows in the host's mount table, and it
+   all vanishes with the shim);
+2. writes the OCI ``config.json`` (:mod:`cove.runtime.profile`: Docker's default
+   profile, the network namespace to join, the ``/etc`` files) and runs
+   ``runc run --detach``; the container's init, orphaned when runc exits, is
+   re-parented to the shim;
+3. reports ``ok PID`` (or ``err MESSAGE``, runc's words) on STATUS_FD, waits for
+   the init (with a terminal: copying its output to ``tty.log`` and the ``stdin``
+   FIFO to it), writes its exit status to ``exit`` (code, or 128+signal), has
+   runc delete what it kept (state, cgroup), and exits.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import ctypes
+import json
 import os
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
-import termios
+import tempfile
+import time
 from collections.abc import Callable
 
 from ..kernel import syscalls as sc
-from . import rootfs
+from . import logs, profile, rootfs
 from .spec import ContainerSpec
 
 SHIM_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -55,54 +55,79 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _exec_error(cmd0: str, exc: OSError) -> str:
-    """Docker's (runc's) wording for a command that cannot be started."""
-    if isinstance(exc, FileNotFoundError):
-        if "/" not in cmd0:
-            return f'exec: "{cmd0}": executable file not found in $PATH'
-        return f'exec: "{cmd0}": stat {cmd0}: no such file or directory'
-    if isinstance(exc, PermissionError):
-        return f'exec: "{cmd0}": permission denied'
-    return f'exec: "{cmd0}": {os.strerror(exc.errno or errno.EIO).lower()}'
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _init(spec: ContainerSpec, err_w: int, stdio: tuple[int, int, int] | None, tty_sock: socket.socket | None) -> None:
-    """PID 1 of the container: build the root, then exec.  Never returns."""
+def runc(state_dir: str, log: str = "runc.log") -> list[str]:
+    """runc with the container's own state root (``STATE_DIR/runc``) and a log of its errors."""
+    return [RUNC, "--root", os.path.join(state_dir, "runc"), "--log", os.path.join(state_dir, log),
+            "--log-format", "json"]
+
+
+def runc_error(state_dir: str) -> str:
+    """The last error runc logged, in its words (Docker shows the same)."""
+    message = ""
     try:
-        for sig in (*SHIM_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
-        os.setsid()
-        if stdio is not None:
-            for i, fd in enumerate(stdio):
-                os.dup2(fd, i)
-        sc.unshare(sc.CLONE_NEWNS)
-        rootfs.build(spec)                       # ends chroot'ed (pivot_root) into the container
-        if tty_sock is not None:
-            # The terminal comes from the container's own devpts, as with runc.
-            master, slave = os.openpty()
-            socket.send_fds(tty_sock, [b"m"], [master])
-            os.close(master)
-            tty_sock.close()
-            for i in range(3):
-                os.dup2(slave, i)
-            os.close(slave)
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        socket.sethostname(spec.hostname)
-        rootfs.enter_workdir(spec)
+        with open(os.path.join(state_dir, "runc.log")) as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", ""))
+    except OSError:
+        pass
+    message = message or "runc failed"
+    at = message.find("exec: ")
+    return message[at:] if at >= 0 else message
+
+
+def _console_socket(state_dir: str) -> tuple[socket.socket, str, str | None]:
+    """A listening socket runc sends the terminal's master to; (socket, path, temp dir to remove)."""
+    path, tmp = os.path.join(state_dir, "console.sock"), None
+    if len(path) > 100:                          # sun_path holds 108 bytes
+        tmp = tempfile.mkdtemp(prefix="cove-console-")
+        path = os.path.join(tmp, "sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(1)
+    return sock, path, tmp
+
+
+def _receive_master(sock: socket.socket) -> int | None:
+    sock.settimeout(5)
+    try:
+        conn, _ = sock.accept()
+    except OSError:
+        return None
+    with conn:
+        conn.settimeout(5)
         try:
-            os.execvpe(spec.cmd[0], spec.cmd, spec.environment())
-        except OSError as exc:
-            os.write(err_w, _exec_error(spec.cmd[0], exc).encode())
-    except BaseException as exc:  # noqa: BLE001 - reported to the caller
-        try:
-            os.write(err_w, f"container init: {exc}".encode())
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
         except OSError:
-            pass
-    os._exit(127)
+            return None
+    return fds[0] if fds else None
 
 
-def _wait(pid: int) -> int:
-    """Wait for ``pid``; return its status the Docker way (code, or 128+signal)."""
+def _wait_exec(pid: int, timeout: float = 10.0) -> None:
+    """Wait until runc's init has exec'ed the command (``runc run`` may return just before):
+    until then it is runc's Go code, which a signal would end with runc's status, not the command's."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if not f.read().startswith("runc:["):
+                    return
+        except OSError:
+            return
+        time.sleep(0.0005)
+
+
+def _reap(pid: int) -> int:
+    """The init's status the Docker way (code, or 128+signal)."""
     while True:
         try:
             _, st = os.waitpid(pid, 0)
@@ -115,57 +140,70 @@ def _wait(pid: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _serve_tty(master: int, fifo: int | None, log_path: str, pid: int) -> int:
-    """Copy the terminal to the log and the stdin FIFO to the terminal until the init exits."""
-    os.set_blocking(master, False)
+def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fifo: int | None) -> int:
+    """Copy the container's output (pipes, or its terminal's master) to its logs, and the
+    stdin FIFO to the terminal, until the init exits; return its status."""
+    pidfd = os.pidfd_open(pid)
+    for fd in outputs:
+        os.set_blocking(fd, False)
     pending = b""
-    with open(log_path, "ab", buffering=0) as log:
+
+    def drain(fd: int) -> bool:
+        """Copy what ``fd`` has; False at its end (EOF, or EIO once a terminal has no slave left)."""
         while True:
-            rlist = [master] + ([fifo] if fifo is not None and len(pending) < 65536 else [])
-            wlist = [master] if pending else []
             try:
-                readable, writable, _ = select.select(rlist, wlist, [], 0.5)
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            outputs[fd].write(data)
+
+    try:
+        open_fds = set(outputs)
+        while True:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            for fd in open_fds:
+                poller.register(fd, select.POLLIN)
+            if fifo is not None and master is not None and len(pending) < 65536:
+                poller.register(fifo, select.POLLIN)
+            if pending and master is not None:
+                poller.register(master, select.POLLIN | select.POLLOUT)
+            try:
+                events = dict(poller.poll())
             except InterruptedError:
                 continue
-            if master in readable:
-                try:
-                    data = os.read(master, 65536)
-                except BlockingIOError:
-                    data = None
-                except OSError:                  # EIO: every slave is closed, the init is gone
-                    data = b""
-                if data:
-                    log.write(data)
-                elif data == b"":
-                    return _wait(pid)
-            if fifo is not None and fifo in readable:
+            for fd in list(open_fds):
+                if events.get(fd, 0) & (select.POLLIN | select.POLLHUP | select.POLLERR) and not drain(fd):
+                    open_fds.discard(fd)
+            if fifo is not None and events.get(fifo, 0) & select.POLLIN:
                 try:
                     pending += os.read(fifo, 65536)
                 except BlockingIOError:
                     pass
-            if master in writable and pending:
+            if master is not None and pending and events.get(master, 0) & select.POLLOUT:
                 try:
                     pending = pending[os.write(master, pending):]
                 except BlockingIOError:
                     pass
                 except OSError:
                     pending = b""
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                while True:                      # what the init wrote just before it ended
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    log.write(data)
-                code = os.waitstatus_to_exitcode(st)
-                return 128 - code if code < 0 else code
+            if pidfd in events:
+                for fd in open_fds:              # what it wrote just before it ended
+                    drain(fd)
+                return _reap(pid)
+    finally:
+        os.close(pidfd)
+        for writer in outputs.values():
+            writer.close()
 
 
-def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[int, int, int] | None:
-    """The init's stdin/stdout/stderr without a terminal; None with one."""
+def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[tuple[int, int, int], dict[int, logs.LogWriter]]:
+    """runc's stdin/stdout/stderr (the container's own without a terminal: runc passes them
+    on), and the read ends of the output pipes with the logs they go to."""
     fifo_path = os.path.join(spec.state_dir, "stdin")
     if spec.open_stdin:
         if not os.path.exists(fifo_path):
@@ -173,70 +211,84 @@ def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[int, int, int] | 
         # A writer stays open in the shim: the container never sees EOF on stdin.
         keep.append(os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK))
     if spec.tty:
-        return None
+        null = os.open(os.devnull, os.O_RDWR)
+        return (null, null, null), {}
     if spec.open_stdin:
         inp = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)
         os.set_blocking(inp, True)
     else:
         inp = os.open(os.devnull, os.O_RDONLY)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-    out = os.open(os.path.join(spec.data_dir, "stdout.log"), flags, 0o640)
-    err = os.open(os.path.join(spec.data_dir, "stderr.log"), flags, 0o640)
-    return inp, out, err
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    writers = {out_r: _log(spec, "stdout.log"), err_r: _log(spec, "stderr.log")}
+    return (inp, out_w, err_w), writers
+
+
+def _log(spec: ContainerSpec, name: str) -> logs.LogWriter:
+    return logs.LogWriter(os.path.join(spec.data_dir, name), spec.log_max_size, spec.log_max_file)
+
+
+def _delete(spec: ContainerSpec) -> None:
+    subprocess.run([*runc(spec.state_dir), "delete", "--force", spec.id], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
-    """Start the init, report, supervise; return the exit code recorded in ``exit``."""
+    """Start the container with runc, report, supervise; return the exit code recorded in ``exit``."""
     exit_path = os.path.join(spec.state_dir, "exit")
-    if spec.netns:
-        fd = os.open(spec.netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            sc.setns(fd, sc.CLONE_NEWNET)
-        finally:
-            os.close(fd)
-    sc.unshare(sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWPID)
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    os.chdir(spec.state_dir)                     # how `exec` finds the state dir from the init's PID
+    sc.unshare(sc.CLONE_NEWNS)
+    root = rootfs.prepare(spec)
+    config = profile.oci_config(spec, root)
+    fd = os.open(os.path.join(spec.state_dir, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f)
     keep: list[int] = []
-    stdio = _open_stdio(spec, keep)
-    tty_parent, tty_child = socket.socketpair() if spec.tty else (None, None)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        os.close(err_r)
-        if tty_parent is not None:
-            tty_parent.close()
-        _init(spec, err_w, stdio, tty_child)
-    os.close(err_w)
-    if tty_child is not None:
-        tty_child.close()
-    for fd in set(stdio or ()):
-        os.close(fd)
-    failure = b""
-    while chunk := os.read(err_r, 4096):
-        failure += chunk
-    os.close(err_r)
+    stdio, outputs = _open_stdio(spec, keep)
+    console: tuple[socket.socket, str, str | None] | None = _console_socket(spec.state_dir) if spec.tty else None
+    pid_file = os.path.join(spec.state_dir, "init.pid")
+    args = [*runc(spec.state_dir), "run", "--detach", "--pid-file", pid_file, "--bundle", spec.state_dir]
+    if console is not None:
+        args += ["--console-socket", console[1]]
     master: int | None = None
-    if not failure and tty_parent is not None:
-        _, fds, _, _ = socket.recv_fds(tty_parent, 1, 1)
-        master = fds[0] if fds else None
-        if master is None:
-            failure = b"container init: no terminal received"
-    if tty_parent is not None:
-        tty_parent.close()
-    if failure:
-        _wait(pid)
+    try:
+        proc = subprocess.run([*args, spec.id], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False)
+        ok = proc.returncode == 0
+        if ok and console is not None:
+            master = _receive_master(console[0])
+            ok = master is not None
+    finally:
+        for fd in set(stdio):                    # the container holds its own copies
+            os.close(fd)
+        if console is not None:
+            console[0].close()
+            if console[2]:
+                shutil.rmtree(console[2], ignore_errors=True)
+    if not ok:
+        for fd, writer in outputs.items():       # runc's message is no output of the container's
+            os.close(fd)
+            writer.close()
+        message = runc_error(spec.state_dir) if proc.returncode else "container init: no terminal received"
+        _delete(spec)
         _write_atomic(exit_path, "127\n")
-        report("err " + failure.decode(errors="replace").replace("\n", " "))
+        report("err " + message.replace("\n", " "))
         return 127
+    with open(pid_file) as f:
+        pid = int(f.read().strip())
+    _wait_exec(pid)
     _write_atomic(os.path.join(spec.state_dir, "pid"), f"{pid} {proc_start_time(pid)}\n")
     report(f"ok {pid}")
     if master is not None:
-        code = _serve_tty(master, keep[0] if keep else None, os.path.join(spec.data_dir, "tty.log"), pid)
-        os.close(master)
-    else:
-        code = _wait(pid)
+        outputs = {master: _log(spec, "tty.log")}
+    code = _serve(pid, outputs, master, keep[0] if keep else None)
+    for fd in outputs:
+        os.close(fd)
     _write_atomic(exit_path, f"{code}\n")
     for fd in keep:
         os.close(fd)
+    _delete(spec)
     return code
 
 
@@ -283,6 +335,10 @@ def zygote(sock_fd: int) -> int:
     """
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        profile.default_seccomp_profile()        # read once here: every shim forked has it
+    except Exception:  # noqa: BLE001 - a shim reports a missing profile when it needs it
+        pass
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -25,6 +26,16 @@ class ContainerSpec:
     workdir: str = "/"
     tty: bool = False                # a pseudo-terminal (docker -t)
     open_stdin: bool = False         # stdin stays open: a FIFO the daemon writes to (docker -i)
+    # the security profile (see cove.runtime.profile): Docker's default unless loosened
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    seccomp: str = ""                # "": Docker's default profile; "unconfined"; or a profile's JSON
+    no_new_privileges: bool = False
+    pids_limit: int = 0              # 0: no limit
+    memory: int = 0                  # bytes; 0: no limit
+    log_max_size: int = 0            # bytes per log file before it is rotated; 0: the default cap
+    log_max_file: int = 1            # rotated files kept (json-file's max-file)
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
@@ -45,3 +56,15 @@ class ContainerSpec:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def security_spec(host_config: Any) -> dict[str, Any]:
+    """The spec's profile fields from a container's :class:`~cove.model.HostConfig`."""
+    from . import logs, profile
+
+    seccomp, nnp = profile.parse_security_opts(list(host_config.security_opt))
+    max_size, max_file = logs.limits(host_config.log_config)
+    return {"cap_add": list(host_config.cap_add), "cap_drop": list(host_config.cap_drop),
+            "privileged": bool(host_config.privileged), "seccomp": seccomp, "no_new_privileges": nnp,
+            "pids_limit": int(host_config.pids_limit), "memory": int(host_config.memory),
+            "log_max_size": max_size, "log_max_file": max_file}
