@@ -140,3 +140,20 @@ def test_iptables_internal_sealing_jump_comes_before_other_networks_jumps() -> N
     added = change_text(Saved(), add=[INTERNAL]).splitlines()
     assert any(ln.startswith("-I COVE-FORWARD 2 -i br-cdcd ") for ln in added)
     assert any(ln.startswith("-A COVE-FORWARD -o br-cdcd ") for ln in added)
+
+
+def test_bridged_frames_pass_the_forward_drop() -> None:
+    """With br_netfilter, frames a LAN uplink bridge or an admin's bridge switches meet the forward
+    hook: they are not routed and must pass (test_lan_bridge and test_pipework failed without this)."""
+    from cove.firewall.iptables import BRIDGED, change_text
+    rules = [c["add"]["rule"]["expr"] for c in base_rules("ip", forward_drop=True)
+             if c["add"]["rule"]["chain"] == "forward"]
+    assert rules[-2][:2] == [{"match": {"op": "==", "left": {"meta": {"key": "iifkind"}}, "right": "bridge"}},
+                             {"match": {"op": "==", "left": {"meta": {"key": "oifkind"}}, "right": "bridge"}}]
+    assert BRIDGED in sync_text(Saved(), [NET], forward_drop=True).splitlines()
+    assert BRIDGED not in sync_text(Saved(), [NET], forward_drop=False).splitlines()
+    assert BRIDGED in change_text(Saved(), forward_drop=True).splitlines()
+    has = Saved()
+    has.rules["filter"].append(BRIDGED)
+    assert "-D" + BRIDGED[2:] in change_text(has, forward_drop=False).splitlines()
+    assert not any("physdev" in ln for ln in change_text(has).splitlines())     # a plain change leaves it

@@ -6,7 +6,9 @@ containers that share the network.  The default ``bridge`` network has no
 name resolution (``--link`` writes /etc/hosts there instead).  A container on
 at least one user-defined network gets ``nameserver 127.0.0.11`` with
 ``options ndots:0``; its ``--dns`` servers (or the host's) become the
-upstreams the resolver forwards other names to, from the host's namespace.
+upstreams the resolver forwards other names to, from the host's namespace,
+unless every network it is on is ``--internal`` (then nothing is forwarded:
+Docker's CVE-2024-29018).
 """
 
 from __future__ import annotations

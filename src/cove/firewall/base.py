@@ -46,7 +46,8 @@ start routing between its other interfaces; the daemon's
 in cove's ``forward`` chains; iptables: the ``FORWARD`` chain's policy is set
 to ``DROP`` (an admin's ``ACCEPT`` rules in ``FORWARD`` or ``COVE-USER`` still
 win) and set back to ``ACCEPT`` when cove no longer wants it, if cove was the
-one that changed it.
+one that changed it.  Frames a bridge switches between its own ports pass
+(with ``br_netfilter`` they meet the forward hook too, but are not routed).
 """
 
 from __future__ import annotations

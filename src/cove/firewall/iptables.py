@@ -25,7 +25,10 @@ Chains (``iptables-legacy-save`` shows them)::
 
 Forward policy: with ``forward_drop`` the ``FORWARD`` chain's policy is ``DROP``
 (what touches no cove bridge returns from COVE-FORWARD and meets it; an admin's
-ACCEPT in ``FORWARD`` or ``COVE-USER`` still wins).  When cove itself changed it
+ACCEPT in ``FORWARD`` or ``COVE-USER`` still wins), and COVE-FORWARD ends with
+``-m physdev --physdev-is-bridged -j ACCEPT``: frames another bridge switches
+between its own ports meet FORWARD when br_netfilter is loaded, and are not
+routed traffic.  When cove itself changed it
 from ``ACCEPT``, it also creates the empty chain ``COVE-FWD-DROP`` as a note, and
 only then sets ``ACCEPT`` back (no longer wanted, or at teardown).  Bridge names
 are checked (:func:`~cove.firewall.base.ifname_problem`): ``+`` would be a
@@ -70,6 +73,9 @@ from .base import NetworkRules, ifname_problem
 PREFIX = "COVE-"
 #: an empty chain that records "cove set FORWARD's policy to DROP" (so cove may set it back)
 POLICY_NOTE = "COVE-FWD-DROP"
+#: with the DROP policy: frames another bridge switches between its own ports (they meet FORWARD
+#: when br_netfilter is loaded) are not routed traffic and pass, as before
+BRIDGED = '-A COVE-FORWARD -m physdev --physdev-is-bridged -m comment --comment "cove:bridged" -j ACCEPT'
 TABLES = ("filter", "nat", "raw")
 BASE_CHAINS = {"filter": ("COVE-FORWARD", "COVE-ISOLATION", "COVE-USER"),
                "nat": ("COVE-POSTROUTING", "COVE-DNAT"), "raw": ("COVE-RAW",)}
@@ -279,6 +285,12 @@ def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable
         if table == "filter" and USER_JUMP not in saved.rules["filter"]:
             out.append("-I COVE-FORWARD 1 -j COVE-USER")
         out += dels + adds
+        if table == "filter" and forward_drop is not None:
+            have_bridged = BRIDGED in saved.rules["filter"]
+            if forward_drop and not have_bridged:
+                out.append(BRIDGED)
+            elif not forward_drop and have_bridged:
+                out.append("-D" + BRIDGED[2:])
         if table == "filter":
             out += [f"-X {c}" for c in stale] + unnote
         out += _jumps(table, saved, v6)
@@ -310,6 +322,7 @@ def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMa
             out.append(USER_JUMP)
             first = {line for n in nets if n.internal for line in network_lines(n, v6)[table] if _sealing(n, line)}
             lines = [ln for ln in lines if ln in first] + [ln for ln in lines if ln not in first]
+            lines += [BRIDGED] if forward_drop else []
         out += lines
         if table == "nat":
             out += [port_line(m) for m in ports if is_v6(m) == v6]

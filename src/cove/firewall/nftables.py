@@ -9,7 +9,10 @@ Layout (``nft list table ip cove``)::
     chain forward      { hook forward }   oifname @bridges jump user
                                           iifname vmap @from_bridge
                                           oifname vmap @to_bridge
-                                          [forward_drop: drop]   what touches no cove bridge
+                                          [forward_drop: iifkind "bridge" oifkind "bridge" accept;
+                                           drop]   what touches no cove bridge (bridge to bridge
+                                           passes: frames an admin's bridge switches meet this
+                                           hook when br_netfilter is loaded)
     chain postrouting  { hook postrouting, nat }  ip saddr 127.0.0.0/8 oifname @bridges masquerade
                                                   ip saddr vmap @masq
     chain user         { }                the admin's hook (Docker's DOCKER-USER): every packet
@@ -147,6 +150,7 @@ def _dnat_rules(chain: str, family: str = FAMILY) -> list[Cmd]:
 
 
 FORWARD_DROP_COMMENT = "cove: forwarded traffic of no cove bridge (daemon setting ip-forward-no-drop)"
+BRIDGED_COMMENT = "cove: bridged by another bridge (br_netfilter), not routed"
 
 
 def base_rules(family: str = FAMILY, forward_drop: bool = False) -> list[Cmd]:
@@ -159,6 +163,11 @@ def base_rules(family: str = FAMILY, forward_drop: bool = False) -> list[Cmd]:
             {"vmap": {"key": _ifname("oifname"), "data": "@to_bridge"}}])}},
     ]
     if forward_drop:        # every packet of a cove bridge got its verdict above
+        # frames an admin's bridge (or a LAN uplink bridge) bridges between its own ports meet this hook
+        # too when br_netfilter is loaded: they are switched, not routed, so they pass
+        out.append({"add": {"rule": _t(family, chain="forward", expr=[
+            _match({"meta": {"key": "iifkind"}}, "==", "bridge"),
+            _match({"meta": {"key": "oifkind"}}, "==", "bridge"), {"accept": None}], comment=BRIDGED_COMMENT)}})
         out.append({"add": {"rule": _t(family, chain="forward", expr=[{"drop": None}],
                                        comment=FORWARD_DROP_COMMENT)}})
     if family == FAMILY:        # the host's 127.0.0.1 -> a published port (there is no such path for ::1)
