@@ -968,7 +968,8 @@ def test_spawn_daemon_detaches_and_picks_a_writable_log(sockdir: str,
     url = f"unix://{sockdir}/run/cove.sock"
     result = REAL_SPAWN(url)
     argv, kwargs = launched[0]
-    assert argv == [sys.executable, "-m", "cove", "daemon", "--host", url]
+    assert argv == cli_main.daemon_command("daemon", "--host", url)       # isolated: not ``-m cove`` from cwd
+    assert argv[:2] == [sys.executable, "-I"] and kwargs["cwd"] == "/"
     assert kwargs["start_new_session"] is True
     assert kwargs["stdin"] == subprocess.DEVNULL
     assert kwargs["stdout"] is kwargs["stderr"]

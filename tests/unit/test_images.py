@@ -190,3 +190,52 @@ def test_not_a_tarball(store: ImageStore) -> None:
     with pytest.raises(InvalidArgument, match="invalid image tarball"):
         store.import_tar(io.BytesIO(b"this is not a tar file" * 100), "junk")
     assert os.listdir(store.root) == []
+
+
+# -- issue 13: metadata never follows a link, device nodes, the size cap ---------------------
+
+def test_directory_mode_never_lands_on_a_symlink_target(tmp_path: Path) -> None:
+    """A directory's mode is applied last; a later member replacing the directory by a symlink
+    to a host file must not hand the file that mode (it became -rwsrwxrwx by path).
+    Fails with ``os.chmod(path, mode)`` (by path, following links) in ``_apply_attrs``."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim"
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    store = ImageStore(str(tmp_path / "images"))
+    data = tarball({"name": "d", "kind": tarfile.DIRTYPE, "mode": 0o6777},
+                   {"name": "d", "kind": tarfile.SYMTYPE, "link": str(victim)})
+    img = store.import_tar(io.BytesIO(data), "evil")
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
+    assert os.readlink(Path(img.rootfs or "") / "d") == str(victim)
+
+
+def test_device_nodes_are_refused_unless_asked(tmp_path: Path) -> None:
+    store = ImageStore(str(tmp_path / "images"))
+    data = tarball({"name": "dev", "kind": tarfile.DIRTYPE, "mode": 0o755},
+                   {"name": "dev/vda", "kind": tarfile.BLKTYPE, "mode": 0o600})
+    with pytest.raises(InvalidArgument, match="'dev/vda' is a block device node.*--allow-devices"):
+        store.import_tar(io.BytesIO(data), "disk")
+    assert os.listdir(store.root) == []
+    img = store.import_tar(io.BytesIO(data), "disk", devices=True)
+    assert img.id != "sha256:" + hashlib.sha256(data).hexdigest()      # asked for: another image
+    kept = Path(img.rootfs or "") / "dev" / "vda"
+    assert stat.S_ISBLK(kept.lstat().st_mode) == (os.geteuid() == 0)
+
+
+def test_unpacked_size_is_capped_before_anything_is_written(tmp_path: Path) -> None:
+    import bz2
+    store = ImageStore(str(tmp_path / "images"), max_size=1 << 20)
+    bomb = bz2.compress(tarball({"name": "zeros", "data": bytes(2 << 20)}))
+    assert len(bomb) < 1000
+    with pytest.raises(InvalidArgument, match=r"more than 1 MiB .*image-import-max-size.*'zeros'"):
+        store.import_tar(io.BytesIO(bomb), "bomb")
+    assert os.listdir(store.root) == []
+    many = tarball(*({"name": f"f{i}", "data": bytes(100 << 10)} for i in range(12)))   # 1.2 MiB in all
+    with pytest.raises(InvalidArgument, match="image-import-max-size"):
+        store.import_tar(io.BytesIO(many), "many")
+    assert os.listdir(store.root) == []
+    assert store.import_tar(io.BytesIO(tarball({"name": "small", "data": bytes(1000)})), "ok").size == 1000
+    unlimited = ImageStore(str(tmp_path / "images2"), max_size=0)
+    assert unlimited.import_tar(io.BytesIO(bz2.decompress(bomb)), "big").size == 2 << 20

@@ -33,6 +33,8 @@ def test_file_and_flags_with_dockerd_names(tmp_path) -> None:
     ({"dns": ["not-an-ip"]}, ["dns", "not-an-ip"]),
     ({"fixed-cidr": "10.1.0.0/24", "bip": "10.9.0.1/24"}, ["fixed-cidr", "not inside"]),
     ("{not json", ["invalid daemon config file"]),
+    ({"image-import-max-size": "lots"}, ["image-import-max-size", "lots", "size in bytes"]),
+    ({"ip-forward-no-drop": "sometimes"}, ["ip-forward-no-drop", "true or false"]),
 ])
 def test_bad_settings_name_the_key_value_and_reason(tmp_path, data, words) -> None:
     with pytest.raises(SettingsError) as e:
@@ -50,3 +52,14 @@ def test_a_setting_in_both_places_is_an_error(tmp_path) -> None:
 def test_missing_file_is_fine_and_cove_host_is_honoured(tmp_path) -> None:
     s = load(["--config-file", str(tmp_path / "none.json")], {"COVE_HOST": "unix:///tmp/x.sock"})
     assert s.host == "unix:///tmp/x.sock" and s.firewall is None
+
+
+def test_forward_drop_opt_out_and_import_cap(tmp_path) -> None:
+    s = load(["--config-file", str(tmp_path / "absent.json")], {})
+    assert (s.ip_forward_no_drop, s.image_import_max_size) == (False, 16 << 30)
+    s = load(["--config-file", write(tmp_path, {"ip-forward-no-drop": True, "image-import-max-size": "512m"})], {})
+    assert (s.ip_forward_no_drop, s.image_import_max_size) == (True, 512 << 20)
+    s = load(["--config-file", str(tmp_path / "absent.json"), "--ip-forward-no-drop", "true",
+              "--image-import-max-size", "0"], {})
+    assert (s.ip_forward_no_drop, s.image_import_max_size) == (True, 0)
+    assert effective(s)["ip-forward-no-drop"] is True

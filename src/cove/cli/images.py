@@ -28,16 +28,19 @@ def split_reference(ref: str) -> tuple[str, str]:
 @click.option("-m", "--message", default=None, help="Commit message for the imported image.")
 @click.option("-c", "--change", "changes", multiple=True,
               help='Dockerfile instruction for the image (CMD, ENTRYPOINT, ENV, WORKDIR, EXPOSE), e.g. -c \'CMD ["sh"]\'.')
+@click.option("--allow-devices", is_flag=True,
+              help="Keep the tarball's device nodes (refused otherwise: a block device is a key to the host's disks).")
 @click.argument("source", metavar="FILE|-")
 @click.argument("reference", required=False, metavar="[REPOSITORY[:TAG]]")
 @click.pass_context
-def import_(ctx: click.Context, message: str | None, changes: tuple[str, ...], source: str,
+def import_(ctx: click.Context, message: str | None, changes: tuple[str, ...], allow_devices: bool, source: str,
             reference: str | None) -> None:
     """Import the contents of a tarball to create a filesystem image."""
     from cove.cli.streams import binary_stream
 
     repo, tag = split_reference(reference or "")
-    query = {"fromSrc": "-", "repo": repo, "tag": tag, "message": message, "changes": list(changes) or None}
+    query = {"fromSrc": "-", "repo": repo, "tag": tag, "message": message, "changes": list(changes) or None,
+             "allowDevices": "1" if allow_devices else None}
     headers = {"Content-Type": "application/x-tar"}
     if source == "-":
         body: Any = binary_stream("stdin")

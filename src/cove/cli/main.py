@@ -7,8 +7,8 @@ is imported only when that command runs.
 
 The socket is ``-H/--host``, else ``$COVE_HOST``, else ``unix:///run/cove/cove.sock``
 (the same precedence as docker's ``-H`` over ``$DOCKER_HOST``).  When nothing answers
-on a local unix socket, :func:`spawn_daemon` starts ``python -m cove daemon`` in the
-background and the request is retried for up to 10 s.
+on a local unix socket, :func:`spawn_daemon` starts ``cove daemon`` (isolated from the
+caller's directory) in the background and the request is retried for up to 10 s.
 """
 
 from __future__ import annotations
@@ -151,8 +151,24 @@ def _autostart(endpoint: Endpoint) -> Spawned:
     return spawned
 
 
+def daemon_command(*args: str) -> list[str]:
+    """The command line that runs this very cove's CLI with ``args``, whatever the caller's directory holds.
+
+    ``python -m cove`` would put the current directory first on ``sys.path``, so a
+    ``cove/`` package planted there would run as root.  Instead the interpreter
+    runs isolated (``-I``: no current directory, no ``PYTHON*`` variables, no user
+    site-packages) and is told where this cove was imported from, as an absolute
+    path; it also starts in ``/``.
+    """
+    import cove
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(cove.__file__)))
+    code = f"import sys; sys.path.insert(0, {home!r}); from cove.cli.main import main; sys.exit(main())"
+    return [sys.executable, "-I", "-c", code, *args]
+
+
 def spawn_daemon(url: str) -> Spawned:
-    """Start ``python -m cove daemon --host URL`` detached, output appended to its log."""
+    """Start ``cove daemon --host URL`` detached (see :func:`daemon_command`), output appended to its log."""
     import subprocess
 
     from cove.client import Endpoint, Spawned
@@ -161,8 +177,8 @@ def spawn_daemon(url: str) -> Spawned:
     log_path, log = open_daemon_log(socket_dir)
     with log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cove", "daemon", "--host", url],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            daemon_command("daemon", "--host", url),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd="/",
             start_new_session=True, close_fds=True,
         )
     return Spawned(pid=process.pid, log_path=log_path, poll=process.poll)

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = EngineConfig(data_root=st.data_root, exec_root=st.exec_root, firewall=st.firewall,
                            external_bridge=st.bridge, bip=st.bip, fixed_cidr=st.fixed_cidr, mtu=st.mtu,
                            icc=st.icc, ip_forward=st.ip_forward, ip_masq=st.ip_masq,
+                           ip_forward_no_drop=st.ip_forward_no_drop, image_import_max_size=st.image_import_max_size,
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
                            dns_search=st.dns_search, dns_options=st.dns_opts)
         engine = Engine(cfg)

@@ -381,7 +381,8 @@ def build_router(engine: Engine) -> Router:
         tag = req.arg("tag") or "latest"
         if ":" in repo and "/" not in repo.rsplit(":", 1)[1]:
             repo, tag = repo.rsplit(":", 1)
-        img = E.images.import_tar(req.stream(), repo, tag, req.query.get("changes", []))
+        img = E.images.import_tar(req.stream(), repo, tag, req.query.get("changes", []),
+                                  devices=req.flag("allowDevices"))
         return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
 
     def images_list(req: Request) -> Response:

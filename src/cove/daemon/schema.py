@@ -78,6 +78,18 @@ def _str_list(v: Any, field: str) -> list[str]:
     raise InvalidArgument(f"invalid {field}: expected a list of strings")
 
 
+def _no_control_chars(field: str, values: list[str]) -> None:
+    """Refuse values that would add lines to the container's /etc files (newlines, and any other
+    control character: a carriage return, a NUL, a tab inside a name)."""
+    for v in values:
+        if not isinstance(v, str):
+            raise InvalidArgument(f"invalid {field}: expected a string")
+        bad = next((c for c in v if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if bad is not None:
+            raise InvalidArgument(f"invalid {field} {v!r}: control characters such as {bad!r} are not allowed "
+                                  "(they would add lines to the container's /etc files)")
+
+
 def endpoint_request(cfg: dict[str, Any] | None) -> EndpointRequest:
     cfg = cfg or {}
     ipam = cfg.get("IPAMConfig") or {}
@@ -144,6 +156,11 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
         port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
         **security_request(hc))
+    _no_control_chars("Hostname", [config.hostname])
+    _no_control_chars("Domainname", [config.domainname])
+    for fld, values in (("Dns", host.dns), ("DnsSearch", host.dns_search), ("DnsOptions", host.dns_options),
+                        ("ExtraHosts", host.extra_hosts)):
+        _no_control_chars(f"HostConfig.{fld}", values)
     eps_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {}
     endpoints = {name: endpoint_request(cfg) for name, cfg in eps_cfg.items()}
     mac = body.get("MacAddress")

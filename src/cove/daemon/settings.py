@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
@@ -43,6 +44,8 @@ class Settings:
     ip: str = "0.0.0.0"
     ip_forward: bool = True
     ip_masq: bool = True
+    ip_forward_no_drop: bool = False      # keep forwarding what touches no cove bridge (no drop policy)
+    image_import_max_size: int = 16 << 30   # bytes one image import may unpack (0: no cap)
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_opts: list[str] = field(default_factory=list)
@@ -57,6 +60,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "bridge": ("bridge", "ifname"), "bip": ("bip", "bip"), "fixed-cidr": ("fixed_cidr", "cidr"),
     "default-address-pools": ("default_address_pools", "pools"), "icc": ("icc", "bool"),
     "ip": ("ip", "ipv4"), "ip-forward": ("ip_forward", "bool"), "ip-masq": ("ip_masq", "bool"),
+    "ip-forward-no-drop": ("ip_forward_no_drop", "bool"), "image-import-max-size": ("image_import_max_size", "bytes"),
     "dns": ("dns", "ips"), "dns-search": ("dns_search", "strs"), "dns-opts": ("dns_opts", "strs"),
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
 }
@@ -68,6 +72,20 @@ def _bool(key: str, v: object) -> bool:
     if isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
         return v.lower() in ("true", "1")
     raise bad(key, v, "must be true or false")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+
+
+def parse_bytes(key: str, v: object) -> int:
+    """A size as dockerd reads one (``512m``, ``16GB``, ``1073741824``; units of 1024); 0 means no cap."""
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", v) if isinstance(v, str) else None
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise bad(key, v, "must be a size in bytes, e.g. 16GB, 512m or 1073741824 (0: no cap)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def convert(key: str, kind: str, v: Any) -> Any:
@@ -141,6 +159,8 @@ def convert(key: str, kind: str, v: Any) -> Any:
         if not all(isinstance(x, str) and x for x in vals):
             raise bad(key, v, "must be a list of strings")
         return list(vals)
+    if kind == "bytes":
+        return parse_bytes(key, v)
     if kind == "mtu":
         try:
             n = int(v)
@@ -169,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", help="default host address of published ports")
     p.add_argument("--ip-forward")
     p.add_argument("--ip-masq")
+    p.add_argument("--ip-forward-no-drop", help="true: do not drop forwarded traffic that touches no cove bridge "
+                   "(the drop policy cove sets when it turns on ip_forward)")
+    p.add_argument("--image-import-max-size", help="the most one image import may unpack, e.g. 16GB (0: no cap)")
     p.add_argument("--dns", action="append")
     p.add_argument("--dns-search", action="append")
     p.add_argument("--dns-opt", dest="dns-opts", action="append")
@@ -224,6 +247,7 @@ def effective(s: Settings) -> dict[str, Any]:
         "hosts": [s.host], "data-root": s.data_root, "exec-root": s.exec_root,
         "firewall-backend": s.firewall or "auto", "bridge": s.bridge or "", "bip": s.bip or "",
         "fixed-cidr": s.fixed_cidr or "", "default-address-pools": s.default_address_pools, "icc": s.icc,
-        "ip": s.ip, "ip-forward": s.ip_forward, "ip-masq": s.ip_masq, "dns": s.dns, "dns-search": s.dns_search,
+        "ip": s.ip, "ip-forward": s.ip_forward, "ip-masq": s.ip_masq,
+        "ip-forward-no-drop": s.ip_forward_no_drop, "image-import-max-size": s.image_import_max_size, "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
     }

@@ -48,6 +48,7 @@ from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
+from ..firewall.base import ifname_problem
 from ..ipam import AddressPool, IpamConfig
 from ..kernel.netlink import sysctl_set, sysctl_set_in
 from ..model import Endpoint, Network
@@ -89,13 +90,15 @@ def ep_alias(ep: Endpoint) -> str:
     return f"cove:ep:{ep.id}"
 
 
-def route_localnet(bridge: str) -> None:
+def route_localnet(bridge: str, firewall: str) -> None:
     """Let the host's own connections to 127.0.0.1:PORT be DNAT'ed out of this bridge.
 
     Only the bridge gets it: packets to 127.0.0.0/8 arriving from the LAN are
     still martians, and the firewall drops such packets coming *from* a bridge.
+    Only where a firewall backend writes that drop: with ``none`` it is turned
+    off, or containers would reach the host's services on 127.0.0.1.
     """
-    sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+    sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "0" if firewall == "none" else "1")
 
 
 def firewalled(net: Network) -> bool:
@@ -134,8 +137,9 @@ class BridgeDriver:
             raise field_error("option", unknown[0], "not an option of the bridge driver "
                               f"(known: {', '.join(sorted(KNOWN_OPTIONS))})")
         name = net.options.get(OPT_NAME) or ("cove0" if net.name == "bridge" else f"br-{net.id[:12]}")
-        if len(name) > IFNAMSIZ or not name or "/" in name or " " in name:
-            raise field_error(f"option {OPT_NAME}", name, f"not a valid interface name (at most {IFNAMSIZ} characters)")
+        problem = ifname_problem(name, self.ctx.firewall.name)
+        if problem:
+            raise field_error(f"option {OPT_NAME}", name, f"not a valid interface name: {problem}")
         net.bridge = name
         net.icc = _bool_opt(net, OPT_ICC, True)
         net.masquerade = _bool_opt(net, OPT_MASQ, True)
@@ -191,7 +195,7 @@ class BridgeDriver:
             if existing is None or existing.kind != "bridge":
                 raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
             nl.set_link(existing.index, state="up")
-            route_localnet(net.bridge)
+            route_localnet(net.bridge, self.ctx.firewall.name)
             self.ctx.firewall.ensure_network(rules_for(net))
             return
         if existing is not None:
@@ -204,7 +208,7 @@ class BridgeDriver:
             for gw, plen in self._gateways(net):
                 nl.add_address(index, gw, plen)
             nl.set_link(index, state="up")
-            route_localnet(net.bridge)
+            route_localnet(net.bridge, self.ctx.firewall.name)
             self.ctx.firewall.ensure_network(rules_for(net))
             undo.pop_all()
 
@@ -289,7 +293,7 @@ class BridgeDriver:
         if net.options.get(OPT_EXTERNAL) == "true":
             if link is not None:
                 nl.set_link(link.index, state="up")
-                route_localnet(net.bridge)
+                route_localnet(net.bridge, self.ctx.firewall.name)
             return
         if link is None:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
@@ -303,7 +307,7 @@ class BridgeDriver:
             if ip_interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
-        route_localnet(net.bridge)
+        route_localnet(net.bridge, self.ctx.firewall.name)
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:

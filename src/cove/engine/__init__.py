@@ -32,7 +32,7 @@ class Engine(Reconciler):
         os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
         super().__init__(cfg, SqliteStore(os.path.join(cfg.data_root, "cove.db")))
         self.init_containers()
-        self.images = _images.ImageStore(os.path.join(cfg.data_root, "images"))
+        self.images = _images.ImageStore(os.path.join(cfg.data_root, "images"), cfg.image_import_max_size)
         self.driver_ctx = DriverContext(netlink=NetlinkPool(), firewall=get_firewall(cfg.firewall), mtu=cfg.mtu)
         self.drivers = {}
         self.records = Records()

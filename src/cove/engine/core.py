@@ -49,6 +49,8 @@ class EngineConfig:
     mtu: int = 0                              # --mtu
     ip_forward: bool = True                   # --ip-forward
     ip_masq: bool = True                      # --ip-masq
+    ip_forward_no_drop: bool = False          # --ip-forward-no-drop: no drop policy for forwarded non-cove traffic
+    image_import_max_size: int = 16 << 30     # --image-import-max-size (bytes; 0: no cap)
     icc: bool = True                          # --icc
     default_pools: list[str] = field(default_factory=list)   # --default-address-pool
     host_resolv_conf: str = "/etc/resolv.conf"

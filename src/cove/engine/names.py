@@ -6,7 +6,9 @@ containers that share the network.  The default ``bridge`` network has no
 name resolution (``--link`` writes /etc/hosts there instead).  A container on
 at least one user-defined network gets ``nameserver 127.0.0.11`` with
 ``options ndots:0``; its ``--dns`` servers (or the host's) become the
-upstreams the resolver forwards other names to, from the host's namespace.
+upstreams the resolver forwards other names to, from the host's namespace,
+unless every network it is on is ``--internal`` (then nothing is forwarded:
+Docker's CVE-2024-29018).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class NameOps(EngineCore):
         self.records.remove_endpoint(network_id, container_id)
 
     def upstreams(self, c: Container) -> list[Upstream]:
+        """Where the resolver forwards names it does not know: none for a container whose every
+        network is ``--internal`` (a DNS query would otherwise carry data out of a network that
+        has no way out: Docker's CVE-2024-29018); its networks' names still resolve."""
+        nets = [self.networks.get(nid) for nid in self.endpoints.get(c.id, {})]
+        if nets and all(n is not None and n.internal for n in nets):
+            return []
         servers = list(c.host_config.dns or self.cfg.dns)
         if not servers:
             try:

@@ -131,6 +131,10 @@ class NetworkOps(NameOps):
         """
         if self.cfg.ip_forward:
             sysctl_set("net.ipv6.conf.all.forwarding", "1")
+            fw = self.driver_ctx.firewall
+            if not self.cfg.ip_forward_no_drop and "ipv6" not in fw.forward_drop:
+                fw.forward_drop = fw.forward_drop | {"ipv6"}      # cove turned IPv6 forwarding on
+                fw.setup()
 
     def remove_network(self, ref: str) -> Network:
         with self.lock:

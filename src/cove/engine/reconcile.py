@@ -111,9 +111,17 @@ class Reconciler(ContainerOps):
         if "none" not in names:
             self.create_network("none", "null", predefined=True)
 
+    def forward_policy(self) -> frozenset[str]:
+        """The families whose forwarded traffic of no cove bridge is dropped: those where cove turns
+        forwarding on (IPv4 with ip-forward; IPv6 once an IPv6 network exists), unless ip-forward-no-drop."""
+        if not self.cfg.ip_forward or self.cfg.ip_forward_no_drop:
+            return frozenset()
+        return frozenset({"ipv4", *(["ipv6"] if any(n.ipv6 for n in self.networks.values()) else [])})
+
     def restore_firewall(self) -> None:
         """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
         fw = self.driver_ctx.firewall
+        fw.forward_drop = self.forward_policy()
         fw.setup()
         fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge" and firewalled(n)],
                 self.published())

@@ -33,10 +33,26 @@ Admin hook: packets forwarded into a cove bridge first jump to a chain cove
 creates empty and never touches afterwards (``user`` in nftables, ``COVE-USER``
 in iptables), as Docker's ``DOCKER-USER``: rules placed there filter traffic to
 containers (and so to published ports) before cove's own accepts.
+
+``--internal`` networks are sealed both ways: a packet from their bridge to
+another interface is dropped even when it was DNAT'ed (a published port of
+another network reached through the gateway).
+
+Forward policy (:attr:`Firewall.forward_drop`): when cove turns on IP
+forwarding it also drops forwarded packets that touch no cove bridge (as
+Docker sets iptables' ``FORWARD`` policy to ``DROP``), so the host does not
+start routing between its other interfaces; the daemon's
+``ip-forward-no-drop`` setting turns this off.  nftables: a last ``drop`` rule
+in cove's ``forward`` chains; iptables: the ``FORWARD`` chain's policy is set
+to ``DROP`` (an admin's ``ACCEPT`` rules in ``FORWARD`` or ``COVE-USER`` still
+win) and set back to ``ACCEPT`` when cove no longer wants it, if cove was the
+one that changed it.  Frames a bridge switches between its own ports pass
+(with ``br_netfilter`` they meet the forward hook too, but are not routed).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Network, ip_network
@@ -73,8 +89,42 @@ class NetworkRules:
         return self.id[:12]
 
 
+IFNAMSIZ = 15
+#: what the iptables backend accepts in a bridge name: ``+`` is iptables' wildcard (``+``
+#: alone matches every interface), ``!`` its negation, quotes and spaces split its lines
+_IPTABLES_IFNAME = re.compile(r"[A-Za-z0-9_.@-]+")
+
+
+def ifname_problem(name: object, backend: str = "") -> str | None:
+    """Why ``name`` cannot be a bridge cove writes firewall rules for, or None.
+
+    Linux's rules (``dev_valid_name``): 1 to 15 bytes, not ``.`` or ``..``, no
+    ``/``, ``:`` or white space; plus no ``%``, which the kernel reads as a
+    template (``br%d`` names the first free ``br0``, ``br1``..., not the name cove
+    would write rules for); for the iptables backend only letters, digits and
+    ``_ . @ -`` (see :data:`_IPTABLES_IFNAME`).
+    """
+    if not isinstance(name, str) or not name:
+        return "an interface name is required"
+    if len(name.encode()) > IFNAMSIZ:
+        return f"at most {IFNAMSIZ} bytes"
+    if name in (".", ".."):
+        return "not a valid interface name"
+    bad = next((c for c in name if c in "/:%" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        return f"{bad!r} is not allowed in an interface name" + (" (the kernel reads % as a name template)"
+                                                                  if bad == "%" else "")
+    if backend == "iptables" and not _IPTABLES_IFNAME.fullmatch(name):
+        return ("with the iptables firewall backend an interface name may hold only letters, digits and "
+                "_ . @ - (iptables reads + as a wildcard and ! as a negation)")
+    return None
+
+
 class Firewall(Protocol):
     name: str                                   # "nftables" | "iptables" | "none"
+    #: the families ("ipv4", "ipv6") where forwarded packets touching no cove bridge are dropped;
+    #: set by the engine before setup()/sync() (empty: no drop, as with ip-forward-no-drop)
+    forward_drop: frozenset[str]
 
     def setup(self) -> None: ...                # create cove's base table/chains (idempotent)
     def ensure_network(self, net: NetworkRules) -> None: ...   # add or replace this network's rules, one transaction

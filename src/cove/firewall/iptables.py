@@ -4,12 +4,14 @@ Chains (``iptables-legacy-save`` shows them)::
 
     filter  FORWARD          -> -j COVE-FORWARD (inserted first, once)
             COVE-FORWARD     -j COVE-USER                       always the first rule
+                             -i <internal bridge> -j COVE-F-<id12>   next: before any -o jump
                              -i <bridge> -j COVE-F-<id12>        one pair per network
                              -o <bridge> -j COVE-T-<id12>
             COVE-USER        the admin's hook (Docker's DOCKER-USER): created empty, never
                              written by cove; rules there filter traffic into containers first
             COVE-ISOLATION   -o <bridge> -j DROP                 one per network
-            COVE-F-<id12>    -o <bridge> ACCEPT; DNAT ACCEPT; -j COVE-ISOLATION; [internal: DROP]; ACCEPT
+            COVE-F-<id12>    -o <bridge> ACCEPT; [not internal: DNAT ACCEPT]; -j COVE-ISOLATION;
+                             [internal: DROP]; ACCEPT
             COVE-T-<id12>    [internal: DROP]; ESTABLISHED,RELATED ACCEPT; DNAT ACCEPT; DROP
     nat     POSTROUTING      -> -j COVE-POSTROUTING (inserted first, once)
             COVE-POSTROUTING -s <subnet> ! -o <bridge> -j MASQUERADE                egress
@@ -20,6 +22,17 @@ Chains (``iptables-legacy-save`` shows them)::
             COVE-DNAT        [-d <host ip>] -p <proto> --dport <port> -j DNAT --to <container ip>:<port>
     raw     PREROUTING       -> -j COVE-RAW
             COVE-RAW         -i <bridge> -d 127.0.0.0/8 -j DROP
+
+Forward policy: with ``forward_drop`` the ``FORWARD`` chain's policy is ``DROP``
+(what touches no cove bridge returns from COVE-FORWARD and meets it; an admin's
+ACCEPT in ``FORWARD`` or ``COVE-USER`` still wins), and COVE-FORWARD ends with
+``-m physdev --physdev-is-bridged -j ACCEPT``: frames another bridge switches
+between its own ports meet FORWARD when br_netfilter is loaded, and are not
+routed traffic.  When cove itself changed it
+from ``ACCEPT``, it also creates the empty chain ``COVE-FWD-DROP`` as a note, and
+only then sets ``ACCEPT`` back (no longer wanted, or at teardown).  Bridge names
+are checked (:func:`~cove.firewall.base.ifname_problem`): ``+`` would be a
+wildcard matching every interface.
 
 IPv6 (``ip6tables-legacy``): the same chains with the same rules for every
 network (isolation and ``--internal`` hold for IPv6 too); ``--ipv6`` networks add
@@ -53,11 +66,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import CoveError
+from ..errors import CoveError, InvalidArgument
 from ..portmap import PortMapping
-from .base import NetworkRules
+from .base import NetworkRules, ifname_problem
 
 PREFIX = "COVE-"
+#: an empty chain that records "cove set FORWARD's policy to DROP" (so cove may set it back)
+POLICY_NOTE = "COVE-FWD-DROP"
+#: with the DROP policy: frames another bridge switches between its own ports (they meet FORWARD
+#: when br_netfilter is loaded) are not routed traffic and pass, as before
+BRIDGED = '-A COVE-FORWARD -m physdev --physdev-is-bridged -m comment --comment "cove:bridged" -j ACCEPT'
 TABLES = ("filter", "nat", "raw")
 BASE_CHAINS = {"filter": ("COVE-FORWARD", "COVE-ISOLATION", "COVE-USER"),
                "nat": ("COVE-POSTROUTING", "COVE-DNAT"), "raw": ("COVE-RAW",)}
@@ -89,6 +107,7 @@ class Saved:
 
     chains: dict[str, set[str]] = field(default_factory=lambda: {t: set() for t in TABLES})   # COVE-* only
     rules: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})     # every -A line
+    policies: dict[str, str] = field(default_factory=dict)      # filter's built-in chain -> ACCEPT/DROP
 
     @classmethod
     def parse(cls, table: str, text: str, into: Saved | None = None) -> Saved:
@@ -96,6 +115,9 @@ class Saved:
         for line in text.splitlines():
             if line.startswith(f":{PREFIX}"):
                 s.chains[table].add(line[1:].split()[0])
+            elif line.startswith(":") and table == "filter":
+                chain, _, rest = line[1:].partition(" ")
+                s.policies[chain] = rest.split(" ", 1)[0]
             elif line.startswith("-A "):
                 s.rules[table].append(line)
         return s
@@ -132,14 +154,18 @@ def comment_of(line: str) -> str | None:
 def network_lines(net: NetworkRules, v6: bool = False) -> dict[str, list[str]]:
     """Every rule one network adds, per table (``v6``: for ip6tables): tagged lines in shared
     chains, then its own chains."""
+    problem = ifname_problem(net.bridge, "iptables")
+    if problem:
+        raise InvalidArgument(f"invalid bridge name {net.bridge!r}: {problem}")
     tag = _comment(network_tag(net.id))
     fc, tc = own_chains(net.short)
     filt = [f"-A COVE-FORWARD -i {net.bridge} {tag} -j {fc}",
             f"-A COVE-FORWARD -o {net.bridge} {tag} -j {tc}",
             f"-A COVE-ISOLATION -o {net.bridge} {tag} -j DROP",
-            f"-A {fc} -o {net.bridge} -j ACCEPT",
-            f"-A {fc} -m conntrack --ctstate DNAT -j ACCEPT",       # a published port, via the host
-            f"-A {fc} -j COVE-ISOLATION"]
+            f"-A {fc} -o {net.bridge} -j ACCEPT"]
+    if not net.internal:        # a published port, via the host (never out of an internal network)
+        filt.append(f"-A {fc} -m conntrack --ctstate DNAT -j ACCEPT")
+    filt.append(f"-A {fc} -j COVE-ISOLATION")
     if net.internal:
         filt += [f"-A {fc} -j DROP", f"-A {tc} -j DROP"]
     else:
@@ -182,6 +208,18 @@ def port_line(m: PortMapping) -> str:
             f"-j DNAT --to-destination {to}")
 
 
+def _sealing(net: NetworkRules, line: str) -> bool:
+    """An internal network's jump for what leaves its bridge: it must come before every other
+    network's ``-o`` jump, whose chain accepts DNAT'ed packets (a published port)."""
+    return net.internal and line.startswith(f"-A COVE-FORWARD -i {net.bridge} ")
+
+
+def _placed(net: NetworkRules, line: str) -> str:
+    """``line`` as written by a change: an internal network's sealing jump is inserted right after
+    the COVE-USER jump, the rest appended."""
+    return "-I COVE-FORWARD 2 " + line.removeprefix("-A COVE-FORWARD ") if _sealing(net, line) else line
+
+
 def _jumps(table: str, saved: Saved, v6: bool = False) -> list[str]:
     """Insert cove's jumps at the top of the built-in chains where they are missing."""
     out = []
@@ -192,6 +230,17 @@ def _jumps(table: str, saved: Saved, v6: bool = False) -> list[str]:
     return out
 
 
+def _policy(saved: Saved, drop: bool) -> tuple[list[str], list[str]]:
+    """(declarations, deletions) that give filter's FORWARD the policy cove wants: DROP when
+    ``drop``; else ACCEPT again, but only if cove's note says cove was the one that set DROP."""
+    noted = POLICY_NOTE in saved.chains["filter"]
+    if drop and saved.policies.get("FORWARD", "ACCEPT") != "DROP":
+        return [":FORWARD DROP [0:0]", _decl(POLICY_NOTE)], []
+    if not drop and noted:
+        return [":FORWARD ACCEPT [0:0]"], [f"-X {POLICY_NOTE}"]
+    return [], []
+
+
 def _decl(chain: str) -> str:
     """Declaring a chain in ``--noflush`` mode creates it, or empties it if it exists."""
     return f":{chain} - [0:0]"
@@ -199,13 +248,14 @@ def _decl(chain: str) -> str:
 
 def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable[str] = (),
                 add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = (),
-                v6: bool = False) -> str:
+                v6: bool = False, forward_drop: bool | None = None) -> str:
     """The ``iptables-restore --noflush`` text of one change, given the kernel's current ``saved`` state
     (``v6``: ``ip6tables-restore``'s, with the IPv6 ports only).
 
     Adds (or replaces) the networks ``add``, removes the networks with ids in
     ``remove``, publishes ``add_ports`` and withdraws ``remove_ports``; creates
-    cove's base chains and jumps where missing.  Touches no other line.
+    cove's base chains and jumps where missing; with ``forward_drop`` not None,
+    sets FORWARD's policy (see :func:`_policy`).  Touches no other line.
     """
     add_ports = [m for m in add_ports if is_v6(m) == v6]
     remove_ports = [m for m in remove_ports if is_v6(m) == v6]
@@ -226,23 +276,30 @@ def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable
             tag = comment_of(line)
             if tag in tags or (tag in gone_ports and line.startswith("-A COVE-DNAT ")):
                 dels.append("-D" + line[2:])
-        adds = [line for n in add for line in network_lines(n, v6)[table]]
+        adds = [_placed(n, line) for n in add for line in network_lines(n, v6)[table]]
         if table == "nat":
             adds += [port_line(m) for m in add_ports]
+        pol, unnote = _policy(saved, forward_drop) if table == "filter" and forward_drop is not None else ([], [])
         out.append(f"*{table}")
-        out += [_decl(c) for c in decl]
+        out += pol + [_decl(c) for c in decl]
         if table == "filter" and USER_JUMP not in saved.rules["filter"]:
             out.append("-I COVE-FORWARD 1 -j COVE-USER")
         out += dels + adds
+        if table == "filter" and forward_drop is not None:
+            have_bridged = BRIDGED in saved.rules["filter"]
+            if forward_drop and not have_bridged:
+                out.append(BRIDGED)
+            elif not forward_drop and have_bridged:
+                out.append("-D" + BRIDGED[2:])
         if table == "filter":
-            out += [f"-X {c}" for c in stale]
+            out += [f"-X {c}" for c in stale] + unnote
         out += _jumps(table, saved, v6)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
 def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = (),
-              v6: bool = False) -> str:
+              v6: bool = False, forward_drop: bool = False) -> str:
     """The ``iptables-restore --noflush`` text that makes cove's chains hold exactly ``nets`` and ``ports``.
 
     Every COVE-* chain is re-declared (emptied) and refilled, except ``COVE-USER``
@@ -254,27 +311,36 @@ def sync_text(saved: Saved, nets: Sequence[NetworkRules], ports: Sequence[PortMa
         want = set(BASE_CHAINS[table])
         if table == "filter":
             want |= {c for n in nets for c in own_chains(n.short)}
-        stale = sorted(saved.chains[table] - want - {"COVE-USER"})
+        stale = sorted(saved.chains[table] - want - {"COVE-USER", POLICY_NOTE})
+        pol, unnote = _policy(saved, forward_drop) if table == "filter" else ([], [])
         out.append(f"*{table}")
+        out += pol
         out += [_decl(c) for c in sorted(want) if c != "COVE-USER" or c not in saved.chains[table]]
         out += [_decl(c) for c in stale]
+        lines = [line for n in nets for line in network_lines(n, v6)[table]]
         if table == "filter":
             out.append(USER_JUMP)
-        out += [line for n in nets for line in network_lines(n, v6)[table]]
+            first = {line for n in nets if n.internal for line in network_lines(n, v6)[table] if _sealing(n, line)}
+            lines = [ln for ln in lines if ln in first] + [ln for ln in lines if ln not in first]
+            lines += [BRIDGED] if forward_drop else []
+        out += lines
         if table == "nat":
             out += [port_line(m) for m in ports if is_v6(m) == v6]
-        out += [f"-X {c}" for c in stale]
+        out += [f"-X {c}" for c in stale] + unnote
         out += _jumps(table, saved, v6)
         out.append("COMMIT")
     return "\n".join(out) + "\n"
 
 
 def teardown_text(saved: Saved, v6: bool = False) -> str:
-    """Remove cove's jumps and every COVE-* chain, ``COVE-USER`` included."""
+    """Remove cove's jumps and every COVE-* chain, ``COVE-USER`` included (and FORWARD's DROP
+    policy, if cove set it)."""
     out: list[str] = []
     for table in TABLES:
         chains = sorted(saved.chains[table])
         out.append(f"*{table}")
+        if table == "filter":
+            out += _policy(saved, False)[0]
         out += [_decl(c) for c in chains]
         out += ["-D" + rule[2:] for rule in _jump_rules(v6)[table] if rule in saved.rules[table]]
         out += [f"-X {c}" for c in chains]
@@ -333,6 +399,11 @@ class IptablesFirewall:
         if found6 is not None and probe6():
             self._families.append((found6[1], found6[2], True))
         self._lock = threading.Lock()
+        #: families whose forwarded traffic of no cove bridge is dropped (set before setup/sync)
+        self.forward_drop: frozenset[str] = frozenset()
+
+    def _drop(self, v6: bool) -> bool:
+        return ("ipv6" if v6 else "ipv4") in self.forward_drop
 
     @staticmethod
     def _tool(save: str, v6: bool) -> str:
@@ -354,17 +425,20 @@ class IptablesFirewall:
             raise CoveError(f"{self._tool(restore, v6)}-restore ({what}): {r.stderr.strip() or 'failed'}")
 
     def _change(self, what: str, add: Sequence[NetworkRules] = (), remove: Sequence[str] = (),
-                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = ()) -> None:
+                add_ports: Sequence[PortMapping] = (), remove_ports: Sequence[PortMapping] = (),
+                policy: bool = False) -> None:
         with self._lock:
             for save, restore, v6 in self._families:
-                text = change_text(self._state(save, v6), add, remove, add_ports, remove_ports, v6)
+                text = change_text(self._state(save, v6), add, remove, add_ports, remove_ports, v6,
+                                   self._drop(v6) if policy else None)
                 if any(line not in ("COMMIT",) and not line.startswith("*") for line in text.splitlines()):
                     self._restore_text(text, what, restore, v6)
 
     # the Firewall protocol ------------------------------------------------------------
     def setup(self) -> None:
-        """Create the base chains, the COVE-USER jump and the built-in jumps where missing."""
-        self._change("set up cove's chains")
+        """Create the base chains, the COVE-USER jump and the built-in jumps where missing;
+        give FORWARD the policy :attr:`forward_drop` asks for."""
+        self._change("set up cove's chains", policy=True)
 
     def ensure_network(self, net: NetworkRules) -> None:
         self._change(f"add network {net.short}", add=[net])
@@ -385,7 +459,8 @@ class IptablesFirewall:
     def sync(self, nets: Sequence[NetworkRules], ports: Sequence[PortMapping] = ()) -> None:
         with self._lock:
             for save, restore, v6 in self._families:
-                self._restore_text(sync_text(self._state(save, v6), nets, ports, v6), "sync networks", restore, v6)
+                self._restore_text(sync_text(self._state(save, v6), nets, ports, v6, self._drop(v6)),
+                                   "sync networks", restore, v6)
 
     def teardown(self) -> None:
         with self._lock:

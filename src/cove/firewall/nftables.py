@@ -9,13 +9,17 @@ Layout (``nft list table ip cove``)::
     chain forward      { hook forward }   oifname @bridges jump user
                                           iifname vmap @from_bridge
                                           oifname vmap @to_bridge
+                                          [forward_drop: iifkind "bridge" oifkind "bridge" accept;
+                                           drop]   what touches no cove bridge (bridge to bridge
+                                           passes: frames an admin's bridge switches meet this
+                                           hook when br_netfilter is loaded)
     chain postrouting  { hook postrouting, nat }  ip saddr 127.0.0.0/8 oifname @bridges masquerade
                                                   ip saddr vmap @masq
     chain user         { }                the admin's hook (Docker's DOCKER-USER): every packet
                                           forwarded into a cove bridge jumps here first; cove
                                           creates it empty and never writes into it
-    chain from-<id12>  oifname <bridge> accept; ct status dnat accept; oifname @bridges drop;
-                       [internal: drop]; accept
+    chain from-<id12>  oifname <bridge> accept; [not internal: ct status dnat accept];
+                       oifname @bridges drop; [internal: drop]; accept
     chain to-<id12>    [internal: drop]; iifname @bridges drop;
                        ct state established,related accept; ct status dnat accept; drop
     chain nat-<id12>   oifname != <bridge> masquerade         (egress)
@@ -44,8 +48,10 @@ the table's chain and set names before each command: some microseconds per
 network, the only cost that grows with their number.)  Every rule of a
 network carries the comment ``cove network <id>``; its chains are named by the
 id's first 12 hex digits.  Accepts here do not
-override drops in other tables (nftables evaluates every base chain); cove
-never sets a drop policy on a hook.
+override drops in other tables (nftables evaluates every base chain).  The
+only drop that concerns traffic of no cove bridge is the ``forward`` chain's
+last rule, present when cove turned IP forwarding on (see
+:attr:`NftablesFirewall.forward_drop`; ``ip-forward-no-drop`` removes it).
 """
 
 from __future__ import annotations
@@ -143,7 +149,11 @@ def _dnat_rules(chain: str, family: str = FAMILY) -> list[Cmd]:
     return out
 
 
-def base_rules(family: str = FAMILY) -> list[Cmd]:
+FORWARD_DROP_COMMENT = "cove: forwarded traffic of no cove bridge (daemon setting ip-forward-no-drop)"
+BRIDGED_COMMENT = "cove: bridged by another bridge (br_netfilter), not routed"
+
+
+def base_rules(family: str = FAMILY, forward_drop: bool = False) -> list[Cmd]:
     out = [
         {"add": {"rule": _t(family, chain="forward", expr=[
             _match(_ifname("oifname"), "==", "@bridges"), {"jump": {"target": "user"}}])}},
@@ -152,6 +162,14 @@ def base_rules(family: str = FAMILY) -> list[Cmd]:
         {"add": {"rule": _t(family, chain="forward", expr=[
             {"vmap": {"key": _ifname("oifname"), "data": "@to_bridge"}}])}},
     ]
+    if forward_drop:        # every packet of a cove bridge got its verdict above
+        # frames an admin's bridge (or a LAN uplink bridge) bridges between its own ports meet this hook
+        # too when br_netfilter is loaded: they are switched, not routed, so they pass
+        out.append({"add": {"rule": _t(family, chain="forward", expr=[
+            _match({"meta": {"key": "iifkind"}}, "==", "bridge"),
+            _match({"meta": {"key": "oifkind"}}, "==", "bridge"), {"accept": None}], comment=BRIDGED_COMMENT)}})
+        out.append({"add": {"rule": _t(family, chain="forward", expr=[{"drop": None}],
+                                       comment=FORWARD_DROP_COMMENT)}})
     if family == FAMILY:        # the host's 127.0.0.1 -> a published port (there is no such path for ::1)
         out.append({"add": {"rule": _t(family, chain="postrouting", expr=[
             _match(_addr(family, "saddr"), "==", _loopback(family)),
@@ -211,11 +229,10 @@ def network_commands(net: NetworkRules, family: str = FAMILY) -> list[Cmd]:
         return {"add": {"rule": _t(family, chain=chain, expr=list(expr), comment=comment)}}
 
     accept, drop = {"accept": None}, {"drop": None}
-    cmds += [
-        rule(frm, _match(_ifname("oifname"), "==", net.bridge), accept),
-        rule(frm, _match({"ct": {"key": "status"}}, "in", ["dnat"]), accept),   # a published port, via the host
-        rule(frm, _match(_ifname("oifname"), "==", "@bridges"), drop),
-    ]
+    cmds.append(rule(frm, _match(_ifname("oifname"), "==", net.bridge), accept))
+    if not net.internal:        # a published port, via the host (never out of an internal network)
+        cmds.append(rule(frm, _match({"ct": {"key": "status"}}, "in", ["dnat"]), accept))
+    cmds.append(rule(frm, _match(_ifname("oifname"), "==", "@bridges"), drop))
     if net.internal:
         cmds += [rule(frm, drop), rule(to, drop)]
     else:
@@ -319,6 +336,8 @@ class NftablesFirewall:
         self._known = False
         self._gen = RulesetGeneration()
         self._verified: int | None = None      # a ruleset generation intact() found whole
+        #: families whose forwarded traffic of no cove bridge is dropped (set before setup/sync)
+        self.forward_drop: frozenset[str] = frozenset()
 
     def _run(self, cmds: list[Cmd], what: str) -> Any:
         with self._lock:
@@ -381,13 +400,12 @@ class NftablesFirewall:
         if rc != 0:
             raise CoveError(f"nftables: create the published-port maps: {_one_line(err)}")
 
-    @staticmethod
-    def _base() -> list[Cmd]:
+    def _base(self) -> list[Cmd]:
         cmds: list[Cmd] = []
         for f in FAMILIES:
             cmds += base_commands(f)
             cmds += [{"flush": {"chain": _t(f, name=c)}} for c in HOOKED]
-            cmds += base_rules(f)
+            cmds += base_rules(f, ("ipv4" if f == FAMILY else "ipv6") in self.forward_drop)
         return cmds
 
     # the Firewall protocol ------------------------------------------------------------

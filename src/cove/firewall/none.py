@@ -2,7 +2,8 @@
 
 Networks still get their bridges and addresses, but no isolation between
 bridges, no masquerade and no DNAT for published ports: the admin's own rules
-decide.
+decide.  Bridges get no ``route_localnet`` (nothing would drop a container's
+packets to 127.0.0.0/8), so ports published on 127.0.0.1 are not reachable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from .base import NetworkRules
 
 
 class NoFirewall:
+    """No rules, so nothing guards a bridge's ``route_localnet`` either: cove leaves it off
+    (containers would reach the host's 127.0.0.1 services), and there is no forward drop."""
+
     name = "none"
+
+    def __init__(self) -> None:
+        self.forward_drop: frozenset[str] = frozenset()
 
     def setup(self) -> None:
         pass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import stat
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
@@ -114,35 +116,121 @@ def _inside(root: str, path: str) -> bool:
     return os.path.commonpath([root, path]) == root
 
 
+#: the default cap on what one import may unpack (``image-import-max-size``)
+DEFAULT_MAX_SIZE = 16 << 30
+#: what each member costs besides its data (a header block; an inode) when counting against the cap
+MEMBER_COST = 512
+
+
+class _Budget:
+    """What an import may still unpack; :meth:`take` refuses a member that would pass the cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self, m: tarfile.TarInfo) -> None:
+        self.used += MEMBER_COST + (max(m.size, 0) if m.isfile() else 0)
+        if self.limit and self.used > self.limit:
+            raise InvalidArgument(
+                f"invalid image tarball: it unpacks to more than {_human(self.limit)} (the daemon's "
+                f"image-import-max-size; member {m.name!r} alone declares {_human(m.size)}): refused "
+                "as a decompression bomb; raise image-import-max-size to import it")
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} bytes"
+
+
+def _open_nofollow(path: str, directory: bool) -> int:
+    """A descriptor on ``path`` itself, never on what a symlink there points to."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    return os.open(path, flags | (os.O_DIRECTORY if directory else 0))
+
+
 def _apply_attrs(path: str, m: tarfile.TarInfo, as_root: bool) -> None:
-    """Owner, mode and mtime from the tarball (owner only as root; a symlink keeps its mode)."""
+    """Owner, mode and mtime from the tarball (owner only as root; a symlink keeps its mode).
+
+    Applied through a descriptor opened with ``O_NOFOLLOW`` (directories and
+    regular files), or with ``follow_symlinks=False`` after ``lstat`` showed the
+    path is not a symlink (fifos and devices, which must not be opened): if a
+    later member replaced a directory with a symlink, the change fails or
+    reaches the symlink itself, never its target.
+    """
+    mode = stat.S_IMODE(m.mode)
+    if m.isdir() or m.isfile():
+        try:
+            fd = _open_nofollow(path, m.isdir())
+        except OSError:
+            return                          # replaced since (a symlink now): not ours to change
+        try:
+            if as_root:
+                os.fchown(fd, m.uid, m.gid)
+            os.fchmod(fd, mode)             # after chown, which clears set-id bits
+            try:
+                os.utime(fd, (m.mtime, m.mtime))
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+        return
+    st = os.lstat(path)
     if as_root:
         os.chown(path, m.uid, m.gid, follow_symlinks=False)
-    if not m.issym():
-        os.chmod(path, stat.S_IMODE(m.mode))
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(path, mode)                # a fifo or device node we just made (lstat: no symlink)
     try:
         os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
     except OSError:
         pass
 
 
-def extract(tar: tarfile.TarFile, dest: str) -> int:
+def extract(tar: tarfile.TarFile, dest: str, max_size: int = DEFAULT_MAX_SIZE, devices: bool = False) -> int:
     """Extract safely into ``dest``; return the size in bytes of regular files.
 
-    Nothing is ever written outside ``dest``: absolute names and ``..`` are
-    refused, and so is any member (or hard link source) whose path goes
-    through a symbolic link leading out of ``dest``.  Symlinks, modes, mtimes and
-    (as root) owners and device nodes are kept.  Directory modes are applied
-    last, so a read-only directory can still be filled.
+    Nothing is ever written outside ``dest`` and no metadata is applied
+    outside it:
+
+    - absolute names and ``..`` are refused, and so is any member (or hard link
+      source) whose path goes through a symbolic link leading out of ``dest``;
+    - owners, modes and mtimes are applied through descriptors opened with
+      ``O_NOFOLLOW`` (or ``follow_symlinks=False``), so a directory's mode,
+      applied last so that a read-only directory can still be filled, lands on
+      that directory or nowhere: never on what a symlink a later member put in
+      its place points to;
+    - device nodes are refused unless ``devices`` (``cove import
+      --allow-devices``): an image's ``/dev`` entries are ignored by
+      containers anyway (they get a tmpfs ``/dev``), and a block device node
+      is a key to the host's disks;
+    - the unpacked size (regular files' declared sizes plus
+      :data:`MEMBER_COST` per member) is capped at ``max_size`` bytes (0: no
+      cap), checked from each header *before* its data is written, so a small
+      compressed or sparse tarball cannot fill the disk.
+
+    Python's extraction filters (``tarfile.data_filter``, 3.11.4+) do not fit
+    an image's root filesystem: ``data`` and ``tar`` clear set-uid/set-gid and
+    sticky bits (``/tmp`` is ``1777``, ``su`` is ``4755``) and ``data`` drops
+    owners and refuses symlinks whose target is absolute (``/bin/sh ->
+    /bin/busybox`` is normal inside an image), and this daemon's Python (3.11.2)
+    predates them; hence this extractor.
     """
     size = 0
     dest = os.path.realpath(dest)
     as_root = os.geteuid() == 0
+    budget = _Budget(max_size)
     dirs: list[tuple[str, tarfile.TarInfo]] = []
     for m in tar:
+        budget.take(m)
         name = _safe_name(m.name)
         if not name:
             continue
+        if (m.ischr() or m.isblk()) and not devices:
+            kind = "character" if m.ischr() else "block"
+            raise InvalidArgument(f"invalid image tarball: member {m.name!r} is a {kind} device node "
+                                  f"({m.devmajor}:{m.devminor}); device nodes are imported only when asked "
+                                  "(cove import --allow-devices)")
         target = os.path.join(dest, name)
         parent = os.path.dirname(target)
         if not _inside(dest, os.path.realpath(parent)):
@@ -182,15 +270,17 @@ def extract(tar: tarfile.TarFile, dest: str) -> int:
             continue                             # devices without root, unknown types
         _apply_attrs(target, m, as_root)
     for target, m in reversed(dirs):
-        _apply_attrs(target, m, as_root)
+        if _inside(dest, os.path.realpath(os.path.dirname(target))):
+            _apply_attrs(target, m, as_root)
     return size
 
 
 class ImageStore:
     """The images under ``root``, plus the built-in ``host``."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.root = root
+        self.max_size = max_size                 # image-import-max-size: the unpacked size cap (0: none)
         os.makedirs(root, mode=0o700, exist_ok=True)
         for name in os.listdir(root):            # an import or removal cut short
             if name.startswith((".import-", ".remove-")):
@@ -242,11 +332,14 @@ class ImageStore:
                 return hits[0]
         raise NotFound(f"No such image: {want}")
 
-    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: list[str] | None = None) -> Image:
+    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: list[str] | None = None,
+                   devices: bool = False) -> Image:
         """Import a root filesystem tarball (``docker import``) and name it ``repo:tag`` (none if repo is "").
 
         The tarball is extracted into a temporary directory that is renamed
-        into place with its metadata, so the store never shows half an image.
+        into place with its metadata, so the store never shows half an image,
+        and a refused tarball (see :func:`extract`) leaves nothing behind.
+        ``devices``: keep device nodes (refused otherwise).
         """
         tag = tag or "latest"
         if repo:
@@ -262,6 +355,8 @@ class ImageStore:
                     f.write(chunk)
             if config:
                 h.update(json.dumps(config, sort_keys=True).encode())
+            if devices:
+                h.update(b"\0cove: device nodes kept")
             hexid = h.hexdigest()
             img = self._load(hexid)
             if img is None:
@@ -269,9 +364,9 @@ class ImageStore:
                 os.mkdir(rootfs, 0o755)
                 try:
                     with tarfile.open(raw) as tar:
-                        size = extract(tar, rootfs)
-                except tarfile.TarError as exc:
-                    raise InvalidArgument(f"invalid image tarball: {exc}") from None
+                        size = extract(tar, rootfs, self.max_size, devices)
+                except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+                    raise InvalidArgument(f"invalid image tarball: {exc or type(exc).__name__}") from None
                 os.unlink(raw)
                 final = os.path.join(self.root, hexid)
                 img = Image(id=f"sha256:{hexid}", created=time.time(), size=size,
