@@ -37,9 +37,7 @@ fi
 if [ -z "${COVE_PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then COVE_PYTHON=$ROOT/.venv/bin/python; else COVE_PYTHON=python3; fi
 fi
-cove() { "$COVE_PYTHON" -m cove "$@"; }
-
-LAB_TMP=$(mktemp -d /tmp/cove-lab-XXXXXX)
+LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cove-lab-XXXXXX")
 LAB_OUT=${LAB_OUT:-/tmp/cove-labs}
 mkdir -p "$LAB_OUT"
 # no iputils here? busybox's ping (and friends) under their own names, for `ip netns exec` too
@@ -47,12 +45,21 @@ mkdir "$LAB_TMP/bin"
 for t in ping nc; do
     command -v $t >/dev/null 2>&1 || ln -s "$(command -v busybox)" "$LAB_TMP/bin/$t"
 done
+# `cove` is this checkout's CLI (a program, not a function, so `timeout cove ...` works too)
+printf '#!/bin/sh\nexec "%s" -m cove "$@"\n' "$COVE_PYTHON" >"$LAB_TMP/bin/cove"
+chmod +x "$LAB_TMP/bin/cove"
 PATH="$LAB_TMP/bin:$PATH"
 export COVE_HOST="unix://$LAB_TMP/cove.sock" COVE_NO_AUTOSTART=1 PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
 LAB_DAEMON_PID=""
 LAB_NETNS=""          # namespaces the lab made by hand (deleted at exit)
 LAB_LINKS=""          # links the lab made by hand in the host namespace
 LAB_EXIT=""           # extra shell to run at exit (before the links go)
+
+# what a daemon leaves when it stops (as dockerd leaves docker0): removed at exit unless it was here before
+LAB_LEFT=""
+ip link show cove0 >/dev/null 2>&1 || LAB_LEFT="$LAB_LEFT link:cove0"
+nft list table ip cove >/dev/null 2>&1 || LAB_LEFT="$LAB_LEFT nft:ip"
+nft list table ip6 cove >/dev/null 2>&1 || LAB_LEFT="$LAB_LEFT nft:ip6"
 
 lab_netns() { LAB_NETNS="$LAB_NETNS $1"; }
 lab_link() { LAB_LINKS="$LAB_LINKS $1"; }
@@ -74,6 +81,12 @@ lab_cleanup() {
         wait "$LAB_DAEMON_PID" 2>/dev/null
     fi
     [ -z "$LAB_EXIT" ] || eval "$LAB_EXIT" >/dev/null 2>&1
+    for l in $LAB_LEFT; do
+        case $l in
+            link:*) ip link del "${l#link:}" >/dev/null 2>&1 ;;
+            nft:*) nft delete table "${l#nft:}" cove >/dev/null 2>&1 ;;
+        esac
+    done
     for l in $LAB_LINKS; do ip link del "$l" >/dev/null 2>&1; done
     for n in $LAB_NETNS; do ip netns del "$n" >/dev/null 2>&1; done
     if [ $rc -ne 0 ] && [ -f "$LAB_TMP/daemon.log" ]; then
@@ -94,6 +107,7 @@ ok() { printf 'ok: %s\n' "$1"; }
 
 x() {
     printf '$ %s\n' "$1"
+    [ "${LAB_FAIL_AT:-}" != "$1" ] || lab_fail "stopped on purpose at: $1"     # the tests' failure path
     set +e
     eval "$1" >"$LAB_TMP/out" 2>&1
     rc=$?
