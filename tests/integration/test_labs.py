@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -143,8 +144,16 @@ def assert_nothing_left(before: dict[str, set[str]], tmp: Path) -> None:
     assert list((tmp / "tmp").iterdir()) == [], "the lab's temp dir is still there"
 
 
+@pytest.fixture
+def lab_tmp(tmp_path: Path) -> Iterator[Path]:
+    """The lab's TMPDIR and LAB_OUT live here; whatever a failing lab leaves running is reaped."""
+    yield tmp_path
+    reap(tmp_path)
+
+
 @pytest.mark.parametrize("lab", sorted(HOST_LABS))
-def test_lab_runs_shows_what_its_pages_say_and_leaves_nothing(lab: str, tmp_path: Path) -> None:
+def test_lab_runs_shows_what_its_pages_say_and_leaves_nothing(lab: str, lab_tmp: Path) -> None:
+    tmp_path = lab_tmp
     page, observations = HOST_LABS[lab]
     before = state()
     r = run_lab(lab, tmp_path)
@@ -187,15 +196,15 @@ def test_both_languages_show_the_same_commands(page: str) -> None:
     assert zh and zh == en, f"{page}: the pages differ: {set(zh) ^ set(en)}"
 
 
-def test_a_lab_stopped_half_way_still_cleans_up(tmp_path: Path) -> None:
+def test_a_lab_stopped_half_way_still_cleans_up(lab_tmp: Path) -> None:
     """Containers, networks, br0, the LAN namespace and the daemon all exist at the stop.
     (Seen failing with `trap lab_cleanup EXIT` removed from lib.sh: veths, br0, cove0, uplink
     and the lab's daemon with its 12 containers stayed.)"""
     before = state()
     stop_at = "cove attach test1 --bridge br0 --ip 192.168.1.150/24@192.168.1.1"
-    r = run_lab("002-ports-dns-link", tmp_path, LAB_FAIL_AT=stop_at)
+    r = run_lab("002-ports-dns-link", lab_tmp, LAB_FAIL_AT=stop_at)
     assert r.returncode == 1 and "stopped on purpose" in r.stderr, r.stderr[-2000:]
-    assert_nothing_left(before, tmp_path)
+    assert_nothing_left(before, lab_tmp)
 
 
 def test_a_lab_refuses_to_run_outside_the_sandbox(tmp_path: Path) -> None:

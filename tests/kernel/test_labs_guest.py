@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_labs import assert_nothing_left, run_lab, state
+from tests.integration.test_labs import lab_tmp  # noqa: F401 - the fixture (reaps what a failing lab leaves)
 
 try:  # the guest harness lives in tests/kernel (branch `kernel`), formerly tests/uml
     from tests.kernel.test_kernel_features import ovs  # noqa: F401 - the Open vSwitch daemons fixture
@@ -47,8 +48,8 @@ def run_and_check(lab: str, tmp: Path, observations: list[str], graphs: list[str
 
 
 @needs_guest
-def test_lab_003_ipvlan_and_8021q_in_the_guest(tmp_path: Path) -> None:
-    out = run_and_check("003-ipvlan-vlan", tmp_path, [
+def test_lab_003_ipvlan_and_8021q_in_the_guest(lab_tmp: Path) -> None:  # noqa: F811
+    out = run_and_check("003-ipvlan-vlan", lab_tmp, [
         "cove made the 802.1q sub-interface ens33.20 for the parent",
         "VLAN 20 reaches VLAN 20 and its gateway, not VLAN 30",
         "L3: milk reaches bread (same subnet) and beijing (other subnet) with no gateway",
@@ -59,8 +60,8 @@ def test_lab_003_ipvlan_and_8021q_in_the_guest(tmp_path: Path) -> None:
 
 
 @needs_guest
-def test_lab_002_ovs_vlan_tags_in_the_guest(ovs: None, tmp_path: Path) -> None:  # noqa: F811
-    run_and_check("002-ovs-vlan", tmp_path, [
+def test_lab_002_ovs_vlan_tags_in_the_guest(ovs: None, lab_tmp: Path) -> None:  # noqa: F811
+    run_and_check("002-ovs-vlan", lab_tmp, [
         "tag 100 reaches tag 100, tag 200 reaches tag 200, and the two VLANs are split",
         "removing the containers removed their OVS ports",
     ], ["002-ovs"])
