@@ -22,6 +22,9 @@ LINKS = [
     {"ifindex": 4, "ifname": "br0", "linkinfo": {"info_kind": "bridge"},
      "addr_info": [{"family": "inet", "local": "192.168.1.1", "prefixlen": 24, "scope": "global"}]},
     {"ifindex": 5, "ifname": "vethpw1", "master": "br0", "linkinfo": {"info_kind": "veth"}, "addr_info": []},
+    {"ifindex": 6, "ifname": "mybridge", "linkinfo": {"info_kind": "bridge"}, "addr_info": []},
+    {"ifindex": 7, "ifname": "veth1_p", "master": "mybridge", "linkinfo": {"info_kind": "veth"}, "addr_info": []},
+    {"ifindex": 8, "ifname": "vethloose", "linkinfo": {"info_kind": "veth"}, "addr_info": []},
 ]
 CONTAINERS = [
     {"Id": CID_A, "Name": "/web", "State": {"Status": "running"}, "HostConfig": {"NetworkMode": "vlan20"},
@@ -54,6 +57,8 @@ def test_macvlan_on_a_vlan_parent_pipework_and_ports() -> None:
     assert "10.0.0.5/24" in g.nodes["host:ens33"].label
     assert g.nodes[f"{CID_H}:-"].label == "the host's own interfaces"
     assert "host:lo" not in g.nodes
+    assert ("host:mybridge", "host:veth1_p", "bridge port") in edges      # an admin's bridge and its port
+    assert "host:vethloose" not in g.nodes                                # a veth leading nowhere
     dot = to_dot(g)
     assert dot.startswith("graph cove {") and dot.rstrip().endswith("}")
     assert '"host:ens33" -- "host:ens33.20" [label="802.1q trunk"];' in dot

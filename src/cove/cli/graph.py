@@ -204,7 +204,10 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
     # the host's own NICs that carry an address or lead somewhere (only for the whole picture)
     if only_network is None:
         for name, link in links.items():
-            if name in shown_host or _kind(link) in ("veth", "macvlan", "ipvlan") and not _addrs(link):
+            # unaddressed veth/macvlan ends are drawn where they belong (a container's pair, or a port of
+            # a bridge: an admin's own bridge shows its ports too)
+            if name in shown_host or (_kind(link) in ("veth", "macvlan", "ipvlan") and not _addrs(link)
+                                      and not link.get("master")):
                 continue
             if _addrs(link) or _kind(link) == "bridge" or link.get("master"):
                 host(name)
