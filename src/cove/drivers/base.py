@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 if TYPE_CHECKING:
     from ..firewall import Firewall
-    from ..kernel.netlink import NetlinkPool
+    from ..kernel.api import Kernel
     from ..model import Endpoint, Network
 
 
@@ -31,9 +31,14 @@ if TYPE_CHECKING:
 class DriverContext:
     """What every driver is handed: the kernel surfaces it may use, and defaults."""
 
-    netlink: NetlinkPool
+    kernel: Kernel
     firewall: Firewall
     mtu: int = 0
+
+    @property
+    def netlink(self) -> Kernel:
+        """The older name of :attr:`kernel` (``ctx.netlink.get(path)``)."""
+        return self.kernel
 
 
 class NetworkDriver(Protocol):

@@ -49,7 +49,6 @@ from typing import Any
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
 from ..ipam import AddressPool, IpamConfig
-from ..kernel.netlink import sysctl_set, sysctl_set_in
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
@@ -89,13 +88,13 @@ def ep_alias(ep: Endpoint) -> str:
     return f"cove:ep:{ep.id}"
 
 
-def route_localnet(bridge: str) -> None:
+def route_localnet(ctx: DriverContext, bridge: str) -> None:
     """Let the host's own connections to 127.0.0.1:PORT be DNAT'ed out of this bridge.
 
     Only the bridge gets it: packets to 127.0.0.0/8 arriving from the LAN are
     still martians, and the firewall drops such packets coming *from* a bridge.
     """
-    sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+    ctx.kernel.sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "1")
 
 
 def firewalled(net: Network) -> bool:
@@ -114,9 +113,9 @@ def rules_for(net: Network) -> NetworkRules:
     )
 
 
-def enable_ipv6(bridge: str) -> None:
+def enable_ipv6(ctx: DriverContext, bridge: str) -> None:
     """IPv6 on the bridge even where the host's default is ``disable_ipv6=1``."""
-    sysctl_set(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
+    ctx.kernel.sysctl(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
 
 
 @register("bridge")
@@ -159,7 +158,7 @@ class BridgeDriver:
                               f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
         net.masquerade = False
         subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
-        _, rec = uplink.inspect(self.ctx.netlink.get(None), net.options[OPT_UPLINK], subnets, net.bridge)
+        _, rec = uplink.inspect(self.ctx.kernel.host, net.options[OPT_UPLINK], subnets, net.bridge)
         # the host's own LAN addresses are never handed to a container
         n = 0
         for a in rec["addresses"]:
@@ -180,7 +179,7 @@ class BridgeDriver:
         return out
 
     def create(self, net: Network) -> None:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         existing = nl.find(net.bridge)
         if OPT_UPLINK in net.options:
             if existing is not None:
@@ -191,7 +190,7 @@ class BridgeDriver:
             if existing is None or existing.kind != "bridge":
                 raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
             nl.set_link(existing.index, state="up")
-            route_localnet(net.bridge)
+            route_localnet(self.ctx, net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
             return
         if existing is not None:
@@ -200,17 +199,17 @@ class BridgeDriver:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
             undo.callback(nl.delete_link, net.bridge)
             if net.ipv6:
-                enable_ipv6(net.bridge)
+                enable_ipv6(self.ctx, net.bridge)
             for gw, plen in self._gateways(net):
                 nl.add_address(index, gw, plen)
             nl.set_link(index, state="up")
-            route_localnet(net.bridge)
+            route_localnet(self.ctx, net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
             undo.pop_all()
 
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
         nic, rec = uplink.inspect(nl, net.options[OPT_UPLINK], subnets, net.bridge)
         with ExitStack() as undo:
@@ -225,7 +224,7 @@ class BridgeDriver:
             undo.pop_all()
 
     def _delete_uplink(self, net: Network) -> list[Exception]:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         rec = net.host_changes.get("uplink")
         link = nl.find(net.bridge)
         if link is not None and link.alias == net_alias(net):
@@ -240,7 +239,7 @@ class BridgeDriver:
         return uplink.give_back(nl, rec) if rec is not None else []
 
     def _restore_uplink(self, net: Network) -> None:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
         if link is not None:
             nl.set_link(link.index, state="up")
@@ -270,7 +269,7 @@ class BridgeDriver:
             if errors:
                 raise ExceptionGroup(f"removing network {net.name}", errors)
             return
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
         if link is not None and link.alias == net_alias(net) and net.options.get(OPT_EXTERNAL) != "true":
             try:
@@ -284,12 +283,12 @@ class BridgeDriver:
         if OPT_UPLINK in net.options:
             self._restore_uplink(net)
             return
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
         if net.options.get(OPT_EXTERNAL) == "true":
             if link is not None:
                 nl.set_link(link.index, state="up")
-                route_localnet(net.bridge)
+                route_localnet(self.ctx, net.bridge)
             return
         if link is None:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
@@ -297,18 +296,18 @@ class BridgeDriver:
             index = link.index
         have = {a for _, a in nl.addresses(index)}
         if net.ipv6:
-            enable_ipv6(net.bridge)
+            enable_ipv6(self.ctx, net.bridge)
             have |= {a for _, a in nl.addresses(index, family=10)}
         for gw, plen in self._gateways(net):
             if ip_interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
-        route_localnet(net.bridge)
+        route_localnet(self.ctx, net.bridge)
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
-        host = self.ctx.netlink.get(None)
-        inside = self.ctx.netlink.get(sandbox)
+        host = self.ctx.kernel.host
+        inside = self.ctx.kernel.get(sandbox)
         mtu = net.mtu or self.ctx.mtu or None
         with ExitStack() as undo:
             index = host.add_veth(ep.host_ifname, ep.ifname, sandbox, ep_alias(ep), mtu=mtu)
@@ -321,7 +320,7 @@ class BridgeDriver:
             inside.set_link(peer, address=ep.mac)
             inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
             if ep.ip6:
-                sysctl_set_in(sandbox, f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0")
+                self.ctx.kernel.sysctl(f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0", netns=sandbox)
                 inside.add_address(peer, ip_address(ep.ip6), ep.prefixlen6)
             inside.set_link(peer, state="up")
             if ep.ifname == "eth0" and ep.gateway:
@@ -332,4 +331,4 @@ class BridgeDriver:
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
         # Deleting the host end removes the peer inside the namespace too.
-        self.ctx.netlink.get(None).delete_link(ep.host_ifname)
+        self.ctx.kernel.host.delete_link(ep.host_ifname)

@@ -3,21 +3,27 @@
 ``Engine(cfg).open()`` loads the store, picks the firewall backend, and
 reconciles the kernel with the stored state; the daemon's routes call its
 methods; ``close()`` stops watching (containers keep running).
+
+Every outside part can be passed in (the kernel, the firewall, the store, the
+image store, the DNS service, the container runtime); what is not given is the
+real one.  Unit tests pass :class:`cove.kernel.fake.FakeKernel` and
+:class:`cove.store.MemoryStore`.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..dns.records import Records
 from ..dns.server import Resolver
 from ..dns.service import DnsService
 from ..drivers import DriverContext
-from ..firewall import get_firewall
-from ..kernel.netlink import NetlinkPool
+from ..firewall import Firewall, get_firewall
+from ..kernel.api import Kernel
 from ..runtime import images as _images
 from ..runtime import process as rt
-from ..store import SqliteStore
+from ..store import SqliteStore, Store
 from .containers import ExecRecord
 from .guard import FirewallGuard
 from .core import EngineConfig, epoch_of, new_id, now_rfc3339
@@ -27,17 +33,26 @@ __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rf
 
 
 class Engine(Reconciler):
-    def __init__(self, cfg: EngineConfig) -> None:
+    def __init__(self, cfg: EngineConfig, *, store: Store | None = None, kernel: Kernel | None = None,
+                 firewall: Firewall | None = None, images: _images.ImageStore | None = None,
+                 dns: Any = None, runtime: Any = None) -> None:
         os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
         os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
-        super().__init__(cfg, SqliteStore(os.path.join(cfg.data_root, "cove.db")))
+        super().__init__(cfg, store if store is not None else SqliteStore(os.path.join(cfg.data_root, "cove.db")))
         self.init_containers()
-        self.images = _images.ImageStore(os.path.join(cfg.data_root, "images"))
-        self.driver_ctx = DriverContext(netlink=NetlinkPool(), firewall=get_firewall(cfg.firewall), mtu=cfg.mtu)
+        self.images = images if images is not None else _images.ImageStore(os.path.join(cfg.data_root, "images"))
+        if kernel is None:
+            from ..kernel.linux import LinuxKernel
+
+            kernel = LinuxKernel()
+        self.kernel = kernel
+        self.runtime = runtime if runtime is not None else rt
+        self.driver_ctx = DriverContext(kernel=kernel, firewall=firewall if firewall is not None
+                                        else get_firewall(cfg.firewall), mtu=cfg.mtu)
         self.drivers = {}
         self.records = Records()
-        self.dns = DnsService(Resolver(self.records))
-        self.watcher = rt.ExitWatcher(self.on_exit)
+        self.dns = dns if dns is not None else DnsService(Resolver(self.records))
+        self.watcher = self.runtime.ExitWatcher(self.on_exit)
         self.guard = FirewallGuard(self)
 
     def open(self) -> Engine:
@@ -51,5 +66,5 @@ class Engine(Reconciler):
         self.guard.close()
         self.watcher.close()
         self.dns.close()
-        self.driver_ctx.netlink.close()
+        self.kernel.close()
         self.store.close()

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import etcfiles
 from ..errors import Conflict, InvalidArgument, NotFound, field_error
-from ..kernel import netns
 from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
 from ..portmap import PortMapping
 from ..runtime import images as _images
@@ -61,6 +61,8 @@ class ExecRecord:
 class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
+    #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
+    runtime: Any
 
     def init_containers(self) -> None:
         self.execs: dict[str, ExecRecord] = {}
@@ -161,17 +163,15 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             c.config.domainname = other.config.domainname
             return other.state.netns
         path = os.path.join(self.cfg.netns_dir, c.id)
-        if os.path.exists(path):
-            netns.delete(path)
-        netns.create(path)
+        self.kernel.create_netns(path)
         undo.callback(self._drop_netns, path)
-        inside = self.driver_ctx.netlink.get(path)
+        inside = self.kernel.get(path)
         inside.set_link(inside.index("lo"), state="up")
         return path
 
     def _drop_netns(self, path: str) -> None:
-        self.driver_ctx.netlink.drop(path)
-        netns.delete(path)
+        self.kernel.drop(path)
+        self.kernel.delete_netns(path)
 
     def _etc_files(self, c: Container) -> dict[str, str]:
         """Write hosts, resolv.conf and hostname for the container; return their paths."""
@@ -277,12 +277,12 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin)
                 try:
-                    pid = rt.start(spec)
+                    pid = self.runtime.start(spec)
                 except Exception as exc:
                     c.state.error = str(exc)
                     c.state.exit_code = 127
                     raise
-                undo.callback(rt.stop, spec.state_dir, 0)      # a later failure must not leave it running
+                undo.callback(self.runtime.stop, spec.state_dir, 0)      # a later failure must not leave it running
                 c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
                                          ports=[m.to_dict() for m in ports])
                 self.save_container(c)
@@ -292,7 +292,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 # the namespace's netlink socket (with pyroute2's event-loop descriptors) is not kept
                 # open for the container's life: reopened on demand (connect, exit), it would cost
                 # four descriptors per running container
-                self.driver_ctx.netlink.drop(sandbox)
+                self.kernel.drop(sandbox)
             self.container_event(c, "start")
             log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
             self.changed.notify_all()
@@ -307,7 +307,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 return
             state_dir = self.cfg.container_state_dir(cid)
             if code is None:
-                code = rt.exit_code(state_dir)
+                code = self.runtime.exit_code(state_dir)
             code = 255 if code is None else code
             self.container_event(c, "die", exitCode=code)     # as dockerd: before the disconnects
             errors: list[BaseException] = []
@@ -329,7 +329,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 except Exception as exc:  # noqa: BLE001
                     errors.append(exc)
             self.watcher.unwatch(cid)
-            rt.cleanup(state_dir)
+            self.runtime.cleanup(state_dir)
             c.state.status = "exited"
             c.state.exit_code = code
             c.state.pid = 0
@@ -381,7 +381,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             with self.lock:
                 self.container_event(c, "kill", signal=int(_signal.SIGKILL))
 
-        code = rt.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
+        code = self.runtime.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
         self.on_exit(c.id, code)
         with self.lock:
             self.container_event(c, "stop")
@@ -393,7 +393,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             signum = _parse_signal(sig)
-            rt.kill(self.cfg.container_state_dir(c.id), signum)
+            self.runtime.kill(self.cfg.container_state_dir(c.id), signum)
             self.container_event(c, "kill", signal=signum)
             if signum == _signal.SIGKILL:
                 # as dockerd: a SIGKILL returns once the exit is processed, so the next
@@ -447,11 +447,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                                "attempting removal or force remove")
             if c.running:
                 state_dir = self.cfg.container_state_dir(c.id)
-                rt.kill(state_dir, _signal.SIGKILL)
+                self.runtime.kill(state_dir, _signal.SIGKILL)
                 self.container_event(c, "kill", signal=int(_signal.SIGKILL))
         if c.running:
             deadline = time.monotonic() + 10
-            while rt.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
+            while self.runtime.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
                 time.sleep(0.01)
             self.on_exit(c.id, 137)
         with self.lock:
@@ -461,7 +461,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     def _remove(self, c: Container) -> None:
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
-        rt.cleanup(self.cfg.container_state_dir(c.id))
+        self.runtime.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
         self.container_event(c, "destroy")
         log.info("container %s (%s) removed", c.name, c.id[:12])
@@ -485,7 +485,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Container {c.id} is not running")
             if c.config.tty:
-                rt.resize_container_tty(self.cfg.container_state_dir(c.id), height, width)
+                self.runtime.resize_container_tty(self.cfg.container_state_dir(c.id), height, width)
             self.container_event(c, "resize", height=height, width=width)
 
     def resize_exec(self, exec_id: str, height: int, width: int) -> None:
@@ -495,7 +495,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 raise Conflict(f"exec {exec_id} is not running")
             if rec.tty and rec.master_fd is not None:
                 try:
-                    rt.set_winsize(rec.master_fd, height, width)
+                    self.runtime.set_winsize(rec.master_fd, height, width)
                 except OSError:
                     pass           # it is ending: the pty is going away
 
@@ -529,7 +529,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Container {c.id} is not running")
             env = _default_env(c.config.env, rec.env)
-            handle = rt.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
+            handle = self.runtime.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
                                      tty=rec.tty, stdin=rec.stdin)
             rec.running = True
             rec.pid = handle.popen.pid
@@ -563,7 +563,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             cur = self.containers.get(cid)
             return cur is not None and cur.running
 
-        return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+        return self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
 
 
 def _exec_action(action: str, cmd: list[str]) -> str:

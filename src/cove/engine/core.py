@@ -18,7 +18,7 @@ import os
 import secrets
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -27,6 +27,9 @@ from ..events import EventBus
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
 from ..store import Store
+
+if TYPE_CHECKING:
+    from ..kernel.api import Kernel
 
 log = logging.getLogger("cove.engine")
 
@@ -81,6 +84,8 @@ def epoch_of(rfc3339: str) -> int:
 
 class EngineCore:
     """State and lookups shared by the engine's parts."""
+
+    kernel: Kernel
 
     def __init__(self, cfg: EngineConfig, store: Store) -> None:
         self.cfg = cfg

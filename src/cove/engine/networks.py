@@ -16,7 +16,6 @@ from .. import ipam
 from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
-from ..kernel.netlink import sysctl_set
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
 
 
@@ -26,7 +25,6 @@ def check_dns_name(field: str, name: str) -> None:
         raise field_error(field, name, "not a valid DNS name (labels of letters, digits, - and _; "
                           "at most 63 characters each)")
 from .core import log, new_id, now_rfc3339
-from .ports import forget_flows
 from .names import NameOps
 
 
@@ -44,7 +42,7 @@ class NetworkOps(NameOps):
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
         return taken
@@ -130,7 +128,7 @@ class NetworkOps(NameOps):
         advertisements, forwarding makes the kernel ignore them (``accept_ra=1``).
         """
         if self.cfg.ip_forward:
-            sysctl_set("net.ipv6.conf.all.forwarding", "1")
+            self.kernel.sysctl("net.ipv6.conf.all.forwarding", "1")
 
     def remove_network(self, ref: str) -> Network:
         with self.lock:
@@ -293,7 +291,7 @@ class NetworkOps(NameOps):
                 if net is not None:
                     self.driver_of(net).leave(net, ep, sandbox)
                     if net.driver == "bridge":
-                        forget_flows(ep.ip, ep.ip6)
+                        self.kernel.forget_flows(ep.ip, ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 self._release(net_id, ep)

@@ -22,7 +22,7 @@ from .. import ipam
 from ..drivers import DriverContext
 from ..errors import Conflict, CoveError, Forbidden, NotFound, Unavailable, field_error
 from ..kernel import ovs
-from ..kernel.netlink import Link, Netlink
+from ..kernel.api import Link, Netlink
 from ..model import Container
 from ..pipework import LINUX, OVS, ExtraInterface, InterfaceRequest, alias_for, check_ifname, first_free_ifname
 from .core import EngineCore, log, new_id
@@ -93,8 +93,7 @@ class PipeworkOps(EngineCore):
         with self.lock:
             c = self.find_container(ref)
             sandbox = self._sandbox_of(c)
-            pool = self.driver_ctx.netlink
-            host, inside = pool.get(None), pool.get(sandbox)
+            host, inside = self.kernel.host, self.kernel.get(sandbox)
             bridge = host.find(req.bridge)
             btype = self._bridge_type(req.bridge, bridge)
             assert bridge is not None
@@ -172,7 +171,7 @@ class PipeworkOps(EngineCore):
     def _teardown_interface(self, x: ExtraInterface, sandbox: str | None) -> list[Exception]:
         """Delete the veth (its peer goes with it), the OVS port and the record; best effort, errors returned."""
         errors: list[Exception] = []
-        pool = self.driver_ctx.netlink
+        pool = self.kernel
         try:
             pool.get(None).delete_link(x.host_ifname)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
@@ -215,7 +214,7 @@ class PipeworkOps(EngineCore):
     def collect_pipework_garbage(self, links: list[Link]) -> None:
         """Delete ``cove:pw:`` links and cove's OVS ports that no record owns."""
         known = {x.id for d in self.extra_ifaces.values() for x in d.values()}
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         prefix = alias_for("")
         for link in links:
             alias = link.alias or ""

@@ -12,9 +12,7 @@ packets to the dead container.
 from __future__ import annotations
 
 import errno
-import shutil
 import socket
-import subprocess
 from collections.abc import Sequence
 
 from .. import portmap
@@ -51,24 +49,6 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def forget_flows(*ips: str) -> None:
-    """Delete the conntrack entries of addresses that are being released, as Docker does:
-    a later container given the same address must not inherit their flows (and their NAT
-    decision, made at a flow's first packet)."""
-    conntrack = shutil.which("conntrack")
-    if not conntrack:
-        return
-    # flows it started, flows to it (DNAT included); all deletions at once, in parallel
-    jobs = [(flag, ip) for ip in ips if ip for flag in ("--orig-src", "--reply-src")]
-    procs = [subprocess.Popen([conntrack, "-D", *(["-f", "ipv6"] if ":" in ip else []), flag, ip],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for flag, ip in jobs]
-    for (flag, ip), proc in zip(jobs, procs):
-        _, err = proc.communicate()
-        if proc.returncode not in (0, 1):
-            log.warning("conntrack -D %s %s: %s", flag, ip, err.strip())
-
-
 class PortOps(EngineCore):
     def published(self, exclude: str | None = None) -> list[PortMapping]:
         """Every mapping held by a running container."""
@@ -101,7 +81,7 @@ class PortOps(EngineCore):
                                 self.cfg.default_host_ip)
         if not reqs:
             return []
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         addrs = [str(a.ip) for _, a in host.addresses()]
         if container_ip6:
             addrs += [str(a.ip) for _, a in host.addresses(family=10)]
@@ -114,12 +94,7 @@ class PortOps(EngineCore):
         if not mappings:
             return
         self.driver_ctx.firewall.remove_ports(mappings)
-        conntrack = shutil.which("conntrack")
         for m in mappings:
-            if m.proto == "udp" and conntrack:
-                family = "ipv6" if ":" in m.host_ip else "ipv4"
-                r = subprocess.run([conntrack, "-D", "-f", family, "-p", "udp", "--orig-port-dst", str(m.host_port)],
-                                   capture_output=True, text=True)
-                if r.returncode not in (0, 1):
-                    log.warning("conntrack -D for udp/%d: %s", m.host_port, r.stderr.strip())
+            if m.proto == "udp":
+                self.kernel.forget_udp_port(m.host_port, "ipv6" if ":" in m.host_ip else "ipv4")
 
