@@ -42,12 +42,15 @@ Options (Docker's names): ``com.docker.network.bridge.name``,
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
+from enum import Enum
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
+from ..kernel.api import ALIAS_PREFIX, Link
 from ..ipam import AddressPool, IpamConfig
 from ..model import Endpoint, Network
 from . import uplink
@@ -66,6 +69,24 @@ KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BIN
 
 #: the longest interface name Linux accepts (IFNAMSIZ - 1)
 IFNAMSIZ = 15
+
+log = logging.getLogger("cove.drivers")
+
+
+class BridgeMode(Enum):
+    """Who owns the bridge, and what is on it."""
+
+    MANAGED = "managed"      # cove makes and deletes it
+    EXTERNAL = "external"    # the admin's (``-b/--bridge``): cove uses it, never creates or deletes it
+    UPLINK = "uplink"        # cove makes it with a host NIC inside (``cove.bridge.uplink``)
+
+
+def mode_of(net: Network) -> BridgeMode:
+    if OPT_UPLINK in net.options:
+        return BridgeMode.UPLINK
+    if net.options.get(OPT_EXTERNAL) == "true":
+        return BridgeMode.EXTERNAL
+    return BridgeMode.MANAGED
 
 
 def _bool_opt(net: Network, key: str, default: bool) -> bool:
@@ -99,7 +120,7 @@ def route_localnet(ctx: DriverContext, bridge: str) -> None:
 
 def firewalled(net: Network) -> bool:
     """False for a bridge that holds a host NIC: the firewall treats it as the LAN interface it is."""
-    return OPT_UPLINK not in net.options
+    return mode_of(net) is not BridgeMode.UPLINK
 
 
 def rules_for(net: Network) -> NetworkRules:
@@ -118,13 +139,62 @@ def enable_ipv6(ctx: DriverContext, bridge: str) -> None:
     ctx.kernel.sysctl(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
 
 
+class DefaultBridgeSettings(Protocol):
+    """The daemon settings behind the predefined ``bridge`` network (dockerd's names)."""
+
+    bridge_name: str            # the default bridge's Linux name
+    external_bridge: str | None  # -b/--bridge
+    bip: str | None             # --bip
+    fixed_cidr: str | None      # --fixed-cidr
+    mtu: int                    # --mtu
+    icc: bool                   # --icc
+    ip_masq: bool               # --ip-masq
+
+
+def default_network_options(cfg: DefaultBridgeSettings) -> dict[str, str]:
+    """The options the daemon's settings ask of the predefined ``bridge`` network."""
+    options = {OPT_DEFAULT: "true", OPT_NAME: cfg.external_bridge or cfg.bridge_name,
+               OPT_ICC: str(cfg.icc).lower(), OPT_MASQ: str(cfg.ip_masq).lower()}
+    if cfg.mtu:
+        options[OPT_MTU] = str(cfg.mtu)
+    if cfg.external_bridge:
+        options[OPT_EXTERNAL] = "true"
+    return options
+
+
 @register("bridge")
 class BridgeDriver:
     name = "bridge"
     has_endpoints = True
+    supports_ipv6 = True
+    singleton = False
+    flushes_conntrack = True
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx
+
+    def host_ifname(self, ep_id: str) -> str:
+        return f"veth{ep_id[:7]}"
+
+    def firewall_rules(self, net: Network) -> NetworkRules | None:
+        return rules_for(net) if firewalled(net) else None
+
+    def collect_garbage(self, links: list[Link], networks: set[str], endpoints: set[str]) -> None:
+        """Orphan bridges (an uplink's NIC gets its addresses back) and orphan host-side veths."""
+        host = self.ctx.kernel.host
+        for link in links:
+            alias = link.alias or ""
+            if alias.startswith(f"{ALIAS_PREFIX}net:") and alias[len(ALIAS_PREFIX) + 4:] not in networks:
+                log.warning("removing orphan bridge %s (%s)", link.name, alias)
+                nics = [p for p in host.links() if p.master == link.index
+                        and not (p.alias or "").startswith(ALIAS_PREFIX)]
+                held = uplink.snapshot(host, link, nics[0].name) if nics else None
+                host.delete_link(link.name)
+                if held is not None:        # a host NIC was inside (an uplink): give it its addresses back
+                    uplink.give_back(host, held)
+            elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias[len(ALIAS_PREFIX) + 3:] not in endpoints:
+                log.warning("removing orphan veth %s (%s)", link.name, alias)
+                host.delete_link(link.name)
 
     # network ------------------------------------------------------------------------
     def validate(self, net: Network) -> None:
@@ -148,7 +218,7 @@ class BridgeDriver:
                 raise field_error(f"option {OPT_MTU}", mtu, "must be between 68 and 65535")
         if not net.ipam:
             raise InvalidArgument("a bridge network needs a subnet")
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             self._validate_uplink(net)
 
     def _validate_uplink(self, net: Network) -> None:
@@ -181,12 +251,13 @@ class BridgeDriver:
     def create(self, net: Network) -> None:
         nl = self.ctx.kernel.host
         existing = nl.find(net.bridge)
-        if OPT_UPLINK in net.options:
+        mode = mode_of(net)
+        if mode is BridgeMode.UPLINK:
             if existing is not None:
                 raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
             self._create_uplink(net)
             return
-        if net.options.get(OPT_EXTERNAL) == "true":
+        if mode is BridgeMode.EXTERNAL:
             if existing is None or existing.kind != "bridge":
                 raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
             nl.set_link(existing.index, state="up")
@@ -261,7 +332,7 @@ class BridgeDriver:
             self.ctx.firewall.remove_network(net.id)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
             errors.append(exc)
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             try:
                 errors += self._delete_uplink(net)
             except CoveError as exc:
@@ -271,7 +342,7 @@ class BridgeDriver:
             return
         nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
-        if link is not None and link.alias == net_alias(net) and net.options.get(OPT_EXTERNAL) != "true":
+        if link is not None and link.alias == net_alias(net) and mode_of(net) is not BridgeMode.EXTERNAL:
             try:
                 nl.delete_link(net.bridge)
             except Exception as exc:  # noqa: BLE001
@@ -280,12 +351,12 @@ class BridgeDriver:
             raise ExceptionGroup(f"removing network {net.name}", errors)
 
     def restore(self, net: Network) -> None:
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             self._restore_uplink(net)
             return
         nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
-        if net.options.get(OPT_EXTERNAL) == "true":
+        if mode_of(net) is BridgeMode.EXTERNAL:
             if link is not None:
                 nl.set_link(link.index, state="up")
                 route_localnet(self.ctx, net.bridge)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, NotFound, field_error
 from ..kernel import features
-from ..kernel.netlink import RT_SCOPE_LINK
+from ..kernel.api import RT_SCOPE_LINK, Link
 from ..ipam import IpamConfig
 from ..model import Endpoint, Network
 from .base import DriverContext, register
@@ -91,10 +91,25 @@ class _StackedDriver:
 
     name = ""
     has_endpoints = True
+    supports_ipv6 = False
+    singleton = False
+    flushes_conntrack = False
     known: set[str] = {"parent"}
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx
+
+    def host_ifname(self, ep_id: str) -> str:
+        return ""
+
+    def collect_garbage(self, links: list[Link], networks: set[str], endpoints: set[str]) -> None:
+        """Host-access links and VLAN interfaces of networks that are gone."""
+        for link in links:
+            alias = link.alias or ""
+            for tag, what in (("cove:shim:", "host-access link"), ("cove:vlan:", "VLAN interface")):
+                if alias.startswith(tag) and alias[len(tag):] not in networks:
+                    log.warning("removing orphan %s %s (%s)", what, link.name, alias)
+                    self.ctx.kernel.host.delete_link(link.name)
 
     # network ----------------------------------------------------------------------
     def validate(self, net: Network) -> None:

@@ -29,6 +29,7 @@ from ..pipework import ExtraInterface
 from ..store import Store
 
 if TYPE_CHECKING:
+    from ..drivers import DriverContext, NetworkDriver
     from ..kernel.api import Kernel
 
 log = logging.getLogger("cove.engine")
@@ -86,6 +87,23 @@ class EngineCore:
     """State and lookups shared by the engine's parts."""
 
     kernel: Kernel
+    driver_ctx: DriverContext
+    drivers: dict[str, NetworkDriver]
+
+    def driver_by_name(self, name: str) -> NetworkDriver:
+        """The one instance of a registered driver (``NotFound`` naming the drivers there are)."""
+        from ..drivers import DRIVERS
+
+        drv = self.drivers.get(name)
+        if drv is None:
+            if name not in DRIVERS:
+                raise NotFound(f'plugin "{name}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
+            drv = DRIVERS[name](self.driver_ctx)
+            self.drivers[name] = drv
+        return drv
+
+    def driver_of(self, net: Network) -> NetworkDriver:
+        return self.driver_by_name(net.driver)
 
     def __init__(self, cfg: EngineConfig, store: Store) -> None:
         self.cfg = cfg

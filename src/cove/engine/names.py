@@ -24,7 +24,7 @@ class NameOps(EngineCore):
     records: Records
 
     def resolves_names(self, net: Network | None) -> bool:
-        return net is not None and net.driver != "host" and net.driver != "null" and net.name != "bridge"
+        return net is not None and not self.driver_of(net).singleton and net.name != "bridge"
 
     def dns_networks(self, c: Container) -> list[str]:
         return [nid for nid in self.endpoints.get(c.id, {}) if self.resolves_names(self.networks.get(nid))]

@@ -13,7 +13,6 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_netw
 from typing import Any
 
 from .. import ipam
-from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
@@ -29,16 +28,6 @@ from .names import NameOps
 
 
 class NetworkOps(NameOps):
-    drivers: dict[str, NetworkDriver]
-    driver_ctx: DriverContext
-
-    def driver_of(self, net: Network) -> NetworkDriver:
-        drv = self.drivers.get(net.driver)
-        if drv is None:
-            drv = DRIVERS[net.driver](self.driver_ctx)
-            self.drivers[net.driver] = drv
-        return drv
-
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
@@ -95,13 +84,11 @@ class NetworkOps(NameOps):
         with self.lock:
             if any(n.name == name for n in self.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
-            if driver not in DRIVERS:
-                raise NotFound(f'plugin "{driver}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
-            if ipv6 and driver != "bridge":
+            drv = self.driver_by_name(driver)
+            if ipv6 and not drv.supports_ipv6:
                 raise InvalidArgument(f"invalid ipv6: cove supports IPv6 on bridge networks only, not {driver}")
-            if driver in ("host", "null") and not predefined:
-                raise Forbidden(f'only one instance of "{ "none" if driver == "null" else "host"}" network is allowed')
-            drv = DRIVERS[driver](self.driver_ctx)
+            if drv.singleton and not predefined:
+                raise Forbidden(f'only one instance of "{getattr(drv, "network_name", driver)}" network is allowed')
             configs = self._ipam_configs(list(ipam_config or []), ipv6) if drv.has_endpoints else []
             net = Network(id=net_id or new_id(), name=name, driver=driver, created=now_rfc3339(),
                           ipam=[self._config_dict(c) for c in configs], internal=internal,
@@ -115,7 +102,6 @@ class NetworkOps(NameOps):
                 self.save_network(net)
                 undo.pop_all()
             self.networks[net.id] = net
-            self.drivers.setdefault(driver, drv)
             if not predefined:
                 self.network_event(net, "create")
             log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
@@ -220,7 +206,8 @@ class NetworkOps(NameOps):
                 self.forget_pools(net.id)
                 raise
             ip6, plen6, gw6 = "", 0, ""
-            v6 = net.ipam_v6() if net.ipv6 and net.driver == "bridge" else []
+            drv = self.driver_of(net)
+            v6 = net.ipam_v6() if net.ipv6 and drv.supports_ipv6 else []
             if v6:
                 d6 = v6[0]
                 if req.ip6 is not None:
@@ -233,11 +220,10 @@ class NetworkOps(NameOps):
                     raise
             epid = new_id()
             ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
-                          host_ifname=f"veth{epid[:7]}" if net.driver == "bridge" else "",
+                          host_ifname=drv.host_ifname(epid),
                           ip=str(ip), prefixlen=cfg.subnet.prefixlen,
                           gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip),
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
-            drv = self.driver_of(net)
             with ExitStack() as undo:
                 undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
                 drv.join(net, ep, sandbox)
@@ -289,8 +275,9 @@ class NetworkOps(NameOps):
             self.unregister_names(c.id, net_id)
             try:
                 if net is not None:
-                    self.driver_of(net).leave(net, ep, sandbox)
-                    if net.driver == "bridge":
+                    drv = self.driver_of(net)
+                    drv.leave(net, ep, sandbox)
+                    if drv.flushes_conntrack:
                         self.kernel.forget_flows(ep.ip, ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")

@@ -25,11 +25,11 @@ import os
 from ipaddress import IPv4Interface
 
 from .. import ipam
-from ..drivers import uplink
-from ..drivers.bridge import OPT_DEFAULT, OPT_EXTERNAL, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_NAME, firewalled, rules_for
+from ..drivers import DRIVERS
+from ..drivers.base import Collector, EndpointRestorer, Firewalled
+from ..drivers.bridge import BridgeMode, default_network_options, mode_of
 from ..errors import CoveError, Unavailable
 from ..model import Network
-from ..kernel.api import ALIAS_PREFIX
 from .containers import ContainerOps
 from .core import log
 
@@ -54,18 +54,14 @@ DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 class Reconciler(ContainerOps):
     def default_bridge_config(self, current: Network | None) -> tuple[list[dict[str, str]], dict[str, str]]:
         """The IPAM config and options the daemon's settings ask of the ``bridge`` network."""
-        options = {OPT_DEFAULT: "true", OPT_NAME: self.cfg.external_bridge or self.cfg.bridge_name,
-                   OPT_ICC: str(self.cfg.icc).lower(), OPT_MASQ: str(self.cfg.ip_masq).lower()}
-        if self.cfg.mtu:
-            options[OPT_MTU] = str(self.cfg.mtu)
+        options = default_network_options(self.cfg)
         if self.cfg.external_bridge:
-            options[OPT_EXTERNAL] = "true"
             iface = self._external_bridge_address(self.cfg.external_bridge)
             cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
         elif self.cfg.bip:
             iface = IPv4Interface(self.cfg.bip)
             cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
-        elif current is not None and OPT_EXTERNAL not in current.options and current.ipam:
+        elif current is not None and mode_of(current) is not BridgeMode.EXTERNAL and current.ipam:
             cfg = {"Subnet": current.ipam[0]["Subnet"]}
             if self.cfg.bip is None and current.ipam[0].get("Gateway"):
                 cfg["Gateway"] = current.ipam[0]["Gateway"]
@@ -115,8 +111,12 @@ class Reconciler(ContainerOps):
         """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
         fw = self.driver_ctx.firewall
         fw.setup()
-        fw.sync([rules_for(n) for n in self.networks.values() if n.driver == "bridge" and firewalled(n)],
-                self.published())
+        rules = []
+        for net in self.networks.values():
+            drv = self.driver_of(net)
+            if isinstance(drv, Firewalled) and (r := drv.firewall_rules(net)) is not None:
+                rules.append(r)
+        fw.sync(rules, self.published())
 
     def reconcile(self) -> None:
         with self.lock:
@@ -125,7 +125,7 @@ class Reconciler(ContainerOps):
             fw = self.driver_ctx.firewall
             clear_other_backends(fw.name)
             for net in self.networks.values():
-                if net.driver not in ("host", "null"):
+                if not self.driver_of(net).singleton:
                     before = net.to_dict()
                     self.driver_of(net).restore(net)
                     if net.to_dict() != before:
@@ -144,10 +144,10 @@ class Reconciler(ContainerOps):
                     for ep in self.endpoints.get(c.id, {}).values():
                         self.register_names(c, ep)
                         net = self.networks.get(ep.network_id)
-                        restore_ep = getattr(self.driver_of(net), "restore_endpoint", None) if net else None
-                        if restore_ep is not None:
+                        drv = self.driver_of(net) if net else None
+                        if net is not None and isinstance(drv, EndpointRestorer):
                             try:
-                                restore_ep(net, ep)
+                                drv.restore_endpoint(net, ep)
                             except CoveError as exc:
                                 log.warning("endpoint %s on network %s: %s", ep.id[:12], net.name, exc)
                     if c.mode == "bridge":
@@ -169,29 +169,14 @@ class Reconciler(ContainerOps):
             self.collect_garbage()
 
     def collect_garbage(self) -> None:
-        """Delete cove-tagged links and namespace files that no record owns."""
+        """Delete cove-tagged links and namespace files that no record owns (each driver its own tags)."""
         host = self.kernel.host
-        nets = {f"{ALIAS_PREFIX}net:{n.id}" for n in self.networks.values()}
-        eps = {f"{ALIAS_PREFIX}ep:{ep.id}" for d in self.endpoints.values() for ep in d.values()}
-        for link in host.links():
-            alias = link.alias or ""
-            if alias.startswith(f"{ALIAS_PREFIX}net:") and alias not in nets:
-                log.warning("removing orphan bridge %s (%s)", link.name, alias)
-                nics = [p for p in host.links() if p.master == link.index
-                        and not (p.alias or "").startswith(ALIAS_PREFIX)]
-                held = uplink.snapshot(host, link, nics[0].name) if nics else None
-                host.delete_link(link.name)
-                if held is not None:        # a host NIC was inside (an uplink): give it its addresses back
-                    uplink.give_back(host, held)
-            elif alias.startswith(f"{ALIAS_PREFIX}shim:") and alias[len(ALIAS_PREFIX) + 5:] not in self.networks:
-                log.warning("removing orphan host-access link %s (%s)", link.name, alias)
-                host.delete_link(link.name)
-            elif alias.startswith(f"{ALIAS_PREFIX}vlan:") and alias[len(ALIAS_PREFIX) + 5:] not in self.networks:
-                log.warning("removing orphan VLAN interface %s (%s)", link.name, alias)
-                host.delete_link(link.name)
-            elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias not in eps:
-                log.warning("removing orphan veth %s (%s)", link.name, alias)
-                host.delete_link(link.name)
+        nets = set(self.networks)
+        eps = {ep.id for d in self.endpoints.values() for ep in d.values()}
+        for name in sorted(DRIVERS):
+            drv = self.driver_by_name(name)
+            if isinstance(drv, Collector):
+                drv.collect_garbage(host.links(), nets, eps)
         self.collect_pipework_garbage(host.links())
         held = {c.state.netns for c in self.containers.values() if c.running and c.state.netns}
         for path in self.kernel.bound_netns(self.cfg.netns_dir):
