@@ -94,12 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
                            dns_search=st.dns_search, dns_options=st.dns_opts)
         engine = Engine(cfg)
-        engine.settings = st
         engine.open()
     except CoveError as exc:
         print(f"cove daemon: {exc}", file=sys.stderr)
         return 1
-    server = Server(path, build_router(engine))
+    server = Server(path, build_router(engine, st))
     server.bind()
     stop = threading.Event()
 

@@ -22,10 +22,10 @@ from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
 from ..model import PREDEFINED
 from ..events import EventFilter, parse_filters, parse_timestamp
-from ..kernel import features
+from .info import kernel_features
 from . import schema
 from .listfilters import ContainerRow, NetworkRow, select_containers, select_networks
-from .settings import effective
+from .settings import Settings, effective
 from .http import Request, Response, Router
 
 API_VERSION = "1.43"
@@ -49,7 +49,7 @@ def _size(req: Request, name: str) -> int:
     return int(raw)
 
 
-def build_router(engine: Engine) -> Router:
+def build_router(engine: Engine, settings: Settings | None = None) -> Router:
     r = Router()
     E = engine
 
@@ -86,8 +86,8 @@ def build_router(engine: Engine) -> Router:
                 "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
                 "FirewallBackend": {"Driver": E.driver_ctx.firewall.name},
                 "CoveExecRoot": E.cfg.exec_root,
-                "CoveSettings": effective(E.settings) if getattr(E, "settings", None) else {},
-                "CoveKernelFeatures": features.summary(),
+                "CoveSettings": effective(settings) if settings is not None else {},
+                "CoveKernelFeatures": kernel_features(),
             })
 
     def events(req: Request) -> Response:

@@ -131,9 +131,10 @@ def _networks_json(engine: Engine, c: Container) -> dict[str, Any]:
         net = engine.find_network(c.mode)
         out[net.name] = _endpoint_settings(net, None, EndpointRequest(), "")
     for net_id, req in c.networks.items():
-        net = engine.networks.get(net_id)
-        if net is None:
+        joined = engine.networks.get(net_id)
+        if joined is None:
             continue
+        net = joined
         out[net.name] = _endpoint_settings(net, eps.get(net_id), req, c.state.netns)
         if net.name not in PREDEFINED and c.id[:12] not in req.aliases:
             # Docker (API <= 1.43) lists the short id among the aliases on user networks

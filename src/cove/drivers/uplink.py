@@ -152,8 +152,8 @@ def give_back(nl: Netlink, rec: Record) -> list[Exception]:
     except CoveError as exc:
         errors.append(exc)
     errors += _put(nl, nic.index, rec, strict=False)
-    for exc in errors:
-        log.warning("giving %s back its addresses and routes: %s", rec["nic"], exc)
+    for failure in errors:
+        log.warning("giving %s back its addresses and routes: %s", rec["nic"], failure)
     return errors
 
 

@@ -111,7 +111,8 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             networks: dict[str, EndpointRequest] = {}
             if mode in ("host", "none"):
                 if any(r.ip or r.ip6 or r.aliases or r.mac for r in endpoints.values()):
-                    raise InvalidArgument(f"invalid network settings: --ip, --ip6, --alias and --mac-address need a network, not --network {mode}")
+                    raise InvalidArgument("invalid network settings: --ip, --ip6, --alias and --mac-address need a "
+                                          f"network, not --network {mode}")
             elif mode.startswith("container:"):
                 self.find_container(mode.split(":", 1)[1])
                 if config.hostname:
@@ -337,8 +338,8 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             c.state.finished_at = now_rfc3339()
             self.save_container(c)
             self.last_exit[cid] = code
-            for exc in errors:
-                log.warning("container %s: teardown: %s", c.name, exc)
+            for failure in errors:
+                log.warning("container %s: teardown: %s", c.name, failure)
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
             self.changed.notify_all()
             if c.host_config.auto_remove:
@@ -529,7 +530,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Container {c.id} is not running")
             env = _default_env(c.config.env, rec.env)
-            handle = self.runtime.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
+            handle: rt.ExecHandle = self.runtime.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
                                      tty=rec.tty, stdin=rec.stdin)
             rec.running = True
             rec.pid = handle.popen.pid
@@ -563,7 +564,9 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             cur = self.containers.get(cid)
             return cur is not None and cur.running
 
-        return self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running)
+        lines: Iterator[tuple[str, bytes]] = self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow,
+                                                                      running)
+        return lines
 
 
 def _exec_action(action: str, cmd: list[str]) -> str:

@@ -18,7 +18,7 @@ import os
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ..kernel.api import Kernel
 
 log = logging.getLogger("cove.engine")
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -174,7 +176,7 @@ class EngineCore:
         return self._by_prefix(ref, self.containers, "container")
 
     @staticmethod
-    def _by_prefix(ref: str, table: dict, kind: str):  # type: ignore[no-untyped-def]
+    def _by_prefix(ref: str, table: dict[str, _T], kind: str) -> _T:
         if ref:
             hits = [v for k, v in table.items() if k.startswith(ref)]
             if len(hits) == 1:

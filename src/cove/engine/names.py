@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..dns.records import Records
 from ..dns.server import Upstream
+from ..dns.service import DnsService
 from ..etcfiles import parse_resolv_conf
 from ..model import Container, Endpoint, Network
 from .core import EngineCore, log
@@ -22,6 +23,7 @@ MAX_UPSTREAMS = 3
 
 class NameOps(EngineCore):
     records: Records
+    dns: DnsService
 
     def resolves_names(self, net: Network | None) -> bool:
         return net is not None and not self.driver_of(net).singleton and net.name != "bridge"

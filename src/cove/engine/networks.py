@@ -16,6 +16,8 @@ from .. import ipam
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
+from .core import log, new_id, now_rfc3339
+from .names import NameOps
 
 
 def check_dns_name(field: str, name: str) -> None:
@@ -23,8 +25,6 @@ def check_dns_name(field: str, name: str) -> None:
     if not valid_name(name):
         raise field_error(field, name, "not a valid DNS name (labels of letters, digits, - and _; "
                           "at most 63 characters each)")
-from .core import log, new_id, now_rfc3339
-from .names import NameOps
 
 
 class NetworkOps(NameOps):

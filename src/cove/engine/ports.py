@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .. import portmap
 from ..model import Container
 from ..portmap import PortMapping
-from .core import EngineCore, log
+from .core import EngineCore
 
 _SOCK_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 

@@ -76,7 +76,7 @@ class Reconciler(ContainerOps):
         link = host.find(name)
         if link is None or link.kind != "bridge":
             raise Unavailable(f"invalid daemon setting bridge={name!r}: no Linux bridge of that name exists")
-        addrs = [a for _, a in host.addresses(link.index)]
+        addrs: list[IPv4Interface] = [a for _, a in host.addresses(link.index)]
         if not addrs:
             raise Unavailable(f"invalid daemon setting bridge={name!r}: the bridge has no IPv4 address to use")
         return addrs[0]
@@ -143,21 +143,21 @@ class Reconciler(ContainerOps):
                     self.watcher.watch(c.id, state_dir)
                     for ep in self.endpoints.get(c.id, {}).values():
                         self.register_names(c, ep)
-                        net = self.networks.get(ep.network_id)
-                        drv = self.driver_of(net) if net else None
-                        if net is not None and isinstance(drv, EndpointRestorer):
+                        ep_net = self.networks.get(ep.network_id)
+                        drv = self.driver_of(ep_net) if ep_net else None
+                        if ep_net is not None and isinstance(drv, EndpointRestorer):
                             try:
-                                drv.restore_endpoint(net, ep)
+                                drv.restore_endpoint(ep_net, ep)
                             except CoveError as exc:
-                                log.warning("endpoint %s on network %s: %s", ep.id[:12], net.name, exc)
+                                log.warning("endpoint %s on network %s: %s", ep.id[:12], ep_net.name, exc)
                     if c.mode == "bridge":
                         self.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
                     self.on_exit(c.id, self.runtime.exit_code(state_dir))
             for cid in list(self.endpoints):
-                c = self.containers.get(cid)
-                if c is None or not c.running:
+                holder = self.containers.get(cid)
+                if holder is None or not holder.running:
                     for net_id, ep in list(self.endpoints[cid].items()):
                         log.warning("releasing stale endpoint %s on network %s", ep.id[:12], net_id[:12])
                         if ep.host_ifname:
