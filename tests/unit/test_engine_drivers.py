@@ -81,7 +81,7 @@ def test_a_new_driver_is_one_class_and_one_registration(tmp_path: Path) -> None:
                                         HostConfig(network_mode="t"), {})
         rig.engine.start_container(c.id)
         assert joined == ["10.44.0.2"]
-        assert rig.engine.dns_networks(c)           # a user network: names resolve
+        assert rig.engine.names.dns_networks(c)           # a user network: names resolve
         rig.engine.stop_container(c.id)
         assert joined == []
     finally:

@@ -26,6 +26,8 @@ from ..runtime import process as rt
 from ..store import SqliteStore, Store
 from .containers import ExecRecord
 from .guard import FirewallGuard
+from .names import NameService
+from .ports import PortPublisher
 from .core import EngineConfig, epoch_of, new_id, now_rfc3339
 from .reconcile import Reconciler
 
@@ -52,6 +54,8 @@ class Engine(Reconciler):
         self.drivers = {}
         self.records = Records()
         self.dns = dns if dns is not None else DnsService(Resolver(self.records))
+        self.ports = PortPublisher(self.state, self.driver_ctx.firewall, kernel)
+        self.names = NameService(self.state, self.records, self.dns, self.driver_of)
         self.watcher = self.runtime.ExitWatcher(self.on_exit)
         self.guard = FirewallGuard(self)
 

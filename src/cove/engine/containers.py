@@ -33,7 +33,6 @@ from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
 from .networks import NetworkOps, check_dns_name
 from .pipework import PipeworkOps
-from .ports import PortOps
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -58,7 +57,7 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(NetworkOps, PortOps, PipeworkOps):
+class ContainerOps(NetworkOps, PipeworkOps):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
     #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
@@ -141,7 +140,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.config.hostname and c.mode not in ("host", "container"):
                 c.config.hostname = c.id[:12]
             if c.mode == "bridge":
-                self.check_ports(c)
+                self.ports.check_ports(c)
             os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
             self.save_container(c)
             self.containers[c.id] = c
@@ -197,7 +196,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     def _resolv_text(self, c: Container, host_resolv: str) -> str:
         hc, cfg = c.host_config, self.cfg
         search, options = hc.dns_search or cfg.dns_search, hc.dns_options or cfg.dns_options
-        if self.dns_networks(c):
+        if self.names.dns_networks(c):
             return etcfiles.resolv_conf_embedded(host_resolv, search, options)
         return etcfiles.resolv_conf(host_resolv, hc.dns or cfg.dns, search, options)
 
@@ -238,7 +237,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
         if c.running and c.mode == "bridge":
             paths = self._etc_paths(c)
             etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, c.config.hostname))
-            if self.dns_networks(c):
+            if self.names.dns_networks(c):
                 # as Docker: joining a first user network switches resolv.conf to the embedded
                 # resolver (now listening in the namespace); leaving it does not switch back
                 resolv = self._resolv_text(c, self._host_resolv())
@@ -266,11 +265,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 eps = self.endpoints.get(c.id, {})
                 if eps:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
-                    ports = self.publish(c, primary.ip, primary.ip6)
-                    undo.callback(self.unpublish, ports)
+                    ports = self.ports.publish(c, primary.ip, primary.ip6)
+                    undo.callback(self.ports.unpublish, ports)
                 etc = self._etc_files(c)
-                if self.start_resolver(c, sandbox):
-                    undo.callback(self.stop_resolver, c.id)
+                if self.names.start_resolver(c, sandbox):
+                    undo.callback(self.names.stop_resolver, c.id)
                 spec = ContainerSpec(
                     id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
                     data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
@@ -313,11 +312,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             self.container_event(c, "die", exitCode=code)     # as dockerd: before the disconnects
             errors: list[BaseException] = []
             try:
-                self.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
+                self.ports.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
             except Exception as exc:  # noqa: BLE001 - teardown goes on
                 errors.append(exc)
             c.state.ports = []
-            self.stop_resolver(cid)
+            self.names.stop_resolver(cid)
             for net_id in list(self.endpoints.get(cid, {})):
                 try:
                     self.detach(c, net_id, c.state.netns)

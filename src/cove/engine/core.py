@@ -16,21 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
-import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..events import EventBus
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
 from ..store import Store
+from .state import State
 
 if TYPE_CHECKING:
     from ..drivers import DriverContext, NetworkDriver
     from ..kernel.api import Kernel
+    from .names import NameService
+    from .ports import PortPublisher
 
 log = logging.getLogger("cove.engine")
 
@@ -90,6 +90,8 @@ class EngineCore:
 
     kernel: Kernel
     driver_ctx: DriverContext
+    ports: PortPublisher
+    names: NameService
     drivers: dict[str, NetworkDriver]
 
     def driver_by_name(self, name: str) -> NetworkDriver:
@@ -108,19 +110,13 @@ class EngineCore:
         return self.driver_by_name(net.driver)
 
     def __init__(self, cfg: EngineConfig, store: Store) -> None:
-        self.cfg = cfg
-        self.store = store
-        self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
-        self.networks: dict[str, Network] = {}
-        self.containers: dict[str, Container] = {}
-        self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
-        # (network id, subnet) -> its address pool, built from the endpoints once and then kept
-        # up to date by attach/detach (so an attach costs the same with 10 or 1,000 neighbours)
-        self.pools: dict[tuple[str, str], Any] = {}
-        self.extra_ifaces: dict[str, dict[str, ExtraInterface]] = {}   # container id -> ifname -> `cove attach`
-        self.started = time.time()
-        self.events = EventBus()
+        # the parts still written as methods here reach the shared state through these names
+        # (the very objects of :class:`State`, which the services are given)
+        self.state = st = State(cfg, store)
+        self.cfg, self.store, self.lock, self.changed = cfg, store, st.lock, st.changed
+        self.networks, self.containers, self.endpoints = st.networks, st.containers, st.endpoints
+        self.pools, self.extra_ifaces = st.pools, st.extra_ifaces
+        self.started, self.events = st.started, st.events
 
     # events (published where an action completes) ------------------------------------
     def container_event(self, c: Container, action: str, **extra: object) -> None:
@@ -193,15 +189,13 @@ class EngineCore:
             del self.pools[key]
 
     def leases(self, net_id: str) -> set[str]:
-        """Addresses in use on a network: exactly its live endpoints' addresses."""
-        return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
+        return self.state.leases(net_id)
 
     def leases6(self, net_id: str) -> set[str]:
-        """IPv6 addresses in use on a network (``--ipv6`` networks)."""
-        return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
+        return self.state.leases6(net_id)
 
     def endpoints_on(self, net_id: str) -> list[Endpoint]:
-        return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
+        return self.state.endpoints_on(net_id)
 
     def check_unique_container_name(self, name: str, exclude: str | None = None) -> None:
         for c in self.containers.values():

@@ -17,7 +17,7 @@ from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
 from .core import log, new_id, now_rfc3339
-from .names import NameOps
+from .core import EngineCore
 
 
 def check_dns_name(field: str, name: str) -> None:
@@ -27,7 +27,7 @@ def check_dns_name(field: str, name: str) -> None:
                           "at most 63 characters each)")
 
 
-class NetworkOps(NameOps):
+class NetworkOps(EngineCore):
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
@@ -237,7 +237,7 @@ class NetworkOps(NameOps):
                     self.save_network(net)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
-            self.register_names(c, ep)
+            self.names.register(c, ep)
             self.network_event(net, "connect", container=c.id)
             return ep
 
@@ -272,7 +272,7 @@ class NetworkOps(NameOps):
             if ep is None:
                 return
             net = self.networks.get(net_id)
-            self.unregister_names(c.id, net_id)
+            self.names.unregister(c.id, net_id)
             try:
                 if net is not None:
                     drv = self.driver_of(net)
@@ -304,7 +304,7 @@ class NetworkOps(NameOps):
             try:
                 if c.running:
                     self.attach(c, net, req, c.state.netns)
-                    self.start_resolver(c, c.state.netns)
+                    self.names.start_resolver(c, c.state.netns)
             except BaseException:
                 del c.networks[net.id]
                 raise

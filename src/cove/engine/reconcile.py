@@ -116,7 +116,7 @@ class Reconciler(ContainerOps):
             drv = self.driver_of(net)
             if isinstance(drv, Firewalled) and (r := drv.firewall_rules(net)) is not None:
                 rules.append(r)
-        fw.sync(rules, self.published())
+        fw.sync(rules, self.ports.published())
 
     def reconcile(self) -> None:
         with self.lock:
@@ -142,7 +142,7 @@ class Reconciler(ContainerOps):
                 if self.runtime.is_alive(state_dir):
                     self.watcher.watch(c.id, state_dir)
                     for ep in self.endpoints.get(c.id, {}).values():
-                        self.register_names(c, ep)
+                        self.names.register(c, ep)
                         ep_net = self.networks.get(ep.network_id)
                         drv = self.driver_of(ep_net) if ep_net else None
                         if ep_net is not None and isinstance(drv, EndpointRestorer):
@@ -151,7 +151,7 @@ class Reconciler(ContainerOps):
                             except CoveError as exc:
                                 log.warning("endpoint %s on network %s: %s", ep.id[:12], ep_net.name, exc)
                     if c.mode == "bridge":
-                        self.start_resolver(c, c.state.netns)
+                        self.names.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
                     self.on_exit(c.id, self.runtime.exit_code(state_dir))

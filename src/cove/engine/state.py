@@ -1,0 +1,55 @@
+"""The engine's state, shared by its services: the records, the lock, the store, the event bus.
+
+Every service is built from one :class:`State` and the outside parts it needs
+(passed in, never found through ``self``): :class:`cove.engine.ports.PortPublisher`
+(firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
+driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
+from validation to the store write; waiting happens on ``changed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..events import EventBus
+from ..model import Container, Endpoint, Network
+from ..pipework import ExtraInterface
+from ..store import Store
+
+if TYPE_CHECKING:
+    from .core import EngineConfig
+
+
+@dataclass(eq=False)
+class State:
+    cfg: EngineConfig
+    store: Store
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    networks: dict[str, Network] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    #: container id -> network id -> endpoint
+    endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
+    #: (network id, subnet) -> its address pool, built from the endpoints once and then kept
+    #: up to date by attach/detach (so an attach costs the same with 10 or 1,000 neighbours)
+    pools: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: container id -> ifname -> a `cove attach` interface
+    extra_ifaces: dict[str, dict[str, ExtraInterface]] = field(default_factory=dict)
+    events: EventBus = field(default_factory=EventBus)
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    def endpoints_on(self, net_id: str) -> list[Endpoint]:
+        return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
+
+    def leases(self, net_id: str) -> set[str]:
+        """Addresses in use on a network: exactly its live endpoints' addresses."""
+        return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
+
+    def leases6(self, net_id: str) -> set[str]:
+        """IPv6 addresses in use on a network (``--ipv6`` networks)."""
+        return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
