@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from ..errors import InvalidArgument, NotFound
 from ..engine import Engine
 from ..model import PREDEFINED
 from ..events import EventFilter, parse_filters, parse_timestamp
+from ..runtime.proc import descendants
+from ..runtime.streams import close_write, frame, pump_exec, pump_to_fifo
 from .info import kernel_features
 from . import schema
 from .listfilters import ContainerRow, NetworkRow, select_containers, select_networks
@@ -30,11 +31,6 @@ from .http import Request, Response, Router
 
 API_VERSION = "1.43"
 MIN_API_VERSION = "1.24"
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's multiplexed stream frame: [stream, 0, 0, 0, len32be] + data."""
-    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
 
 
 def _filters(req: Request) -> dict[str, list[str]]:
@@ -230,7 +226,7 @@ def build_router(engine: Engine, settings: Settings | None = None) -> Router:
                 raise InvalidArgument(f"Container {c.id} is not running")
             pid = c.state.pid
         procs = []
-        for p in _descendants(pid):
+        for p in descendants(pid):
             try:
                 with open(f"/proc/{p}/cmdline", "rb") as fh:
                     cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -277,7 +273,7 @@ def build_router(engine: Engine, settings: Settings | None = None) -> Router:
                                        or E.containers[cid].state.status == "exited", 300)
                 if want_stdin:
                     fifo = os.path.join(E.cfg.container_state_dir(cid), "stdin")
-                    threading.Thread(target=_pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
+                    threading.Thread(target=pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
                 for stream, data in E.logs(cid, follow=True):
                     if want.get(stream, False):
                         sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
@@ -285,7 +281,7 @@ def build_router(engine: Engine, settings: Settings | None = None) -> Router:
                 pass
             finally:
                 E.attach_end(cid)
-            _close_write(sock)
+            close_write(sock)
 
         return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if tty
                         else "application/vnd.docker.multiplexed-stream")
@@ -347,10 +343,10 @@ def build_router(engine: Engine, settings: Settings | None = None) -> Router:
 
         def run(sock: socket.socket, leftover: bytes) -> None:
             try:
-                _stream_exec(handle, sock, leftover, rec.tty, rec.stdin)
+                pump_exec(handle, sock, leftover, rec.tty, rec.stdin)
             finally:
                 E.exec_finished(exec_id, handle.popen.wait())
-            _close_write(sock)
+            close_write(sock)
 
         return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if rec.tty
                         else "application/vnd.docker.multiplexed-stream")
@@ -440,19 +436,6 @@ def build_router(engine: Engine, settings: Settings | None = None) -> Router:
     return r
 
 
-def _descendants(pid: int) -> list[int]:
-    out = [pid]
-    i = 0
-    while i < len(out):
-        try:
-            with open(f"/proc/{out[i]}/task/{out[i]}/children") as f:
-                out += [int(x) for x in f.read().split()]
-        except OSError:
-            pass
-        i += 1
-    return out
-
-
 def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
     lines: list[tuple[str, bytes]] = []
     for stream, data in chunks:
@@ -461,79 +444,5 @@ def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, byte
     return lines[-n:] if n > 0 else []
 
 
-def _close_write(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-
-def _pump_to_fifo(sock: socket.socket, leftover: bytes, fifo: str) -> None:
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        if leftover:
-            os.write(fd, leftover)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            os.write(fd, data)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _reap_exec(engine: Engine, exec_id: str, handle: Any) -> None:
     engine.exec_finished(exec_id, handle.popen.wait())
-
-
-def _stream_exec(handle: Any, sock: socket.socket, leftover: bytes, tty: bool, stdin: bool) -> None:
-    """Copy between the hijacked socket and the exec'd process until it exits."""
-    p = handle.popen
-    master = getattr(handle, "master_fd", None)
-    sinks: dict[int, int] = {}
-    if tty and master is not None:
-        sinks[master] = 0
-    else:
-        if p.stdout is not None:
-            sinks[p.stdout.fileno()] = 1
-        if p.stderr is not None:
-            sinks[p.stderr.fileno()] = 2
-    stdin_fd = master if tty else (p.stdin.fileno() if p.stdin is not None else None)
-    if stdin and stdin_fd is not None and leftover:
-        os.write(stdin_fd, leftover)
-    watch_sock = stdin and stdin_fd is not None
-    # poll(), not select(): a daemon with hundreds of containers has descriptors past 1024
-    while sinks:
-        poller = select.poll()
-        for fd in sinks:
-            poller.register(fd, select.POLLIN)
-        if watch_sock:
-            poller.register(sock.fileno(), select.POLLIN)
-        ready = [fd for fd, _ in poller.poll(1000)]
-        for fd in ready:
-            if fd == sock.fileno():
-                data = sock.recv(65536)
-                if not data:
-                    watch_sock = False
-                    if not tty and p.stdin is not None:
-                        p.stdin.close()
-                    continue
-                assert stdin_fd is not None
-                os.write(stdin_fd, data)
-                continue
-            if fd not in sinks:
-                continue
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                data = b""
-            if not data:
-                del sinks[fd]
-                continue
-            stream = sinks[fd]
-            sock.sendall(data if stream == 0 else frame(stream, data))
