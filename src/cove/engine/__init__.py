@@ -21,12 +21,14 @@ from ..dns.service import DnsService
 from ..drivers import DriverContext
 from ..firewall import Firewall, get_firewall
 from ..kernel.api import Kernel
+from ..pipework import ExtraInterface, InterfaceRequest
 from ..runtime import images as _images
 from ..runtime import process as rt
 from ..store import SqliteStore, Store
 from .containers import ExecRecord
 from .guard import FirewallGuard
 from .names import NameService
+from .pipework import PipeworkService
 from .ports import PortPublisher
 from .core import EngineConfig, epoch_of, new_id, now_rfc3339
 from .reconcile import Reconciler
@@ -56,8 +58,19 @@ class Engine(Reconciler):
         self.dns = dns if dns is not None else DnsService(Resolver(self.records))
         self.ports = PortPublisher(self.state, self.driver_ctx.firewall, kernel)
         self.names = NameService(self.state, self.records, self.dns, self.driver_of)
+        self.pipework = PipeworkService(self.state, kernel)
         self.watcher = self.runtime.ExitWatcher(self.on_exit)
         self.guard = FirewallGuard(self)
+
+    # `cove attach` (the facade's verbs; the work is PipeworkService's) -----------------------
+    def add_interface(self, ref: str, req: InterfaceRequest) -> ExtraInterface:
+        return self.pipework.add_interface(ref, req)
+
+    def remove_interface(self, ref: str, ifname: str) -> None:
+        self.pipework.remove_interface(ref, ifname)
+
+    def extra_interfaces(self, cid: str) -> list[ExtraInterface]:
+        return self.pipework.extra_interfaces(cid)
 
     def open(self) -> Engine:
         self.load()

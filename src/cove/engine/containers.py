@@ -32,7 +32,6 @@ from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
 from .networks import NetworkOps, check_dns_name
-from .pipework import PipeworkOps
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -57,7 +56,7 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(NetworkOps, PipeworkOps):
+class ContainerOps(NetworkOps):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
     #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
@@ -322,7 +321,7 @@ class ContainerOps(NetworkOps, PipeworkOps):
                     self.detach(c, net_id, c.state.netns)
                 except Exception as exc:  # noqa: BLE001 - teardown goes on
                     errors.append(exc)
-            errors += self.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace
+            errors += self.pipework.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace
             if c.mode in ("bridge", "none") and c.state.netns:
                 try:
                     self._drop_netns(c.state.netns)

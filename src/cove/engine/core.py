@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..drivers import DriverContext, NetworkDriver
     from ..kernel.api import Kernel
     from .names import NameService
+    from .pipework import PipeworkService
     from .ports import PortPublisher
 
 log = logging.getLogger("cove.engine")
@@ -92,6 +93,7 @@ class EngineCore:
     driver_ctx: DriverContext
     ports: PortPublisher
     names: NameService
+    pipework: PipeworkService
     drivers: dict[str, NetworkDriver]
 
     def driver_by_name(self, name: str) -> NetworkDriver:
@@ -155,33 +157,10 @@ class EngineCore:
 
     # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
     def find_network(self, ref: str) -> Network:
-        if ref in self.networks:
-            return self.networks[ref]
-        for net in self.networks.values():
-            if net.name == ref:
-                return net
-        return self._by_prefix(ref, self.networks, "network")
+        return self.state.find_network(ref)
 
     def find_container(self, ref: str) -> Container:
-        if ref in self.containers:
-            return self.containers[ref]
-        name = ref.lstrip("/")
-        for c in self.containers.values():
-            if c.name == name:
-                return c
-        return self._by_prefix(ref, self.containers, "container")
-
-    @staticmethod
-    def _by_prefix(ref: str, table: dict[str, _T], kind: str) -> _T:
-        if ref:
-            hits = [v for k, v in table.items() if k.startswith(ref)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise Conflict(f"{kind} {ref} is ambiguous: {len(hits)} {kind}s match that id prefix")
-        if kind == "network":
-            raise NotFound(f"network {ref} not found")
-        raise NotFound(f"No such container: {ref}")
+        return self.state.find_container(ref)
 
     def forget_pools(self, net_id: str | None = None) -> None:
         """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""

@@ -165,7 +165,7 @@ class Reconciler(ContainerOps):
                         self.store.delete(f"endpoints/{cid}/{net_id}")
                     del self.endpoints[cid]
                     self.forget_pools()
-            self.drop_stale_interfaces()
+            self.pipework.drop_stale()
             self.collect_garbage()
 
     def collect_garbage(self) -> None:
@@ -177,7 +177,7 @@ class Reconciler(ContainerOps):
             drv = self.driver_by_name(name)
             if isinstance(drv, Collector):
                 drv.collect_garbage(host.links(), nets, eps)
-        self.collect_pipework_garbage(host.links())
+        self.pipework.collect_garbage(host.links())
         held = {c.state.netns for c in self.containers.values() if c.running and c.state.netns}
         for path in self.kernel.bound_netns(self.cfg.netns_dir):
             if path not in held:

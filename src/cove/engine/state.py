@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
@@ -21,6 +22,20 @@ from ..store import Store
 
 if TYPE_CHECKING:
     from .core import EngineConfig
+
+_T = TypeVar("_T")
+
+
+def _by_prefix(ref: str, table: dict[str, _T], kind: str) -> _T:
+    if ref:
+        hits = [v for k, v in table.items() if k.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise Conflict(f"{kind} {ref} is ambiguous: {len(hits)} {kind}s match that id prefix")
+    if kind == "network":
+        raise NotFound(f"network {ref} not found")
+    raise NotFound(f"No such container: {ref}")
 
 
 @dataclass(eq=False)
@@ -42,6 +57,24 @@ class State:
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
+
+    # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
+    def find_network(self, ref: str) -> Network:
+        if ref in self.networks:
+            return self.networks[ref]
+        for net in self.networks.values():
+            if net.name == ref:
+                return net
+        return _by_prefix(ref, self.networks, "network")
+
+    def find_container(self, ref: str) -> Container:
+        if ref in self.containers:
+            return self.containers[ref]
+        name = ref.lstrip("/")
+        for c in self.containers.values():
+            if c.name == name:
+                return c
+        return _by_prefix(ref, self.containers, "container")
 
     def endpoints_on(self, net_id: str) -> list[Endpoint]:
         return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
