@@ -55,6 +55,7 @@ from ..ipam import AddressPool, IpamConfig
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
+from .options import bool_option
 from .uplink import HOST_AUX, OPT_UPLINK
 
 OPT_NAME = "com.docker.network.bridge.name"
@@ -89,16 +90,8 @@ def mode_of(net: Network) -> BridgeMode:
     return BridgeMode.MANAGED
 
 
-def _bool_opt(net: Network, key: str, default: bool) -> bool:
-    raw = net.options.get(key)
-    if raw is None:
-        return default
-    low = raw.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise field_error(f"option {key}", raw, "must be true or false")
+#: the shared true/false parser (its older name here)
+_bool_opt = bool_option
 
 
 def net_alias(net: Network) -> str:

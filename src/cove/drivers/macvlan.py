@@ -41,7 +41,7 @@ from ..kernel.api import RT_SCOPE_LINK, Link
 from ..ipam import IpamConfig
 from ..model import Endpoint, Network
 from .base import DriverContext, register
-from .bridge import _bool_opt
+from .options import bool_option as _bool_opt
 
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
