@@ -1,0 +1,37 @@
+"""What the route modules share: the API version, filter and size parsing, exec reaping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import InvalidArgument
+from ...engine import Engine
+from ...events import parse_filters
+from ..http import Request
+
+API_VERSION = "1.43"
+MIN_API_VERSION = "1.24"
+
+
+def _filters(req: Request) -> dict[str, list[str]]:
+    return parse_filters(req.arg("filters"))
+
+
+def _size(req: Request, name: str) -> int:
+    """``h``/``w`` of a resize: an unsigned integer, as dockerd insists (400 otherwise)."""
+    raw = req.arg(name)
+    if raw is None or not raw.isdigit() or int(raw) > 0xFFFF:
+        raise InvalidArgument(f"invalid {name}: {raw!r} is not a terminal size (0-65535)")
+    return int(raw)
+
+
+def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, bytes]]:
+    lines: list[tuple[str, bytes]] = []
+    for stream, data in chunks:
+        for line in data.splitlines(keepends=True):
+            lines.append((stream, line))
+    return lines[-n:] if n > 0 else []
+
+
+def _reap_exec(engine: Engine, exec_id: str, handle: Any) -> None:
+    engine.exec_finished(exec_id, handle.popen.wait())
