@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import CoveError, field_error
@@ -44,6 +45,14 @@ Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 #: (record kind, from version) -> the step to the next version.  Version 0 -> 1 only adds the
 #: stamp: fields added before versioning have defaults (``last_ip6``, ``host_changes``, ...).
 UPGRADES: dict[tuple[str, int], Upgrade] = {}
+
+
+def epoch_of(rfc3339: str) -> int:
+    """Seconds since the epoch of a stored RFC 3339 time (0 if it is not one)."""
+    try:
+        return int(datetime.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+    except ValueError:
+        return 0
 
 
 def stamped(d: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.driver_ctx.firewall.name)
+    log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.firewall_name)
     t = threading.Thread(target=server.serve_forever, name="cove-accept", daemon=True)
     t.start()
     while not stop.is_set():

@@ -30,7 +30,8 @@ from .guard import FirewallGuard
 from .names import NameService
 from .pipework import PipeworkService
 from .ports import PortPublisher
-from .core import EngineConfig, epoch_of, new_id, now_rfc3339
+from ..model import epoch_of
+from .core import EngineConfig, new_id, now_rfc3339
 from .reconcile import Reconciler
 
 __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rfc3339"]
@@ -71,6 +72,10 @@ class Engine(Reconciler):
 
     def extra_interfaces(self, cid: str) -> list[ExtraInterface]:
         return self.pipework.extra_interfaces(cid)
+
+    @property
+    def firewall_name(self) -> str:
+        return self.driver_ctx.firewall.name
 
     def open(self) -> Engine:
         self.load()

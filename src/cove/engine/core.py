@@ -79,13 +79,6 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def epoch_of(rfc3339: str) -> int:
-    try:
-        return int(datetime.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
-    except ValueError:
-        return 0
-
-
 class EngineCore:
     """State and lookups shared by the engine's parts."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from ...engine import Engine
+from ..backend import Backend
 from ..http import Router
 from ..settings import Settings
 from . import containers, events, images, networks, system
@@ -24,7 +24,7 @@ from ._common import API_VERSION, MIN_API_VERSION
 __all__ = ["API_VERSION", "MIN_API_VERSION", "build_router"]
 
 
-def build_router(engine: Engine, settings: Settings | None = None) -> Router:
+def build_router(engine: Backend, settings: Settings | None = None) -> Router:
     r = Router()
     for module in (events, system, networks, containers, exec_routes, images):
         for method, path, handler in module.ROUTES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import InvalidArgument
-from ...engine import Engine
+from ..backend import Backend
 from ...events import parse_filters
 from ..http import Request
 
@@ -33,5 +33,5 @@ def _tail_lines(chunks: list[tuple[str, bytes]], n: int) -> list[tuple[str, byte
     return lines[-n:] if n > 0 else []
 
 
-def _reap_exec(engine: Engine, exec_id: str, handle: Any) -> None:
+def _reap_exec(engine: Backend, exec_id: str, handle: Any) -> None:
     engine.exec_finished(exec_id, handle.popen.wait())

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ... import pipework
 from ...errors import InvalidArgument, NotFound
-from ...engine import Engine
+from ..backend import Backend
 from ...runtime.proc import descendants
 from ...runtime.streams import close_write, frame, pump_to_fifo
 from .. import schema
@@ -24,7 +24,7 @@ from ..http import Handler, Request, Response
 from ._common import _filters, _size, _tail_lines
 
 
-def containers_list(engine: Engine, req: Request) -> Response:
+def containers_list(engine: Backend, req: Request) -> Response:
     f = _filters(req)
     limit_arg = req.arg("limit") or "0"
     try:
@@ -52,38 +52,38 @@ def containers_list(engine: Engine, req: Request) -> Response:
     return Response.json(out)
 
 
-def container_create(engine: Engine, req: Request) -> Response:
+def container_create(engine: Backend, req: Request) -> Response:
     config, host, endpoints = schema.container_request(req.json())
     c = engine.create_container(req.arg("name"), config, host, endpoints)
     return Response.json({"Id": c.id, "Warnings": []}, 201)
 
 
-def container_inspect(engine: Engine, req: Request, ref: str) -> Response:
+def container_inspect(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         return Response.json(schema.container_json(engine, engine.find_container(ref)))
 
 
-def container_start(engine: Engine, req: Request, ref: str) -> Response:
+def container_start(engine: Backend, req: Request, ref: str) -> Response:
     return Response.empty(204 if engine.start_container(ref) else 304)
 
 
-def container_stop(engine: Engine, req: Request, ref: str) -> Response:
+def container_stop(engine: Backend, req: Request, ref: str) -> Response:
     t = req.arg("t")
     return Response.empty(204 if engine.stop_container(ref, float(t) if t else None) else 304)
 
 
-def container_restart(engine: Engine, req: Request, ref: str) -> Response:
+def container_restart(engine: Backend, req: Request, ref: str) -> Response:
     t = req.arg("t")
     engine.restart_container(ref, float(t) if t else None)
     return Response.empty()
 
 
-def container_kill(engine: Engine, req: Request, ref: str) -> Response:
+def container_kill(engine: Backend, req: Request, ref: str) -> Response:
     engine.kill_container(ref, req.arg("signal"))
     return Response.empty()
 
 
-def container_wait(engine: Engine, req: Request, ref: str) -> Response:
+def container_wait(engine: Backend, req: Request, ref: str) -> Response:
     block = engine.wait_container(ref, req.arg("condition") or "not-running")
 
     def body() -> Iterator[bytes]:   # headers go out first: the wait is registered
@@ -92,12 +92,12 @@ def container_wait(engine: Engine, req: Request, ref: str) -> Response:
     return Response(stream=body())
 
 
-def container_delete(engine: Engine, req: Request, ref: str) -> Response:
+def container_delete(engine: Backend, req: Request, ref: str) -> Response:
     engine.remove_container(ref, force=req.flag("force"))
     return Response.empty()
 
 
-def container_rename(engine: Engine, req: Request, ref: str) -> Response:
+def container_rename(engine: Backend, req: Request, ref: str) -> Response:
     new = req.arg("name")
     if not new:
         raise InvalidArgument("invalid name: the new name is required")
@@ -105,7 +105,7 @@ def container_rename(engine: Engine, req: Request, ref: str) -> Response:
     return Response.empty()
 
 
-def container_top(engine: Engine, req: Request, ref: str) -> Response:
+def container_top(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         if not c.running:
@@ -122,7 +122,7 @@ def container_top(engine: Engine, req: Request, ref: str) -> Response:
     return Response.json({"Titles": ["UID", "PID", "CMD"], "Processes": procs})
 
 
-def container_logs(engine: Engine, req: Request, ref: str) -> Response:
+def container_logs(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         tty = c.config.tty
@@ -143,7 +143,7 @@ def container_logs(engine: Engine, req: Request, ref: str) -> Response:
     return Response(stream=gen(), content_type=ctype)
 
 
-def container_attach(engine: Engine, req: Request, ref: str) -> Response:
+def container_attach(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         cid, tty, open_stdin = c.id, c.config.tty, c.config.open_stdin
@@ -175,23 +175,23 @@ def container_attach(engine: Engine, req: Request, ref: str) -> Response:
                     else "application/vnd.docker.multiplexed-stream")
 
 
-def container_resize(engine: Engine, req: Request, ref: str) -> Response:
+def container_resize(engine: Backend, req: Request, ref: str) -> Response:
     engine.resize_container(ref, _size(req, "h"), _size(req, "w"))
     return Response(body=b"", content_type="text/plain; charset=utf-8")
 
 
-def interfaces_list(engine: Engine, req: Request, ref: str) -> Response:
+def interfaces_list(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         return Response.json([pipework.to_json(x) for x in engine.extra_interfaces(c.id)])
 
 
-def interface_add(engine: Engine, req: Request, ref: str) -> Response:
+def interface_add(engine: Backend, req: Request, ref: str) -> Response:
     x = engine.add_interface(ref, pipework.parse_request(req.json()))
     return Response.json(pipework.to_json(x), 201)
 
 
-def interface_remove(engine: Engine, req: Request, ref: str, ifname: str) -> Response:
+def interface_remove(engine: Backend, req: Request, ref: str, ifname: str) -> Response:
     engine.remove_interface(ref, ifname)
     return Response.empty()
 

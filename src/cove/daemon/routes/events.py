@@ -6,13 +6,13 @@ Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTE
 
 from __future__ import annotations
 
-from ...engine import Engine
+from ..backend import Backend
 from ...events import EventFilter, parse_timestamp
 from ..http import Handler, Request, Response
 from ._common import _filters
 
 
-def events(engine: Engine, req: Request) -> Response:
+def events(engine: Backend, req: Request) -> Response:
     since = parse_timestamp(req.arg("since"), "since")
     until = parse_timestamp(req.arg("until"), "until")
     sub = engine.events.subscribe(since, until, EventFilter(_filters(req)))

@@ -9,14 +9,14 @@ from __future__ import annotations
 import socket
 import threading
 
-from ...engine import Engine
+from ..backend import Backend
 from ...runtime.streams import close_write, pump_exec
 from .. import schema
 from ..http import Handler, Request, Response
 from ._common import _reap_exec, _size
 
 
-def exec_create(engine: Engine, req: Request, ref: str) -> Response:
+def exec_create(engine: Backend, req: Request, ref: str) -> Response:
     body = req.json()
     rec = engine.exec_create(ref, schema._str_list(body.get("Cmd"), "Cmd"), schema._str_list(body.get("Env"), "Env"),
                         body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
@@ -25,7 +25,7 @@ def exec_create(engine: Engine, req: Request, ref: str) -> Response:
     return Response.json({"Id": rec.id}, 201)
 
 
-def exec_start(engine: Engine, req: Request, exec_id: str) -> Response:
+def exec_start(engine: Backend, req: Request, exec_id: str) -> Response:
     body = req.json()
     rec = engine.find_exec(exec_id)
     handle = engine.exec_start(exec_id)
@@ -44,7 +44,7 @@ def exec_start(engine: Engine, req: Request, exec_id: str) -> Response:
                     else "application/vnd.docker.multiplexed-stream")
 
 
-def exec_inspect(engine: Engine, req: Request, exec_id: str) -> Response:
+def exec_inspect(engine: Backend, req: Request, exec_id: str) -> Response:
     rec = engine.find_exec(exec_id)
     return Response.json({"ID": rec.id, "ContainerID": rec.container_id, "Running": rec.running,
                           "ExitCode": rec.exit_code, "Pid": rec.pid,
@@ -52,7 +52,7 @@ def exec_inspect(engine: Engine, req: Request, exec_id: str) -> Response:
                           "OpenStdin": rec.stdin, "OpenStdout": rec.stdout, "OpenStderr": rec.stderr})
 
 
-def exec_resize(engine: Engine, req: Request, exec_id: str) -> Response:
+def exec_resize(engine: Backend, req: Request, exec_id: str) -> Response:
     engine.resize_exec(exec_id, _size(req, "h"), _size(req, "w"))
     return Response(body=b"", content_type="text/plain; charset=utf-8")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 from ...errors import InvalidArgument, NotFound
-from ...engine import Engine
+from ..backend import Backend
 from ..http import Handler, Request, Response
 from ._common import _filters
 
 
-def image_create(engine: Engine, req: Request) -> Response:
+def image_create(engine: Backend, req: Request) -> Response:
     if req.arg("fromSrc") != "-":
         raise NotFound("cove has no registry to pull from: import a root filesystem with "
                        "`cove import FILE NAME` (POST /images/create?fromSrc=-)")
@@ -28,7 +28,7 @@ def image_create(engine: Engine, req: Request) -> Response:
     return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
 
 
-def images_list(engine: Engine, req: Request) -> Response:
+def images_list(engine: Backend, req: Request) -> Response:
     import fnmatch
 
     f = _filters(req)
@@ -51,7 +51,7 @@ def images_list(engine: Engine, req: Request) -> Response:
     return Response.json(out)
 
 
-def image_inspect(engine: Engine, req: Request, ref: str) -> Response:
+def image_inspect(engine: Backend, req: Request, ref: str) -> Response:
     img = engine.images.get(ref)
     return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": img.created,
                           "Size": img.size, "Os": "linux", "Architecture": "amd64",
@@ -60,7 +60,7 @@ def image_inspect(engine: Engine, req: Request, ref: str) -> Response:
                           "CoveRootfs": img.rootfs})
 
 
-def image_delete(engine: Engine, req: Request, ref: str) -> Response:
+def image_delete(engine: Backend, req: Request, ref: str) -> Response:
     img = engine.images.get(ref)
     with engine.lock:
         users = [c.name for c in engine.containers.values() if c.config.image_id == img.id]
@@ -73,7 +73,7 @@ def image_delete(engine: Engine, req: Request, ref: str) -> Response:
     return Response.json([{"Untagged": ref}])
 
 
-def image_tag(engine: Engine, req: Request, ref: str) -> Response:
+def image_tag(engine: Backend, req: Request, ref: str) -> Response:
     engine.images.tag(ref, req.arg("repo") or "", req.arg("tag") or "latest")
     return Response.empty(201)
 

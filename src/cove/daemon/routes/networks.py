@@ -7,7 +7,7 @@ Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTE
 from __future__ import annotations
 
 from ...errors import InvalidArgument
-from ...engine import Engine
+from ..backend import Backend
 from ...model import PREDEFINED
 from .. import schema
 from ..listfilters import NetworkRow, select_networks
@@ -15,7 +15,7 @@ from ..http import Handler, Request, Response
 from ._common import _filters
 
 
-def networks_list(engine: Engine, req: Request) -> Response:
+def networks_list(engine: Backend, req: Request) -> Response:
     f = _filters(req)
     with engine.lock:
         rows = [NetworkRow(schema.network_json(engine, net, detail=False), net.name in PREDEFINED,
@@ -24,12 +24,12 @@ def networks_list(engine: Engine, req: Request) -> Response:
     return Response.json(sorted(out, key=lambda n: n["Name"]))
 
 
-def network_inspect(engine: Engine, req: Request, ref: str) -> Response:
+def network_inspect(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         return Response.json(schema.network_json(engine, engine.find_network(ref)))
 
 
-def network_create(engine: Engine, req: Request) -> Response:
+def network_create(engine: Backend, req: Request) -> Response:
     body = req.json()
     name = body.get("Name")
     if not name:
@@ -41,24 +41,24 @@ def network_create(engine: Engine, req: Request) -> Response:
     return Response.json({"Id": net.id, "Warning": ""}, 201)
 
 
-def network_delete(engine: Engine, req: Request, ref: str) -> Response:
+def network_delete(engine: Backend, req: Request, ref: str) -> Response:
     engine.remove_network(ref)
     return Response.empty()
 
 
-def network_connect(engine: Engine, req: Request, ref: str) -> Response:
+def network_connect(engine: Backend, req: Request, ref: str) -> Response:
     body = req.json()
     engine.connect(ref, body.get("Container") or "", schema.endpoint_request(body.get("EndpointConfig")))
     return Response.empty(200)
 
 
-def network_disconnect(engine: Engine, req: Request, ref: str) -> Response:
+def network_disconnect(engine: Backend, req: Request, ref: str) -> Response:
     body = req.json()
     engine.disconnect(ref, body.get("Container") or "", force=bool(body.get("Force")))
     return Response.empty(200)
 
 
-def network_prune(engine: Engine, req: Request) -> Response:
+def network_prune(engine: Backend, req: Request) -> Response:
     return Response.json({"NetworksDeleted": engine.prune_networks()})
 
 

@@ -11,19 +11,19 @@ import platform
 import socket
 
 from ... import __version__
-from ...engine import Engine
+from ..backend import Backend
 from ..info import kernel_features
 from ..settings import Settings, effective
 from ..http import Handler, Request, Response
 from ._common import API_VERSION, MIN_API_VERSION
 
 
-def ping(engine: Engine, req: Request) -> Response:
+def ping(engine: Backend, req: Request) -> Response:
     return Response(body=b"OK", content_type="text/plain; charset=utf-8",
                     headers=[("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")])
 
 
-def version(engine: Engine, req: Request) -> Response:
+def version(engine: Backend, req: Request) -> Response:
     u = platform.uname()
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
                "GoVersion": "python" + platform.python_version(), "Os": "linux",
@@ -37,7 +37,7 @@ def version(engine: Engine, req: Request) -> Response:
     })
 
 
-def info(engine: Engine, req: Request, settings: Settings | None = None) -> Response:
+def info(engine: Backend, req: Request, settings: Settings | None = None) -> Response:
     with engine.lock:
         cs = list(engine.containers.values())
         running = sum(1 for c in cs if c.running)
@@ -50,7 +50,7 @@ def info(engine: Engine, req: Request, settings: Settings | None = None) -> Resp
             "NCPU": os.cpu_count(), "IPv4Forwarding": engine.cfg.ip_forward,
             "NEventsListener": engine.events.subscribers,
             "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
-            "FirewallBackend": {"Driver": engine.driver_ctx.firewall.name},
+            "FirewallBackend": {"Driver": engine.firewall_name},
             "CoveExecRoot": engine.cfg.exec_root,
             "CoveSettings": effective(settings) if settings is not None else {},
             "CoveKernelFeatures": kernel_features(),
