@@ -21,6 +21,7 @@ from ..dns.service import DnsService
 from ..drivers import DriverContext
 from ..firewall import Firewall, get_firewall
 from ..kernel.api import Kernel
+from ..model import EndpointRequest, Network
 from ..pipework import ExtraInterface, InterfaceRequest
 from ..runtime import images as _images
 from ..runtime import process as rt
@@ -28,7 +29,9 @@ from ..store import SqliteStore, Store
 from .containers import ExecRecord
 from .guard import FirewallGuard
 from .names import NameService
+from .networks import NetworkService
 from .pipework import PipeworkService
+from .state import Drivers
 from .ports import PortPublisher
 from ..model import epoch_of
 from .core import EngineConfig, new_id, now_rfc3339
@@ -54,14 +57,36 @@ class Engine(Reconciler):
         self.runtime = runtime if runtime is not None else rt
         self.driver_ctx = DriverContext(kernel=kernel, firewall=firewall if firewall is not None
                                         else get_firewall(cfg.firewall), mtu=cfg.mtu)
-        self.drivers = {}
+        self.driver_table = Drivers(self.driver_ctx)
         self.records = Records()
         self.dns = dns if dns is not None else DnsService(Resolver(self.records))
         self.ports = PortPublisher(self.state, self.driver_ctx.firewall, kernel)
         self.names = NameService(self.state, self.records, self.dns, self.driver_of)
         self.pipework = PipeworkService(self.state, kernel)
+        self.nets = NetworkService(self.state, kernel, self.driver_table, self.names)
+        self.nets.endpoints_changed = self.on_endpoints_changed
         self.watcher = self.runtime.ExitWatcher(self.on_exit)
         self.guard = FirewallGuard(self)
+
+    # networks (the facade's verbs; the work is NetworkService's) ------------------------------
+    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,
+                       internal: bool = False, attachable: bool = False, ipv6: bool = False,
+                       options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+                       predefined: bool = False, net_id: str | None = None) -> Network:
+        return self.nets.create_network(name, driver, ipam_config, internal, attachable, ipv6, options, labels,
+                                        predefined, net_id)
+
+    def remove_network(self, ref: str) -> Network:
+        return self.nets.remove_network(ref)
+
+    def prune_networks(self) -> list[str]:
+        return self.nets.prune_networks()
+
+    def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
+        self.nets.connect(net_ref, container_ref, req)
+
+    def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
+        self.nets.disconnect(net_ref, container_ref, force)
 
     # `cove attach` (the facade's verbs; the work is PipeworkService's) -----------------------
     def add_interface(self, ref: str, req: InterfaceRequest) -> ExtraInterface:

@@ -31,7 +31,8 @@ from ..runtime import images as _images
 from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
-from .networks import NetworkOps, check_dns_name
+from .core import EngineCore
+from .networks import check_dns_name
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -56,7 +57,7 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(NetworkOps):
+class ContainerOps(EngineCore):
     images: _images.ImageStore
     watcher: rt.ExitWatcher
     #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
@@ -121,11 +122,11 @@ class ContainerOps(NetworkOps):
                     host.network_mode = primary.name
                 else:
                     req = endpoints.pop(mode, None) or endpoints.pop(primary.id, None) or EndpointRequest()
-                    self.check_request(primary, req)
+                    self.nets.check_request(primary, req)
                     networks[primary.id] = req
                     for ref, req in endpoints.items():
                         net = self.find_network(ref)
-                        self.check_request(net, req)
+                        self.nets.check_request(net, req)
                         networks[net.id] = req
             for spec in host.extra_hosts:
                 hname, sep, hip = spec.partition(":")
@@ -258,8 +259,8 @@ class ContainerOps(NetworkOps):
                         net = self.networks.get(net_id)
                         if net is None:
                             raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
-                        self.attach(c, net, req, sandbox)
-                        undo.callback(self.detach, c, net_id, sandbox)
+                        self.nets.attach(c, net, req, sandbox)
+                        undo.callback(self.nets.detach, c, net_id, sandbox)
                 ports: list[PortMapping] = []
                 eps = self.endpoints.get(c.id, {})
                 if eps:
@@ -318,7 +319,7 @@ class ContainerOps(NetworkOps):
             self.names.stop_resolver(cid)
             for net_id in list(self.endpoints.get(cid, {})):
                 try:
-                    self.detach(c, net_id, c.state.netns)
+                    self.nets.detach(c, net_id, c.state.netns)
                 except Exception as exc:  # noqa: BLE001 - teardown goes on
                     errors.append(exc)
             errors += self.pipework.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace

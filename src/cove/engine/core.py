@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..errors import Conflict, InvalidArgument, NotFound
+from ..errors import Conflict, InvalidArgument
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
 from ..store import Store
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ..drivers import DriverContext, NetworkDriver
     from ..kernel.api import Kernel
     from .names import NameService
+    from .networks import NetworkService
+    from .state import Drivers
     from .pipework import PipeworkService
     from .ports import PortPublisher
 
@@ -87,22 +89,14 @@ class EngineCore:
     ports: PortPublisher
     names: NameService
     pipework: PipeworkService
-    drivers: dict[str, NetworkDriver]
+    driver_table: Drivers
+    nets: NetworkService
 
     def driver_by_name(self, name: str) -> NetworkDriver:
-        """The one instance of a registered driver (``NotFound`` naming the drivers there are)."""
-        from ..drivers import DRIVERS
-
-        drv = self.drivers.get(name)
-        if drv is None:
-            if name not in DRIVERS:
-                raise NotFound(f'plugin "{name}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
-            drv = DRIVERS[name](self.driver_ctx)
-            self.drivers[name] = drv
-        return drv
+        return self.driver_table.by_name(name)
 
     def driver_of(self, net: Network) -> NetworkDriver:
-        return self.driver_by_name(net.driver)
+        return self.driver_table.of(net)
 
     def __init__(self, cfg: EngineConfig, store: Store) -> None:
         # the parts still written as methods here reach the shared state through these names
@@ -112,27 +106,9 @@ class EngineCore:
         self.networks, self.containers, self.endpoints = st.networks, st.containers, st.endpoints
         self.pools, self.extra_ifaces = st.pools, st.extra_ifaces
         self.started, self.events = st.started, st.events
-
-    # events (published where an action completes) ------------------------------------
-    def container_event(self, c: Container, action: str, **extra: object) -> None:
-        """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
-        attrs = {**c.config.labels, "image": c.config.image, "name": c.name}
-        attrs.update({k: str(v) for k, v in extra.items()})
-        self.events.publish("container", action, c.id, attrs)
-
-    def network_event(self, net: Network, action: str, **extra: object) -> None:
-        attrs = {"name": net.name, "type": net.driver, **{k: str(v) for k, v in extra.items()}}
-        self.events.publish("network", action, net.id, attrs)
-
-    # persistence ---------------------------------------------------------------------
-    def save_network(self, net: Network) -> None:
-        self.store.put(f"networks/{net.id}", net.to_dict())
-
-    def save_container(self, c: Container) -> None:
-        self.store.put(f"containers/{c.id}", c.to_dict())
-
-    def save_endpoint(self, ep: Endpoint) -> None:
-        self.store.put(f"endpoints/{ep.container_id}/{ep.network_id}", ep.to_dict())
+        self.container_event, self.network_event = st.container_event, st.network_event
+        self.save_network, self.save_container, self.save_endpoint = st.save_network, st.save_container, st.save_endpoint
+        self.forget_pools = st.forget_pools
 
     def load(self) -> None:
         for e in self.store.list("networks/"):
@@ -154,11 +130,6 @@ class EngineCore:
 
     def find_container(self, ref: str) -> Container:
         return self.state.find_container(ref)
-
-    def forget_pools(self, net_id: str | None = None) -> None:
-        """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""
-        for key in [k for k in self.pools if net_id is None or k[0] == net_id]:
-            del self.pools[key]
 
     def leases(self, net_id: str) -> set[str]:
         return self.state.leases(net_id)

@@ -8,6 +8,7 @@ so no half-made bridge, veth, rule or lease remains.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 from .. import ipam
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
+from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
 from .core import log, new_id, now_rfc3339
-from .core import EngineCore
+from .names import NameService
+from .state import Drivers, State
 
 
 def check_dns_name(field: str, name: str) -> None:
@@ -27,7 +30,23 @@ def check_dns_name(field: str, name: str) -> None:
                           "at most 63 characters each)")
 
 
-class NetworkOps(EngineCore):
+class NetworkService:
+    """Networks and endpoints, built from the engine's state, the kernel, the driver table and the names."""
+
+    def __init__(self, state: State, kernel: Kernel, drivers: Drivers, names: NameService) -> None:
+        self.state, self.kernel, self.names = state, kernel, names
+        self.driver_by_name, self.driver_of = drivers.by_name, drivers.of
+        # the shared records and helpers, by the names the methods below use
+        self.cfg, self.store, self.lock = state.cfg, state.store, state.lock
+        self.networks, self.containers, self.endpoints, self.pools = (state.networks, state.containers,
+                                                                      state.endpoints, state.pools)
+        self.find_network, self.find_container = state.find_network, state.find_container
+        self.endpoints_on, self.leases, self.leases6 = state.endpoints_on, state.leases, state.leases6
+        self.save_network, self.save_endpoint, self.save_container = (state.save_network, state.save_endpoint,
+                                                                      state.save_container)
+        self.network_event, self.forget_pools = state.network_event, state.forget_pools
+        #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
+        self.endpoints_changed: Callable[[Container], None] = lambda c: None
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
@@ -331,4 +350,4 @@ class NetworkOps(EngineCore):
             self.on_endpoints_changed(c)
 
     def on_endpoints_changed(self, c: Container) -> None:
-        """Hook for the containers part (rewrites /etc/hosts)."""
+        self.endpoints_changed(c)

@@ -66,7 +66,7 @@ class Reconciler(ContainerOps):
             if self.cfg.bip is None and current.ipam[0].get("Gateway"):
                 cfg["Gateway"] = current.ipam[0]["Gateway"]
         else:
-            cfg = {"Subnet": str(ipam.pick_subnet(self._taken_subnets(), ipam.DEFAULT_POOLS))}
+            cfg = {"Subnet": str(ipam.pick_subnet(self.nets._taken_subnets(), ipam.DEFAULT_POOLS))}
         if self.cfg.fixed_cidr:
             cfg["IPRange"] = self.cfg.fixed_cidr
         return [cfg], options
@@ -97,15 +97,15 @@ class Reconciler(ContainerOps):
                     self.driver_of(current).delete(current)
                     self.store.delete(f"networks/{current.id}")
                     del self.networks[current.id]
-                    self.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True,
+                    self.nets.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True,
                                         net_id=current.id)
         else:
-            self.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True)
+            self.nets.create_network("bridge", "bridge", want_ipam, options=want_opts, predefined=True)
         names = {n.name for n in self.networks.values()}
         if "host" not in names:
-            self.create_network("host", "host", predefined=True)
+            self.nets.create_network("host", "host", predefined=True)
         if "none" not in names:
-            self.create_network("none", "null", predefined=True)
+            self.nets.create_network("none", "null", predefined=True)
 
     def restore_firewall(self) -> None:
         """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
@@ -131,7 +131,7 @@ class Reconciler(ContainerOps):
                     if net.to_dict() != before:
                         self.save_network(net)
             if any(n.ipv6 for n in self.networks.values()):
-                self.ipv6_forwarding()
+                self.nets.ipv6_forwarding()
             self.restore_firewall()
             self.collect_garbage()          # before the predefined networks: frees cove0 if a lost store held it
             self.ensure_predefined()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..model import Container, Endpoint, Network
@@ -58,6 +59,32 @@ class State:
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
 
+    # events (published where an action completes) ------------------------------------
+    def container_event(self, c: Container, action: str, **extra: object) -> None:
+        """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
+        attrs = {**c.config.labels, "image": c.config.image, "name": c.name}
+        attrs.update({k: str(v) for k, v in extra.items()})
+        self.events.publish("container", action, c.id, attrs)
+
+    def network_event(self, net: Network, action: str, **extra: object) -> None:
+        attrs = {"name": net.name, "type": net.driver, **{k: str(v) for k, v in extra.items()}}
+        self.events.publish("network", action, net.id, attrs)
+
+    # persistence ---------------------------------------------------------------------
+    def save_network(self, net: Network) -> None:
+        self.store.put(f"networks/{net.id}", net.to_dict())
+
+    def save_container(self, c: Container) -> None:
+        self.store.put(f"containers/{c.id}", c.to_dict())
+
+    def save_endpoint(self, ep: Endpoint) -> None:
+        self.store.put(f"endpoints/{ep.container_id}/{ep.network_id}", ep.to_dict())
+
+    def forget_pools(self, net_id: str | None = None) -> None:
+        """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""
+        for key in [k for k in self.pools if net_id is None or k[0] == net_id]:
+            del self.pools[key]
+
     # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
     def find_network(self, ref: str) -> Network:
         if ref in self.networks:
@@ -86,3 +113,24 @@ class State:
     def leases6(self, net_id: str) -> set[str]:
         """IPv6 addresses in use on a network (``--ipv6`` networks)."""
         return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
+
+
+class Drivers:
+    """The driver table of one engine: one instance per registered driver, made on first use."""
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.ctx = ctx
+        self._made: dict[str, NetworkDriver] = {}
+
+    def by_name(self, name: str) -> NetworkDriver:
+        """The driver ``name`` (``NotFound`` naming the drivers there are)."""
+        drv = self._made.get(name)
+        if drv is None:
+            if name not in DRIVERS:
+                raise NotFound(f'plugin "{name}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
+            drv = DRIVERS[name](self.ctx)
+            self._made[name] = drv
+        return drv
+
+    def of(self, net: Network) -> NetworkDriver:
+        return self.by_name(net.driver)
