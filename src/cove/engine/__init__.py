@@ -13,6 +13,7 @@ real one.  Unit tests pass :class:`cove.kernel.fake.FakeKernel` and
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..dns.records import Records
@@ -21,12 +22,12 @@ from ..dns.service import DnsService
 from ..drivers import DriverContext
 from ..firewall import Firewall, get_firewall
 from ..kernel.api import Kernel
-from ..model import EndpointRequest, Network
+from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
 from ..pipework import ExtraInterface, InterfaceRequest
 from ..runtime import images as _images
 from ..runtime import process as rt
 from ..store import SqliteStore, Store
-from .containers import ExecRecord
+from .containers import ContainerService, ExecRecord
 from .guard import FirewallGuard
 from .names import NameService
 from .networks import NetworkService
@@ -47,7 +48,6 @@ class Engine(Reconciler):
         os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
         os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
         super().__init__(cfg, store if store is not None else SqliteStore(os.path.join(cfg.data_root, "cove.db")))
-        self.init_containers()
         self.images = images if images is not None else _images.ImageStore(os.path.join(cfg.data_root, "images"))
         if kernel is None:
             from ..kernel.linux import LinuxKernel
@@ -64,9 +64,70 @@ class Engine(Reconciler):
         self.names = NameService(self.state, self.records, self.dns, self.driver_of)
         self.pipework = PipeworkService(self.state, kernel)
         self.nets = NetworkService(self.state, kernel, self.driver_table, self.names)
-        self.nets.endpoints_changed = self.on_endpoints_changed
-        self.watcher = self.runtime.ExitWatcher(self.on_exit)
+        self.container_svc = ContainerService(self.state, kernel, self.nets, self.ports, self.names, self.pipework,
+                                              self.images, self.runtime)
+        self.nets.endpoints_changed = self.container_svc.on_endpoints_changed
+        self.watcher = self.container_svc.watcher
         self.guard = FirewallGuard(self)
+
+    # containers (the facade's verbs; the work is ContainerService's) --------------------------
+    def create_container(self, name: str | None, config: ContainerConfig, host: HostConfig,
+                         endpoints: dict[str, EndpointRequest]) -> Container:
+        return self.container_svc.create_container(name, config, host, endpoints)
+
+    def start_container(self, ref: str) -> bool:
+        return self.container_svc.start_container(ref)
+
+    def stop_container(self, ref: str, timeout: float | None = None) -> bool:
+        return self.container_svc.stop_container(ref, timeout)
+
+    def restart_container(self, ref: str, timeout: float | None = None) -> None:
+        self.container_svc.restart_container(ref, timeout)
+
+    def kill_container(self, ref: str, sig: str | int | None = None) -> None:
+        self.container_svc.kill_container(ref, sig)
+
+    def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
+        return self.container_svc.wait_container(ref, condition)
+
+    def remove_container(self, ref: str, force: bool = False) -> None:
+        self.container_svc.remove_container(ref, force)
+
+    def rename_container(self, ref: str, new_name: str) -> None:
+        self.container_svc.rename_container(ref, new_name)
+
+    def resize_container(self, ref: str, height: int, width: int) -> None:
+        self.container_svc.resize_container(ref, height, width)
+
+    def logs(self, ref: str, follow: bool = False) -> Iterator[tuple[str, bytes]]:
+        return self.container_svc.logs(ref, follow)
+
+    def attach_begin(self, cid: str) -> None:
+        self.container_svc.attach_begin(cid)
+
+    def attach_end(self, cid: str) -> None:
+        self.container_svc.attach_end(cid)
+
+    def on_exit(self, cid: str, code: int | None) -> None:
+        self.container_svc.on_exit(cid, code)
+
+    # exec
+    def exec_create(self, ref: str, cmd: list[str], env: list[str] | None = None, workdir: str = "",
+                    tty: bool = False, stdin: bool = False, stdout: bool = True,
+                    stderr: bool = True) -> ExecRecord:
+        return self.container_svc.exec_create(ref, cmd, env, workdir, tty, stdin, stdout, stderr)
+
+    def find_exec(self, exec_id: str) -> ExecRecord:
+        return self.container_svc.find_exec(exec_id)
+
+    def exec_start(self, exec_id: str) -> rt.ExecHandle:
+        return self.container_svc.exec_start(exec_id)
+
+    def exec_finished(self, exec_id: str, code: int) -> None:
+        self.container_svc.exec_finished(exec_id, code)
+
+    def resize_exec(self, exec_id: str, height: int, width: int) -> None:
+        self.container_svc.resize_exec(exec_id, height, width)
 
     # networks (the facade's verbs; the work is NetworkService's) ------------------------------
     def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,

@@ -25,14 +25,18 @@ from typing import Any
 
 from .. import etcfiles
 from ..errors import Conflict, InvalidArgument, NotFound, field_error
+from ..kernel.api import Kernel
 from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
 from ..portmap import PortMapping
 from ..runtime import images as _images
 from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec
 from .core import log, new_id, now_rfc3339
-from .core import EngineCore
-from .networks import check_dns_name
+from .names import NameService
+from .networks import NetworkService, check_dns_name
+from .pipework import PipeworkService
+from .ports import PortPublisher
+from .state import State
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -57,13 +61,23 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(EngineCore):
-    images: _images.ImageStore
-    watcher: rt.ExitWatcher
-    #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
-    runtime: Any
+class ContainerService:
+    """Containers' lifecycle, built from the engine's state and the services and parts it uses."""
 
-    def init_containers(self) -> None:
+    def __init__(self, state: State, kernel: Kernel, nets: NetworkService, ports: PortPublisher,
+                 names: NameService, pipework: PipeworkService, images: _images.ImageStore, runtime: Any) -> None:
+        self.state, self.kernel, self.nets, self.ports, self.names, self.pipework = (state, kernel, nets, ports,
+                                                                                     names, pipework)
+        self.images = images
+        #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
+        self.runtime = runtime
+        self.watcher: rt.ExitWatcher = runtime.ExitWatcher(self.on_exit)
+        # the shared records and helpers, by the names the methods below use
+        self.cfg, self.store, self.lock, self.changed = state.cfg, state.store, state.lock, state.changed
+        self.containers, self.networks, self.endpoints = state.containers, state.networks, state.endpoints
+        self.find_container, self.find_network = state.find_container, state.find_network
+        self.save_container, self.container_event = state.save_container, state.container_event
+        self.check_unique_container_name = state.check_unique_container_name
         self.execs: dict[str, ExecRecord] = {}
         self.last_exit: dict[str, int] = {}
         self.attached: dict[str, int] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -29,6 +29,7 @@ from .state import State
 if TYPE_CHECKING:
     from ..drivers import DriverContext, NetworkDriver
     from ..kernel.api import Kernel
+    from .containers import ContainerService
     from .names import NameService
     from .networks import NetworkService
     from .state import Drivers
@@ -91,6 +92,8 @@ class EngineCore:
     pipework: PipeworkService
     driver_table: Drivers
     nets: NetworkService
+    container_svc: ContainerService
+    runtime: Any
 
     def driver_by_name(self, name: str) -> NetworkDriver:
         return self.driver_table.by_name(name)

@@ -30,7 +30,7 @@ from ..drivers.base import Collector, EndpointRestorer, Firewalled
 from ..drivers.bridge import BridgeMode, default_network_options, mode_of
 from ..errors import CoveError, Unavailable
 from ..model import Network
-from .containers import ContainerOps
+from .core import EngineCore
 from .core import log
 
 
@@ -51,7 +51,7 @@ def clear_other_backends(current: str) -> None:
 DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
 
-class Reconciler(ContainerOps):
+class Reconciler(EngineCore):
     def default_bridge_config(self, current: Network | None) -> tuple[list[dict[str, str]], dict[str, str]]:
         """The IPAM config and options the daemon's settings ask of the ``bridge`` network."""
         options = default_network_options(self.cfg)
@@ -140,7 +140,7 @@ class Reconciler(ContainerOps):
                     continue
                 state_dir = self.cfg.container_state_dir(c.id)
                 if self.runtime.is_alive(state_dir):
-                    self.watcher.watch(c.id, state_dir)
+                    self.container_svc.watcher.watch(c.id, state_dir)
                     for ep in self.endpoints.get(c.id, {}).values():
                         self.names.register(c, ep)
                         ep_net = self.networks.get(ep.network_id)
@@ -154,7 +154,7 @@ class Reconciler(ContainerOps):
                         self.names.start_resolver(c, c.state.netns)
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
-                    self.on_exit(c.id, self.runtime.exit_code(state_dir))
+                    self.container_svc.on_exit(c.id, self.runtime.exit_code(state_dir))
             for cid in list(self.endpoints):
                 holder = self.containers.get(cid)
                 if holder is None or not holder.running:

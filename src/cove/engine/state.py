@@ -103,6 +103,12 @@ class State:
                 return c
         return _by_prefix(ref, self.containers, "container")
 
+    def check_unique_container_name(self, name: str, exclude: str | None = None) -> None:
+        for c in self.containers.values():
+            if c.name == name and c.id != exclude:
+                raise Conflict(f'The container name "/{name}" is already in use by container "{c.id}". '
+                               "You have to remove (or rename) that container to be able to reuse that name.")
+
     def endpoints_on(self, net_id: str) -> list[Endpoint]:
         return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
 
