@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports clean
+.PHONY: install demo check test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports clean
 
 install:
 	./scripts/install.sh
@@ -11,7 +11,7 @@ install:
 demo: install
 	tests/sandbox.sh $(PY) -m cove.demo
 
-test: test-unit test-integration test-kernel
+test: check test-unit test-integration test-kernel
 
 # Strict (tests/conftest.py): a test that would be skipped fails instead, unless it is on the
 # conftest's ALLOWED_SKIPS; each stage prints "cove tests [stage]: N ran" and fails when fewer
@@ -50,3 +50,9 @@ bench-ports: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+
+# types (mypy --strict), lint (ruff) and layering (import-linter): the versions pinned in pyproject's test extra
+check: install
+	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports

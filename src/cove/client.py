@@ -111,7 +111,7 @@ class HTTPError(OSError):
 class Headers(dict):  # type: ignore[type-arg]
     """Response headers; keys lower-cased, ``get`` ignores case."""
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
 
@@ -173,15 +173,17 @@ class _Body:
                     self._done = True
                     return b""
                 self._left = n
-            data = self._reader.read1(min(size, self._left))  # type: ignore[attr-defined]
+            left = self._left or 0
+            data: bytes = self._reader.read1(min(size, left))  # type: ignore[attr-defined]
             if not data:
                 raise HTTPError("the connection closed inside a chunk")
-            self._left -= len(data)
+            self._left = left - len(data)
             if self._left == 0:
                 self._reader.readline(16)         # the CRLF after the chunk
             return data
         want = size if self._left is None else min(size, self._left)
         data = self._reader.read1(want)  # type: ignore[attr-defined]
+        assert isinstance(data, bytes)
         if self._left is not None:
             if not data:
                 raise HTTPError("the connection closed inside the body")
@@ -192,7 +194,7 @@ class _Body:
         return data
 
     def read(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             data = self.read1(1 << 16)
             if not data:
@@ -246,7 +248,8 @@ class Hijacked:
     def read(self, size: int = 65536) -> bytes:
         """Return the next bytes from the daemon; b"" once the stream ended."""
         try:
-            return self._reader.read1(size)  # type: ignore[attr-defined]
+            data: bytes = self._reader.read1(size)  # type: ignore[attr-defined]
+            return data
         except (OSError, ValueError):
             return b""
 
@@ -565,8 +568,8 @@ def decode_body(raw: bytes) -> Any:
 def error_message(raw: bytes, status: int, reason: str = "") -> str:
     """The one-line explanation in an error body (``{"message": ...}`` or text)."""
     body = decode_body(raw)
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
+    if isinstance(body, dict) and isinstance(message := body.get("message"), str):
+        return message
     if isinstance(body, str) and body.strip():
         return body.strip().splitlines()[0]
     return f"{status} {reason}".strip()

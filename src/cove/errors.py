@@ -14,7 +14,7 @@
                                    (503), e.g. a missing kernel module; names it
 
 Every error message is one line that names the field (or object) and the reason.
-Only :mod:`cove.daemon.status` turns a category into an HTTP status, and the CLI
+Only :func:`cove.daemon.http.error_response` turns an error into an HTTP status, and the CLI
 turns an HTTP error back into a one-line message and a non-zero exit code.
 """
 

@@ -16,21 +16,63 @@ addresses of its endpoints (nothing separate to leak).
 
 Every record converts to and from a plain dict for the store (``to_dict`` /
 ``from_dict``); Docker's wire JSON is built elsewhere (:mod:`cove.daemon.schema`).
+A stored record carries ``version`` (:data:`RECORD_VERSION`); ``from_dict``
+upgrades an older one step by step (:data:`UPGRADES`) before building the
+record, so a store written by an older cove still loads.  Records from before
+versioning have no ``version`` and count as version 0.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
-from .errors import field_error
+from .errors import CoveError, field_error
 
 #: Docker's rule for container and network names
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 #: networks every daemon has; they cannot be removed
 PREDEFINED = ("bridge", "host", "none")
+
+#: the version of the stored records this cove writes
+RECORD_VERSION = 1
+
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+#: (record kind, from version) -> the step to the next version.  Version 0 -> 1 only adds the
+#: stamp: fields added before versioning have defaults (``last_ip6``, ``host_changes``, ...).
+UPGRADES: dict[tuple[str, int], Upgrade] = {}
+
+
+def epoch_of(rfc3339: str) -> int:
+    """Seconds since the epoch of a stored RFC 3339 time (0 if it is not one)."""
+    try:
+        return int(datetime.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+    except ValueError:
+        return 0
+
+
+def stamped(d: dict[str, Any]) -> dict[str, Any]:
+    """A record's dict as stored: with the version it was written in."""
+    return {**d, "version": RECORD_VERSION}
+
+
+def upgraded(kind: str, d: dict[str, Any]) -> dict[str, Any]:
+    """A stored dict of any known version, as the current version (without the stamp)."""
+    d = dict(d)
+    version = d.pop("version", 0)
+    if not isinstance(version, int) or version > RECORD_VERSION:
+        raise CoveError(f"{kind} record of version {version!r}: written by a newer cove "
+                         f"(this one reads up to {RECORD_VERSION})")
+    while version < RECORD_VERSION:
+        step = UPGRADES.get((kind, version))
+        if step is not None:
+            d = step(d)
+        version += 1
+    return d
 
 
 def check_name(kind: str, name: str) -> str:
@@ -70,11 +112,11 @@ class Network:
         return [c for c in self.ipam if ":" in c.get("Subnet", "")]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return stamped(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Network:
-        return cls(**d)
+        return cls(**upgraded("network", d))
 
 
 @dataclass
@@ -108,12 +150,12 @@ class Endpoint:
     gateway6: str = ""                # ... and the bridge's IPv6 address (its default route)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return stamped(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Endpoint:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{k: v for k, v in upgraded("endpoint", d).items() if k in known})
 
 
 @dataclass
@@ -177,10 +219,11 @@ class Container:
     restart_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return stamped(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Container:
+        d = upgraded("container", d)
         return cls(
             id=d["id"],
             name=d["name"],

@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
 from .errors import InvalidArgument, field_error
+from .model import stamped, upgraded
 
 #: the longest interface name Linux accepts (IFNAMSIZ - 1)
 IFNAMSIZ = 15
@@ -59,11 +60,11 @@ class ExtraInterface:
     previous_dev: str = ""            # ... when that route had no gateway (straight out of a device)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return stamped(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExtraInterface:
-        return cls(**d)
+        return cls(**upgraded("pipework", d))
 
     @property
     def alias(self) -> str:

@@ -195,8 +195,8 @@ def forwarded_signals(api: Client, path: str, *, tty: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 @contextmanager

@@ -22,7 +22,8 @@ dataclasses.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from cove.errors import InvalidArgument
 
@@ -62,7 +63,7 @@ class Row(dict):  # type: ignore[type-arg]
 
     __slots__ = ("methods",)
 
-    def __init__(self, fields: dict[str, object], methods: dict[str, Callable[..., object]] | None = None) -> None:
+    def __init__(self, fields: Mapping[str, object], methods: dict[str, Callable[..., object]] | None = None) -> None:
         super().__init__(fields)
         self.methods = methods or {}
 _NO_FINAL = object()  # no value piped into a command (Go's missingVal)
@@ -365,52 +366,71 @@ class _Node:
 
 class _Text(_Node):
     __slots__ = ("text",)
+    text: str
 
 
 class _Action(_Node):
     __slots__ = ("pipe",)
+    pipe: _Pipe
 
 
 class _Control(_Node):
     """``if``, ``with`` or ``range``: a pipeline, a body and an optional else body."""
 
     __slots__ = ("word", "pipe", "body", "alt")
+    word: str
+    pipe: _Pipe
+    body: list[_Node]
+    alt: list[_Node] | None
 
 
 class _Loop(_Node):
     """``{{break}}`` or ``{{continue}}``."""
 
     __slots__ = ("word",)
+    word: str
 
 
 class _Pipe(_Node):
     __slots__ = ("decl", "assign", "cmds")
+    decl: list[str]
+    assign: bool
+    cmds: list[_Cmd]
 
 
 class _Cmd(_Node):
     __slots__ = ("args", "end_tok")  # end_tok: index of the token that ended it
+    args: list[_Node]
+    end_tok: int
 
 
 class _Field(_Node):
     __slots__ = ("names",)
+    names: list[str]
 
 
 class _Var(_Node):
     __slots__ = ("name", "names")
+    name: str
+    names: list[str]
 
 
 class _Chain(_Node):
     """``(pipeline).Field`` or ``func.Field``."""
 
     __slots__ = ("node", "names")
+    node: _Node
+    names: list[str]
 
 
 class _Func(_Node):
     __slots__ = ("name",)
+    name: str
 
 
 class _Const(_Node):
     __slots__ = ("value",)
+    value: object
 
 
 class _Dot(_Node):
@@ -430,7 +450,10 @@ class _Stop:
         self.word, self.pos, self.then = word, pos, then
 
 
-def _make(cls: type, pos: int, end: int, **attrs: object) -> _Node:
+_N = TypeVar("_N", bound=_Node)
+
+
+def _make(cls: type[_N], pos: int, end: int, **attrs: object) -> _N:
     node = cls(pos, end)
     for name, value in attrs.items():
         setattr(node, name, value)
@@ -737,7 +760,7 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def _sorted_keys(mapping: dict) -> list:
+def _sorted_keys(mapping: dict[Any, object]) -> list[Any]:
     try:
         return sorted(mapping)
     except TypeError:
@@ -855,14 +878,14 @@ def _format_one(value: object, verb: str, flags: str, width: int | None,
         if isinstance(value, str):
             text = value if prec is None else value[:prec]
             return _pad(_quote(text, '"', "+" in flags), flags, width, False)
-        if is_int and 0 <= value <= 0x10FFFF:
+        if is_int and isinstance(value, int) and 0 <= value <= 0x10FFFF:
             return _pad(_quote(chr(value), "'", "+" in flags), flags, width, False)
         return _bad_verb(verb, value)
     if verb == "t":
         if not isinstance(value, bool):
             return _bad_verb(verb, value)
         return _pad("true" if value else "false", flags, width, False)
-    if verb == "c" and is_int:
+    if verb == "c" and is_int and isinstance(value, int):
         return _pad(chr(value) if 0 <= value <= 0x10FFFF else "\ufffd", flags, width, False)
     if verb in "dxXob" and is_int:
         spec = "".join(f for f in "+ #" if f in flags)
@@ -879,7 +902,7 @@ def _format_one(value: object, verb: str, flags: str, width: int | None,
         prefix = ("0x" if verb == "x" else "0X") if "#" in flags else ""
         text = sep.join(prefix + f"{b:02{verb}}" for b in data)
         return _pad(text, flags, width, False)
-    if verb in "feEgG" and (is_int or isinstance(value, float)):
+    if verb in "feEgG" and isinstance(value, (int, float)) and (is_int or isinstance(value, float)):
         number = float(value)
         spec = "".join(f for f in "+ #" if f in flags)
         if verb in "gG" and prec is None:
@@ -1031,7 +1054,7 @@ def _lt(args: list[object]) -> bool:
         raise _FuncError("invalid type for comparison")
     if kind != _kind(b):
         raise _FuncError("incompatible types for comparison")
-    return a < b  # type: ignore[operator]
+    return bool(a < b)  # type: ignore[operator]
 
 
 def _index(args: list[object]) -> object:

@@ -81,7 +81,8 @@ def _post_tar(ctx: click.Context, query: dict[str, Any], body: Any,
                              headers=headers) as resp:
         text = resp.read().decode("utf-8", "replace")
     decoder = json.JSONDecoder()
-    items, index = [], 0
+    items: list[Any] = []
+    index = 0
     while True:
         while index < len(text) and text[index].isspace():
             index += 1

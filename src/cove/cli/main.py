@@ -2,8 +2,8 @@
 
 cove's CLI is a thin client of the daemon's Docker Engine API.  To keep ``cove
 --version`` fast, this module imports only click and the standard library's cheap
-modules; each command's module (and :mod:`cove.client`, which pulls in http.client)
-is imported only when that command runs.
+modules; each command's module (and :mod:`cove.client`, cove's own small HTTP/1.1
+client) is imported only when that command runs.
 
 The socket is ``-H/--host``, else ``$COVE_HOST``, else ``unix:///run/cove/cove.sock``
 (the same precedence as docker's ``-H`` over ``$DOCKER_HOST``).  When nothing answers

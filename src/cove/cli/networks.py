@@ -47,7 +47,7 @@ def ipam_configs(subnets: tuple[str, ...], gateways: tuple[str, ...], ranges: tu
 
     if len(subnets) < len(ranges) or len(subnets) < len(gateways):
         raise click.UsageError("every ip-range or gateway must have a corresponding subnet")
-    nets = []
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for subnet in subnets:
         try:
             net = ipaddress.ip_network(subnet, strict=False)

@@ -285,7 +285,7 @@ def create_container(api: Client, opts: dict[str, Any]) -> str:
 @click.command("create", cls=RunCommand, context_settings={"allow_interspersed_args": False})
 @container_options
 @click.pass_context
-def create(ctx: click.Context, **opts: Any) -> None:
+def create(ctx: click.Context, /, **opts: Any) -> None:
     """Create a new container and print its id."""
     with run_errors():
         click.echo(create_container(client(ctx), opts))
@@ -294,7 +294,7 @@ def create(ctx: click.Context, **opts: Any) -> None:
 @click.command("run", cls=RunCommand, context_settings={"allow_interspersed_args": False})
 @container_options
 @click.pass_context
-def run(ctx: click.Context, **opts: Any) -> None:
+def run(ctx: click.Context, /, **opts: Any) -> None:
     """Create and start a container; without -d, stream it and exit with its status."""
     from cove.cli.attach import attach_and_start, quietly
     from cove.client import APIError, segment

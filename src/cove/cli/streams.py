@@ -15,7 +15,7 @@ import os
 import struct
 import sys
 import threading
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from collections.abc import Callable, Iterator
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
@@ -122,7 +122,7 @@ class RawTerminal:
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd
-        self._saved: list | None = None
+        self._saved: list[Any] | None = None
 
     def __enter__(self) -> RawTerminal:
         if self._fd is not None and os.isatty(self._fd):
@@ -134,7 +134,7 @@ class RawTerminal:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
+        if self._saved is not None and self._fd is not None:
             import termios
 
             termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)

@@ -569,7 +569,7 @@ class Server:
     def _hijack(self, conn: h11.Connection, sock: socket.socket, req: Request, resp: Response) -> None:
         assert resp.hijack is not None
         hdrs = [("Content-Type", resp.content_type or "application/vnd.docker.raw-stream")]
-        if req.wants_upgrade and conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+        if req.wants_upgrade and conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:  # type: ignore[attr-defined]
             hdrs += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
             sock.sendall(conn.send(h11.InformationalResponse(status_code=101, headers=hdrs,
                                                              reason=b"UPGRADED")))

@@ -95,12 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
                            dns_search=st.dns_search, dns_options=st.dns_opts)
         engine = Engine(cfg)
-        engine.settings = st
         engine.open()
     except CoveError as exc:
         print(f"cove daemon: {exc}", file=sys.stderr)
         return 1
-    server = Server(path, build_router(engine))
+    server = Server(path, build_router(engine, st))
     server.bind()
     stop = threading.Event()
 
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.driver_ctx.firewall.name)
+    log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.firewall_name)
     t = threading.Thread(target=server.serve_forever, name="cove-accept", daemon=True)
     t.start()
     while not stop.is_set():

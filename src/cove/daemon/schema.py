@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
 from ..errors import InvalidArgument
-from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
+from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from .backend import Backend
 
 
 # networks ---------------------------------------------------------------------------
-def network_json(engine: Engine, net: Network, detail: bool = True) -> dict[str, Any]:
+def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Name": net.name,
         "Id": net.id,
@@ -179,16 +179,17 @@ def _state_json(c: Container) -> dict[str, Any]:
     }
 
 
-def _networks_json(engine: Engine, c: Container) -> dict[str, Any]:
+def _networks_json(engine: Backend, c: Container) -> dict[str, Any]:
     out: dict[str, Any] = {}
     eps = engine.endpoints.get(c.id, {})
     if c.mode in ("host", "none"):
         net = engine.find_network(c.mode)
         out[net.name] = _endpoint_settings(net, None, EndpointRequest(), "")
     for net_id, req in c.networks.items():
-        net = engine.networks.get(net_id)
-        if net is None:
+        joined = engine.networks.get(net_id)
+        if joined is None:
             continue
+        net = joined
         out[net.name] = _endpoint_settings(net, eps.get(net_id), req, c.state.netns)
         if net.name not in PREDEFINED and c.id[:12] not in req.aliases:
             # Docker (API <= 1.43) lists the short id among the aliases on user networks
@@ -232,7 +233,7 @@ def _endpoint_settings(net: Network, ep: Endpoint | None, req: EndpointRequest, 
     }
 
 
-def container_json(engine: Engine, c: Container) -> dict[str, Any]:
+def container_json(engine: Backend, c: Container) -> dict[str, Any]:
     cfg, hc = c.config, c.host_config
     networks = _networks_json(engine, c)
     primary = next((v for v in networks.values() if v["IPAddress"]), None)
@@ -288,9 +289,7 @@ def container_json(engine: Engine, c: Container) -> dict[str, Any]:
     }
 
 
-def container_summary(engine: Engine, c: Container) -> dict[str, Any]:
-    from ..engine import epoch_of
-
+def container_summary(engine: Backend, c: Container) -> dict[str, Any]:
     networks = _networks_json(engine, c)
     for v in networks.values():
         v.pop("Cove", None)
@@ -314,7 +313,6 @@ def container_summary(engine: Engine, c: Container) -> dict[str, Any]:
 
 
 def status_text(c: Container) -> str:
-    from ..engine import epoch_of
     import time
 
     s = c.state

@@ -42,18 +42,21 @@ Options (Docker's names): ``com.docker.network.bridge.name``,
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
+from enum import Enum
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
 from ..firewall.base import ifname_problem
+from ..kernel.api import ALIAS_PREFIX, Link
 from ..ipam import AddressPool, IpamConfig
-from ..kernel.netlink import sysctl_set, sysctl_set_in
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
+from .options import bool_option
 from .uplink import HOST_AUX, OPT_UPLINK
 
 OPT_NAME = "com.docker.network.bridge.name"
@@ -69,17 +72,27 @@ KNOWN_OPTIONS = {OPT_NAME, OPT_ICC, OPT_MASQ, OPT_MTU, OPT_DEFAULT, OPT_HOST_BIN
 #: the longest interface name Linux accepts (IFNAMSIZ - 1)
 IFNAMSIZ = 15
 
+log = logging.getLogger("cove.drivers")
 
-def _bool_opt(net: Network, key: str, default: bool) -> bool:
-    raw = net.options.get(key)
-    if raw is None:
-        return default
-    low = raw.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise field_error(f"option {key}", raw, "must be true or false")
+
+class BridgeMode(Enum):
+    """Who owns the bridge, and what is on it."""
+
+    MANAGED = "managed"      # cove makes and deletes it
+    EXTERNAL = "external"    # the admin's (``-b/--bridge``): cove uses it, never creates or deletes it
+    UPLINK = "uplink"        # cove makes it with a host NIC inside (``cove.bridge.uplink``)
+
+
+def mode_of(net: Network) -> BridgeMode:
+    if OPT_UPLINK in net.options:
+        return BridgeMode.UPLINK
+    if net.options.get(OPT_EXTERNAL) == "true":
+        return BridgeMode.EXTERNAL
+    return BridgeMode.MANAGED
+
+
+#: the shared true/false parser (its older name here)
+_bool_opt = bool_option
 
 
 def net_alias(net: Network) -> str:
@@ -90,7 +103,7 @@ def ep_alias(ep: Endpoint) -> str:
     return f"cove:ep:{ep.id}"
 
 
-def route_localnet(bridge: str, firewall: str) -> None:
+def route_localnet(ctx: DriverContext, bridge: str) -> None:
     """Let the host's own connections to 127.0.0.1:PORT be DNAT'ed out of this bridge.
 
     Only the bridge gets it: packets to 127.0.0.0/8 arriving from the LAN are
@@ -98,12 +111,12 @@ def route_localnet(bridge: str, firewall: str) -> None:
     Only where a firewall backend writes that drop: with ``none`` it is turned
     off, or containers would reach the host's services on 127.0.0.1.
     """
-    sysctl_set(f"net.ipv4.conf.{bridge}.route_localnet", "0" if firewall == "none" else "1")
+    ctx.kernel.sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "0" if ctx.firewall.name == "none" else "1")
 
 
 def firewalled(net: Network) -> bool:
     """False for a bridge that holds a host NIC: the firewall treats it as the LAN interface it is."""
-    return OPT_UPLINK not in net.options
+    return mode_of(net) is not BridgeMode.UPLINK
 
 
 def rules_for(net: Network) -> NetworkRules:
@@ -117,18 +130,67 @@ def rules_for(net: Network) -> NetworkRules:
     )
 
 
-def enable_ipv6(bridge: str) -> None:
+def enable_ipv6(ctx: DriverContext, bridge: str) -> None:
     """IPv6 on the bridge even where the host's default is ``disable_ipv6=1``."""
-    sysctl_set(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
+    ctx.kernel.sysctl(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
+
+
+class DefaultBridgeSettings(Protocol):
+    """The daemon settings behind the predefined ``bridge`` network (dockerd's names)."""
+
+    bridge_name: str            # the default bridge's Linux name
+    external_bridge: str | None  # -b/--bridge
+    bip: str | None             # --bip
+    fixed_cidr: str | None      # --fixed-cidr
+    mtu: int                    # --mtu
+    icc: bool                   # --icc
+    ip_masq: bool               # --ip-masq
+
+
+def default_network_options(cfg: DefaultBridgeSettings) -> dict[str, str]:
+    """The options the daemon's settings ask of the predefined ``bridge`` network."""
+    options = {OPT_DEFAULT: "true", OPT_NAME: cfg.external_bridge or cfg.bridge_name,
+               OPT_ICC: str(cfg.icc).lower(), OPT_MASQ: str(cfg.ip_masq).lower()}
+    if cfg.mtu:
+        options[OPT_MTU] = str(cfg.mtu)
+    if cfg.external_bridge:
+        options[OPT_EXTERNAL] = "true"
+    return options
 
 
 @register("bridge")
 class BridgeDriver:
     name = "bridge"
     has_endpoints = True
+    supports_ipv6 = True
+    singleton = False
+    flushes_conntrack = True
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx
+
+    def host_ifname(self, ep_id: str) -> str:
+        return f"veth{ep_id[:7]}"
+
+    def firewall_rules(self, net: Network) -> NetworkRules | None:
+        return rules_for(net) if firewalled(net) else None
+
+    def collect_garbage(self, links: list[Link], networks: set[str], endpoints: set[str]) -> None:
+        """Orphan bridges (an uplink's NIC gets its addresses back) and orphan host-side veths."""
+        host = self.ctx.kernel.host
+        for link in links:
+            alias = link.alias or ""
+            if alias.startswith(f"{ALIAS_PREFIX}net:") and alias[len(ALIAS_PREFIX) + 4:] not in networks:
+                log.warning("removing orphan bridge %s (%s)", link.name, alias)
+                nics = [p for p in host.links() if p.master == link.index
+                        and not (p.alias or "").startswith(ALIAS_PREFIX)]
+                held = uplink.snapshot(host, link, nics[0].name) if nics else None
+                host.delete_link(link.name)
+                if held is not None:        # a host NIC was inside (an uplink): give it its addresses back
+                    uplink.give_back(host, held)
+            elif alias.startswith(f"{ALIAS_PREFIX}ep:") and alias[len(ALIAS_PREFIX) + 3:] not in endpoints:
+                log.warning("removing orphan veth %s (%s)", link.name, alias)
+                host.delete_link(link.name)
 
     # network ------------------------------------------------------------------------
     def validate(self, net: Network) -> None:
@@ -153,7 +215,7 @@ class BridgeDriver:
                 raise field_error(f"option {OPT_MTU}", mtu, "must be between 68 and 65535")
         if not net.ipam:
             raise InvalidArgument("a bridge network needs a subnet")
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             self._validate_uplink(net)
 
     def _validate_uplink(self, net: Network) -> None:
@@ -163,7 +225,7 @@ class BridgeDriver:
                               f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
         net.masquerade = False
         subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
-        _, rec = uplink.inspect(self.ctx.netlink.get(None), net.options[OPT_UPLINK], subnets, net.bridge)
+        _, rec = uplink.inspect(self.ctx.kernel.host, net.options[OPT_UPLINK], subnets, net.bridge)
         # the host's own LAN addresses are never handed to a container
         n = 0
         for a in rec["addresses"]:
@@ -184,18 +246,19 @@ class BridgeDriver:
         return out
 
     def create(self, net: Network) -> None:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         existing = nl.find(net.bridge)
-        if OPT_UPLINK in net.options:
+        mode = mode_of(net)
+        if mode is BridgeMode.UPLINK:
             if existing is not None:
                 raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
             self._create_uplink(net)
             return
-        if net.options.get(OPT_EXTERNAL) == "true":
+        if mode is BridgeMode.EXTERNAL:
             if existing is None or existing.kind != "bridge":
                 raise Conflict(f"bridge {net.bridge} does not exist; create it first (it is the admin's bridge)")
             nl.set_link(existing.index, state="up")
-            route_localnet(net.bridge, self.ctx.firewall.name)
+            route_localnet(self.ctx, net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
             return
         if existing is not None:
@@ -204,17 +267,17 @@ class BridgeDriver:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
             undo.callback(nl.delete_link, net.bridge)
             if net.ipv6:
-                enable_ipv6(net.bridge)
+                enable_ipv6(self.ctx, net.bridge)
             for gw, plen in self._gateways(net):
                 nl.add_address(index, gw, plen)
             nl.set_link(index, state="up")
-            route_localnet(net.bridge, self.ctx.firewall.name)
+            route_localnet(self.ctx, net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
             undo.pop_all()
 
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
         nic, rec = uplink.inspect(nl, net.options[OPT_UPLINK], subnets, net.bridge)
         with ExitStack() as undo:
@@ -229,7 +292,7 @@ class BridgeDriver:
             undo.pop_all()
 
     def _delete_uplink(self, net: Network) -> list[Exception]:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         rec = net.host_changes.get("uplink")
         link = nl.find(net.bridge)
         if link is not None and link.alias == net_alias(net):
@@ -244,7 +307,7 @@ class BridgeDriver:
         return uplink.give_back(nl, rec) if rec is not None else []
 
     def _restore_uplink(self, net: Network) -> None:
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
         if link is not None:
             nl.set_link(link.index, state="up")
@@ -266,7 +329,7 @@ class BridgeDriver:
             self.ctx.firewall.remove_network(net.id)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
             errors.append(exc)
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             try:
                 errors += self._delete_uplink(net)
             except CoveError as exc:
@@ -274,9 +337,9 @@ class BridgeDriver:
             if errors:
                 raise ExceptionGroup(f"removing network {net.name}", errors)
             return
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
-        if link is not None and link.alias == net_alias(net) and net.options.get(OPT_EXTERNAL) != "true":
+        if link is not None and link.alias == net_alias(net) and mode_of(net) is not BridgeMode.EXTERNAL:
             try:
                 nl.delete_link(net.bridge)
             except Exception as exc:  # noqa: BLE001
@@ -285,15 +348,15 @@ class BridgeDriver:
             raise ExceptionGroup(f"removing network {net.name}", errors)
 
     def restore(self, net: Network) -> None:
-        if OPT_UPLINK in net.options:
+        if mode_of(net) is BridgeMode.UPLINK:
             self._restore_uplink(net)
             return
-        nl = self.ctx.netlink.get(None)
+        nl = self.ctx.kernel.host
         link = nl.find(net.bridge)
-        if net.options.get(OPT_EXTERNAL) == "true":
+        if mode_of(net) is BridgeMode.EXTERNAL:
             if link is not None:
                 nl.set_link(link.index, state="up")
-                route_localnet(net.bridge, self.ctx.firewall.name)
+                route_localnet(self.ctx, net.bridge)
             return
         if link is None:
             index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
@@ -301,18 +364,18 @@ class BridgeDriver:
             index = link.index
         have = {a for _, a in nl.addresses(index)}
         if net.ipv6:
-            enable_ipv6(net.bridge)
+            enable_ipv6(self.ctx, net.bridge)
             have |= {a for _, a in nl.addresses(index, family=10)}
         for gw, plen in self._gateways(net):
             if ip_interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
-        route_localnet(net.bridge, self.ctx.firewall.name)
+        route_localnet(self.ctx, net.bridge)
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
-        host = self.ctx.netlink.get(None)
-        inside = self.ctx.netlink.get(sandbox)
+        host = self.ctx.kernel.host
+        inside = self.ctx.kernel.get(sandbox)
         mtu = net.mtu or self.ctx.mtu or None
         with ExitStack() as undo:
             index = host.add_veth(ep.host_ifname, ep.ifname, sandbox, ep_alias(ep), mtu=mtu)
@@ -325,7 +388,7 @@ class BridgeDriver:
             inside.set_link(peer, address=ep.mac)
             inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
             if ep.ip6:
-                sysctl_set_in(sandbox, f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0")
+                self.ctx.kernel.sysctl(f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0", netns=sandbox)
                 inside.add_address(peer, ip_address(ep.ip6), ep.prefixlen6)
             inside.set_link(peer, state="up")
             if ep.ifname == "eth0" and ep.gateway:
@@ -336,4 +399,4 @@ class BridgeDriver:
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
         # Deleting the host end removes the peer inside the namespace too.
-        self.ctx.netlink.get(None).delete_link(ep.host_ifname)
+        self.ctx.kernel.host.delete_link(ep.host_ifname)

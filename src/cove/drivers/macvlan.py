@@ -44,11 +44,11 @@ from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, NotFound, field_error
 from ..kernel import features
-from ..kernel.netlink import RT_SCOPE_LINK
+from ..kernel.api import RT_SCOPE_LINK, Link
 from ..ipam import IpamConfig
 from ..model import Endpoint, Network
 from .base import DriverContext, register
-from .bridge import _bool_opt
+from .options import bool_option as _bool_opt
 
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
@@ -98,10 +98,25 @@ class _StackedDriver:
 
     name = ""
     has_endpoints = True
+    supports_ipv6 = False
+    singleton = False
+    flushes_conntrack = False
     known: set[str] = {"parent"}
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx
+
+    def host_ifname(self, ep_id: str) -> str:
+        return ""
+
+    def collect_garbage(self, links: list[Link], networks: set[str], endpoints: set[str]) -> None:
+        """Host-access links and VLAN interfaces of networks that are gone."""
+        for link in links:
+            alias = link.alias or ""
+            for tag, what in (("cove:shim:", "host-access link"), ("cove:vlan:", "VLAN interface")):
+                if alias.startswith(tag) and alias[len(tag):] not in networks:
+                    log.warning("removing orphan %s %s (%s)", what, link.name, alias)
+                    self.ctx.kernel.host.delete_link(link.name)
 
     # network ----------------------------------------------------------------------
     def validate(self, net: Network) -> None:

@@ -27,7 +27,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
-from ..kernel.netlink import RT_TABLE_LOCAL, RTPROT_KERNEL, Link, Netlink
+from ..kernel.api import RT_TABLE_LOCAL, RTPROT_KERNEL, Link, Netlink
 
 OPT_UPLINK = "cove.bridge.uplink"
 #: the IPAM auxiliary-address name that reserves the host's own address(es) on the LAN
@@ -152,8 +152,8 @@ def give_back(nl: Netlink, rec: Record) -> list[Exception]:
     except CoveError as exc:
         errors.append(exc)
     errors += _put(nl, nic.index, rec, strict=False)
-    for exc in errors:
-        log.warning("giving %s back its addresses and routes: %s", rec["nic"], exc)
+    for failure in errors:
+        log.warning("giving %s back its addresses and routes: %s", rec["nic"], failure)
     return errors
 
 

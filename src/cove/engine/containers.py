@@ -21,19 +21,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import etcfiles
 from ..errors import Conflict, InvalidArgument, NotFound, field_error
-from ..kernel import netns
+from ..kernel.api import Kernel
 from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
 from ..portmap import PortMapping
 from ..runtime import images as _images
 from ..runtime import process as rt
 from ..runtime.spec import ContainerSpec, security_spec
 from .core import log, new_id, now_rfc3339
-from .networks import NetworkOps, check_dns_name
-from .pipework import PipeworkOps
-from .ports import PortOps
+from .names import NameService
+from .networks import NetworkService, check_dns_name
+from .pipework import PipeworkService
+from .ports import PortPublisher
+from .state import State
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -58,11 +61,23 @@ class ExecRecord:
     master_fd: int | None = None      # while it runs with a terminal: the pty's master (for resize)
 
 
-class ContainerOps(NetworkOps, PortOps, PipeworkOps):
-    images: _images.ImageStore
-    watcher: rt.ExitWatcher
+class ContainerService:
+    """Containers' lifecycle, built from the engine's state and the services and parts it uses."""
 
-    def init_containers(self) -> None:
+    def __init__(self, state: State, kernel: Kernel, nets: NetworkService, ports: PortPublisher,
+                 names: NameService, pipework: PipeworkService, images: _images.ImageStore, runtime: Any) -> None:
+        self.state, self.kernel, self.nets, self.ports, self.names, self.pipework = (state, kernel, nets, ports,
+                                                                                     names, pipework)
+        self.images = images
+        #: the container runtime's verbs (start, stop, kill, exit_code, cleanup...): :mod:`cove.runtime.process`
+        self.runtime = runtime
+        self.watcher: rt.ExitWatcher = runtime.ExitWatcher(self.on_exit)
+        # the shared records and helpers, by the names the methods below use
+        self.cfg, self.store, self.lock, self.changed = state.cfg, state.store, state.lock, state.changed
+        self.containers, self.networks, self.endpoints = state.containers, state.networks, state.endpoints
+        self.find_container, self.find_network = state.find_container, state.find_network
+        self.save_container, self.container_event = state.save_container, state.container_event
+        self.check_unique_container_name = state.check_unique_container_name
         self.execs: dict[str, ExecRecord] = {}
         self.last_exit: dict[str, int] = {}
         self.attached: dict[str, int] = {}
@@ -109,7 +124,8 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             networks: dict[str, EndpointRequest] = {}
             if mode in ("host", "none"):
                 if any(r.ip or r.ip6 or r.aliases or r.mac for r in endpoints.values()):
-                    raise InvalidArgument(f"invalid network settings: --ip, --ip6, --alias and --mac-address need a network, not --network {mode}")
+                    raise InvalidArgument("invalid network settings: --ip, --ip6, --alias and --mac-address need a "
+                                          f"network, not --network {mode}")
             elif mode.startswith("container:"):
                 self.find_container(mode.split(":", 1)[1])
                 if config.hostname:
@@ -120,11 +136,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                     host.network_mode = primary.name
                 else:
                     req = endpoints.pop(mode, None) or endpoints.pop(primary.id, None) or EndpointRequest()
-                    self.check_request(primary, req)
+                    self.nets.check_request(primary, req)
                     networks[primary.id] = req
                     for ref, req in endpoints.items():
                         net = self.find_network(ref)
-                        self.check_request(net, req)
+                        self.nets.check_request(net, req)
                         networks[net.id] = req
             for spec in host.extra_hosts:
                 hname, sep, hip = spec.partition(":")
@@ -138,7 +154,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.config.hostname and c.mode not in ("host", "container"):
                 c.config.hostname = c.id[:12]
             if c.mode == "bridge":
-                self.check_ports(c)
+                self.ports.check_ports(c)
             os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
             self.save_container(c)
             self.containers[c.id] = c
@@ -161,17 +177,15 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             c.config.domainname = other.config.domainname
             return other.state.netns
         path = os.path.join(self.cfg.netns_dir, c.id)
-        if os.path.exists(path):
-            netns.delete(path)
-        netns.create(path)
+        self.kernel.create_netns(path)
         undo.callback(self._drop_netns, path)
-        inside = self.driver_ctx.netlink.get(path)
+        inside = self.kernel.get(path)
         inside.set_link(inside.index("lo"), state="up")
         return path
 
     def _drop_netns(self, path: str) -> None:
-        self.driver_ctx.netlink.drop(path)
-        netns.delete(path)
+        self.kernel.drop(path)
+        self.kernel.delete_netns(path)
 
     def _etc_files(self, c: Container) -> dict[str, str]:
         """Write hosts, resolv.conf and hostname for the container; return their paths."""
@@ -196,7 +210,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     def _resolv_text(self, c: Container, host_resolv: str) -> str:
         hc, cfg = c.host_config, self.cfg
         search, options = hc.dns_search or cfg.dns_search, hc.dns_options or cfg.dns_options
-        if self.dns_networks(c):
+        if self.names.dns_networks(c):
             return etcfiles.resolv_conf_embedded(host_resolv, search, options)
         return etcfiles.resolv_conf(host_resolv, hc.dns or cfg.dns, search, options)
 
@@ -237,7 +251,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
         if c.running and c.mode == "bridge":
             paths = self._etc_paths(c)
             etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, c.config.hostname))
-            if self.dns_networks(c):
+            if self.names.dns_networks(c):
                 # as Docker: joining a first user network switches resolv.conf to the embedded
                 # resolver (now listening in the namespace); leaving it does not switch back
                 resolv = self._resolv_text(c, self._host_resolv())
@@ -259,17 +273,17 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                         net = self.networks.get(net_id)
                         if net is None:
                             raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
-                        self.attach(c, net, req, sandbox)
-                        undo.callback(self.detach, c, net_id, sandbox)
+                        self.nets.attach(c, net, req, sandbox)
+                        undo.callback(self.nets.detach, c, net_id, sandbox)
                 ports: list[PortMapping] = []
                 eps = self.endpoints.get(c.id, {})
                 if eps:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
-                    ports = self.publish(c, primary.ip, primary.ip6)
-                    undo.callback(self.unpublish, ports)
+                    ports = self.ports.publish(c, primary.ip, primary.ip6)
+                    undo.callback(self.ports.unpublish, ports)
                 etc = self._etc_files(c)
-                if self.start_resolver(c, sandbox):
-                    undo.callback(self.stop_resolver, c.id)
+                if self.names.start_resolver(c, sandbox):
+                    undo.callback(self.names.stop_resolver, c.id)
                 spec = ContainerSpec(
                     id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
                     data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
@@ -278,12 +292,12 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
                     **security_spec(c.host_config))
                 try:
-                    pid = rt.start(spec)
+                    pid = self.runtime.start(spec)
                 except Exception as exc:
                     c.state.error = str(exc)
                     c.state.exit_code = 127
                     raise
-                undo.callback(rt.stop, spec.state_dir, 0)      # a later failure must not leave it running
+                undo.callback(self.runtime.stop, spec.state_dir, 0)      # a later failure must not leave it running
                 c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
                                          ports=[m.to_dict() for m in ports])
                 self.save_container(c)
@@ -293,7 +307,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 # the namespace's netlink socket (with pyroute2's event-loop descriptors) is not kept
                 # open for the container's life: reopened on demand (connect, exit), it would cost
                 # four descriptors per running container
-                self.driver_ctx.netlink.drop(sandbox)
+                self.kernel.drop(sandbox)
             self.container_event(c, "start")
             log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
             self.changed.notify_all()
@@ -308,29 +322,29 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 return
             state_dir = self.cfg.container_state_dir(cid)
             if code is None:
-                code = rt.exit_code(state_dir)
+                code = self.runtime.exit_code(state_dir)
             code = 255 if code is None else code
             self.container_event(c, "die", exitCode=code)     # as dockerd: before the disconnects
             errors: list[BaseException] = []
             try:
-                self.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
+                self.ports.unpublish([PortMapping.from_dict(d) for d in c.state.ports])
             except Exception as exc:  # noqa: BLE001 - teardown goes on
                 errors.append(exc)
             c.state.ports = []
-            self.stop_resolver(cid)
+            self.names.stop_resolver(cid)
             for net_id in list(self.endpoints.get(cid, {})):
                 try:
-                    self.detach(c, net_id, c.state.netns)
+                    self.nets.detach(c, net_id, c.state.netns)
                 except Exception as exc:  # noqa: BLE001 - teardown goes on
                     errors.append(exc)
-            errors += self.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace
+            errors += self.pipework.drop_interfaces(cid)      # `cove attach` interfaces die with the namespace
             if c.mode in ("bridge", "none") and c.state.netns:
                 try:
                     self._drop_netns(c.state.netns)
                 except Exception as exc:  # noqa: BLE001
                     errors.append(exc)
             self.watcher.unwatch(cid)
-            rt.cleanup(state_dir)
+            self.runtime.cleanup(state_dir)
             c.state.status = "exited"
             c.state.exit_code = code
             c.state.pid = 0
@@ -338,8 +352,8 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             c.state.finished_at = now_rfc3339()
             self.save_container(c)
             self.last_exit[cid] = code
-            for exc in errors:
-                log.warning("container %s: teardown: %s", c.name, exc)
+            for failure in errors:
+                log.warning("container %s: teardown: %s", c.name, failure)
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
             self.changed.notify_all()
             if c.host_config.auto_remove:
@@ -382,7 +396,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             with self.lock:
                 self.container_event(c, "kill", signal=int(_signal.SIGKILL))
 
-        code = rt.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
+        code = self.runtime.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
         self.on_exit(c.id, code)
         with self.lock:
             self.container_event(c, "stop")
@@ -394,7 +408,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             signum = _parse_signal(sig)
-            rt.kill(self.cfg.container_state_dir(c.id), signum)
+            self.runtime.kill(self.cfg.container_state_dir(c.id), signum)
             self.container_event(c, "kill", signal=signum)
             if signum == _signal.SIGKILL:
                 # as dockerd: a SIGKILL returns once the exit is processed, so the next
@@ -448,11 +462,11 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                                "attempting removal or force remove")
             if c.running:
                 state_dir = self.cfg.container_state_dir(c.id)
-                rt.kill(state_dir, _signal.SIGKILL)
+                self.runtime.kill(state_dir, _signal.SIGKILL)
                 self.container_event(c, "kill", signal=int(_signal.SIGKILL))
         if c.running:
             deadline = time.monotonic() + 10
-            while rt.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
+            while self.runtime.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
                 time.sleep(0.01)
             self.on_exit(c.id, 137)
         with self.lock:
@@ -462,7 +476,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
     def _remove(self, c: Container) -> None:
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
-        rt.cleanup(self.cfg.container_state_dir(c.id))
+        self.runtime.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
         self.container_event(c, "destroy")
         log.info("container %s (%s) removed", c.name, c.id[:12])
@@ -486,7 +500,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Container {c.id} is not running")
             if c.config.tty:
-                rt.resize_container_tty(self.cfg.container_state_dir(c.id), height, width)
+                self.runtime.resize_container_tty(self.cfg.container_state_dir(c.id), height, width)
             self.container_event(c, "resize", height=height, width=width)
 
     def resize_exec(self, exec_id: str, height: int, width: int) -> None:
@@ -496,7 +510,7 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
                 raise Conflict(f"exec {exec_id} is not running")
             if rec.tty and rec.master_fd is not None:
                 try:
-                    rt.set_winsize(rec.master_fd, height, width)
+                    self.runtime.set_winsize(rec.master_fd, height, width)
                 except OSError:
                     pass           # it is ending: the pty is going away
 
@@ -530,8 +544,9 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             if not c.running:
                 raise Conflict(f"Container {c.id} is not running")
             env = _default_env(c.config.env, rec.env)
-            handle = rt.exec_process(c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/",
-                                     tty=rec.tty, stdin=rec.stdin, state_dir=self.cfg.container_state_dir(c.id))
+            handle: rt.ExecHandle = self.runtime.exec_process(
+                c.state.pid, rec.cmd, env, rec.workdir or c.config.workdir or "/", tty=rec.tty, stdin=rec.stdin,
+                state_dir=self.cfg.container_state_dir(c.id))
             rec.running = True
             rec.pid = handle.popen.pid
             rec.master_fd = handle.master_fd
@@ -564,7 +579,9 @@ class ContainerOps(NetworkOps, PortOps, PipeworkOps):
             cur = self.containers.get(cid)
             return cur is not None and cur.running
 
-        return rt.follow_logs(self.cfg.container_data_dir(cid), tty, follow, running, tail)
+        lines: Iterator[tuple[str, bytes]] = self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow,
+                                                                      running, tail)
+        return lines
 
 
 def _exec_action(action: str, cmd: list[str]) -> str:

@@ -16,19 +16,29 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..errors import Conflict, InvalidArgument, NotFound
-from ..events import EventBus
+from ..errors import Conflict, InvalidArgument
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
 from ..store import Store
+from .state import State
+
+if TYPE_CHECKING:
+    from ..drivers import DriverContext, NetworkDriver
+    from ..kernel.api import Kernel
+    from .containers import ContainerService
+    from .names import NameService
+    from .networks import NetworkService
+    from .state import Drivers
+    from .pipework import PipeworkService
+    from .ports import PortPublisher
 
 log = logging.getLogger("cove.engine")
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -74,51 +84,36 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def epoch_of(rfc3339: str) -> int:
-    try:
-        return int(datetime.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
-    except ValueError:
-        return 0
-
-
 class EngineCore:
     """State and lookups shared by the engine's parts."""
 
+    kernel: Kernel
+    driver_ctx: DriverContext
+    ports: PortPublisher
+    names: NameService
+    pipework: PipeworkService
+    driver_table: Drivers
+    nets: NetworkService
+    container_svc: ContainerService
+    runtime: Any
+
+    def driver_by_name(self, name: str) -> NetworkDriver:
+        return self.driver_table.by_name(name)
+
+    def driver_of(self, net: Network) -> NetworkDriver:
+        return self.driver_table.of(net)
+
     def __init__(self, cfg: EngineConfig, store: Store) -> None:
-        self.cfg = cfg
-        self.store = store
-        self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
-        self.networks: dict[str, Network] = {}
-        self.containers: dict[str, Container] = {}
-        self.endpoints: dict[str, dict[str, Endpoint]] = {}   # container id -> network id -> endpoint
-        # (network id, subnet) -> its address pool, built from the endpoints once and then kept
-        # up to date by attach/detach (so an attach costs the same with 10 or 1,000 neighbours)
-        self.pools: dict[tuple[str, str], Any] = {}
-        self.extra_ifaces: dict[str, dict[str, ExtraInterface]] = {}   # container id -> ifname -> `cove attach`
-        self.started = time.time()
-        self.events = EventBus()
-
-    # events (published where an action completes) ------------------------------------
-    def container_event(self, c: Container, action: str, **extra: object) -> None:
-        """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
-        attrs = {**c.config.labels, "image": c.config.image, "name": c.name}
-        attrs.update({k: str(v) for k, v in extra.items()})
-        self.events.publish("container", action, c.id, attrs)
-
-    def network_event(self, net: Network, action: str, **extra: object) -> None:
-        attrs = {"name": net.name, "type": net.driver, **{k: str(v) for k, v in extra.items()}}
-        self.events.publish("network", action, net.id, attrs)
-
-    # persistence ---------------------------------------------------------------------
-    def save_network(self, net: Network) -> None:
-        self.store.put(f"networks/{net.id}", net.to_dict())
-
-    def save_container(self, c: Container) -> None:
-        self.store.put(f"containers/{c.id}", c.to_dict())
-
-    def save_endpoint(self, ep: Endpoint) -> None:
-        self.store.put(f"endpoints/{ep.container_id}/{ep.network_id}", ep.to_dict())
+        # the parts still written as methods here reach the shared state through these names
+        # (the very objects of :class:`State`, which the services are given)
+        self.state = st = State(cfg, store)
+        self.cfg, self.store, self.lock, self.changed = cfg, store, st.lock, st.changed
+        self.networks, self.containers, self.endpoints = st.networks, st.containers, st.endpoints
+        self.pools, self.extra_ifaces = st.pools, st.extra_ifaces
+        self.started, self.events = st.started, st.events
+        self.container_event, self.network_event = st.container_event, st.network_event
+        self.save_network, self.save_container, self.save_endpoint = st.save_network, st.save_container, st.save_endpoint
+        self.forget_pools = st.forget_pools
 
     def load(self) -> None:
         for e in self.store.list("networks/"):
@@ -136,49 +131,19 @@ class EngineCore:
 
     # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
     def find_network(self, ref: str) -> Network:
-        if ref in self.networks:
-            return self.networks[ref]
-        for net in self.networks.values():
-            if net.name == ref:
-                return net
-        return self._by_prefix(ref, self.networks, "network")
+        return self.state.find_network(ref)
 
     def find_container(self, ref: str) -> Container:
-        if ref in self.containers:
-            return self.containers[ref]
-        name = ref.lstrip("/")
-        for c in self.containers.values():
-            if c.name == name:
-                return c
-        return self._by_prefix(ref, self.containers, "container")
-
-    @staticmethod
-    def _by_prefix(ref: str, table: dict, kind: str):  # type: ignore[no-untyped-def]
-        if ref:
-            hits = [v for k, v in table.items() if k.startswith(ref)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise Conflict(f"{kind} {ref} is ambiguous: {len(hits)} {kind}s match that id prefix")
-        if kind == "network":
-            raise NotFound(f"network {ref} not found")
-        raise NotFound(f"No such container: {ref}")
-
-    def forget_pools(self, net_id: str | None = None) -> None:
-        """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""
-        for key in [k for k in self.pools if net_id is None or k[0] == net_id]:
-            del self.pools[key]
+        return self.state.find_container(ref)
 
     def leases(self, net_id: str) -> set[str]:
-        """Addresses in use on a network: exactly its live endpoints' addresses."""
-        return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
+        return self.state.leases(net_id)
 
     def leases6(self, net_id: str) -> set[str]:
-        """IPv6 addresses in use on a network (``--ipv6`` networks)."""
-        return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
+        return self.state.leases6(net_id)
 
     def endpoints_on(self, net_id: str) -> list[Endpoint]:
-        return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
+        return self.state.endpoints_on(net_id)
 
     def check_unique_container_name(self, name: str, exclude: str | None = None) -> None:
         for c in self.containers.values():

@@ -13,46 +13,63 @@ Docker's CVE-2024-29018).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from ..dns.records import Records
 from ..dns.server import Upstream
+from ..dns.service import DnsService
 from ..etcfiles import parse_resolv_conf
 from ..model import Container, Endpoint, Network
-from .core import EngineCore, log
+from .core import log
+from .state import State
+
+if TYPE_CHECKING:
+    from ..drivers import NetworkDriver
 
 MAX_UPSTREAMS = 3
 
 
-class NameOps(EngineCore):
-    records: Records
+class NameService:
+    """The embedded resolver's records and listeners for the containers on user networks."""
+
+    def __init__(self, state: State, records: Records, dns: DnsService,
+                 driver_of: Callable[[Network], NetworkDriver]) -> None:
+        self.state = state
+        self.records = records
+        self.dns = dns
+        self.driver_of = driver_of
 
     def resolves_names(self, net: Network | None) -> bool:
-        return net is not None and net.driver != "host" and net.driver != "null" and net.name != "bridge"
+        return net is not None and not self.driver_of(net).singleton and net.name != "bridge"
 
     def dns_networks(self, c: Container) -> list[str]:
-        return [nid for nid in self.endpoints.get(c.id, {}) if self.resolves_names(self.networks.get(nid))]
+        return [nid for nid in self.state.endpoints.get(c.id, {})
+                if self.resolves_names(self.state.networks.get(nid))]
 
-    def register_names(self, c: Container, ep: Endpoint) -> None:
-        net = self.networks.get(ep.network_id)
+    def register(self, c: Container, ep: Endpoint) -> None:
+        net = self.state.networks.get(ep.network_id)
         if not self.resolves_names(net):
             return
         req = c.networks.get(ep.network_id)
         names = [c.name, c.id[:12], *(req.aliases if req else [])]
         self.records.set_endpoint(ep.network_id, c.id, names, ep.ip, ep.ip6)
 
-    def unregister_names(self, container_id: str, network_id: str) -> None:
+    def unregister(self, container_id: str, network_id: str) -> None:
         self.records.remove_endpoint(network_id, container_id)
 
     def upstreams(self, c: Container) -> list[Upstream]:
         """Where the resolver forwards names it does not know: none for a container whose every
         network is ``--internal`` (a DNS query would otherwise carry data out of a network that
         has no way out: Docker's CVE-2024-29018); its networks' names still resolve."""
-        nets = [self.networks.get(nid) for nid in self.endpoints.get(c.id, {})]
+        nets = [self.state.networks.get(nid) for nid in self.state.endpoints.get(c.id, {})]
         if nets and all(n is not None and n.internal for n in nets):
             return []
-        servers = list(c.host_config.dns or self.cfg.dns)
+        cfg = self.state.cfg
+        servers = list(c.host_config.dns or cfg.dns)
         if not servers:
             try:
-                with open(self.cfg.host_resolv_conf) as f:
+                with open(cfg.host_resolv_conf) as f:
                     servers, _, _ = parse_resolv_conf(f.read())
             except OSError:
                 servers = []
@@ -62,10 +79,10 @@ class NameOps(EngineCore):
         """Listen at 127.0.0.11 in the container's namespace if it is on a user network."""
         if not sandbox or not self.dns_networks(c):
             return False
-        cid = c.id
+        cid, containers = c.id, self.state.containers
         self.dns.serve(cid, sandbox,
-                       networks=lambda: self.dns_networks(self.containers[cid]) if cid in self.containers else [],
-                       upstreams=lambda: self.upstreams(self.containers[cid]) if cid in self.containers else [])
+                       networks=lambda: self.dns_networks(containers[cid]) if cid in containers else [],
+                       upstreams=lambda: self.upstreams(containers[cid]) if cid in containers else [])
         log.debug("resolver for %s at 127.0.0.11", c.name)
         return True
 

@@ -8,16 +8,19 @@ so no half-made bridge, veth, rule or lease remains.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 from typing import Any
 
 from .. import ipam
-from ..drivers import DRIVERS, DriverContext, NetworkDriver
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
-from ..kernel.netlink import sysctl_set
+from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
+from .core import log, new_id, now_rfc3339
+from .names import NameService
+from .state import Drivers, State
 
 
 def check_dns_name(field: str, name: str) -> None:
@@ -25,26 +28,29 @@ def check_dns_name(field: str, name: str) -> None:
     if not valid_name(name):
         raise field_error(field, name, "not a valid DNS name (labels of letters, digits, - and _; "
                           "at most 63 characters each)")
-from .core import log, new_id, now_rfc3339
-from .ports import forget_flows
-from .names import NameOps
 
 
-class NetworkOps(NameOps):
-    drivers: dict[str, NetworkDriver]
-    driver_ctx: DriverContext
+class NetworkService:
+    """Networks and endpoints, built from the engine's state, the kernel, the driver table and the names."""
 
-    def driver_of(self, net: Network) -> NetworkDriver:
-        drv = self.drivers.get(net.driver)
-        if drv is None:
-            drv = DRIVERS[net.driver](self.driver_ctx)
-            self.drivers[net.driver] = drv
-        return drv
-
+    def __init__(self, state: State, kernel: Kernel, drivers: Drivers, names: NameService) -> None:
+        self.state, self.kernel, self.names, self.drivers = state, kernel, names, drivers
+        self.driver_by_name, self.driver_of = drivers.by_name, drivers.of
+        # the shared records and helpers, by the names the methods below use
+        self.cfg, self.store, self.lock = state.cfg, state.store, state.lock
+        self.networks, self.containers, self.endpoints, self.pools = (state.networks, state.containers,
+                                                                      state.endpoints, state.pools)
+        self.find_network, self.find_container = state.find_network, state.find_container
+        self.endpoints_on, self.leases, self.leases6 = state.endpoints_on, state.leases, state.leases6
+        self.save_network, self.save_endpoint, self.save_container = (state.save_network, state.save_endpoint,
+                                                                      state.save_container)
+        self.network_event, self.forget_pools = state.network_event, state.forget_pools
+        #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
+        self.endpoints_changed: Callable[[Container], None] = lambda c: None
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
         return taken
@@ -97,13 +103,11 @@ class NetworkOps(NameOps):
         with self.lock:
             if any(n.name == name for n in self.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
-            if driver not in DRIVERS:
-                raise NotFound(f'plugin "{driver}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
-            if ipv6 and driver != "bridge":
+            drv = self.driver_by_name(driver)
+            if ipv6 and not drv.supports_ipv6:
                 raise InvalidArgument(f"invalid ipv6: cove supports IPv6 on bridge networks only, not {driver}")
-            if driver in ("host", "null") and not predefined:
-                raise Forbidden(f'only one instance of "{ "none" if driver == "null" else "host"}" network is allowed')
-            drv = DRIVERS[driver](self.driver_ctx)
+            if drv.singleton and not predefined:
+                raise Forbidden(f'only one instance of "{getattr(drv, "network_name", driver)}" network is allowed')
             configs = self._ipam_configs(list(ipam_config or []), ipv6) if drv.has_endpoints else []
             net = Network(id=net_id or new_id(), name=name, driver=driver, created=now_rfc3339(),
                           ipam=[self._config_dict(c) for c in configs], internal=internal,
@@ -117,7 +121,6 @@ class NetworkOps(NameOps):
                 self.save_network(net)
                 undo.pop_all()
             self.networks[net.id] = net
-            self.drivers.setdefault(driver, drv)
             if not predefined:
                 self.network_event(net, "create")
             log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
@@ -130,8 +133,8 @@ class NetworkOps(NameOps):
         advertisements, forwarding makes the kernel ignore them (``accept_ra=1``).
         """
         if self.cfg.ip_forward:
-            sysctl_set("net.ipv6.conf.all.forwarding", "1")
-            fw = self.driver_ctx.firewall
+            self.kernel.sysctl("net.ipv6.conf.all.forwarding", "1")
+            fw = self.drivers.ctx.firewall
             if not self.cfg.ip_forward_no_drop and "ipv6" not in fw.forward_drop:
                 fw.forward_drop = fw.forward_drop | {"ipv6"}      # cove turned IPv6 forwarding on
                 fw.setup()
@@ -226,7 +229,8 @@ class NetworkOps(NameOps):
                 self.forget_pools(net.id)
                 raise
             ip6, plen6, gw6 = "", 0, ""
-            v6 = net.ipam_v6() if net.ipv6 and net.driver == "bridge" else []
+            drv = self.driver_of(net)
+            v6 = net.ipam_v6() if net.ipv6 and drv.supports_ipv6 else []
             if v6:
                 d6 = v6[0]
                 if req.ip6 is not None:
@@ -239,11 +243,10 @@ class NetworkOps(NameOps):
                     raise
             epid = new_id()
             ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
-                          host_ifname=f"veth{epid[:7]}" if net.driver == "bridge" else "",
+                          host_ifname=drv.host_ifname(epid),
                           ip=str(ip), prefixlen=cfg.subnet.prefixlen,
                           gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip),
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
-            drv = self.driver_of(net)
             with ExitStack() as undo:
                 undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
                 drv.join(net, ep, sandbox)
@@ -257,7 +260,7 @@ class NetworkOps(NameOps):
                     self.save_network(net)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
-            self.register_names(c, ep)
+            self.names.register(c, ep)
             self.network_event(net, "connect", container=c.id)
             return ep
 
@@ -292,12 +295,13 @@ class NetworkOps(NameOps):
             if ep is None:
                 return
             net = self.networks.get(net_id)
-            self.unregister_names(c.id, net_id)
+            self.names.unregister(c.id, net_id)
             try:
                 if net is not None:
-                    self.driver_of(net).leave(net, ep, sandbox)
-                    if net.driver == "bridge":
-                        forget_flows(ep.ip, ep.ip6)
+                    drv = self.driver_of(net)
+                    drv.leave(net, ep, sandbox)
+                    if drv.flushes_conntrack:
+                        self.kernel.forget_flows(ep.ip, ep.ip6)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 self._release(net_id, ep)
@@ -323,7 +327,7 @@ class NetworkOps(NameOps):
             try:
                 if c.running:
                     self.attach(c, net, req, c.state.netns)
-                    self.start_resolver(c, c.state.netns)
+                    self.names.start_resolver(c, c.state.netns)
             except BaseException:
                 del c.networks[net.id]
                 raise
@@ -350,4 +354,4 @@ class NetworkOps(NameOps):
             self.on_endpoints_changed(c)
 
     def on_endpoints_changed(self, c: Container) -> None:
-        """Hook for the containers part (rewrites /etc/hosts)."""
+        self.endpoints_changed(c)

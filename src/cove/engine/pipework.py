@@ -19,17 +19,25 @@ from contextlib import ExitStack
 from ipaddress import IPv4Address
 
 from .. import ipam
-from ..drivers import DriverContext
 from ..errors import Conflict, CoveError, Forbidden, NotFound, Unavailable, field_error
 from ..kernel import ovs
-from ..kernel.netlink import Link, Netlink
+from ..kernel.api import Kernel, Link, Netlink
 from ..model import Container
 from ..pipework import LINUX, OVS, ExtraInterface, InterfaceRequest, alias_for, check_ifname, first_free_ifname
-from .core import EngineCore, log, new_id
+from .core import log, new_id
+from .state import State
 
 
-class PipeworkOps(EngineCore):
-    driver_ctx: DriverContext
+class PipeworkService:
+    """Extra interfaces on running containers, built from the engine's state and the kernel."""
+
+    def __init__(self, state: State, kernel: Kernel) -> None:
+        self.state = state
+        self.kernel = kernel
+        # the shared records, by the names the methods below use
+        self.store, self.lock, self.extra_ifaces = state.store, state.lock, state.extra_ifaces
+        self.networks, self.containers = state.networks, state.containers
+        self.find_container, self.endpoints_on = state.find_container, state.endpoints_on
 
     def save_extra(self, x: ExtraInterface) -> None:
         self.store.put(f"pipework/{x.container_id}/{x.ifname}", x.to_dict())
@@ -93,8 +101,7 @@ class PipeworkOps(EngineCore):
         with self.lock:
             c = self.find_container(ref)
             sandbox = self._sandbox_of(c)
-            pool = self.driver_ctx.netlink
-            host, inside = pool.get(None), pool.get(sandbox)
+            host, inside = self.kernel.host, self.kernel.get(sandbox)
             bridge = host.find(req.bridge)
             btype = self._bridge_type(req.bridge, bridge)
             assert bridge is not None
@@ -172,7 +179,7 @@ class PipeworkOps(EngineCore):
     def _teardown_interface(self, x: ExtraInterface, sandbox: str | None) -> list[Exception]:
         """Delete the veth (its peer goes with it), the OVS port and the record; best effort, errors returned."""
         errors: list[Exception] = []
-        pool = self.driver_ctx.netlink
+        pool = self.kernel
         try:
             pool.get(None).delete_link(x.host_ifname)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
@@ -204,7 +211,7 @@ class PipeworkOps(EngineCore):
         return errors
 
     # reconcile ----------------------------------------------------------------------
-    def drop_stale_interfaces(self) -> None:
+    def drop_stale(self) -> None:
         """Records of containers that are not running any more (their namespace is gone)."""
         for cid in list(self.extra_ifaces):
             c = self.containers.get(cid)
@@ -212,10 +219,10 @@ class PipeworkOps(EngineCore):
                 for exc in self.drop_interfaces(cid):
                     log.warning("releasing stale interface of %s: %s", cid[:12], exc)
 
-    def collect_pipework_garbage(self, links: list[Link]) -> None:
+    def collect_garbage(self, links: list[Link]) -> None:
         """Delete ``cove:pw:`` links and cove's OVS ports that no record owns."""
         known = {x.id for d in self.extra_ifaces.values() for x in d.values()}
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         prefix = alias_for("")
         for link in links:
             alias = link.alias or ""

@@ -12,15 +12,18 @@ packets to the dead container.
 from __future__ import annotations
 
 import errno
-import shutil
 import socket
-import subprocess
 from collections.abc import Sequence
 
+from collections.abc import Callable
+
 from .. import portmap
+from ..errors import Conflict
+from ..firewall import Firewall
+from ..kernel.api import Kernel
 from ..model import Container
 from ..portmap import PortMapping
-from .core import EngineCore, log
+from .state import State
 
 _SOCK_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 
@@ -51,38 +54,29 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def forget_flows(*ips: str) -> None:
-    """Delete the conntrack entries of addresses that are being released, as Docker does:
-    a later container given the same address must not inherit their flows (and their NAT
-    decision, made at a flow's first packet)."""
-    conntrack = shutil.which("conntrack")
-    if not conntrack:
-        return
-    # flows it started, flows to it (DNAT included); all deletions at once, in parallel
-    jobs = [(flag, ip) for ip in ips if ip for flag in ("--orig-src", "--reply-src")]
-    procs = [subprocess.Popen([conntrack, "-D", *(["-f", "ipv6"] if ":" in ip else []), flag, ip],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for flag, ip in jobs]
-    for (flag, ip), proc in zip(jobs, procs):
-        _, err = proc.communicate()
-        if proc.returncode not in (0, 1):
-            log.warning("conntrack -D %s %s: %s", flag, ip, err.strip())
+class PortPublisher:
+    """Host ports for running containers: chosen, checked and handed to the firewall (DNAT)."""
 
+    def __init__(self, state: State, firewall: Firewall, kernel: Kernel,
+                 probe: Callable[[str, str, int], bool] | None = None) -> None:
+        self.state = state
+        self.firewall = firewall
+        self.kernel = kernel
+        self._probe = probe
 
-class PortOps(EngineCore):
     def published(self, exclude: str | None = None) -> list[PortMapping]:
         """Every mapping held by a running container."""
-        return [PortMapping.from_dict(d) for c in self.containers.values()
+        return [PortMapping.from_dict(d) for c in self.state.containers.values()
                 if c.running and c.id != exclude for d in c.state.ports]
 
     def check_ports(self, c: Container) -> None:
         """Validate the bindings at create time; refuse a fixed host port that is taken now."""
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
-                                self.cfg.default_host_ip)
+                                self.state.cfg.default_host_ip)
         taken = self.published()
         v6 = portmap.need_ipv6(reqs)
         if v6 is not None:
-            primary = self.networks.get(next(iter(c.networks), ""))
+            primary = self.state.networks.get(next(iter(c.networks), ""))
             if primary is None or not primary.ipv6 or not primary.ipam_v6():
                 raise portmap.ipv6_refusal(v6)
         by_port: dict[tuple[str, int], list[str]] = {}      # a check per request costs the same at any scale
@@ -92,34 +86,26 @@ class PortOps(EngineCore):
             if r.host_range and r.host_range[0] == r.host_range[1]:
                 port = r.host_range[0]
                 if any(portmap.overlap(ip, r.host_ip) for ip in by_port.get((r.proto, port), ())):
-                    from ..errors import Conflict
-
                     raise Conflict(f"Bind for {portmap.host_spec(r.host_ip, port)} failed: port is already allocated")
 
     def publish(self, c: Container, container_ip: str, container_ip6: str = "") -> list[PortMapping]:
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
-                                self.cfg.default_host_ip)
+                                self.state.cfg.default_host_ip)
         if not reqs:
             return []
-        host = self.driver_ctx.netlink.get(None)
+        host = self.kernel.host
         addrs = [str(a.ip) for _, a in host.addresses()]
         if container_ip6:
             addrs += [str(a.ip) for _, a in host.addresses(family=10)]
-        mappings = portmap.allocate(reqs, container_ip, self.published(exclude=c.id), host_port_free,
+        mappings = portmap.allocate(reqs, container_ip, self.published(exclude=c.id), self._probe or host_port_free,
                                     ephemeral_range(), addrs, container_ip6)
-        self.driver_ctx.firewall.add_ports(mappings)
+        self.firewall.add_ports(mappings)
         return mappings
 
     def unpublish(self, mappings: Sequence[PortMapping]) -> None:
         if not mappings:
             return
-        self.driver_ctx.firewall.remove_ports(mappings)
-        conntrack = shutil.which("conntrack")
+        self.firewall.remove_ports(mappings)
         for m in mappings:
-            if m.proto == "udp" and conntrack:
-                family = "ipv6" if ":" in m.host_ip else "ipv4"
-                r = subprocess.run([conntrack, "-D", "-f", family, "-p", "udp", "--orig-port-dst", str(m.host_port)],
-                                   capture_output=True, text=True)
-                if r.returncode not in (0, 1):
-                    log.warning("conntrack -D for udp/%d: %s", m.host_port, r.stderr.strip())
-
+            if m.proto == "udp":
+                self.kernel.forget_udp_port(m.host_port, "ipv6" if ":" in m.host_ip else "ipv4")

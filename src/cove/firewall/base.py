@@ -82,7 +82,7 @@ class NetworkRules:
         """
         if not self.masquerade or self.internal:
             return ()
-        return tuple(s for s in self.subnets6 if ip_network(s).subnet_of(ULA))
+        return tuple(s for s in self.subnets6 if isinstance(n := ip_network(s), IPv6Network) and n.subnet_of(ULA))
 
     @property
     def short(self) -> str:

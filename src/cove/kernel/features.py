@@ -86,17 +86,6 @@ def openvswitch() -> bool:
     return os.path.isdir("/sys/module/openvswitch") and shutil.which("ovs-vsctl") is not None
 
 
-def summary() -> dict[str, Any]:
-    """The feature table ``cove info`` shows."""
-    from ..firewall import available_backends
-
-    have = available_backends()
-    kinds = link_kinds()
-    return {"nftables": "nftables" in have, "iptables-legacy": "iptables" in have,
-            **{k: kinds.get(k, False) for k in LINK_KINDS}, "8021q": kinds.get("vlan", False),
-            "openvswitch": openvswitch()}
-
-
 def require(kind: str) -> None:
     """Raise Unavailable naming the kernel option if ``kind`` links cannot be made here."""
     if not link_kinds().get(kind, False):

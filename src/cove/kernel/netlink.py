@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from typing import Any, TypeVar
 
@@ -40,12 +39,16 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from ..errors import Conflict, CoveError, NotFound, Unavailable
 from . import netns
-
-#: the alias (IFLA_IFALIAS) prefix that marks a link as cove's own
-ALIAS_PREFIX = "cove:"
-
-#: ifaddrmsg flag: skip duplicate address detection, so an IPv6 address is usable at once
-IFA_F_NODAD = 0x02
+from .api import (  # noqa: F401 - re-exported: the names callers knew here
+    ALIAS_PREFIX,
+    IFA_F_NODAD,
+    IFA_F_NOPREFIXROUTE,
+    RT_SCOPE_LINK,
+    RT_TABLE_LOCAL,
+    RTNH_F_ONLINK,
+    RTPROT_KERNEL,
+    Link,
+)
 
 T = TypeVar("T")
 
@@ -82,18 +85,6 @@ def _translate(what: str) -> Iterator[None]:
         raise CoveError(msg) from exc
 
 
-@dataclass(frozen=True)
-class Link:
-    index: int
-    name: str
-    kind: str | None
-    alias: str | None
-    master: int | None
-    mac: str | None
-    up: bool
-    mtu: int | None = None
-
-
 def _link_from_msg(msg: Any) -> Link:
     info = msg.get("IFLA_LINKINFO")
     return Link(
@@ -106,15 +97,6 @@ def _link_from_msg(msg: Any) -> Link:
         up=bool(msg["flags"] & 1),
         mtu=msg.get("IFLA_MTU"),
     )
-
-
-#: IFA_F_NOPREFIXROUTE: an address that adds no connected route (kept when an address moves)
-IFA_F_NOPREFIXROUTE = 0x200
-#: the kernel's own routes (connected, local, broadcast) are re-made by the kernel from addresses
-RTPROT_KERNEL = 2
-RT_TABLE_LOCAL = 255
-RT_SCOPE_LINK = 253
-RTNH_F_ONLINK = 4
 
 
 def _route_record(m: Any) -> dict[str, Any]:
@@ -436,6 +418,10 @@ class NetlinkPool:
     def __init__(self) -> None:
         self._socks: dict[str | None, Netlink] = {}
         self._lock = threading.Lock()
+
+    @property
+    def host(self) -> Netlink:
+        return self.get(None)
 
     def get(self, path: str | None = None) -> Netlink:
         with self._lock:

@@ -15,6 +15,7 @@ host's own ``/`` with only the ``/etc`` files private.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import lzma
@@ -332,7 +333,7 @@ class ImageStore:
                 return hits[0]
         raise NotFound(f"No such image: {want}")
 
-    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: list[str] | None = None,
+    def import_tar(self, stream: BinaryIO, repo: str, tag: str = "latest", changes: builtins.list[str] | None = None,
                    devices: bool = False) -> Image:
         """Import a root filesystem tarball (``docker import``) and name it ``repo:tag`` (none if repo is "").
 
@@ -406,7 +407,7 @@ class ImageStore:
             img.repo_tags.append(name)
             self._save(img)
 
-    def remove(self, ref: str, force: bool = False) -> list[str]:
+    def remove(self, ref: str, force: bool = False) -> builtins.list[str]:
         """Untag ``ref``; delete the image once no name is left.  Returns what was untagged/deleted.
 
         By id, an image with several names is deleted only with ``force`` (as

@@ -1,0 +1,217 @@
+"""Docker Engine API routes: containers: create, inspect, start/stop/kill, wait, logs, attach, top,
+and ``cove attach`` interfaces (a cove extension).
+
+Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTES` is the table
+:func:`cove.daemon.routes.build_router` binds to one engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+from ... import pipework
+from ...errors import InvalidArgument, NotFound
+from ..backend import Backend
+from ...runtime.proc import descendants
+from ...runtime.streams import close_write, frame, pump_to_fifo
+from .. import schema
+from ..listfilters import ContainerRow, select_containers
+from ..http import Handler, Request, Response
+from ._common import _filters, _size
+
+
+def containers_list(engine: Backend, req: Request) -> Response:
+    f = _filters(req)
+    limit_arg = req.arg("limit") or "0"
+    try:
+        limit = int(limit_arg)
+    except ValueError:
+        raise InvalidArgument(f"invalid limit: {limit_arg!r} is not an integer") from None
+    with engine.lock:
+        cs = sorted(engine.containers.values(), key=lambda c: c.created, reverse=True)
+        rows = [ContainerRow(schema.container_summary(engine, c), c.state.exit_code,
+                             not c.state.started_at.startswith("0001"))
+                for c in cs]
+        ids = [c.id for c in cs]
+
+        def index_of(ref: str) -> int:
+            return ids.index(engine.find_container(ref).id)
+
+        def image_id_of(ref: str) -> str | None:
+            try:
+                return engine.images.get(ref).id
+            except NotFound:
+                return None
+
+        out = select_containers(rows, f, all_=req.flag("all"), limit=limit, index_of=index_of,
+                                image_id_of=image_id_of)
+    return Response.json(out)
+
+
+def container_create(engine: Backend, req: Request) -> Response:
+    config, host, endpoints = schema.container_request(req.json())
+    c = engine.create_container(req.arg("name"), config, host, endpoints)
+    return Response.json({"Id": c.id, "Warnings": []}, 201)
+
+
+def container_inspect(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        return Response.json(schema.container_json(engine, engine.find_container(ref)))
+
+
+def container_start(engine: Backend, req: Request, ref: str) -> Response:
+    return Response.empty(204 if engine.start_container(ref) else 304)
+
+
+def container_stop(engine: Backend, req: Request, ref: str) -> Response:
+    t = req.arg("t")
+    return Response.empty(204 if engine.stop_container(ref, float(t) if t else None) else 304)
+
+
+def container_restart(engine: Backend, req: Request, ref: str) -> Response:
+    t = req.arg("t")
+    engine.restart_container(ref, float(t) if t else None)
+    return Response.empty()
+
+
+def container_kill(engine: Backend, req: Request, ref: str) -> Response:
+    engine.kill_container(ref, req.arg("signal"))
+    return Response.empty()
+
+
+def container_wait(engine: Backend, req: Request, ref: str) -> Response:
+    block = engine.wait_container(ref, req.arg("condition") or "not-running")
+
+    def body() -> Iterator[bytes]:   # headers go out first: the wait is registered
+        yield (json.dumps({"StatusCode": block(None), "Error": None}) + "\n").encode()
+
+    return Response(stream=body())
+
+
+def container_delete(engine: Backend, req: Request, ref: str) -> Response:
+    engine.remove_container(ref, force=req.flag("force"))
+    return Response.empty()
+
+
+def container_rename(engine: Backend, req: Request, ref: str) -> Response:
+    new = req.arg("name")
+    if not new:
+        raise InvalidArgument("invalid name: the new name is required")
+    engine.rename_container(ref, new)
+    return Response.empty()
+
+
+def container_top(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        c = engine.find_container(ref)
+        if not c.running:
+            raise InvalidArgument(f"Container {c.id} is not running")
+        pid = c.state.pid
+    procs = []
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        procs.append(["root", str(p), cmd])
+    return Response.json({"Titles": ["UID", "PID", "CMD"], "Processes": procs})
+
+
+def container_logs(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        c = engine.find_container(ref)
+        tty = c.config.tty
+    want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+    tail = req.arg("tail")
+    if tail and tail != "all" and not tail.lstrip("-").isdigit():
+        raise InvalidArgument(f"invalid tail {tail!r}: a number of lines or all")
+    # the last lines are read from the end of the logs, not the whole of them
+    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0))
+
+    def gen() -> Iterator[bytes]:
+        for stream, data in it:
+            if not want.get(stream, False):
+                continue
+            yield data if tty else frame(1 if stream == "stdout" else 2, data)
+
+    ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    return Response(stream=gen(), content_type=ctype)
+
+
+def container_attach(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        c = engine.find_container(ref)
+        cid, tty, open_stdin = c.id, c.config.tty, c.config.open_stdin
+    want_stdin = req.flag("stdin") and open_stdin
+    want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
+    if not req.flag("stream"):
+        raise InvalidArgument("invalid stream: cove supports attach with stream=1 only")
+
+    engine.attach_begin(cid)    # now, before the client starts the container
+
+    def run(sock: socket.socket, leftover: bytes) -> None:
+        try:
+            with engine.lock:
+                engine.changed.wait_for(lambda: cid not in engine.containers or engine.containers[cid].running
+                                   or engine.containers[cid].state.status == "exited", 300)
+            if want_stdin:
+                fifo = os.path.join(engine.cfg.container_state_dir(cid), "stdin")
+                threading.Thread(target=pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
+            for stream, data in engine.logs(cid, follow=True):
+                if want.get(stream, False):
+                    sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
+        except (NotFound, OSError):
+            pass
+        finally:
+            engine.attach_end(cid)
+        close_write(sock)
+
+    return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if tty
+                    else "application/vnd.docker.multiplexed-stream")
+
+
+def container_resize(engine: Backend, req: Request, ref: str) -> Response:
+    engine.resize_container(ref, _size(req, "h"), _size(req, "w"))
+    return Response(body=b"", content_type="text/plain; charset=utf-8")
+
+
+def interfaces_list(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        c = engine.find_container(ref)
+        return Response.json([pipework.to_json(x) for x in engine.extra_interfaces(c.id)])
+
+
+def interface_add(engine: Backend, req: Request, ref: str) -> Response:
+    x = engine.add_interface(ref, pipework.parse_request(req.json()))
+    return Response.json(pipework.to_json(x), 201)
+
+
+def interface_remove(engine: Backend, req: Request, ref: str, ifname: str) -> Response:
+    engine.remove_interface(ref, ifname)
+    return Response.empty()
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/containers/json", containers_list),
+    ("POST", "/containers/create", container_create),
+    ("GET", "/containers/{ref}/json", container_inspect),
+    ("POST", "/containers/{ref}/start", container_start),
+    ("POST", "/containers/{ref}/stop", container_stop),
+    ("POST", "/containers/{ref}/restart", container_restart),
+    ("POST", "/containers/{ref}/kill", container_kill),
+    ("POST", "/containers/{ref}/wait", container_wait),
+    ("POST", "/containers/{ref}/rename", container_rename),
+    ("GET", "/containers/{ref}/top", container_top),
+    ("GET", "/containers/{ref}/logs", container_logs),
+    ("POST", "/containers/{ref}/attach", container_attach),
+    ("DELETE", "/containers/{ref}", container_delete),
+    ("POST", "/containers/{ref}/resize", container_resize),
+    ("GET", "/containers/{ref}/interfaces", interfaces_list),
+    ("POST", "/containers/{ref}/interfaces", interface_add),
+    ("DELETE", "/containers/{ref}/interfaces/{ifname}", interface_remove),
+]

@@ -1,0 +1,89 @@
+"""Docker Engine API routes: images: import, list, inspect, remove, tag.
+
+Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTES` is the table
+:func:`cove.daemon.routes.build_router` binds to one engine.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...errors import InvalidArgument, NotFound
+from ..backend import Backend
+from ..http import Handler, Request, Response
+from ._common import _filters
+
+
+def image_create(engine: Backend, req: Request) -> Response:
+    if req.arg("fromSrc") != "-":
+        raise NotFound("cove has no registry to pull from: import a root filesystem with "
+                       "`cove import FILE NAME` (POST /images/create?fromSrc=-)")
+    repo = req.arg("repo") or ""
+    tag = req.arg("tag") or "latest"
+    if ":" in repo and "/" not in repo.rsplit(":", 1)[1]:
+        repo, tag = repo.rsplit(":", 1)
+    img = engine.images.import_tar(req.stream(), repo, tag, req.query.get("changes", []),
+                                   devices=req.flag("allowDevices"))
+    return Response(body=(json.dumps({"status": img.id}) + "\n").encode())
+
+
+def images_list(engine: Backend, req: Request) -> Response:
+    import fnmatch
+
+    f = _filters(req)
+    unknown = sorted(set(f) - {"reference", "dangling", "label"})
+    if unknown:
+        raise InvalidArgument(f"invalid filter {unknown[0]!r}: cove filters images by reference, dangling, label")
+    out = []
+    for img in engine.images.list():
+        if "reference" in f and not any(
+                fnmatch.fnmatchcase(name, pat) for pat in f["reference"]
+                for tag in img.repo_tags for name in (tag, tag.rpartition(":")[0])):
+            continue
+        if "dangling" in f and (f["dangling"][0] in ("true", "1")) != (not img.repo_tags):
+            continue
+        if "label" in f:                # imported images carry no labels
+            continue
+        out.append({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": int(img.created),
+                    "Size": img.size, "VirtualSize": img.size, "Labels": {}, "ParentId": "",
+                    "RepoDigests": [], "SharedSize": -1, "Containers": -1})
+    return Response.json(out)
+
+
+def image_inspect(engine: Backend, req: Request, ref: str) -> Response:
+    img = engine.images.get(ref)
+    return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": img.created,
+                          "Size": img.size, "Os": "linux", "Architecture": "amd64",
+                          "Config": {"Cmd": None, "Env": None, **img.config},
+                          "RootFS": {"Type": "layers", "Layers": []},
+                          "CoveRootfs": img.rootfs})
+
+
+def image_delete(engine: Backend, req: Request, ref: str) -> Response:
+    img = engine.images.get(ref)
+    with engine.lock:
+        users = [c.name for c in engine.containers.values() if c.config.image_id == img.id]
+    if users and not req.flag("force"):
+        from ...errors import Conflict
+
+        raise Conflict(f"conflict: unable to remove image {ref}: image is being used by container(s) "
+                       + ", ".join(users))
+    engine.images.remove(ref, force=req.flag("force"))
+    return Response.json([{"Untagged": ref}])
+
+
+def image_tag(engine: Backend, req: Request, ref: str) -> Response:
+    engine.images.tag(ref, req.arg("repo") or "", req.arg("tag") or "latest")
+    return Response.empty(201)
+
+
+#: routes whose handler reads the body itself (``req.stream()``): an import goes to disk, not to memory
+STREAMED_BODY = frozenset({("POST", "/images/create")})
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/images/create", image_create),
+    ("GET", "/images/json", images_list),
+    ("GET", "/images/{ref}/json", image_inspect),
+    ("DELETE", "/images/{ref}", image_delete),
+    ("POST", "/images/{ref}/tag", image_tag),
+]

@@ -1,0 +1,73 @@
+"""Docker Engine API routes: networks: list, inspect, create, remove, connect, disconnect, prune.
+
+Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTES` is the table
+:func:`cove.daemon.routes.build_router` binds to one engine.
+"""
+
+from __future__ import annotations
+
+from ...errors import InvalidArgument
+from ..backend import Backend
+from ...model import PREDEFINED
+from .. import schema
+from ..listfilters import NetworkRow, select_networks
+from ..http import Handler, Request, Response
+from ._common import _filters
+
+
+def networks_list(engine: Backend, req: Request) -> Response:
+    f = _filters(req)
+    with engine.lock:
+        rows = [NetworkRow(schema.network_json(engine, net, detail=False), net.name in PREDEFINED,
+                           bool(engine.endpoints_on(net.id))) for net in engine.networks.values()]
+    out = select_networks(rows, f)
+    return Response.json(sorted(out, key=lambda n: n["Name"]))
+
+
+def network_inspect(engine: Backend, req: Request, ref: str) -> Response:
+    with engine.lock:
+        return Response.json(schema.network_json(engine, engine.find_network(ref)))
+
+
+def network_create(engine: Backend, req: Request) -> Response:
+    body = req.json()
+    name = body.get("Name")
+    if not name:
+        raise InvalidArgument("invalid Name: a network name is required")
+    net = engine.create_network(name, body.get("Driver") or "bridge", schema.ipam_request(body),
+                           internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
+                           ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
+                           labels=body.get("Labels") or {})
+    return Response.json({"Id": net.id, "Warning": ""}, 201)
+
+
+def network_delete(engine: Backend, req: Request, ref: str) -> Response:
+    engine.remove_network(ref)
+    return Response.empty()
+
+
+def network_connect(engine: Backend, req: Request, ref: str) -> Response:
+    body = req.json()
+    engine.connect(ref, body.get("Container") or "", schema.endpoint_request(body.get("EndpointConfig")))
+    return Response.empty(200)
+
+
+def network_disconnect(engine: Backend, req: Request, ref: str) -> Response:
+    body = req.json()
+    engine.disconnect(ref, body.get("Container") or "", force=bool(body.get("Force")))
+    return Response.empty(200)
+
+
+def network_prune(engine: Backend, req: Request) -> Response:
+    return Response.json({"NetworksDeleted": engine.prune_networks()})
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/networks", networks_list),
+    ("POST", "/networks/create", network_create),
+    ("POST", "/networks/prune", network_prune),
+    ("GET", "/networks/{ref}", network_inspect),
+    ("DELETE", "/networks/{ref}", network_delete),
+    ("POST", "/networks/{ref}/connect", network_connect),
+    ("POST", "/networks/{ref}/disconnect", network_disconnect),
+]

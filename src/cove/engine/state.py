@@ -1,0 +1,142 @@
+"""The engine's state, shared by its services: the records, the lock, the store, the event bus.
+
+Every service is built from one :class:`State` and the outside parts it needs
+(passed in, never found through ``self``): :class:`cove.engine.ports.PortPublisher`
+(firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
+driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
+from validation to the store write; waiting happens on ``changed``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..drivers import DRIVERS, DriverContext, NetworkDriver
+from ..errors import Conflict, NotFound
+from ..events import EventBus
+from ..model import Container, Endpoint, Network
+from ..pipework import ExtraInterface
+from ..store import Store
+
+if TYPE_CHECKING:
+    from .core import EngineConfig
+
+_T = TypeVar("_T")
+
+
+def _by_prefix(ref: str, table: dict[str, _T], kind: str) -> _T:
+    if ref:
+        hits = [v for k, v in table.items() if k.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise Conflict(f"{kind} {ref} is ambiguous: {len(hits)} {kind}s match that id prefix")
+    if kind == "network":
+        raise NotFound(f"network {ref} not found")
+    raise NotFound(f"No such container: {ref}")
+
+
+@dataclass(eq=False)
+class State:
+    cfg: EngineConfig
+    store: Store
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    networks: dict[str, Network] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    #: container id -> network id -> endpoint
+    endpoints: dict[str, dict[str, Endpoint]] = field(default_factory=dict)
+    #: (network id, subnet) -> its address pool, built from the endpoints once and then kept
+    #: up to date by attach/detach (so an attach costs the same with 10 or 1,000 neighbours)
+    pools: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: container id -> ifname -> a `cove attach` interface
+    extra_ifaces: dict[str, dict[str, ExtraInterface]] = field(default_factory=dict)
+    events: EventBus = field(default_factory=EventBus)
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    # events (published where an action completes) ------------------------------------
+    def container_event(self, c: Container, action: str, **extra: object) -> None:
+        """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
+        attrs = {**c.config.labels, "image": c.config.image, "name": c.name}
+        attrs.update({k: str(v) for k, v in extra.items()})
+        self.events.publish("container", action, c.id, attrs)
+
+    def network_event(self, net: Network, action: str, **extra: object) -> None:
+        attrs = {"name": net.name, "type": net.driver, **{k: str(v) for k, v in extra.items()}}
+        self.events.publish("network", action, net.id, attrs)
+
+    # persistence ---------------------------------------------------------------------
+    def save_network(self, net: Network) -> None:
+        self.store.put(f"networks/{net.id}", net.to_dict())
+
+    def save_container(self, c: Container) -> None:
+        self.store.put(f"containers/{c.id}", c.to_dict())
+
+    def save_endpoint(self, ep: Endpoint) -> None:
+        self.store.put(f"endpoints/{ep.container_id}/{ep.network_id}", ep.to_dict())
+
+    def forget_pools(self, net_id: str | None = None) -> None:
+        """Drop cached address pools (of one network, or all): rebuilt from the endpoints when needed."""
+        for key in [k for k in self.pools if net_id is None or k[0] == net_id]:
+            del self.pools[key]
+
+    # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
+    def find_network(self, ref: str) -> Network:
+        if ref in self.networks:
+            return self.networks[ref]
+        for net in self.networks.values():
+            if net.name == ref:
+                return net
+        return _by_prefix(ref, self.networks, "network")
+
+    def find_container(self, ref: str) -> Container:
+        if ref in self.containers:
+            return self.containers[ref]
+        name = ref.lstrip("/")
+        for c in self.containers.values():
+            if c.name == name:
+                return c
+        return _by_prefix(ref, self.containers, "container")
+
+    def check_unique_container_name(self, name: str, exclude: str | None = None) -> None:
+        for c in self.containers.values():
+            if c.name == name and c.id != exclude:
+                raise Conflict(f'The container name "/{name}" is already in use by container "{c.id}". '
+                               "You have to remove (or rename) that container to be able to reuse that name.")
+
+    def endpoints_on(self, net_id: str) -> list[Endpoint]:
+        return [eps[net_id] for eps in self.endpoints.values() if net_id in eps]
+
+    def leases(self, net_id: str) -> set[str]:
+        """Addresses in use on a network: exactly its live endpoints' addresses."""
+        return {eps[net_id].ip for eps in self.endpoints.values() if net_id in eps}
+
+    def leases6(self, net_id: str) -> set[str]:
+        """IPv6 addresses in use on a network (``--ipv6`` networks)."""
+        return {eps[net_id].ip6 for eps in self.endpoints.values() if net_id in eps and eps[net_id].ip6}
+
+
+class Drivers:
+    """The driver table of one engine: one instance per registered driver, made on first use."""
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.ctx = ctx
+        self._made: dict[str, NetworkDriver] = {}
+
+    def by_name(self, name: str) -> NetworkDriver:
+        """The driver ``name`` (``NotFound`` naming the drivers there are)."""
+        drv = self._made.get(name)
+        if drv is None:
+            if name not in DRIVERS:
+                raise NotFound(f'plugin "{name}" not found: cove has the drivers {", ".join(sorted(DRIVERS))}')
+            drv = DRIVERS[name](self.ctx)
+            self._made[name] = drv
+        return drv
+
+    def of(self, net: Network) -> NetworkDriver:
+        return self.by_name(net.driver)

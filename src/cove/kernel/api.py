@@ -1,0 +1,140 @@
+"""What the engine and the drivers may ask of the kernel: the seam, as Protocols.
+
+Two implementations stand behind it:
+
+- :class:`cove.kernel.linux.LinuxKernel`: the real one (netlink over pyroute2
+  on its one kernel thread, sysctls under ``/proc/sys``, bound network
+  namespaces, conntrack);
+- :class:`cove.kernel.fake.FakeKernel`: an in-memory kernel for unit tests,
+  which dumps its state as text and can fail at the n-th call.
+
+Everything above ``kernel/`` is written against these Protocols only, so a
+driver or an engine service can be driven through create/join/leave/remove
+with no root and no namespace, and a failure injected at every step.
+
+Errors follow the boundary rule of :mod:`cove.kernel.netlink`: a missing object
+is :class:`cove.errors.NotFound`, an existing one :class:`cove.errors.Conflict`,
+an unsupported link type :class:`cove.errors.Unavailable`, anything else a
+:class:`cove.errors.CoveError`.  This module imports nothing above ``kernel/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from typing import Any, Protocol
+
+#: the alias (IFLA_IFALIAS) prefix that marks a link as cove's own
+ALIAS_PREFIX = "cove:"
+#: ifaddrmsg flag: skip duplicate address detection, so an IPv6 address is usable at once
+IFA_F_NODAD = 0x02
+#: IFA_F_NOPREFIXROUTE: an address that adds no connected route (kept when an address moves)
+IFA_F_NOPREFIXROUTE = 0x200
+#: the kernel's own routes (connected, local, broadcast) are re-made by the kernel from addresses
+RTPROT_KERNEL = 2
+RTPROT_STATIC = 4
+RT_TABLE_MAIN = 254
+RT_TABLE_LOCAL = 255
+RT_SCOPE_LINK = 253
+RTNH_F_ONLINK = 4
+
+#: a route as :meth:`Netlink.route_records` returns it and :meth:`Netlink.add_route` takes it back:
+#: ``table, dst ("a.b.c.d/len"), gateway, oif, priority, scope, proto, type, prefsrc, flags, tos,
+#: metrics, multipath, nh_id``
+RouteRecord = dict[str, Any]
+#: an IPv4 address as :meth:`Netlink.address_records` returns it: ``address, prefixlen, flags, secondary``
+AddressRecord = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str | None
+    alias: str | None
+    master: int | None
+    mac: str | None
+    up: bool
+    mtu: int | None = None
+
+
+class Netlink(Protocol):
+    """Netlink verbs bound to one network namespace (``path``; None is the daemon's own)."""
+
+    path: str | None
+
+    # links
+    def links(self) -> list[Link]: ...
+    def find(self, name: str) -> Link | None: ...
+    def index(self, name: str) -> int: ...
+    def add_bridge(self, name: str, alias: str, mtu: int | None = None) -> int: ...
+    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None) -> int: ...
+    def add_link(self, name: str, kind: str, alias: str, **attrs: Any) -> int: ...
+    def add_link_in(self, name: str, kind: str, netns_path: str, **attrs: Any) -> None: ...
+    def delete_link(self, name: str) -> bool: ...
+    def set_link(self, index: int, **attrs: Any) -> None: ...
+    def set_bridge_port(self, index: int, isolated: bool = False, hairpin: bool = False) -> None: ...
+    def announce(self, ifname: str, ip: IPv4Address, mac: str) -> None: ...
+    def wait_running(self, ifname: str, timeout: float = 2.0) -> None: ...
+    # addresses
+    def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None: ...
+    def delete_address(self, index: int, ip: IPv4Address, prefixlen: int) -> bool: ...
+    def address_records(self, index: int) -> list[AddressRecord]: ...
+    def addresses(self, index: int | None = None, family: int = 2) -> list[tuple[int, Any]]: ...
+    # routes
+    def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None: ...
+    def add_default_route_dev(self, index: int) -> None: ...
+    def route_records(self) -> list[RouteRecord]: ...
+    def add_route(self, rec: RouteRecord, oif: int, replace: bool = False) -> None: ...
+    def delete_route(self, rec: RouteRecord, oif: int) -> bool: ...
+    def default_route(self) -> tuple[str, int | None] | None: ...
+    def replace_default_route(self, gateway: IPv4Address | None = None, index: int | None = None) -> None: ...
+    def delete_default_route(self) -> bool: ...
+    def routes(self) -> list[IPv4Network]: ...
+    def close(self) -> None: ...
+
+
+class Kernel(Protocol):
+    """The whole kernel surface: one :class:`Netlink` per namespace, sysctls, namespaces, conntrack."""
+
+    def get(self, path: str | None = None) -> Netlink:
+        """The netlink verbs of the namespace bound at ``path`` (None: the daemon's own)."""
+        ...
+
+    @property
+    def host(self) -> Netlink:
+        """The daemon's own namespace (``get(None)``)."""
+        ...
+
+    def drop(self, path: str) -> None:
+        """Forget (close) the socket of a namespace; reopened by the next :meth:`get`."""
+        ...
+
+    def close(self) -> None: ...
+
+    # sysctls
+    def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
+        """Write ``net.ipv4.ip_forward``-style ``key`` (inside the namespace at ``netns`` if given)."""
+        ...
+
+    # namespaces
+    def create_netns(self, path: str) -> None:
+        """A new network namespace bound at ``path`` (replacing a stale binding there)."""
+        ...
+
+    def delete_netns(self, path: str) -> None:
+        """Unbind the namespace at ``path``; nothing there counts as done."""
+        ...
+
+    def bound_netns(self, directory: str) -> set[str]:
+        """The namespace bindings under ``directory``."""
+        ...
+
+    # conntrack
+    def forget_flows(self, *ips: str) -> None:
+        """Delete the conntrack entries from and to addresses being released."""
+        ...
+
+    def forget_udp_port(self, port: int, family: str) -> None:
+        """Delete the UDP conntrack entries to a host port no longer published (``ipv4``/``ipv6``)."""
+        ...

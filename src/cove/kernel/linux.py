@@ -1,0 +1,38 @@
+"""The real :class:`cove.kernel.api.Kernel`: netlink sockets per namespace, /proc/sys, nsfs bindings.
+
+Netlink work runs on the one kernel thread of :mod:`cove.kernel.netlink` (the
+pyroute2 thread rule is kept there); sysctls inside a container's namespace are
+written by a short-lived thread that enters it (:func:`netlink.sysctl_set_in`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import conntrack, netns
+from .netlink import NetlinkPool, sysctl_set, sysctl_set_in
+
+
+class LinuxKernel(NetlinkPool):
+    def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
+        if netns is None:
+            sysctl_set(key, value)
+        else:
+            sysctl_set_in(netns, key, value)
+
+    def create_netns(self, path: str) -> None:
+        if os.path.exists(path):
+            netns.delete(path)
+        netns.create(path)
+
+    def delete_netns(self, path: str) -> None:
+        netns.delete(path)
+
+    def bound_netns(self, directory: str) -> set[str]:
+        return netns.bound_paths(directory)
+
+    def forget_flows(self, *ips: str) -> None:
+        conntrack.forget_flows(*ips)
+
+    def forget_udp_port(self, port: int, family: str) -> None:
+        conntrack.forget_udp_port(port, family)
