@@ -60,7 +60,7 @@ def join(driver_cls: type, fail: str = "") -> tuple[list[tuple[Any, ...]], Stub]
     host, inside = Stub("host", log), Stub("inside", log, fail)
     host.inside = inside  # type: ignore[attr-defined]
     pool = SimpleNamespace(get=lambda path: host if path is None else inside)
-    driver = driver_cls(DriverContext(netlink=pool, firewall=None))  # type: ignore[arg-type]
+    driver = driver_cls(DriverContext(kernel=pool, firewall=None))  # type: ignore[arg-type]
     net = Network(id="n" * 64, name="lan", driver=driver.name, created="", options={"parent": "eth0"})
     ep = Endpoint(id="e", network_id=net.id, container_id="c", ifname="eth0", host_ifname="", ip="192.168.1.5",
                   prefixlen=24, gateway="192.168.1.1", mac="02:42:c0:a8:01:05")

@@ -111,7 +111,7 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
             return g.node(Node(_host_id(name), name + (f"\\n{extra}" if extra else ""), "nic"))
         node = _host_node(g, link, extra)
         lower = link.get("link")
-        if _kind(link) == "vlan" and lower in links:
+        if _kind(link) == "vlan" and isinstance(lower, str) and lower in links:
             g.edge(host(lower), node, "802.1q trunk")
         return node
 

@@ -80,12 +80,12 @@ class CoveGroup(click.Group):
         import importlib
 
         module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
-        command: click.Command = getattr(importlib.import_module(module), attr)
+        loaded: click.Command = getattr(importlib.import_module(module), attr)
         if "_COVE_COMPLETE" in os.environ:       # only while the shell asks for completions
             from cove.cli.complete import attach
 
-            attach(cmd_name, command)
-        return command
+            attach(cmd_name, loaded)
+        return loaded
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

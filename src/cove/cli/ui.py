@@ -1,7 +1,7 @@
 """``cove ui``: a local web page with the live picture of the network, who reaches whom, and details.
 
-The page is one static HTML document with a little plain JavaScript (no build step, nothing
-fetched from elsewhere).  This process serves it and a few JSON resources, reading everything
+The page is one static HTML document with a little plain JavaScript (``ui.html``; no build step,
+nothing fetched from elsewhere).  This process serves it and a few JSON resources, reading everything
 from the daemon with the CLI's own client:
 
 - ``/api/state``: networks and containers (names, addresses, networks), for the lists;
@@ -30,68 +30,11 @@ import click
 
 from cove.cli.main import client
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cove: the container network</title>
-<style>
- body { font-family: sans-serif; margin: 0; display: grid; grid-template-columns: 1fr 360px; height: 100vh; }
- #left { overflow: auto; padding: 8px; } #right { border-left: 1px solid #ccc; overflow: auto; padding: 8px; }
- h2 { font-size: 15px; margin: 12px 0 4px; } table { border-collapse: collapse; font-size: 12px; }
- td, th { border: 1px solid #ddd; padding: 2px 5px; } td.yes { background: #d9f2d9; } td.no { background: #f8d7d7; }
- td.disagree { outline: 2px solid #c00; } .item { cursor: pointer; padding: 2px 0; } .item:hover { background: #eef; }
- pre { font-size: 11px; white-space: pre-wrap; } #status { font-size: 11px; color: #666; }
-</style></head>
-<body><div id="left"><div id="status">connecting...</div><div id="graph"></div>
-<h2>Who reaches whom <button id="probe">probe now</button></h2><div id="matrix"></div></div>
-<div id="right"><h2>Networks</h2><div id="networks"></div><h2>Containers</h2><div id="containers"></div>
-<h2>Details</h2><div id="details">click a container</div></div>
-<script>
-const $ = (id) => document.getElementById(id);
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
-async function get(path) { const r = await fetch(path); if (!r.ok) throw new Error(path + ": " + r.status); return r; }
-async function details(id) {
-  const c = await (await get("/api/container/" + id)).json();
-  const nets = Object.entries(c.NetworkSettings.Networks || {}).map(([n, e]) =>
-    `<li>${esc(n)}: ${esc(e.IPAddress || "-")} ${e.Cove ? esc(e.Cove.Interface + " / " + (e.Cove.HostInterface || e.Cove.Parent || "")) : ""}</li>`).join("");
-  $("details").innerHTML = `<b id="detail-name">${esc(c.Name.slice(1))}</b> ${esc(c.State.Status)}<ul>${nets}</ul>` +
-    (ACTIONS ? ["start", "stop", "restart"].map((a) => `<button onclick="act('${id}','${a}')">${a}</button>`).join(" ") : "") +
-    `<pre>${esc(JSON.stringify({Image: c.Config.Image, Cmd: c.Config.Cmd, Ports: c.NetworkSettings.Ports}, null, 1))}</pre>`;
-}
-async function act(id, what) { await fetch(`/api/container/${id}/${what}`, {method: "POST"}); refresh(); }
-async function state() {
-  const s = await (await get("/api/state")).json();
-  $("networks").innerHTML = s.networks.map((n) =>
-    `<div class="network" data-name="${esc(n.name)}">${esc(n.name)} <small>${esc(n.driver)} ${esc(n.subnets.join(", "))}</small></div>`).join("");
-  $("containers").innerHTML = s.containers.map((c) =>
-    `<div class="item container" data-name="${esc(c.name)}" onclick="details('${c.id}')">${esc(c.name)} <small>${esc(c.state)} ${esc(c.addresses.join(", "))}</small></div>`).join("");
-}
-async function matrix(probe) {
-  const m = await (await get("/api/matrix" + (probe ? "?probe=1" : ""))).json();
-  const head = "<tr><th>from \\\\ to</th>" + m.names.map((n) => `<th>${esc(n)}</th>`).join("") + "</tr>";
-  const rows = m.names.map((a) => `<tr><th>${esc(a)}</th>` + m.names.map((b) => {
-    if (a === b) return "<td></td>";
-    const v = m.cells[a + " " + b];
-    const cls = (v.reachable ? "yes" : "no") + (v.agrees === false ? " disagree" : "");
-    return `<td class="${cls}" title="${esc(v.reason + (v.note ? " / " + v.note : ""))}">${v.reachable ? "yes" : "no"}${v.agrees === false ? "!" : ""}</td>`;
-  }).join("") + "</tr>").join("");
-  $("matrix").innerHTML = `<table id="reach">${head}${rows}</table>`;
-}
-async function picture() { $("graph").innerHTML = await (await get("/api/graph.svg")).text(); }
-let pending = null;
-function refresh() {
-  if (pending) return;
-  pending = setTimeout(async () => {
-    pending = null;
-    try { await Promise.all([state(), picture(), matrix(false)]); $("status").textContent = "up to date " + new Date().toLocaleTimeString(); }
-    catch (e) { $("status").textContent = "error: " + e.message; }
-  }, 150);
-}
-$("probe").onclick = () => matrix(true);
-const ACTIONS = __ACTIONS__;
-refresh();
-// live updates once the page has drawn (a headless browser dumping the DOM stops before this)
-setTimeout(() => { new EventSource("/api/events").onmessage = () => refresh(); }, 2000);
-</script></body></html>
-"""
+def page_html() -> str:
+    """The page (``ui.html`` beside this module): one HTML document with its own script and style."""
+    from importlib.resources import files
+
+    return (files("cove.cli") / "ui.html").read_text(encoding="utf-8")
 
 
 def state(api: Any) -> dict[str, Any]:
@@ -144,7 +87,7 @@ def matrix(api: Any, probe: bool) -> dict[str, Any]:
 def make_handler(ctx: click.Context, allow_actions: bool) -> type[BaseHTTPRequestHandler]:
     from cove.client import APIError, segment
 
-    page = PAGE.replace("__ACTIONS__", "true" if allow_actions else "false").encode()
+    page = page_html().replace("__ACTIONS__", "true" if allow_actions else "false").encode()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "cove-ui"

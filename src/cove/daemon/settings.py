@@ -248,6 +248,7 @@ def effective(s: Settings) -> dict[str, Any]:
         "firewall-backend": s.firewall or "auto", "bridge": s.bridge or "", "bip": s.bip or "",
         "fixed-cidr": s.fixed_cidr or "", "default-address-pools": s.default_address_pools, "icc": s.icc,
         "ip": s.ip, "ip-forward": s.ip_forward, "ip-masq": s.ip_masq,
-        "ip-forward-no-drop": s.ip_forward_no_drop, "image-import-max-size": s.image_import_max_size, "dns": s.dns, "dns-search": s.dns_search,
+        "ip-forward-no-drop": s.ip_forward_no_drop, "image-import-max-size": s.image_import_max_size,
+        "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
     }

@@ -265,8 +265,8 @@ def extract(tar: tarfile.TarFile, dest: str, max_size: int = DEFAULT_MAX_SIZE, d
         elif m.isfifo():
             os.mkfifo(target, 0o600)
         elif (m.ischr() or m.isblk()) and as_root:
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-            os.mknod(target, kind | 0o600, os.makedev(m.devmajor, m.devminor))
+            node_type = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+            os.mknod(target, node_type | 0o600, os.makedev(m.devmajor, m.devminor))
         else:
             continue                             # devices without root, unknown types
         _apply_attrs(target, m, as_root)

@@ -207,5 +207,5 @@ def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[],
             if not got:
                 time.sleep(0.05)
     finally:
-        for f in files.values():
-            f.close()
+        for fh in files.values():
+            fh.close()

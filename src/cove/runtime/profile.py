@@ -166,7 +166,7 @@ def oci_seccomp(profile: dict[str, Any], caps: list[str]) -> dict[str, Any]:
     native = _SCMP_ARCH.get(goarch)
     arches: list[str] = list(profile.get("architectures") or [])
     for entry in profile.get("archMap") or []:
-        if entry.get("architecture") == native:
+        if native is not None and entry.get("architecture") == native:
             arches = [native, *(a for a in entry.get("subArchitectures", []) if a != "SCMP_ARCH_X32" or _x32())]
     kernel = _kernel_version()
     out: dict[str, Any] = {"defaultAction": profile["defaultAction"], "architectures": arches, "syscalls": []}
