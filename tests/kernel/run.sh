@@ -61,13 +61,16 @@ results=""
 uml_pids=""
 cleanup() {
   # linux.uml is a session leader with one host process per guest address space: after a
-  # timeout, kill whatever of it is left, then drop the result directories
+  # timeout, kill whatever of it is left, then drop the result directories. The script's exit
+  # status is kept (dash would otherwise exit with the status of the trap's last command).
+  status=$?
   for pid in $uml_pids; do kill -KILL "-$pid" 2>/dev/null || true; done
   for r in $results; do
     pid=$(cat "$r/uml/cove/pid" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -KILL "-$pid" 2>/dev/null
+    if [ -n "$pid" ]; then kill -KILL "-$pid" 2>/dev/null || true; fi
     rm -rf "$r"
   done
+  exit "$status"
 }
 trap cleanup EXIT
 # a fresh result directory in $made (the one host path a guest may write) holding ARGS one per line
