@@ -284,9 +284,12 @@ def change_text(saved: Saved, add: Sequence[NetworkRules] = (), remove: Iterable
         out += pol + [_decl(c) for c in decl]
         if table == "filter" and USER_JUMP not in saved.rules["filter"]:
             out.append("-I COVE-FORWARD 1 -j COVE-USER")
-        out += dels + adds
+        have_bridged = table == "filter" and BRIDGED in saved.rules["filter"]
+        # COVE-FORWARD's physdev ACCEPT stays its last rule (as sync_text writes it), so the chain's
+        # order is the same whether it was built rule by rule or rewritten after a restart
+        moved = have_bridged and any(line.startswith("-A COVE-FORWARD ") for line in adds)
+        out += dels + (["-D" + BRIDGED[2:]] if moved else []) + adds + ([BRIDGED] if moved else [])
         if table == "filter" and forward_drop is not None:
-            have_bridged = BRIDGED in saved.rules["filter"]
             if forward_drop and not have_bridged:
                 out.append(BRIDGED)
             elif not forward_drop and have_bridged:
