@@ -191,12 +191,26 @@ class IpamConfig:
 
     subnet: Any                        # IPv4Network or IPv6Network
     gateway: Any = None                # an address of the subnet's family, or None
-    ip_range: Any = None
-    aux: dict[str, Any] = field(default_factory=dict)
+    ip_range: Any = None               # a network inside the subnet, or None
+    aux: Mapping[str, Any] = field(default_factory=dict)   # name -> address of the subnet
 
     @property
     def version(self) -> int:
         return int(self.subnet.version)
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored form (cove's own, not Docker's: see :meth:`to_docker`)."""
+        return {"subnet": str(self.subnet), "gateway": None if self.gateway is None else str(self.gateway),
+                "ip_range": None if self.ip_range is None else str(self.ip_range),
+                "aux": {name: str(ip) for name, ip in self.aux.items()}}
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> IpamConfig:
+        """The inverse of :meth:`to_record` (a stored config was validated when it was made)."""
+        return cls(subnet=ip_network(d["subnet"]),
+                   gateway=None if d.get("gateway") is None else ip_address(d["gateway"]),
+                   ip_range=None if d.get("ip_range") is None else ip_network(d["ip_range"]),
+                   aux={name: ip_address(ip) for name, ip in (d.get("aux") or {}).items()})
 
     def to_docker(self) -> dict[str, Any]:
         """Docker's JSON shape; unset keys are left out, as Docker does."""

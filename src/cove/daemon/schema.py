@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
 from ..errors import InvalidArgument
+from ..ipam import IpamConfig
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
         "Driver": net.driver,
         "EnableIPv6": net.ipv6,
         "IPAM": {"Driver": "default", "Options": None if net.name in ("host", "none") else {},
-                 "Config": [dict(c) for c in net.ipam]},
+                 "Config": [c.to_docker() for c in net.ipam]},
         "Internal": net.internal,
         "Attachable": net.attachable,
         "Ingress": False,
@@ -59,12 +60,24 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
     return out
 
 
-def ipam_request(body: dict[str, Any]) -> list[dict[str, Any]]:
+def ipam_request(body: dict[str, Any]) -> list[IpamConfig]:
     ipam = body.get("IPAM") or {}
     drv = ipam.get("Driver") or "default"
     if drv != "default":
         raise InvalidArgument(f"invalid IPAM driver {drv!r}: cove has only the default IPAM driver")
-    return list(ipam.get("Config") or [])
+    return ipam_configs(list(ipam.get("Config") or []))
+
+
+def ipam_configs(config: list[dict[str, Any]]) -> list[IpamConfig]:
+    """Docker's ``IPAM.Config`` entries, validated (an entry without a subnet is skipped, as in Docker)."""
+    out = []
+    for raw in config:
+        if not raw.get("Subnet"):
+            if raw.get("Gateway") or raw.get("IPRange"):
+                raise InvalidArgument("invalid gateway/ip-range: a --subnet is required with --gateway and --ip-range")
+            continue
+        out.append(IpamConfig.from_docker(raw))
+    return out
 
 
 # containers -------------------------------------------------------------------------
