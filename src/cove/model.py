@@ -29,6 +29,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Callable
 from datetime import datetime, timezone
+from ipaddress import IPv4Network
 from typing import Any
 
 from .errors import CoveError, field_error
@@ -124,6 +125,10 @@ class Network:
     def ipam_v6(self) -> list[IpamConfig]:
         """The IPv6 entries of ``ipam``: present only on ``--ipv6`` networks."""
         return [c for c in self.ipam if c.version == 6]
+
+    def subnets_v4(self) -> list[IPv4Network]:
+        """The subnets of :meth:`ipam_v4`."""
+        return [c.subnet for c in self.ipam if isinstance(c.subnet, IPv4Network)]
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "ipam"}

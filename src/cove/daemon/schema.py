@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
-from ..errors import InvalidArgument
-from ..ipam import IpamConfig
+from ..errors import InvalidArgument, field_error
+from ..ipam import IpamConfig, parse_ipam_config
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
         "Driver": net.driver,
         "EnableIPv6": net.ipv6,
         "IPAM": {"Driver": "default", "Options": None if net.name in ("host", "none") else {},
-                 "Config": [c.to_docker() for c in net.ipam]},
+                 "Config": [ipam_config_json(c) for c in net.ipam]},
         "Internal": net.internal,
         "Attachable": net.attachable,
         "Ingress": False,
@@ -76,8 +76,28 @@ def ipam_configs(config: list[dict[str, Any]]) -> list[IpamConfig]:
             if raw.get("Gateway") or raw.get("IPRange"):
                 raise InvalidArgument("invalid gateway/ip-range: a --subnet is required with --gateway and --ip-range")
             continue
-        out.append(IpamConfig.from_docker(raw))
+        out.append(ipam_config_from_json(raw))
     return out
+
+
+def ipam_config_json(cfg: IpamConfig) -> dict[str, Any]:
+    """Docker's ``IPAM.Config`` entry (its key order); unset keys are left out, as Docker does."""
+    d: dict[str, Any] = {"Subnet": str(cfg.subnet)}
+    if cfg.ip_range is not None:
+        d["IPRange"] = str(cfg.ip_range)
+    if cfg.gateway is not None:
+        d["Gateway"] = str(cfg.gateway)
+    if cfg.aux:
+        d["AuxiliaryAddresses"] = {name: str(ip) for name, ip in cfg.aux.items()}
+    return d
+
+
+def ipam_config_from_json(d: dict[str, Any]) -> IpamConfig:
+    """The inverse of :func:`ipam_config_json`, validating (empty strings count as unset)."""
+    if not d.get("Subnet"):
+        raise field_error("subnet", d.get("Subnet", ""), "missing")
+    return parse_ipam_config(d["Subnet"], d.get("Gateway") or None, d.get("IPRange") or None,
+                             d.get("AuxiliaryAddresses") or None)
 
 
 # containers -------------------------------------------------------------------------

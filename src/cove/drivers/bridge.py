@@ -225,7 +225,7 @@ class BridgeDriver:
             raise field_error(f"option {OPT_MASQ}", net.options[OPT_MASQ],
                               f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
         net.masquerade = False
-        subnets = [c.subnet for c in net.ipam_v4()]
+        subnets = net.subnets_v4()
         _, rec = uplink.inspect(self.ctx.kernel.host, net.options[OPT_UPLINK], subnets, net.bridge)
         # the host's own LAN addresses are never handed to a container
         n = 0
@@ -277,7 +277,7 @@ class BridgeDriver:
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
         nl = self.ctx.kernel.host
-        subnets = [c.subnet for c in net.ipam_v4()]
+        subnets = net.subnets_v4()
         nic, rec = uplink.inspect(nl, net.options[OPT_UPLINK], subnets, net.bridge)
         with ExitStack() as undo:
             undo.callback(uplink.give_back, nl, rec)            # runs after the bridge is deleted

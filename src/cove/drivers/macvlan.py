@@ -159,7 +159,12 @@ class _StackedDriver:
             undo.pop_all()
 
     def _shim_addresses(self, net: Network) -> list[tuple[IPv4Network, IPv4Address]]:
-        return [(c.subnet, c.aux[SHIM_AUX]) for c in net.ipam]
+        out = []
+        for c in net.ipam:
+            ip = c.aux[SHIM_AUX]
+            if isinstance(c.subnet, IPv4Network) and isinstance(ip, IPv4Address):
+                out.append((c.subnet, ip))
+        return out
 
     def _ensure_shim(self, net: Network) -> None:
         """The host's own macvlan link on the parent, with its /32 addresses, up (idempotent)."""

@@ -49,7 +49,7 @@ class NetworkService:
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
-        taken = [c.subnet for n in self.networks.values() for c in n.ipam_v4()]
+        taken = [s for n in self.networks.values() for s in n.subnets_v4()]
         host = self.kernel.host
         taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
