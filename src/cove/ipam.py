@@ -189,33 +189,28 @@ def pick_subnet(taken: Iterable[IPv4Network], pools: Sequence[Pool] = DEFAULT_PO
 class IpamConfig:
     """One validated address configuration of a network (Docker's ``IPAM.Config`` entry)."""
 
-    subnet: Any                        # IPv4Network or IPv6Network
-    gateway: Any = None                # an address of the subnet's family, or None
-    ip_range: Any = None
-    aux: dict[str, Any] = field(default_factory=dict)
+    subnet: IPv4Network | IPv6Network
+    gateway: IPv4Address | IPv6Address | None = None       # of the subnet's family
+    ip_range: IPv4Network | IPv6Network | None = None      # inside the subnet
+    aux: Mapping[str, IPv4Address | IPv6Address] = field(default_factory=dict)   # name -> address of the subnet
 
     @property
     def version(self) -> int:
         return int(self.subnet.version)
 
-    def to_docker(self) -> dict[str, Any]:
-        """Docker's JSON shape; unset keys are left out, as Docker does."""
-        d: dict[str, Any] = {"Subnet": str(self.subnet)}
-        if self.ip_range is not None:
-            d["IPRange"] = str(self.ip_range)
-        if self.gateway is not None:
-            d["Gateway"] = str(self.gateway)
-        if self.aux:
-            d["AuxiliaryAddresses"] = {name: str(ip) for name, ip in self.aux.items()}
-        return d
+    def to_record(self) -> dict[str, Any]:
+        """The stored form (cove's own; Docker's JSON shape is :func:`cove.daemon.schema.ipam_config_json`)."""
+        return {"subnet": str(self.subnet), "gateway": None if self.gateway is None else str(self.gateway),
+                "ip_range": None if self.ip_range is None else str(self.ip_range),
+                "aux": {name: str(ip) for name, ip in self.aux.items()}}
 
     @classmethod
-    def from_docker(cls, d: Mapping[str, Any]) -> IpamConfig:
-        """The inverse of :meth:`to_docker` (validating; empty strings count as unset)."""
-        if not d.get("Subnet"):
-            raise field_error("subnet", d.get("Subnet", ""), "missing")
-        return parse_ipam_config(d["Subnet"], d.get("Gateway") or None, d.get("IPRange") or None,
-                                 d.get("AuxiliaryAddresses") or None)
+    def from_record(cls, d: Mapping[str, Any]) -> IpamConfig:
+        """The inverse of :meth:`to_record` (a stored config was validated when it was made)."""
+        return cls(subnet=ip_network(d["subnet"]),
+                   gateway=None if d.get("gateway") is None else ip_address(d["gateway"]),
+                   ip_range=None if d.get("ip_range") is None else ip_network(d["ip_range"]),
+                   aux={name: ip_address(ip) for name, ip in (d.get("aux") or {}).items()})
 
 
 def _first_usable(subnet: Any) -> Any:

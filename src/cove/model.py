@@ -24,13 +24,16 @@ versioning have no ``version`` and count as version 0.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import asdict, dataclass, field, fields
 from collections.abc import Callable
 from datetime import datetime, timezone
+from ipaddress import IPv4Network
 from typing import Any
 
 from .errors import CoveError, field_error
+from .ipam import IpamConfig
 
 #: Docker's rule for container and network names
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -39,12 +42,24 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PREDEFINED = ("bridge", "host", "none")
 
 #: the version of the stored records this cove writes
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 #: (record kind, from version) -> the step to the next version.  Version 0 -> 1 only adds the
 #: stamp: fields added before versioning have defaults (``last_ip6``, ``host_changes``, ...).
+#: Version 1 -> 2: a network's ``ipam`` entries were Docker's wire dicts (``{"Subnet": ..., "Gateway": ...,
+#: "IPRange": ..., "AuxiliaryAddresses": {...}}``); they are :meth:`IpamConfig.to_record` dicts now.
 UPGRADES: dict[tuple[str, int], Upgrade] = {}
+
+
+def _ipam_wire_to_record(d: dict[str, Any]) -> dict[str, Any]:
+    def one(c: dict[str, Any]) -> dict[str, Any]:
+        return {"subnet": c["Subnet"], "gateway": c.get("Gateway") or None, "ip_range": c.get("IPRange") or None,
+                "aux": dict(c.get("AuxiliaryAddresses") or {})}
+    return {**d, "ipam": [one(c) for c in d.get("ipam") or []]}
+
+
+UPGRADES[("network", 1)] = _ipam_wire_to_record
 
 
 def epoch_of(rfc3339: str) -> int:
@@ -87,7 +102,7 @@ class Network:
     name: str
     driver: str                       # bridge | host | null
     created: str                      # RFC 3339
-    ipam: list[dict[str, Any]] = field(default_factory=list)   # IpamConfig.to_docker() dicts
+    ipam: list[IpamConfig] = field(default_factory=list)       # IPv4 configs first, then IPv6
     internal: bool = False
     attachable: bool = False
     ipv6: bool = False
@@ -103,20 +118,26 @@ class Network:
     host_changes: dict[str, Any] = field(default_factory=dict)
     last_ip6: str | None = None       # the same for the IPv6 subnet
 
-    def ipam_v4(self) -> list[dict[str, Any]]:
+    def ipam_v4(self) -> list[IpamConfig]:
         """The IPv4 entries of ``ipam`` (IPv4 first, then IPv6, as Docker lists them)."""
-        return [c for c in self.ipam if ":" not in c.get("Subnet", "")]
+        return [c for c in self.ipam if c.version == 4]
 
-    def ipam_v6(self) -> list[dict[str, Any]]:
+    def ipam_v6(self) -> list[IpamConfig]:
         """The IPv6 entries of ``ipam``: present only on ``--ipv6`` networks."""
-        return [c for c in self.ipam if ":" in c.get("Subnet", "")]
+        return [c for c in self.ipam if c.version == 6]
+
+    def subnets_v4(self) -> list[IPv4Network]:
+        """The subnets of :meth:`ipam_v4`."""
+        return [c.subnet for c in self.ipam if isinstance(c.subnet, IPv4Network)]
 
     def to_dict(self) -> dict[str, Any]:
-        return stamped(asdict(self))
+        d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "ipam"}
+        return stamped({**d, "ipam": [c.to_record() for c in self.ipam]})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Network:
-        return cls(**upgraded("network", d))
+        d = upgraded("network", d)
+        return cls(**{**d, "ipam": [IpamConfig.from_record(c) for c in d.get("ipam") or []]})
 
 
 @dataclass

@@ -10,6 +10,7 @@ from cove.drivers import DRIVERS, DriverContext, register
 from cove.model import ContainerConfig, Endpoint, HostConfig, Network
 
 from .enginefakes import Rig
+from cove.daemon.schema import ipam_configs
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,7 @@ def test_gc_removes_only_orphans_by_tag(tmp_path: Path) -> None:
 def test_gc_gives_an_orphan_uplink_bridge_its_nic_back(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.kernel.add_nic("eth1", "192.168.50.10/24")
-    net = rig.engine.create_network("lan", "bridge", [{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}],
+    net = rig.engine.create_network("lan", "bridge", ipam_configs([{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}]),
                                     options={"cove.bridge.uplink": "eth1"})
     assert "addr eth1" not in rig.kernel.dump()
     del rig.engine.networks[net.id]           # the store lost it (a crash between kernel and store)
@@ -76,7 +77,7 @@ def test_a_new_driver_is_one_class_and_one_registration(tmp_path: Path) -> None:
 
     try:
         rig = Rig(tmp_path)
-        rig.engine.create_network("t", "toy", [{"Subnet": "10.44.0.0/24"}])
+        rig.engine.create_network("t", "toy", ipam_configs([{"Subnet": "10.44.0.0/24"}]))
         c = rig.engine.create_container("c", ContainerConfig(image="busybox", image_id="", cmd=["true"]),
                                         HostConfig(network_mode="t"), {})
         rig.engine.start_container(c.id)

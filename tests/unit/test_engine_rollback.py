@@ -28,6 +28,7 @@ from cove.model import ContainerConfig, EndpointRequest, HostConfig
 from cove.pipework import InterfaceRequest
 
 from .enginefakes import Rig
+from cove.daemon.schema import ipam_configs
 
 Setup = Callable[[Rig], Any]
 Op = Callable[[Rig, Any], Any]
@@ -106,7 +107,7 @@ def test_start_on_two_networks_with_ports(tmp_path: Path) -> None:
 
 def test_start_on_an_ipv6_network(tmp_path: Path) -> None:
     def setup(rig: Rig) -> str:
-        rig.engine.create_network("six", "bridge", [{"Subnet": "fd00:6::/64"}], ipv6=True)
+        rig.engine.create_network("six", "bridge", ipam_configs([{"Subnet": "fd00:6::/64"}]), ipv6=True)
         return container(rig, "v6", mode="six")
 
     sweep(tmp_path, setup, lambda rig, cid: rig.engine.start_container(cid))
@@ -121,8 +122,8 @@ def test_start_without_a_bridge(tmp_path: Path, mode: str) -> None:
 
 def test_start_on_macvlan_with_host_access(tmp_path: Path) -> None:
     def setup(rig: Rig) -> str:
-        rig.engine.create_network("lan", "macvlan", [{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1",
-                                                      "IPRange": "10.99.0.64/26"}],
+        rig.engine.create_network("lan", "macvlan", ipam_configs([{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1",
+                                                      "IPRange": "10.99.0.64/26"}]),
                                   options={"parent": "eth0", "host_access": "true"})
         return container(rig, "onlan", mode="lan")
 
@@ -131,7 +132,7 @@ def test_start_on_macvlan_with_host_access(tmp_path: Path) -> None:
 
 def test_start_on_ipvlan_l3(tmp_path: Path) -> None:
     def setup(rig: Rig) -> str:
-        rig.engine.create_network("l3", "ipvlan", [{"Subnet": "10.77.0.0/24"}],
+        rig.engine.create_network("l3", "ipvlan", ipam_configs([{"Subnet": "10.77.0.0/24"}]),
                                   options={"parent": "eth0", "ipvlan_mode": "l3"})
         return container(rig, "onl3", mode="l3")
 
@@ -141,7 +142,7 @@ def test_start_on_ipvlan_l3(tmp_path: Path) -> None:
 # network connect ---------------------------------------------------------------------------------
 def test_connect_a_running_container(tmp_path: Path) -> None:
     def setup(rig: Rig) -> str:
-        rig.engine.create_network("extra", "bridge", [{"Subnet": "10.55.0.0/24"}])
+        rig.engine.create_network("extra", "bridge", ipam_configs([{"Subnet": "10.55.0.0/24"}]))
         cid = container(rig, "joiner")
         rig.engine.start_container(cid)
         return cid
@@ -152,7 +153,7 @@ def test_connect_a_running_container(tmp_path: Path) -> None:
 
 def test_connect_to_macvlan(tmp_path: Path) -> None:
     def setup(rig: Rig) -> str:
-        rig.engine.create_network("lan", "macvlan", [{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}],
+        rig.engine.create_network("lan", "macvlan", ipam_configs([{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]),
                                   options={"parent": "eth0"})
         cid = container(rig, "joiner")
         rig.engine.start_container(cid)
@@ -164,14 +165,14 @@ def test_connect_to_macvlan(tmp_path: Path) -> None:
 # network create ------------------------------------------------------------------------------------
 def test_create_bridge_network(tmp_path: Path) -> None:
     sweep(tmp_path, lambda rig: None,
-          lambda rig, _: rig.engine.create_network("made", "bridge", [{"Subnet": "10.66.0.0/24"}]))
+          lambda rig, _: rig.engine.create_network("made", "bridge", ipam_configs([{"Subnet": "10.66.0.0/24"}])))
 
 
 def test_create_ipv6_bridge_network(tmp_path: Path) -> None:
     def setup(rig: Rig) -> None:
         rig.kernel.sysctl("net.ipv6.conf.all.forwarding", "1")   # global, and set before the network
 
-    sweep(tmp_path, setup, lambda rig, _: rig.engine.create_network("six", "bridge", [{"Subnet": "fd00:7::/64"}],
+    sweep(tmp_path, setup, lambda rig, _: rig.engine.create_network("six", "bridge", ipam_configs([{"Subnet": "fd00:7::/64"}]),
                                                                     ipv6=True))
 
 
@@ -183,8 +184,8 @@ def test_create_ipv6_bridge_network(tmp_path: Path) -> None:
 ])
 def test_create_macvlan_ipvlan(tmp_path: Path, driver: str, options: dict[str, str]) -> None:
     sweep(tmp_path, lambda rig: None,
-          lambda rig, _: rig.engine.create_network("lan", driver, [{"Subnet": "10.99.0.0/24",
-                                                                    "Gateway": "10.99.0.1"}], options=dict(options)))
+          lambda rig, _: rig.engine.create_network("lan", driver, ipam_configs([{"Subnet": "10.99.0.0/24",
+                                                                    "Gateway": "10.99.0.1"}]), options=dict(options)))
 
 
 def test_create_uplink_bridge(tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_create_uplink_bridge(tmp_path: Path) -> None:
                                   rig.kernel.host.index("eth1"))
 
     n = sweep(tmp_path, setup, lambda rig, _: rig.engine.create_network(
-        "lan", "bridge", [{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}],
+        "lan", "bridge", ipam_configs([{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}]),
         options={"cove.bridge.uplink": "eth1"}))
     assert n >= 10
 
@@ -215,12 +216,12 @@ def test_pipework_attach(tmp_path: Path, gateway: str | None) -> None:
 
 # the whole life: create, join, leave, remove gives the kernel back as it was ------------------------
 LIFECYCLES = [
-    ("bridge", [{"Subnet": "10.66.0.0/24"}], {}, False),
-    ("bridge", [{"Subnet": "10.66.0.0/24"}, {"Subnet": "fd00:8::/64"}], {}, True),
-    ("bridge", [{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}], {"cove.bridge.uplink": "eth1"}, False),
-    ("macvlan", [{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}], {"parent": "eth0.20", "host_access": "true"},
+    ("bridge", ipam_configs([{"Subnet": "10.66.0.0/24"}]), {}, False),
+    ("bridge", ipam_configs([{"Subnet": "10.66.0.0/24"}, {"Subnet": "fd00:8::/64"}]), {}, True),
+    ("bridge", ipam_configs([{"Subnet": "192.168.50.0/24", "Gateway": "192.168.50.1"}]), {"cove.bridge.uplink": "eth1"}, False),
+    ("macvlan", ipam_configs([{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]), {"parent": "eth0.20", "host_access": "true"},
      False),
-    ("ipvlan", [{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}], {"parent": "eth0"}, False),
+    ("ipvlan", ipam_configs([{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]), {"parent": "eth0"}, False),
 ]
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cove import ipam
 from cove.errors import Conflict, InvalidArgument, Unavailable
+from cove.daemon.schema import ipam_config_from_json, ipam_config_json
 from cove.ipam import AddressPool, IpamConfig, Pool
 
 N = IPv4Network
@@ -130,25 +131,25 @@ def test_parse_ipam_config_full_and_docker_roundtrip() -> None:
                                  {"my-router": "172.28.1.5", "my-switch": "172.28.1.6"})
     assert cfg == IpamConfig(N("172.28.0.0/16"), A("172.28.5.254"), N("172.28.5.0/24"),
                              {"my-router": A("172.28.1.5"), "my-switch": A("172.28.1.6")})
-    d = cfg.to_docker()
+    d = ipam_config_json(cfg)
     assert d == {"Subnet": "172.28.0.0/16", "IPRange": "172.28.5.0/24", "Gateway": "172.28.5.254",
                  "AuxiliaryAddresses": {"my-router": "172.28.1.5", "my-switch": "172.28.1.6"}}
-    assert IpamConfig.from_docker(d) == cfg
+    assert ipam_config_from_json(d) == cfg
 
 
 def test_to_docker_omits_unset_keys() -> None:
     cfg = ipam.parse_ipam_config("10.1.0.0/24")
-    assert cfg.to_docker() == {"Subnet": "10.1.0.0/24"}
-    assert IpamConfig.from_docker({"Subnet": "10.1.0.0/24"}) == cfg
-    assert IpamConfig.from_docker({"Subnet": "10.1.0.0/24", "Gateway": "", "IPRange": "",
+    assert ipam_config_json(cfg) == {"Subnet": "10.1.0.0/24"}
+    assert ipam_config_from_json({"Subnet": "10.1.0.0/24"}) == cfg
+    assert ipam_config_from_json({"Subnet": "10.1.0.0/24", "Gateway": "", "IPRange": "",
                                    "AuxiliaryAddresses": None}) == cfg
 
 
 def test_from_docker_validates() -> None:
     with pytest.raises(InvalidArgument, match="gateway"):
-        IpamConfig.from_docker({"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"})
+        ipam_config_from_json({"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"})
     with pytest.raises(InvalidArgument, match="subnet"):
-        IpamConfig.from_docker({})
+        ipam_config_from_json({})
 
 
 @pytest.mark.parametrize("kwargs, field, reason", [
@@ -448,9 +449,9 @@ def test_ipv6_config_gateway_defaults_to_subnet_one_and_round_trips() -> None:
     assert cfg.version == 6
     pool = ipam.AddressPool(cfg)
     assert str(pool.gateway) == "fd00:30::1"
-    assert ipam.IpamConfig.from_docker(cfg.to_docker()) == cfg
+    assert ipam_config_from_json(ipam_config_json(cfg)) == cfg
     custom = ipam.parse_ipam_config("fd00:30::/64", "fd00:30::fe", "fd00:30::100/120")
-    assert custom.to_docker() == {"Subnet": "fd00:30::/64", "IPRange": "fd00:30::100/120", "Gateway": "fd00:30::fe"}
+    assert ipam_config_json(custom) == {"Subnet": "fd00:30::/64", "IPRange": "fd00:30::100/120", "Gateway": "fd00:30::fe"}
 
 
 def test_ipv6_allocation_takes_the_lowest_free_and_static_requests_are_checked() -> None:

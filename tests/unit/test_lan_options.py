@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
 from cove.drivers.macvlan import _pick_shim_address
 from cove.errors import InvalidArgument
+from cove.ipam import parse_ipam_config
 
 
 def test_the_shim_takes_the_top_of_the_ip_range() -> None:
-    assert _pick_shim_address({"Subnet": "192.168.241.0/24", "Gateway": "192.168.241.2",
-                               "IPRange": "192.168.241.64/26"}) == "192.168.241.127"
+    cfg = parse_ipam_config("192.168.241.0/24", "192.168.241.2", "192.168.241.64/26")
+    assert _pick_shim_address(cfg) == IPv4Address("192.168.241.127")
 
 
 def test_the_shim_skips_the_broadcast_the_gateway_and_aux_addresses() -> None:
-    cfg = {"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.254", "AuxiliaryAddresses": {"nas": "10.1.0.253"}}
-    assert _pick_shim_address(cfg) == "10.1.0.252"
+    cfg = parse_ipam_config("10.1.0.0/24", "10.1.0.254", aux={"nas": "10.1.0.253"})
+    assert _pick_shim_address(cfg) == IPv4Address("10.1.0.252")
 
 
 def test_a_full_range_is_refused_naming_the_option() -> None:
-    cfg = {"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.9", "IPRange": "10.1.0.8/31",
-           "AuxiliaryAddresses": {"a": "10.1.0.8"}}
+    cfg = parse_ipam_config("10.1.0.0/24", "10.1.0.9", "10.1.0.8/31", {"a": "10.1.0.8"})
     with pytest.raises(InvalidArgument, match="host_access"):
         _pick_shim_address(cfg)
 

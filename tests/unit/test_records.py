@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
+
 import pytest
 
+from cove.daemon.schema import network_json
 from cove.errors import CoveError
+from cove.ipam import IpamConfig
 from cove.model import RECORD_VERSION, Container, Endpoint, Network
 from cove.pipework import ExtraInterface
 
@@ -50,3 +54,36 @@ def test_records_are_stored_with_their_version_and_round_trip(cls: type, old: di
 def test_a_record_from_a_newer_cove_is_refused_by_name() -> None:
     with pytest.raises(CoveError, match="newer cove"):
         Network.from_dict({**OLD_NETWORK, "version": RECORD_VERSION + 1})
+
+
+#: a network as cove stored it at record version 1: ``ipam`` held Docker's wire dicts
+V1_NETWORK = {**OLD_NETWORK, "version": 1, "name": "lan", "last_ip6": "fd00:1::5", "ipv6": True,
+              "ipam": [{"Subnet": "10.9.0.0/16", "IPRange": "10.9.5.0/24", "Gateway": "10.9.5.254",
+                        "AuxiliaryAddresses": {"nas": "10.9.0.2", "cove-host": "10.9.0.3"}},
+                       {"Subnet": "fd00:1::/64"}]}
+
+
+def test_a_version_1_network_with_docker_wire_dicts_loads_as_typed_configs() -> None:
+    net = Network.from_dict(V1_NETWORK)
+    assert net.ipam[0] == IpamConfig(ip_network("10.9.0.0/16"), ip_address("10.9.5.254"), ip_network("10.9.5.0/24"),
+                                     {"nas": ip_address("10.9.0.2"), "cove-host": ip_address("10.9.0.3")})
+    assert net.ipam[1] == IpamConfig(ip_network("fd00:1::/64"))
+    assert ([c.version for c in net.ipam_v4()], [c.version for c in net.ipam_v6()]) == ([4], [6])
+    stored = net.to_dict()
+    assert stored["version"] == RECORD_VERSION and Network.from_dict(stored) == net
+    assert "Subnet" not in str(stored["ipam"])        # the store holds cove's own shape now
+
+
+def test_inspect_shows_a_version_1_network_exactly_as_it_was_stored() -> None:
+    """``network inspect``'s IPAM.Config is Docker's shape, the same dicts the old record held."""
+    net = Network.from_dict(V1_NETWORK)
+
+    class NoEndpoints:
+        containers: dict[str, object] = {}
+
+        def endpoints_on(self, net_id: str) -> list[object]:
+            return []
+
+    config = network_json(NoEndpoints(), net)["IPAM"]["Config"]  # type: ignore[arg-type]
+    assert config == V1_NETWORK["ipam"]
+    assert [list(c) for c in config] == [list(c) for c in V1_NETWORK["ipam"]]   # Docker's key order too

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..events import EventBus
+from ..ipam import IpamConfig
 from ..model import Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
 from ..pipework import ExtraInterface, InterfaceRequest
 
@@ -53,7 +54,7 @@ class Backend(Protocol):
     def endpoints_on(self, net_id: str) -> list[Endpoint]: ...
 
     # networks
-    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,
+    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[IpamConfig] | None = None,
                        internal: bool = False, attachable: bool = False, ipv6: bool = False,
                        options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                        predefined: bool = False, net_id: str | None = None) -> Network: ...

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, field_error
+from ..ipam import IpamConfig, parse_ipam_config
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
         "Driver": net.driver,
         "EnableIPv6": net.ipv6,
         "IPAM": {"Driver": "default", "Options": None if net.name in ("host", "none") else {},
-                 "Config": [dict(c) for c in net.ipam]},
+                 "Config": [ipam_config_json(c) for c in net.ipam]},
         "Internal": net.internal,
         "Attachable": net.attachable,
         "Ingress": False,
@@ -59,12 +60,44 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
     return out
 
 
-def ipam_request(body: dict[str, Any]) -> list[dict[str, Any]]:
+def ipam_request(body: dict[str, Any]) -> list[IpamConfig]:
     ipam = body.get("IPAM") or {}
     drv = ipam.get("Driver") or "default"
     if drv != "default":
         raise InvalidArgument(f"invalid IPAM driver {drv!r}: cove has only the default IPAM driver")
-    return list(ipam.get("Config") or [])
+    return ipam_configs(list(ipam.get("Config") or []))
+
+
+def ipam_configs(config: list[dict[str, Any]]) -> list[IpamConfig]:
+    """Docker's ``IPAM.Config`` entries, validated (an entry without a subnet is skipped, as in Docker)."""
+    out = []
+    for raw in config:
+        if not raw.get("Subnet"):
+            if raw.get("Gateway") or raw.get("IPRange"):
+                raise InvalidArgument("invalid gateway/ip-range: a --subnet is required with --gateway and --ip-range")
+            continue
+        out.append(ipam_config_from_json(raw))
+    return out
+
+
+def ipam_config_json(cfg: IpamConfig) -> dict[str, Any]:
+    """Docker's ``IPAM.Config`` entry (its key order); unset keys are left out, as Docker does."""
+    d: dict[str, Any] = {"Subnet": str(cfg.subnet)}
+    if cfg.ip_range is not None:
+        d["IPRange"] = str(cfg.ip_range)
+    if cfg.gateway is not None:
+        d["Gateway"] = str(cfg.gateway)
+    if cfg.aux:
+        d["AuxiliaryAddresses"] = {name: str(ip) for name, ip in cfg.aux.items()}
+    return d
+
+
+def ipam_config_from_json(d: dict[str, Any]) -> IpamConfig:
+    """The inverse of :func:`ipam_config_json`, validating (empty strings count as unset)."""
+    if not d.get("Subnet"):
+        raise field_error("subnet", d.get("Subnet", ""), "missing")
+    return parse_ipam_config(d["Subnet"], d.get("Gateway") or None, d.get("IPRange") or None,
+                             d.get("AuxiliaryAddresses") or None)
 
 
 # containers -------------------------------------------------------------------------

@@ -44,15 +44,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from enum import Enum
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
+from ipaddress import IPv4Address, ip_address, ip_interface
 from typing import Any, Protocol
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
 from ..firewall import NetworkRules
 from ..firewall.base import ifname_problem
 from ..kernel.api import ALIAS_PREFIX, Link
-from ..ipam import AddressPool, IpamConfig
+from ..ipam import AddressPool
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
@@ -123,10 +124,10 @@ def rules_for(net: Network) -> NetworkRules:
     return NetworkRules(
         id=net.id,
         bridge=net.bridge,
-        subnets=tuple(c["Subnet"] for c in net.ipam_v4()),
+        subnets=tuple(str(c.subnet) for c in net.ipam_v4()),
         internal=net.internal,
         masquerade=net.masquerade,
-        subnets6=tuple(c["Subnet"] for c in net.ipam_v6()) if net.ipv6 else (),
+        subnets6=tuple(str(c.subnet) for c in net.ipam_v6()) if net.ipv6 else (),
     )
 
 
@@ -224,25 +225,23 @@ class BridgeDriver:
             raise field_error(f"option {OPT_MASQ}", net.options[OPT_MASQ],
                               f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
         net.masquerade = False
-        subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
+        subnets = net.subnets_v4()
         _, rec = uplink.inspect(self.ctx.kernel.host, net.options[OPT_UPLINK], subnets, net.bridge)
         # the host's own LAN addresses are never handed to a container
         n = 0
         for a in rec["addresses"]:
             ip = IPv4Address(a["address"])
-            for cfg in net.ipam:
-                aux = cfg.get("AuxiliaryAddresses") or {}
-                if ip in IPv4Network(cfg["Subnet"]) and str(ip) != cfg.get("Gateway") and str(ip) not in aux.values():
-                    aux[HOST_AUX if n == 0 else f"{HOST_AUX}-{n + 1}"] = str(ip)
-                    cfg["AuxiliaryAddresses"] = aux
+            for i, cfg in enumerate(net.ipam):
+                if ip in cfg.subnet and ip != cfg.gateway and ip not in cfg.aux.values():
+                    aux = {**cfg.aux, HOST_AUX if n == 0 else f"{HOST_AUX}-{n + 1}": ip}
+                    net.ipam[i] = replace(cfg, aux=aux)
                     n += 1
 
     def _gateways(self, net: Network) -> list[tuple[Any, int]]:
         out = []
         for cfg in net.ipam_v4() + (net.ipam_v6() if net.ipv6 else []):
-            subnet = ip_network(cfg["Subnet"])
-            gw = cfg.get("Gateway") or AddressPool(IpamConfig.from_docker(cfg)).gateway   # IPv6: ::1 by default
-            out.append((ip_address(gw), subnet.prefixlen))
+            gw = cfg.gateway or AddressPool(cfg).gateway   # IPv6: ::1 by default
+            out.append((gw, cfg.subnet.prefixlen))
         return out
 
     def create(self, net: Network) -> None:
@@ -278,7 +277,7 @@ class BridgeDriver:
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
         nl = self.ctx.kernel.host
-        subnets = [IPv4Network(c["Subnet"]) for c in net.ipam]
+        subnets = net.subnets_v4()
         nic, rec = uplink.inspect(nl, net.options[OPT_UPLINK], subnets, net.bridge)
         with ExitStack() as undo:
             undo.callback(uplink.give_back, nl, rec)            # runs after the bridge is deleted

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import secrets
 from contextlib import ExitStack
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -79,17 +80,16 @@ def host_access(net: Network) -> bool:
     return _bool_opt(net, OPT_HOST_ACCESS, False)
 
 
-def _pick_shim_address(cfg: dict[str, Any]) -> str:
+def _pick_shim_address(parsed: IpamConfig) -> IPv4Address:
     """The highest free address of the ip range (or subnet): containers are allocated from the bottom."""
-    parsed = IpamConfig.from_docker(cfg)
-    taken = {str(ip) for ip in parsed.aux.values()} | {cfg.get("Gateway", "")}
+    taken = {str(ip) for ip in parsed.aux.values()} | {str(parsed.gateway)}
     rng = parsed.ip_range or parsed.subnet
     top, bottom = int(rng.broadcast_address), int(rng.network_address)
     for n in range(top, bottom - 1, -1):
         ip = IPv4Address(n)
         if ip in (parsed.subnet.network_address, parsed.subnet.broadcast_address) or str(ip) in taken:
             continue
-        return str(ip)
+        return ip
     raise field_error("option host_access", "true", f"no free address in {rng} for the host's link")
 
 
@@ -141,11 +141,9 @@ class _StackedDriver:
             raise field_error("option parent", parent, "no such interface on this host")
         net.bridge = parent          # shown in inspect as the kernel object behind the network
         if host_access(net):
-            for cfg in net.ipam:     # the shim's address in each subnet, reserved like an aux address
-                aux = cfg.get("AuxiliaryAddresses") or {}
-                if SHIM_AUX not in aux:
-                    aux[SHIM_AUX] = _pick_shim_address(cfg)
-                    cfg["AuxiliaryAddresses"] = aux
+            for i, cfg in enumerate(net.ipam):   # the shim's address in each subnet, reserved like an aux address
+                if SHIM_AUX not in cfg.aux:
+                    net.ipam[i] = replace(cfg, aux={**cfg.aux, SHIM_AUX: _pick_shim_address(cfg)})
 
     def create(self, net: Network) -> None:
         parent = net.options["parent"]
@@ -161,7 +159,12 @@ class _StackedDriver:
             undo.pop_all()
 
     def _shim_addresses(self, net: Network) -> list[tuple[IPv4Network, IPv4Address]]:
-        return [(IPv4Network(c["Subnet"]), IPv4Address(c["AuxiliaryAddresses"][SHIM_AUX])) for c in net.ipam]
+        out = []
+        for c in net.ipam:
+            ip = c.aux[SHIM_AUX]
+            if isinstance(c.subnet, IPv4Network) and isinstance(ip, IPv4Address):
+                out.append((c.subnet, ip))
+        return out
 
     def _ensure_shim(self, net: Network) -> None:
         """The host's own macvlan link on the parent, with its /32 addresses, up (idempotent)."""

@@ -21,6 +21,7 @@ from ..dns.server import Resolver
 from ..dns.service import DnsService
 from ..drivers import DriverContext
 from ..firewall import Firewall, get_firewall
+from ..ipam import IpamConfig
 from ..kernel.api import Kernel
 from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Network
 from ..pipework import ExtraInterface, InterfaceRequest
@@ -131,7 +132,7 @@ class Engine(Reconciler):
         self.container_svc.resize_exec(exec_id, height, width)
 
     # networks (the facade's verbs; the work is NetworkService's) ------------------------------
-    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,
+    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[IpamConfig] | None = None,
                        internal: bool = False, attachable: bool = False, ipv6: bool = False,
                        options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                        predefined: bool = False, net_id: str | None = None) -> Network:

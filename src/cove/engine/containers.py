@@ -231,7 +231,7 @@ class ContainerService:
             name, _, ip = spec.partition(":")
             if ip == "host-gateway":      # Docker's name for the host as seen from the default bridge
                 bridge = next((n for n in self.networks.values() if n.name == "bridge"), None)
-                ip = bridge.ipam[0]["Gateway"] if bridge and bridge.ipam else ip
+                ip = str(bridge.ipam[0].gateway) if bridge and bridge.ipam and bridge.ipam[0].gateway else ip
             extra.append((name, ip))
         for link in c.host_config.links:
             target, _, alias = link.partition(":")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
-from typing import Any
 
 from .. import ipam
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
@@ -49,13 +49,13 @@ class NetworkService:
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
-        taken = [IPv4Network(c["Subnet"]) for n in self.networks.values() for c in n.ipam_v4()]
+        taken = [s for n in self.networks.values() for s in n.subnets_v4()]
         host = self.kernel.host
         taken += [a.network for _, a in host.addresses() if not a.is_loopback]
         taken += [r for r in host.routes() if r.prefixlen > 0]
         return taken
 
-    def _ipam_configs(self, requested: list[dict[str, Any]], ipv6: bool = False) -> list[ipam.IpamConfig]:
+    def _ipam_configs(self, requested: list[ipam.IpamConfig], ipv6: bool = False) -> list[ipam.IpamConfig]:
         """IPv4 configs (one picked from the pools if none is given), then IPv6 ones (``ipv6`` only)."""
         if not requested:
             if ipv6:
@@ -65,16 +65,10 @@ class NetworkService:
             subnet = ipam.pick_subnet(self._taken_subnets(), pools)
             return [ipam.parse_ipam_config(str(subnet))]
         configs = []
-        existing = {n.name: ip_network(c["Subnet"]) for n in self.networks.values() for c in n.ipam}
-        for raw in requested:
-            if not raw.get("Subnet"):
-                if raw.get("Gateway") or raw.get("IPRange"):
-                    raise InvalidArgument("invalid gateway/ip-range: a --subnet is required with --gateway and --ip-range")
-                continue
-            cfg = ipam.parse_ipam_config(raw["Subnet"], raw.get("Gateway") or None, raw.get("IPRange") or None,
-                                         raw.get("AuxiliaryAddresses") or {})
+        existing = {n.name: c.subnet for n in self.networks.values() for c in n.ipam}
+        for cfg in requested:
             ipam.check_overlap(cfg.subnet, existing)
-            existing[f"(this request) {raw['Subnet']}"] = cfg.subnet
+            existing[f"(this request) {cfg.subnet}"] = cfg.subnet
             configs.append(cfg)
         v4 = [c for c in configs if c.version == 4]
         v6 = [c for c in configs if c.version == 6]
@@ -86,15 +80,14 @@ class NetworkService:
         return v4 + v6      # an IPv6 subnet without --ipv6 is kept but unused, as in Docker 20.10
 
     @staticmethod
-    def _config_dict(cfg: ipam.IpamConfig) -> dict[str, Any]:
-        """Docker's IPAM.Config entry: the IPv4 gateway is filled in, an IPv6 one only if given."""
-        d = cfg.to_docker()
-        if not d.get("Gateway") and cfg.version == 4:
-            d["Gateway"] = str(ipam.AddressPool(cfg).gateway)
-        return d
+    def _with_gateway(cfg: ipam.IpamConfig) -> ipam.IpamConfig:
+        """The config as stored: the IPv4 gateway is filled in, an IPv6 one only if given."""
+        if cfg.gateway is None and cfg.version == 4:
+            return replace(cfg, gateway=ipam.AddressPool(cfg).gateway)
+        return cfg
 
     # networks -----------------------------------------------------------------------
-    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[dict[str, Any]] | None = None,
+    def create_network(self, name: str, driver: str = "bridge", ipam_config: list[ipam.IpamConfig] | None = None,
                        internal: bool = False, attachable: bool = False, ipv6: bool = False,
                        options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                        predefined: bool = False, net_id: str | None = None) -> Network:
@@ -110,7 +103,7 @@ class NetworkService:
                 raise Forbidden(f'only one instance of "{getattr(drv, "network_name", driver)}" network is allowed')
             configs = self._ipam_configs(list(ipam_config or []), ipv6) if drv.has_endpoints else []
             net = Network(id=net_id or new_id(), name=name, driver=driver, created=now_rfc3339(),
-                          ipam=[self._config_dict(c) for c in configs], internal=internal,
+                          ipam=[self._with_gateway(c) for c in configs], internal=internal,
                           attachable=attachable, ipv6=ipv6, options=dict(options or {}), labels=dict(labels or {}))
             drv.validate(net)
             if ipv6:
@@ -123,7 +116,7 @@ class NetworkService:
             self.networks[net.id] = net
             if not predefined:
                 self.network_event(net, "create")
-            log.info("network %s (%s) created: %s", net.name, net.id[:12], [c["Subnet"] for c in net.ipam])
+            log.info("network %s (%s) created: %s", net.name, net.id[:12], [str(c.subnet) for c in net.ipam])
             return net
 
     def ipv6_forwarding(self) -> None:
@@ -185,8 +178,8 @@ class NetworkService:
                 ip = IPv4Address(req.ip)
             except ValueError:
                 raise field_error("ip", req.ip, "not an IPv4 address") from None
-            if not any(ip in IPv4Network(c["Subnet"]) for c in net.ipam_v4()):
-                subnets = ", ".join(c["Subnet"] for c in net.ipam_v4())
+            if not any(ip in c.subnet for c in net.ipam_v4()):
+                subnets = ", ".join(str(c.subnet) for c in net.ipam_v4())
                 raise field_error("ip", req.ip, f"not in the subnet of network {net.name} ({subnets})")
             if str(ip) in self.leases(net.id):
                 raise Conflict(f"ip {ip} is already in use on network {net.name}")
@@ -201,8 +194,8 @@ class NetworkService:
                 ip6 = IPv6Address(req.ip6)
             except ValueError:
                 raise field_error("ip6", req.ip6, "not an IPv6 address") from None
-            if not any(ip6 in ip_network(c["Subnet"]) for c in net.ipam_v6()):
-                subnets = ", ".join(c["Subnet"] for c in net.ipam_v6())
+            if not any(ip6 in c.subnet for c in net.ipam_v6()):
+                subnets = ", ".join(str(c.subnet) for c in net.ipam_v6())
                 raise field_error("ip6", req.ip6, f"not in the IPv6 subnet of network {net.name} ({subnets})")
             req.ip6 = str(ip6)
             if req.ip6 in self.leases6(net.id):
@@ -218,10 +211,10 @@ class NetworkService:
             if net.id in self.endpoints.get(c.id, {}):
                 raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
             v4 = net.ipam_v4()
-            cfg_dict = v4[0]
+            want = v4[0]
             if req.ip is not None:
-                cfg_dict = next(d for d in v4 if IPv4Address(req.ip) in IPv4Network(d["Subnet"]))
-            pool = self._pool(net, cfg_dict, 4)
+                want = next(c for c in v4 if IPv4Address(req.ip) in c.subnet)
+            pool = self._pool(net, want)
             cfg = pool.cfg
             try:
                 ip = pool.allocate(req.ip)
@@ -234,8 +227,8 @@ class NetworkService:
             if v6:
                 d6 = v6[0]
                 if req.ip6 is not None:
-                    d6 = next(d for d in v6 if IPv6Address(req.ip6) in ip_network(d["Subnet"]))
-                pool6 = self._pool(net, d6, 6)
+                    d6 = next(c for c in v6 if IPv6Address(req.ip6) in c.subnet)
+                pool6 = self._pool(net, d6)
                 try:
                     ip6, plen6, gw6 = str(pool6.allocate(req.ip6)), pool6.cfg.subnet.prefixlen, str(pool6.gateway)
                 except BaseException:
@@ -264,13 +257,12 @@ class NetworkService:
             self.network_event(net, "connect", container=c.id)
             return ep
 
-    def _pool(self, net: Network, cfg_dict: dict[str, Any], version: int) -> ipam.AddressPool:
+    def _pool(self, net: Network, cfg: ipam.IpamConfig) -> ipam.AddressPool:
         """The cached address pool of one of the network's subnets (built from its endpoints)."""
-        key = (net.id, cfg_dict["Subnet"])
+        key = (net.id, str(cfg.subnet))
         pool = self.pools.get(key)
         if pool is None:
-            cfg = ipam.IpamConfig.from_docker(cfg_dict)
-            if version == 4:
+            if cfg.version == 4:
                 pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
                                         last=IPv4Address(net.last_ip) if net.last_ip else None)
             else:

@@ -52,24 +52,23 @@ DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
 
 class Reconciler(EngineCore):
-    def default_bridge_config(self, current: Network | None) -> tuple[list[dict[str, str]], dict[str, str]]:
+    def default_bridge_config(self, current: Network | None) -> tuple[list[ipam.IpamConfig], dict[str, str]]:
         """The IPAM config and options the daemon's settings ask of the ``bridge`` network."""
         options = default_network_options(self.cfg)
+        gateway: str | None = None
         if self.cfg.external_bridge:
             iface = self._external_bridge_address(self.cfg.external_bridge)
-            cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
+            subnet, gateway = str(iface.network), str(iface.ip)
         elif self.cfg.bip:
             iface = IPv4Interface(self.cfg.bip)
-            cfg = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
+            subnet, gateway = str(iface.network), str(iface.ip)
         elif current is not None and mode_of(current) is not BridgeMode.EXTERNAL and current.ipam:
-            cfg = {"Subnet": current.ipam[0]["Subnet"]}
-            if self.cfg.bip is None and current.ipam[0].get("Gateway"):
-                cfg["Gateway"] = current.ipam[0]["Gateway"]
+            subnet = str(current.ipam[0].subnet)
+            if current.ipam[0].gateway is not None:
+                gateway = str(current.ipam[0].gateway)
         else:
-            cfg = {"Subnet": str(ipam.pick_subnet(self.nets._taken_subnets(), ipam.DEFAULT_POOLS))}
-        if self.cfg.fixed_cidr:
-            cfg["IPRange"] = self.cfg.fixed_cidr
-        return [cfg], options
+            subnet = str(ipam.pick_subnet(self.nets._taken_subnets(), ipam.DEFAULT_POOLS))
+        return [ipam.parse_ipam_config(subnet, gateway, self.cfg.fixed_cidr or None)], options
 
     def _external_bridge_address(self, name: str) -> IPv4Interface:
         host = self.kernel.host
@@ -85,10 +84,10 @@ class Reconciler(EngineCore):
         current = next((n for n in self.networks.values() if n.name == "bridge"), None)
         want_ipam, want_opts = self.default_bridge_config(current)
         if current is not None:
-            have = [{k: v for k, v in c.items() if k in ("Subnet", "Gateway", "IPRange")} for c in current.ipam]
-            want = [{k: v for k, v in c.items()} for c in want_ipam]
-            for w, h in zip(want, have):
-                w.setdefault("Gateway", h.get("Gateway", ""))
+            have = [(c.subnet, c.gateway, c.ip_range) for c in current.ipam]
+            want = [(w.subnet, h.gateway if w.gateway is None else w.gateway, w.ip_range)
+                    for w, h in zip(want_ipam, current.ipam)] + [(w.subnet, w.gateway, w.ip_range)
+                                                                 for w in want_ipam[len(current.ipam):]]
             if have != want or current.options != want_opts:
                 if self.endpoints_on(current.id):
                     log.warning("default bridge settings changed; the old ones stay until its containers stop")
