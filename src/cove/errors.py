@@ -1,8 +1,8 @@
-"""The errors cove raises, by category.
+"""The errors cove raises, by kind.
 
 ::
 
-    CoveError                      base; ``category`` says which HTTP status it becomes
+    CoveError                      base; ``status`` is the HTTP status it becomes
      ├── InvalidArgument           the caller's input is wrong (400); names the field
      ├── NotFound                  no such network, container, image, exec (404)
      ├── Conflict                  the request clashes with existing state (409):
@@ -14,7 +14,7 @@
                                    (503), e.g. a missing kernel module; names it
 
 Every error message is one line that names the field (or object) and the reason.
-Only :func:`cove.daemon.http.error_response` turns an error into an HTTP status, and the CLI
+Only :func:`cove.daemon.http.error_response` turns an error into an HTTP response (its ``status``), and the CLI
 turns an HTTP error back into a one-line message and a non-zero exit code.
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 class CoveError(Exception):
     """Base of all errors cove reports to a user."""
 
-    category = "internal"
     status = 500
 
     def __init__(self, message: str) -> None:
@@ -38,42 +37,36 @@ class CoveError(Exception):
 class InvalidArgument(CoveError):
     """The request itself is malformed: a bad subnet, port, name or option."""
 
-    category = "invalid"
     status = 400
 
 
 class NotFound(CoveError):
     """The named object does not exist."""
 
-    category = "notfound"
     status = 404
 
 
 class Conflict(CoveError):
     """The request is valid but clashes with what exists now."""
 
-    category = "conflict"
     status = 409
 
 
 class Forbidden(CoveError):
     """The request is valid but cove refuses it on principle."""
 
-    category = "forbidden"
     status = 403
 
 
 class NotImplementedByCove(CoveError):
     """A Docker feature cove does not implement; the message says which."""
 
-    category = "notimplemented"
     status = 501
 
 
 class Unavailable(CoveError):
     """The kernel or the system lacks what the request needs."""
 
-    category = "unavailable"
     status = 503
 
 

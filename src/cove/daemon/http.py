@@ -153,7 +153,7 @@ class Router:
 
 
 def error_response(exc: BaseException) -> Response:
-    """The one place where an error's category becomes an HTTP status."""
+    """The one place where an error becomes an HTTP response (a CoveError's ``status``, else 500)."""
     if isinstance(exc, CoveError):
         return Response.json({"message": _cut(exc.message)}, exc.status)
     if isinstance(exc, ExceptionGroup):
