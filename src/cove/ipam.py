@@ -86,6 +86,15 @@ def _parse_cidr(field_name: str, value: str, *, strict: bool = True, v6: bool = 
     return net
 
 
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (not a host name)."""
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_ip(field_name: str, value: object, version: int = 4) -> Any:
     """An address of IP ``version``; the error names ``field_name`` and the family expected."""
     if isinstance(value, (IPv4Address, IPv6Address)) and value.version == version:

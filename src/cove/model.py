@@ -38,6 +38,24 @@ from .ipam import IpamConfig
 #: Docker's rule for container and network names
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def parse_bool(field: str, value: object) -> bool:
+    """The one true/false parser: a bool, or ``true/1/yes/on`` / ``false/0/no/off`` in any case
+    (network options, daemon settings, list filters); else ``InvalidArgument`` naming ``field``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    raise field_error(field, value, "must be true or false")
+
+
 #: networks every daemon has; they cannot be removed
 PREDEFINED = ("bridge", "host", "none")
 

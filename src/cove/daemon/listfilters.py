@@ -36,6 +36,7 @@ import re2
 
 from ..errors import InvalidArgument, NotImplementedByCove
 from ..events import check_keys, labels_match
+from ..model import parse_bool
 
 PS_FILTERS = frozenset(("ancestor", "before", "exited", "expose", "health", "id", "isolation", "is-task",
                         "label", "name", "network", "publish", "since", "status", "volume"))
@@ -131,8 +132,10 @@ def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_
         if v not in HEALTH:
             raise InvalidArgument(f"Unrecognised filter value for health: {v}")
     for v in f.get("is-task", []):
-        if v not in ("true", "false", "1", "0"):
-            raise _invalid("is-task", v)
+        try:
+            parse_bool("is-task", v)
+        except InvalidArgument:
+            raise _invalid("is-task", v) from None
     publish: set[str] = set()
     expose: set[str] = set()
     for v in f.get("publish", []):
@@ -215,10 +218,11 @@ def select_networks(rows: list[NetworkRow], f: dict[str, list[str]]) -> list[dic
         if len(f["dangling"]) > 1:
             raise InvalidArgument('got more than one value for filter key "dangling"')
         v = f["dangling"][0]
-        if v not in ("true", "1", "false", "0"):
+        try:
+            dangling = parse_bool("dangling", v)
+        except InvalidArgument:
             raise InvalidArgument("invalid value for filter 'dangling', must be \"true\" (or \"1\"), "
-                                  "or \"false\" (or \"0\")")
-        dangling = v in ("true", "1")
+                                  "or \"false\" (or \"0\")") from None
     out = []
     for row in rows:
         n = row.summary

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
-from ..errors import CoveError
+from ..errors import CoveError, InvalidArgument
+from ..model import parse_bool
 
 DEFAULT_HOST = "unix:///run/cove/cove.sock"
 DEFAULT_CONFIG = "/etc/cove/daemon.json"
@@ -67,11 +68,10 @@ KEYS: dict[str, tuple[str, str]] = {
 
 
 def _bool(key: str, v: object) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
-        return v.lower() in ("true", "1")
-    raise bad(key, v, "must be true or false")
+    try:
+        return parse_bool(key, v)
+    except InvalidArgument:
+        raise bad(key, v, "must be true or false") from None
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,

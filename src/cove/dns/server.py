@@ -36,11 +36,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import ip_address
 
 from dnslib import AAAA, CLASS, QTYPE, RR, A, DNSBuffer, DNSLabel, DNSQuestion, DNSRecord, EDNS0, PTR
 
 from cove.dns.records import Records
+from cove.ipam import is_ip as _is_ip
 
 log = logging.getLogger(__name__)
 
@@ -443,14 +443,6 @@ def _matches(query: bytes, reply: bytes, end: int) -> bool:
     if reply[4:6] == b"\0\0" or end < 0:
         return True  # e.g. a FORMERR without question
     return reply[4:6] == b"\0\1" and reply[12:end].lower() == query[12:end].lower()
-
-
-def _is_ip(address: str) -> bool:
-    try:
-        ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 def _family(address: str) -> socket.AddressFamily:

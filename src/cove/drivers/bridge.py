@@ -92,10 +92,6 @@ def mode_of(net: Network) -> BridgeMode:
     return BridgeMode.MANAGED
 
 
-#: the shared true/false parser (its older name here)
-_bool_opt = bool_option
-
-
 def net_alias(net: Network) -> str:
     return f"cove:net:{net.id}"
 
@@ -204,8 +200,8 @@ class BridgeDriver:
         if problem:
             raise field_error(f"option {OPT_NAME}", name, f"not a valid interface name: {problem}")
         net.bridge = name
-        net.icc = _bool_opt(net, OPT_ICC, True)
-        net.masquerade = _bool_opt(net, OPT_MASQ, True)
+        net.icc = bool_option(net, OPT_ICC, True)
+        net.masquerade = bool_option(net, OPT_MASQ, True)
         mtu = net.options.get(OPT_MTU)
         if mtu is not None:
             try:
@@ -221,7 +217,7 @@ class BridgeDriver:
 
     def _validate_uplink(self, net: Network) -> None:
         uplink.check_options(net.options, net.internal, net.options.get(OPT_EXTERNAL) == "true")
-        if _bool_opt(net, OPT_MASQ, False):
+        if bool_option(net, OPT_MASQ, False):
             raise field_error(f"option {OPT_MASQ}", net.options[OPT_MASQ],
                               f"must be false with {OPT_UPLINK}: containers are on the LAN with their own addresses")
         net.masquerade = False

@@ -49,7 +49,7 @@ from ..kernel.api import RT_SCOPE_LINK, Link
 from ..ipam import IpamConfig
 from ..model import Endpoint, Network
 from .base import DriverContext, register
-from .options import bool_option as _bool_opt
+from .options import bool_option
 
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru")
 IPVLAN_MODES = {"l2": 0, "l3": 1, "l3s": 2}
@@ -77,7 +77,7 @@ def shim_name(net: Network) -> str:
 
 
 def host_access(net: Network) -> bool:
-    return _bool_opt(net, OPT_HOST_ACCESS, False)
+    return bool_option(net, OPT_HOST_ACCESS, False)
 
 
 def _pick_shim_address(parsed: IpamConfig) -> IPv4Address:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import etcfiles
 from ..errors import Conflict, InvalidArgument, NotFound, field_error
+from ..ipam import is_ip
 from ..kernel.api import Kernel
 from ..model import Container, ContainerConfig, ContainerState, EndpointRequest, HostConfig, check_name
 from ..portmap import PortMapping
@@ -144,7 +145,7 @@ class ContainerService:
                         networks[net.id] = req
             for spec in host.extra_hosts:
                 hname, sep, hip = spec.partition(":")
-                if not sep or not hname or not (hip == "host-gateway" or _is_ip(hip)):
+                if not sep or not hname or not (hip == "host-gateway" or is_ip(hip)):
                     raise field_error("add-host", spec, "expected NAME:IP (or NAME:host-gateway)")
             for link in host.links:
                 target = link.split(":", 1)[0]
@@ -587,16 +588,6 @@ class ContainerService:
 def _exec_action(action: str, cmd: list[str]) -> str:
     """dockerd's exec event action: ``exec_create: ENTRYPOINT ARGS`` (a trailing space without args)."""
     return f"{action}: {cmd[0]} {' '.join(cmd[1:])}"
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _default_env(base: list[str], extra: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from ...errors import InvalidArgument, NotFound
+from ...model import parse_bool
 from ..backend import Backend
 from ..http import Handler, Request, Response
 from ._common import _filters
@@ -40,7 +41,7 @@ def images_list(engine: Backend, req: Request) -> Response:
                 fnmatch.fnmatchcase(name, pat) for pat in f["reference"]
                 for tag in img.repo_tags for name in (tag, tag.rpartition(":")[0])):
             continue
-        if "dangling" in f and (f["dangling"][0] in ("true", "1")) != (not img.repo_tags):
+        if "dangling" in f and parse_bool("filter dangling", f["dangling"][0]) != (not img.repo_tags):
             continue
         if "label" in f:                # imported images carry no labels
             continue
