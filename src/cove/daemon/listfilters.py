@@ -107,6 +107,64 @@ class ContainerRow:
     started: bool = False             # it ran at least once
 
 
+def _check_int(key: str, v: str) -> None:
+    try:
+        int(v)
+    except ValueError:
+        raise _invalid(key, v) from None
+
+
+def _check_in(choices: tuple[str, ...]) -> Callable[[str, str], None]:
+    def check(key: str, v: str) -> None:
+        if v not in choices:
+            raise _invalid(key, v)
+    return check
+
+
+def _check_health(key: str, v: str) -> None:
+    if v not in HEALTH:
+        raise InvalidArgument(f"Unrecognised filter value for health: {v}")
+
+
+def _check_bool(key: str, v: str) -> None:
+    try:
+        parse_bool(key, v)
+    except InvalidArgument:
+        raise _invalid(key, v) from None
+
+
+#: filter key -> the check of each of its values (a 400 naming the filter), before any row is looked at
+PS_CHECKS: dict[str, Callable[[str, str], None]] = {
+    "exited": _check_int, "status": _check_in(STATES), "health": _check_health, "is-task": _check_bool,
+}
+
+
+def _on_network(row: ContainerRow, values: list[str]) -> bool:
+    nets = (row.summary.get("NetworkSettings") or {}).get("Networks") or {}
+    return any(v in nets or any((ep or {}).get("NetworkID", "").startswith(v) for ep in nets.values())
+               for v in values)
+
+
+def _exited_with(row: ContainerRow, values: list[str]) -> bool:
+    return (row.summary.get("State") != "running" and row.started
+            and any(row.exit_code == int(v) for v in values))
+
+
+#: filter key -> whether a row passes, given the key's (checked) values; every key given must pass.
+#: ``before``/``since``, ``ancestor`` and ``publish``/``expose`` need more than the row: see below.
+PS_MATCH: dict[str, Callable[[ContainerRow, list[str]], bool]] = {
+    "name": lambda row, vs: any(docker_match(vs, n) for n in row.summary.get("Names") or []),
+    "id": lambda row, vs: docker_match(vs, row.summary["Id"]),
+    "label": lambda row, vs: labels_match(row.summary.get("Labels") or {}, vs),
+    "isolation": lambda row, vs: docker_match(vs, "default"),
+    "exited": _exited_with,
+    "status": lambda row, vs: row.summary.get("State") in vs,
+    "health": lambda row, vs: "none" in vs,
+    "is-task": lambda row, vs: any(not parse_bool("is-task", v) for v in vs),
+    "network": _on_network,
+}
+
+
 def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_: bool = False,
                       limit: int = 0, index_of: Callable[[str], int] | None = None,
                       image_id_of: Callable[[str], str | None] | None = None) -> list[dict[str, Any]]:
@@ -119,29 +177,13 @@ def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_
     for key, why in PS_UNSUPPORTED.items():
         if key in f:
             raise NotImplementedByCove(f"the filter '{key}' is not supported by cove: {why}")
-    exited: set[int] = set()
-    for v in f.get("exited", []):
-        try:
-            exited.add(int(v))
-        except ValueError:
-            raise _invalid("exited", v) from None
-    for v in f.get("status", []):
-        if v not in STATES:
-            raise _invalid("status", v)
-    for v in f.get("health", []):
-        if v not in HEALTH:
-            raise InvalidArgument(f"Unrecognised filter value for health: {v}")
-    for v in f.get("is-task", []):
-        try:
-            parse_bool("is-task", v)
-        except InvalidArgument:
-            raise _invalid("is-task", v) from None
-    publish: set[str] = set()
-    expose: set[str] = set()
-    for v in f.get("publish", []):
-        publish |= parse_port_filter("publish", v)
-    for v in f.get("expose", []):
-        expose |= parse_port_filter("expose", v)
+    for key, check in PS_CHECKS.items():
+        for v in f.get(key, []):
+            check(key, v)
+    matches = [(match, f[key]) for key, match in PS_MATCH.items() if key in f]
+    # checked here too; a port filter passes when one port is published or exposed as asked (dockerd's rule)
+    publish = set().union(*(parse_port_filter("publish", v) for v in f.get("publish", [])))
+    expose = set().union(*(parse_port_filter("expose", v) for v in f.get("expose", [])))
     before = since = None
     if "before" in f or "since" in f:
         if index_of is None:
@@ -150,50 +192,26 @@ def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_
         since = max((index_of(v) for v in f.get("since", [])), default=None)
     ancestors: set[str] | None = None
     if "ancestor" in f:
-        ancestors = set()
-        for v in f["ancestor"]:
-            iid = image_id_of(v) if image_id_of is not None else None
-            if iid:
-                ancestors.add(iid)
+        found = (image_id_of(v) if image_id_of is not None else None for v in f["ancestor"])
+        ancestors = {iid for iid in found if iid}
     show_stopped = all_ or limit > 0 or before is not None or since is not None or "status" in f
     out: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         s = row.summary
-        running = s.get("State") == "running"
-        if not running and not show_stopped:
+        if s.get("State") != "running" and not show_stopped:
             continue
         if before is not None and i <= before:        # newest first: older ones come after it
             continue
         if since is not None and i >= since:
             continue
-        if "name" in f and not any(docker_match(f["name"], n) for n in s.get("Names") or []):
-            continue
-        if "id" in f and not docker_match(f["id"], s["Id"]):
-            continue
-        if "label" in f and not labels_match(s.get("Labels") or {}, f["label"]):
-            continue
-        if "isolation" in f and not docker_match(f["isolation"], "default"):
-            continue
-        if exited and (running or not row.started or row.exit_code not in exited):
-            continue
-        if "status" in f and s.get("State") not in f["status"]:
-            continue
-        if "health" in f and "none" not in f["health"]:
-            continue
-        if "is-task" in f and not any(v in ("false", "0") for v in f["is-task"]):
+        if not all(match(row, values) for match, values in matches):
             continue
         if ancestors is not None and s.get("ImageID") not in ancestors:
             continue
-        if "network" in f:
-            nets = (s.get("NetworkSettings") or {}).get("Networks") or {}
-            if not any(v in nets or any((ep or {}).get("NetworkID", "").startswith(v) for ep in nets.values())
-                       for v in f["network"]):
-                continue
-        if publish or expose:
-            ports = s.get("Ports") or []
-            if not any((p.get("PublicPort") and f"{p['PublicPort']}/{p.get('Type', 'tcp')}" in publish)
-                       or f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}" in expose for p in ports):
-                continue
+        if (publish or expose) and not any(
+                (p.get("PublicPort") and f"{p['PublicPort']}/{p.get('Type', 'tcp')}" in publish)
+                or f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}" in expose for p in s.get("Ports") or []):
+            continue
         out.append(s)
         if limit > 0 and len(out) == limit:
             break
