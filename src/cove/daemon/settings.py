@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import CoveError, InvalidArgument
@@ -88,88 +89,112 @@ def parse_bytes(key: str, v: object) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def _no_proxy(key: str, v: object) -> None:
+    if _bool(key, v):
+        raise bad(key, v, "cove has no userland proxy: published ports are DNAT'ed by the kernel "
+                  "(127.0.0.1 included); only userland-proxy=false is supported")
+    return None
+
+
+def _path(key: str, v: object) -> str:
+    if not isinstance(v, str) or not v.startswith("/"):
+        raise bad(key, v, "must be an absolute path")
+    return v
+
+
+def _host(key: str, v: object) -> str:
+    v = v[0] if isinstance(v, list) and len(v) == 1 else v
+    if not isinstance(v, str) or not v.startswith("unix:///"):
+        raise bad(key, v, "cove listens on one unix socket: unix:///path")
+    return v
+
+
+def _firewall(key: str, v: object) -> str:
+    if not isinstance(v, str) or v not in ("nftables", "iptables", "none", "auto"):
+        raise bad(key, v, "must be nftables, iptables, none or auto")
+    return v
+
+
+def _ifname(key: str, v: object) -> str:
+    if not isinstance(v, str) or not v or len(v) > 15 or "/" in v or " " in v:
+        raise bad(key, v, "not an interface name")
+    return v
+
+
+def _bip(key: str, v: Any) -> str:
+    try:
+        iface = IPv4Interface(v)
+    except ValueError:
+        raise bad(key, v, "must be an address with a prefix, e.g. 172.17.0.1/16") from None
+    if iface.ip in (iface.network.network_address, iface.network.broadcast_address) or iface.network.prefixlen > 30:
+        raise bad(key, v, "the address must be a usable host address of a subnet of /30 or larger")
+    return str(iface)
+
+
+def _cidr(key: str, v: Any) -> str:
+    try:
+        return str(IPv4Network(v))
+    except ValueError as exc:
+        raise bad(key, v, str(exc)) from None
+
+
+def _pools(key: str, v: Any) -> list[str]:
+    from ..ipam import parse_pool
+
+    out = []
+    for p in v if isinstance(v, list) else [v]:
+        spec = p if isinstance(p, str) else ",".join(f"{k}={val}" for k, val in dict(p).items())
+        try:
+            parse_pool(spec)
+        except CoveError as exc:
+            raise bad(key, p, str(exc)) from None
+        out.append(spec)
+    return out
+
+
+def _ipv4(key: str, v: Any) -> str:
+    try:
+        return str(IPv4Address(v))
+    except ValueError:
+        raise bad(key, v, "not an IPv4 address") from None
+
+
+def _ips(key: str, v: Any) -> list[str]:
+    vals = v if isinstance(v, list) else [v]
+    for x in vals:
+        _ipv4(key, x)
+    return list(vals)
+
+
+def _strs(key: str, v: Any) -> list[str]:
+    vals = v if isinstance(v, list) else [v]
+    if not all(isinstance(x, str) and x for x in vals):
+        raise bad(key, v, "must be a list of strings")
+    return list(vals)
+
+
+def _mtu(key: str, v: Any) -> int:
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise bad(key, v, "must be an integer") from None
+    if n and not 68 <= n <= 65535:
+        raise bad(key, v, "must be between 68 and 65535")
+    return n
+
+
+#: a setting's kind (KEYS) -> its converter: validate the value, return what to store
+CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
+    "bool": _bool, "proxy": _no_proxy, "path": _path, "host": _host, "firewall": _firewall,
+    "iptables": lambda key, v: None if _bool(key, v) else "none", "ifname": _ifname, "bip": _bip,
+    "cidr": _cidr, "pools": _pools, "ipv4": _ipv4, "ips": _ips, "strs": _strs, "bytes": parse_bytes,
+    "mtu": _mtu,
+}
+
+
 def convert(key: str, kind: str, v: Any) -> Any:
     """Validate one setting; return the value to store."""
-    if kind == "bool":
-        return _bool(key, v)
-    if kind == "proxy":
-        if _bool(key, v):
-            raise bad(key, v, "cove has no userland proxy: published ports are DNAT'ed by the kernel "
-                      "(127.0.0.1 included); only userland-proxy=false is supported")
-        return None
-    if kind in ("path",):
-        if not isinstance(v, str) or not v.startswith("/"):
-            raise bad(key, v, "must be an absolute path")
-        return v
-    if kind == "host":
-        v = v[0] if isinstance(v, list) and len(v) == 1 else v
-        if not isinstance(v, str) or not v.startswith("unix:///"):
-            raise bad(key, v, "cove listens on one unix socket: unix:///path")
-        return v
-    if kind == "firewall":
-        if v not in ("nftables", "iptables", "none", "auto"):
-            raise bad(key, v, "must be nftables, iptables, none or auto")
-        return v
-    if kind == "iptables":
-        return None if _bool(key, v) else "none"
-    if kind == "ifname":
-        if not isinstance(v, str) or not v or len(v) > 15 or "/" in v or " " in v:
-            raise bad(key, v, "not an interface name")
-        return v
-    if kind == "bip":
-        try:
-            iface = IPv4Interface(v)
-        except ValueError:
-            raise bad(key, v, "must be an address with a prefix, e.g. 172.17.0.1/16") from None
-        if iface.ip in (iface.network.network_address, iface.network.broadcast_address) or iface.network.prefixlen > 30:
-            raise bad(key, v, "the address must be a usable host address of a subnet of /30 or larger")
-        return str(iface)
-    if kind == "cidr":
-        try:
-            return str(IPv4Network(v))
-        except ValueError as exc:
-            raise bad(key, v, str(exc)) from None
-    if kind == "pools":
-        out = []
-        for p in v if isinstance(v, list) else [v]:
-            spec = p if isinstance(p, str) else ",".join(f"{k}={val}" for k, val in dict(p).items())
-            from ..ipam import parse_pool
-
-            try:
-                parse_pool(spec)
-            except CoveError as exc:
-                raise bad(key, p, str(exc)) from None
-            out.append(spec)
-        return out
-    if kind == "ipv4":
-        try:
-            return str(IPv4Address(v))
-        except ValueError:
-            raise bad(key, v, "not an IPv4 address") from None
-    if kind == "ips":
-        vals = v if isinstance(v, list) else [v]
-        for x in vals:
-            try:
-                IPv4Address(x)
-            except ValueError:
-                raise bad(key, x, "not an IPv4 address") from None
-        return list(vals)
-    if kind == "strs":
-        vals = v if isinstance(v, list) else [v]
-        if not all(isinstance(x, str) and x for x in vals):
-            raise bad(key, v, "must be a list of strings")
-        return list(vals)
-    if kind == "bytes":
-        return parse_bytes(key, v)
-    if kind == "mtu":
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            raise bad(key, v, "must be an integer") from None
-        if n and not 68 <= n <= 65535:
-            raise bad(key, v, "must be between 68 and 65535")
-        return n
-    raise bad(key, v, "unknown kind")  # pragma: no cover
+    return CONVERTERS[kind](key, v)
 
 
 def parser() -> argparse.ArgumentParser:
