@@ -43,7 +43,7 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from ..errors import Conflict, CoveError, InvalidArgument, NotFound, field_error
+from ..errors import CoveError, InvalidArgument, NotFound, field_error
 from ..kernel import features
 from ..kernel.api import RT_SCOPE_LINK, Link
 from ..ipam import IpamConfig
@@ -256,10 +256,9 @@ class _StackedDriver:
             if route is not None:
                 self.ctx.netlink.get(None).delete_route(route[0], route[1])
         if sandbox:
-            try:
-                self.ctx.netlink.get(sandbox).delete_link(ep.ifname)
-            except Conflict:
-                pass
+            # the sub-interface lives only in the container's namespace; one already gone (the
+            # namespace died with the container) is delete_link's False, not an error
+            self.ctx.netlink.get(sandbox).delete_link(ep.ifname)
 
 
 @register("macvlan")
