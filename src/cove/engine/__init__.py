@@ -27,7 +27,7 @@ from ..model import Container, ContainerConfig, EndpointRequest, HostConfig, Net
 from ..pipework import ExtraInterface, InterfaceRequest
 from ..runtime import images as _images
 from ..runtime import process as rt
-from ..store import SqliteStore, Store
+from ..store import Store, open_store
 from .containers import ContainerService, ExecRecord
 from .guard import FirewallGuard
 from .names import NameService
@@ -48,7 +48,8 @@ class Engine(Reconciler):
                  dns: Any = None, runtime: Any = None) -> None:
         os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
         os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
-        super().__init__(cfg, store if store is not None else SqliteStore(os.path.join(cfg.data_root, "cove.db")))
+        super().__init__(cfg, store if store is not None
+                         else open_store(f"sqlite://{os.path.abspath(os.path.join(cfg.data_root, 'cove.db'))}"))
         self.images = images if images is not None else _images.ImageStore(os.path.join(cfg.data_root, "images"),
                                                                                      cfg.image_import_max_size)
         if kernel is None:
