@@ -33,7 +33,7 @@ from .guard import FirewallGuard
 from .names import NameService
 from .networks import NetworkService
 from .pipework import PipeworkService
-from .state import Drivers
+from .state import Drivers, State
 from .ports import PortPublisher
 from ..model import epoch_of
 from .core import EngineConfig, new_id, now_rfc3339
@@ -42,14 +42,22 @@ from .reconcile import Reconciler
 __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rfc3339"]
 
 
-class Engine(Reconciler):
+class Engine:
+    """The facade the daemon's routes use (:class:`cove.daemon.backend.Backend`): it builds the
+    state and the services from the outside parts, and hands each verb to its service."""
+
     def __init__(self, cfg: EngineConfig, *, store: Store | None = None, kernel: Kernel | None = None,
                  firewall: Firewall | None = None, images: _images.ImageStore | None = None,
                  dns: Any = None, runtime: Any = None) -> None:
         os.makedirs(cfg.data_root, mode=0o711, exist_ok=True)
         os.makedirs(cfg.exec_root, mode=0o711, exist_ok=True)
-        super().__init__(cfg, store if store is not None
-                         else open_store(f"sqlite://{os.path.abspath(os.path.join(cfg.data_root, 'cove.db'))}"))
+        self.state = st = State(cfg, store if store is not None
+                                else open_store(f"sqlite://{os.path.abspath(os.path.join(cfg.data_root, 'cove.db'))}"))
+        # the records and helpers the routes read, by their names (the very objects of the State)
+        self.cfg, self.store, self.lock, self.changed = cfg, st.store, st.lock, st.changed
+        self.networks, self.containers, self.endpoints = st.networks, st.containers, st.endpoints
+        self.pools, self.extra_ifaces, self.started, self.events = st.pools, st.extra_ifaces, st.started, st.events
+        self.find_network, self.find_container, self.endpoints_on = st.find_network, st.find_container, st.endpoints_on
         self.images = images if images is not None else _images.ImageStore(os.path.join(cfg.data_root, "images"),
                                                                                      cfg.image_import_max_size)
         if kernel is None:
@@ -61,6 +69,7 @@ class Engine(Reconciler):
         self.driver_ctx = DriverContext(kernel=kernel, firewall=firewall if firewall is not None
                                         else get_firewall(cfg.firewall), mtu=cfg.mtu)
         self.driver_table = Drivers(self.driver_ctx)
+        self.driver_by_name, self.driver_of = self.driver_table.by_name, self.driver_table.of
         self.records = Records()
         self.dns = dns if dns is not None else DnsService(Resolver(self.records))
         self.ports = PortPublisher(self.state, self.driver_ctx.firewall, kernel)
@@ -71,7 +80,23 @@ class Engine(Reconciler):
                                               self.images, self.runtime)
         self.nets.endpoints_changed = self.container_svc.on_endpoints_changed
         self.watcher = self.container_svc.watcher
+        self.reconciler = Reconciler(self.state, kernel, self.driver_ctx.firewall, self.driver_table,
+                                     nets=self.nets, names=self.names, ports=self.ports, pipework=self.pipework,
+                                     containers=self.container_svc, runtime=self.runtime)
         self.guard = FirewallGuard(self)
+
+    # start-up and recovery (the work is the State's and the Reconciler's) ----------------------
+    def load(self) -> None:
+        self.state.load()
+
+    def reconcile(self) -> None:
+        self.reconciler.reconcile()
+
+    def restore_firewall(self) -> None:
+        self.reconciler.restore_firewall()
+
+    def collect_garbage(self) -> None:
+        self.reconciler.collect_garbage()
 
     # containers (the facade's verbs; the work is ContainerService's) --------------------------
     def create_container(self, name: str | None, config: ContainerConfig, host: HostConfig,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from ipaddress import IPv4Interface
+from typing import TYPE_CHECKING, Any
 
 from .. import ipam
 from ..drivers import DRIVERS
@@ -30,8 +31,17 @@ from ..drivers.base import Collector, EndpointRestorer, Firewalled
 from ..drivers.bridge import BridgeMode, default_network_options, mode_of
 from ..errors import CoveError, Unavailable
 from ..model import Network
-from .core import EngineCore
 from .core import log
+
+if TYPE_CHECKING:
+    from ..firewall import Firewall
+    from ..kernel.api import Kernel
+    from .containers import ContainerService
+    from .names import NameService
+    from .networks import NetworkService
+    from .pipework import PipeworkService
+    from .ports import PortPublisher
+    from .state import Drivers, State
 
 
 def clear_other_backends(current: str) -> None:
@@ -51,7 +61,22 @@ def clear_other_backends(current: str) -> None:
 DEFAULT_BRIDGE_SUBNET = "172.17.0.0/16"
 
 
-class Reconciler(EngineCore):
+class Reconciler:
+    """Start-up and crash recovery, built from the engine's state and the services it drives."""
+
+    def __init__(self, state: State, kernel: Kernel, firewall: Firewall, drivers: Drivers, *,
+                 nets: NetworkService, names: NameService, ports: PortPublisher, pipework: PipeworkService,
+                 containers: ContainerService, runtime: Any) -> None:
+        self.state, self.kernel, self.firewall, self.drivers = state, kernel, firewall, drivers
+        self.nets, self.names, self.ports, self.pipework = nets, names, ports, pipework
+        self.container_svc, self.runtime = containers, runtime
+        self.driver_by_name, self.driver_of = drivers.by_name, drivers.of
+        # the shared records and helpers, by the names the methods below use
+        self.cfg, self.store, self.lock = state.cfg, state.store, state.lock
+        self.networks, self.containers, self.endpoints = state.networks, state.containers, state.endpoints
+        self.endpoints_on, self.save_network, self.forget_pools = (state.endpoints_on, state.save_network,
+                                                                   state.forget_pools)
+
     def default_bridge_config(self, current: Network | None) -> tuple[list[ipam.IpamConfig], dict[str, str]]:
         """The IPAM config and options the daemon's settings ask of the ``bridge`` network."""
         options = default_network_options(self.cfg)
@@ -115,7 +140,7 @@ class Reconciler(EngineCore):
 
     def restore_firewall(self) -> None:
         """Rewrite cove's whole ruleset from the engine's state (start-up, or after a flush)."""
-        fw = self.driver_ctx.firewall
+        fw = self.firewall
         fw.forward_drop = self.forward_policy()
         fw.setup()
         rules = []
@@ -129,7 +154,7 @@ class Reconciler(EngineCore):
         with self.lock:
             if self.cfg.ip_forward:
                 self.kernel.sysctl("net.ipv4.ip_forward", "1")
-            fw = self.driver_ctx.firewall
+            fw = self.firewall
             clear_other_backends(fw.name)
             for net in self.networks.values():
                 if not self.driver_of(net).singleton:

@@ -59,6 +59,21 @@ class State:
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
 
+    def load(self) -> None:
+        """Read every record from the store (at start-up, before the reconcile)."""
+        for e in self.store.list("networks/"):
+            net = Network.from_dict(e.value)
+            self.networks[net.id] = net
+        for e in self.store.list("containers/"):
+            c = Container.from_dict(e.value)
+            self.containers[c.id] = c
+        for e in self.store.list("endpoints/"):
+            ep = Endpoint.from_dict(e.value)
+            self.endpoints.setdefault(ep.container_id, {})[ep.network_id] = ep
+        for e in self.store.list("pipework/"):
+            x = ExtraInterface.from_dict(e.value)
+            self.extra_ifaces.setdefault(x.container_id, {})[x.ifname] = x
+
     # events (published where an action completes) ------------------------------------
     def container_event(self, c: Container, action: str, **extra: object) -> None:
         """Docker's container event: the labels, ``image`` and ``name``, then ``extra``."""
