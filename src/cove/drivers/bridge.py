@@ -46,7 +46,7 @@ import logging
 from contextlib import ExitStack
 from dataclasses import replace
 from enum import Enum
-from ipaddress import IPv4Address, ip_address, ip_interface
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from typing import Any, Protocol
 
 from ..errors import Conflict, CoveError, InvalidArgument, field_error
@@ -57,6 +57,7 @@ from ..ipam import AddressPool
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
+from .bridge_plan import Address, BridgePlan, JoinPlan, apply_bridge, apply_join
 from .options import bool_option
 from .uplink import HOST_AUX, OPT_UPLINK
 
@@ -130,6 +131,39 @@ def rules_for(net: Network) -> NetworkRules:
 def enable_ipv6(ctx: DriverContext, bridge: str) -> None:
     """IPv6 on the bridge even where the host's default is ``disable_ipv6=1``."""
     ctx.kernel.sysctl(f"net.ipv6.conf.{bridge}.disable_ipv6", "0")
+
+
+def gateways(net: Network) -> list[tuple[Any, int]]:
+    """The gateway addresses a bridge holds (IPv6 ones on ``--ipv6`` networks: ``::1`` by default)."""
+    out = []
+    for cfg in net.ipam_v4() + (net.ipam_v6() if net.ipv6 else []):
+        gw = cfg.gateway or AddressPool(cfg).gateway
+        out.append((gw, cfg.subnet.prefixlen))
+    return out
+
+
+def plan_create(net: Network, default_mtu: int, firewall: str) -> BridgePlan:
+    """What ``create`` makes for a bridge cove owns (pure: from the validated network alone)."""
+    sysctls = [(f"net.ipv6.conf.{net.bridge}.disable_ipv6", "0")] if net.ipv6 else []
+    sysctls.append((f"net.ipv4.conf.{net.bridge}.route_localnet", "0" if firewall == "none" else "1"))
+    return BridgePlan(name=net.bridge, alias=net_alias(net), mtu=net.mtu or default_mtu or None,
+                      sysctls=tuple(sysctls), addresses=tuple(gateways(net)), rules=rules_for(net))
+
+
+def plan_join(net: Network, ep: Endpoint, default_mtu: int) -> JoinPlan:
+    """What ``join`` makes for an endpoint (pure); only ``eth0`` gets the default routes."""
+    addresses: list[Address] = [(IPv4Address(ep.ip), ep.prefixlen)]
+    routes: list[IPv4Address | IPv6Address] = []
+    if ep.ip6:
+        addresses.append((ip_address(ep.ip6), ep.prefixlen6))
+    if ep.ifname == "eth0" and ep.gateway:
+        routes.append(IPv4Address(ep.gateway))
+    if ep.ifname == "eth0" and ep.ip6 and ep.gateway6:
+        routes.append(ip_address(ep.gateway6))
+    return JoinPlan(host_ifname=ep.host_ifname, ifname=ep.ifname, alias=ep_alias(ep),
+                    mtu=net.mtu or default_mtu or None, bridge=net.bridge, isolated=not net.icc, mac=ep.mac,
+                    sysctls=((f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0"),) if ep.ip6 else (),
+                    addresses=tuple(addresses), routes=tuple(routes))
 
 
 class DefaultBridgeSettings(Protocol):
@@ -233,13 +267,6 @@ class BridgeDriver:
                     net.ipam[i] = replace(cfg, aux=aux)
                     n += 1
 
-    def _gateways(self, net: Network) -> list[tuple[Any, int]]:
-        out = []
-        for cfg in net.ipam_v4() + (net.ipam_v6() if net.ipv6 else []):
-            gw = cfg.gateway or AddressPool(cfg).gateway   # IPv6: ::1 by default
-            out.append((gw, cfg.subnet.prefixlen))
-        return out
-
     def create(self, net: Network) -> None:
         nl = self.ctx.kernel.host
         existing = nl.find(net.bridge)
@@ -258,17 +285,7 @@ class BridgeDriver:
             return
         if existing is not None:
             raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
-        with ExitStack() as undo:
-            index = nl.add_bridge(net.bridge, net_alias(net), mtu=net.mtu or self.ctx.mtu or None)
-            undo.callback(nl.delete_link, net.bridge)
-            if net.ipv6:
-                enable_ipv6(self.ctx, net.bridge)
-            for gw, plen in self._gateways(net):
-                nl.add_address(index, gw, plen)
-            nl.set_link(index, state="up")
-            route_localnet(self.ctx, net.bridge)
-            self.ctx.firewall.ensure_network(rules_for(net))
-            undo.pop_all()
+        apply_bridge(self.ctx, plan_create(net, self.ctx.mtu, self.ctx.firewall.name))
 
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""
@@ -361,7 +378,7 @@ class BridgeDriver:
         if net.ipv6:
             enable_ipv6(self.ctx, net.bridge)
             have |= {a for _, a in nl.addresses(index, family=10)}
-        for gw, plen in self._gateways(net):
+        for gw, plen in gateways(net):
             if ip_interface(f"{gw}/{plen}") not in have:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
@@ -369,28 +386,7 @@ class BridgeDriver:
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
-        host = self.ctx.kernel.host
-        inside = self.ctx.kernel.get(sandbox)
-        mtu = net.mtu or self.ctx.mtu or None
-        with ExitStack() as undo:
-            index = host.add_veth(ep.host_ifname, ep.ifname, sandbox, ep_alias(ep), mtu=mtu)
-            undo.callback(host.delete_link, ep.host_ifname)
-            host.set_link(index, master=host.index(net.bridge))
-            host.set_bridge_port(index, isolated=not net.icc, hairpin=True)
-            host.set_link(index, state="up")
-            peer = inside.index(ep.ifname)
-            ep.ifindex, ep.host_ifindex = peer, index
-            inside.set_link(peer, address=ep.mac)
-            inside.add_address(peer, IPv4Address(ep.ip), ep.prefixlen)
-            if ep.ip6:
-                self.ctx.kernel.sysctl(f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0", netns=sandbox)
-                inside.add_address(peer, ip_address(ep.ip6), ep.prefixlen6)
-            inside.set_link(peer, state="up")
-            if ep.ifname == "eth0" and ep.gateway:
-                inside.add_default_route(IPv4Address(ep.gateway))
-            if ep.ifname == "eth0" and ep.ip6 and ep.gateway6:
-                inside.add_default_route(ip_address(ep.gateway6))
-            undo.pop_all()
+        ep.ifindex, ep.host_ifindex = apply_join(self.ctx, plan_join(net, ep, self.ctx.mtu), sandbox)
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
         # Deleting the host end removes the peer inside the namespace too.

@@ -1,0 +1,87 @@
+"""The bridge driver's kernel work as data: a plan built from the records alone, applied in one step.
+
+As :mod:`cove.firewall` builds its rules with pure functions and runs them in one
+transaction, the bridge driver's ``create`` (of a bridge cove owns) and ``join`` first
+build a frozen plan (:class:`BridgePlan`, :class:`JoinPlan`) from the network and the
+endpoint (:func:`cove.drivers.bridge.plan_create`, :func:`cove.drivers.bridge.plan_join`,
+pure: no kernel, no root), then :func:`apply_bridge` / :func:`apply_join` carry it out,
+all or nothing (``ExitStack``: what was made is deleted on the first failure).  Unit
+tests read the plan; the rollback tests run the apply step on the fake kernel.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from ..firewall import NetworkRules
+from .base import DriverContext
+
+Address = tuple[IPv4Address | IPv6Address, int]      # an address and its prefix length
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePlan:
+    """A bridge cove makes: its name, tag, MTU, sysctls, gateway addresses and firewall rules."""
+
+    name: str
+    alias: str                                  # ``cove:net:<id>``, how GC finds it
+    mtu: int | None
+    sysctls: tuple[tuple[str, str], ...]        # set once the bridge exists, before its addresses
+    addresses: tuple[Address, ...]              # the gateways (IPv4 first, then IPv6)
+    rules: NetworkRules
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPlan:
+    """A veth pair from the bridge into a container's namespace, and what goes on its inner end."""
+
+    host_ifname: str
+    ifname: str                                 # the name inside: eth0, eth1...
+    alias: str                                  # ``cove:ep:<id>`` on the host end
+    mtu: int | None
+    bridge: str
+    isolated: bool                              # bridge port isolation (``enable_icc=false``)
+    mac: str
+    sysctls: tuple[tuple[str, str], ...]        # inside the namespace, before the addresses
+    addresses: tuple[Address, ...]
+    routes: tuple[IPv4Address | IPv6Address, ...]   # default routes via these gateways
+
+
+def apply_bridge(ctx: DriverContext, plan: BridgePlan) -> None:
+    """Make the bridge of ``plan``: all of it, or nothing (the bridge is deleted on a failure)."""
+    nl = ctx.kernel.host
+    with ExitStack() as undo:
+        index = nl.add_bridge(plan.name, plan.alias, mtu=plan.mtu)
+        undo.callback(nl.delete_link, plan.name)
+        for key, value in plan.sysctls:
+            ctx.kernel.sysctl(key, value)
+        for ip, plen in plan.addresses:
+            nl.add_address(index, ip, plen)
+        nl.set_link(index, state="up")
+        ctx.firewall.ensure_network(plan.rules)
+        undo.pop_all()
+
+
+def apply_join(ctx: DriverContext, plan: JoinPlan, sandbox: str) -> tuple[int, int]:
+    """Make the veth pair of ``plan`` into ``sandbox``, all or nothing; returns (inner, host) ifindex."""
+    host = ctx.kernel.host
+    inside = ctx.kernel.get(sandbox)
+    with ExitStack() as undo:
+        index = host.add_veth(plan.host_ifname, plan.ifname, sandbox, plan.alias, mtu=plan.mtu)
+        undo.callback(host.delete_link, plan.host_ifname)      # the inner end goes with it
+        host.set_link(index, master=host.index(plan.bridge))
+        host.set_bridge_port(index, isolated=plan.isolated, hairpin=True)
+        host.set_link(index, state="up")
+        peer = inside.index(plan.ifname)
+        inside.set_link(peer, address=plan.mac)
+        for key, value in plan.sysctls:
+            ctx.kernel.sysctl(key, value, netns=sandbox)
+        for ip, plen in plan.addresses:
+            inside.add_address(peer, ip, plen)
+        inside.set_link(peer, state="up")
+        for gateway in plan.routes:
+            inside.add_default_route(gateway)
+        undo.pop_all()
+    return peer, index
