@@ -21,9 +21,21 @@ from __future__ import annotations
 
 from .exec import EXEC_STATUS, ExecHandle, exec_process, resize_container_tty, set_winsize
 from .logs import follow_logs
-from .statedir import SHIM_EXIT_TIMEOUT, StateDir, exit_code, is_alive, kill, read_pid, shim_pid, stop
+from .statedir import SHIM_EXIT_TIMEOUT, StateDir, _running, exit_code, is_alive, kill, read_pid, shim_pid, stop
 from .supervise import START_TIMEOUT, STATE_FILES, ZYGOTE, ExitWatcher, Zygote, cleanup, start
 
 __all__ = ["EXEC_STATUS", "SHIM_EXIT_TIMEOUT", "START_TIMEOUT", "STATE_FILES", "ZYGOTE", "ExecHandle", "ExitWatcher",
            "StateDir", "Zygote", "cleanup", "exec_process", "exit_code", "follow_logs", "is_alive", "kill",
            "read_pid", "resize_container_tty", "set_winsize", "shim_pid", "start", "stop"]
+
+
+# the helpers the integration tests (and branches written before the split) call by these names
+def _identity(state_dir: str, name: str) -> tuple[int, str] | None:
+    return StateDir(state_dir).identity(name)
+
+
+def _wait_gone(state_dir: str, name: str, timeout: float) -> bool:
+    return StateDir(state_dir).wait_gone(name, timeout)
+
+
+__all__ += ["_identity", "_running", "_wait_gone"]
