@@ -1,0 +1,128 @@
+"""Enter a running container: ``runc exec`` with the container's profile, and its terminal's size."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from ..errors import CoveError
+from . import profile, shim
+from .spec import DEFAULT_PATH, ContainerSpec
+from .statedir import StateDir, _stat
+
+
+# -- terminal size --------------------------------------------------------------------------
+def set_winsize(fd: int, height: int, width: int) -> None:
+    """TIOCSWINSZ on either end of a pty; the kernel sends SIGWINCH to its foreground group."""
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
+    """Resize the terminal of a container started with a TTY (its init's stdin); False if it has none."""
+    sd = StateDir(state_dir)
+    pid = sd.pid()
+    if pid is None or not sd.is_alive():
+        return False
+    try:   # O_NOCTTY: the daemon must never acquire the container's terminal as its own
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not os.isatty(fd):
+            return False
+        set_winsize(fd, height, width)
+        return True
+    finally:
+        os.close(fd)
+
+
+# -- exec -----------------------------------------------------------------------------------
+# runc exec exits 255 when the command cannot start; Docker's status is 127 (not found) or
+# 126 (not executable), which runc's log tells apart.  The log goes with the exec.
+EXEC_STATUS = """log=$1; shift; "$@"; rc=$?
+if [ "$rc" -eq 255 ] && [ -s "$log" ]; then
+  case $(cat "$log") in
+    *'exec: '*'not found'*|*'exec: '*'no such file'*) rc=127 ;;
+    *'exec: '*'permission denied'*) rc=126 ;;
+  esac
+fi
+rm -f "$log"; exit "$rc"
+"""
+
+
+def _sh() -> str:
+    return shutil.which("sh") or "/bin/sh"
+
+
+def _state_dir_of(pid: int) -> str:
+    """The state dir of the container whose init is ``pid``: its parent is the shim, which works there."""
+    fields = _stat(pid)
+    if fields is not None:
+        try:
+            path = os.readlink(f"/proc/{fields[1]}/cwd")
+        except OSError:
+            path = ""
+        ident = StateDir(path).identity("pid") if path else None
+        if ident is not None and ident[0] == pid:
+            return path
+    raise CoveError(f"no running container has pid {pid}")
+
+
+@dataclass
+class ExecHandle:
+    popen: subprocess.Popen[bytes]
+    master_fd: int | None = None     # with a terminal: the pty's master (read output, write input)
+
+
+def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", tty: bool = False,
+                 stdin: bool = False, state_dir: str | None = None) -> ExecHandle:
+    """Run ``cmd`` in the container whose init is ``pid`` (state in ``state_dir``), through ``runc exec``.
+
+    The process gets the container's profile: its capabilities, ``no-new-privileges``,
+    its seccomp filter, namespaces and cgroup (runc applies them as for the init).
+    Its environment is exactly ``env``; with a terminal, runc makes one in the
+    container and copies it to the pty whose master is returned.  Without one,
+    stdout/stderr are pipes (stdin one too if ``stdin``).
+    """
+    if state_dir is None:
+        state_dir = _state_dir_of(pid)
+    with open(os.path.join(state_dir, "spec.json")) as f:
+        spec = ContainerSpec.from_json(f.read())
+    environ = {"PATH": DEFAULT_PATH}
+    for item in env:
+        k, _, v = item.partition("=")
+        environ[k] = v
+    if tty:
+        environ.setdefault("TERM", "xterm")
+    caps = profile.capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
+    proc = profile.process(cmd, environ, workdir or "/", tty, caps, spec.no_new_privileges)
+    memfd = os.memfd_create("cove-exec-process", os.MFD_CLOEXEC)
+    try:
+        os.write(memfd, json.dumps(proc).encode())
+        log_name = f"exec-{os.urandom(6).hex()}.log"
+        args = [_sh(), "-c", EXEC_STATUS, "sh", os.path.join(state_dir, log_name),
+                *shim.runc(state_dir, log_name), "exec", "--process", f"/proc/self/fd/{memfd}", spec.id]
+        if tty:
+            master, slave = os.openpty()
+            setsid = shutil.which("setsid") or "/usr/bin/setsid"
+            try:   # setsid --ctty: a session of its own, with the pty as controlling terminal
+                p = subprocess.Popen([setsid, "--ctty", "--wait", *args], stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True, pass_fds=(memfd,))
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            return ExecHandle(p, master)
+        p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, close_fds=True, pass_fds=(memfd,))
+        return ExecHandle(p)
+    finally:
+        os.close(memfd)
