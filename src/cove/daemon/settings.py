@@ -51,6 +51,10 @@ class Settings:
     dns_opts: list[str] = field(default_factory=list)
     mtu: int = 0
     debug: bool = False
+    cluster_store: str = ""                 # etcd://h1:2379,h2:2379 (overlay networks need it)
+    cluster_advertise: str = ""             # this host's VTEP: an IPv4 address or an interface name
+    cluster_store_opts: dict[str, str] = field(default_factory=dict)   # kv.cacertfile, kv.certfile, kv.keyfile
+    cluster_lease_ttl: int = 30             # seconds before the others forget a silent host
 
 
 # key in daemon.json -> (attribute, kind)
@@ -63,7 +67,12 @@ KEYS: dict[str, tuple[str, str]] = {
     "ip-forward-no-drop": ("ip_forward_no_drop", "bool"), "image-import-max-size": ("image_import_max_size", "bytes"),
     "dns": ("dns", "ips"), "dns-search": ("dns_search", "strs"), "dns-opts": ("dns_opts", "strs"),
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
+    "cluster-store": ("cluster_store", "cluster-store"), "cluster-advertise": ("cluster_advertise", "advertise"),
+    "cluster-store-opts": ("cluster_store_opts", "kvopts"), "cluster-lease-ttl": ("cluster_lease_ttl", "ttl"),
 }
+
+#: the cluster-store options cove knows (dockerd's kv.* names)
+KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
 
 
 def _bool(key: str, v: object) -> bool:
@@ -169,6 +178,43 @@ def convert(key: str, kind: str, v: Any) -> Any:
         if n and not 68 <= n <= 65535:
             raise bad(key, v, "must be between 68 and 65535")
         return n
+    if kind == "cluster-store":
+        from ..store.etcd import parse_endpoints
+
+        if not isinstance(v, str):
+            raise bad(key, v, "use etcd://HOST:PORT[,HOST:PORT...]")
+        try:
+            parse_endpoints(v, key)
+        except CoveError as exc:
+            raise bad(key, v, str(exc)) from None
+        return v
+    if kind == "advertise":
+        if not isinstance(v, str) or not v:
+            raise bad(key, v, "must be an IPv4 address or an interface name (optionally :PORT)")
+        host = v.rsplit(":", 1)[0] if v.count(":") == 1 else v
+        try:
+            IPv4Address(host)
+        except ValueError:
+            if len(host) > 15 or "/" in host or " " in host:
+                raise bad(key, v, "must be an IPv4 address or an interface name (optionally :PORT)") from None
+        return v
+    if kind == "kvopts":
+        items = v if isinstance(v, dict) else dict(x.split("=", 1) if "=" in x else (x, "") for x in
+                                                    (v if isinstance(v, list) else [v]))
+        for k, val in items.items():
+            if k not in KV_OPTS:
+                raise bad(key, k, f"unknown cluster store option; cove knows {', '.join(KV_OPTS)}")
+            if not isinstance(val, str) or not val.startswith("/"):
+                raise bad(key, f"{k}={val}", "must be an absolute path")
+        raise bad(key, v, "TLS to the cluster store is not supported yet; use an http etcd endpoint")
+    if kind == "ttl":
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise bad(key, v, "must be an integer number of seconds") from None
+        if not 2 <= n <= 3600:
+            raise bad(key, v, "must be between 2 and 3600 seconds")
+        return n
     raise bad(key, v, "unknown kind")  # pragma: no cover
 
 
@@ -198,6 +244,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mtu")
     p.add_argument("--userland-proxy")
     p.add_argument("-D", "--debug", action="store_const", const="true")
+    p.add_argument("--cluster-store", help="etcd://HOST:PORT[,HOST:PORT...]: the store overlay networks live in")
+    p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
+    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
+    p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
     return p
 
 
@@ -251,4 +301,6 @@ def effective(s: Settings) -> dict[str, Any]:
         "ip-forward-no-drop": s.ip_forward_no_drop, "image-import-max-size": s.image_import_max_size,
         "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
+        "cluster-store": s.cluster_store, "cluster-advertise": s.cluster_advertise,
+        "cluster-lease-ttl": s.cluster_lease_ttl,
     }
