@@ -8,9 +8,12 @@ VENV=${VENV:-.venv}
 # Debian packages: the kernel's user-space tools, libnftables' Python binding,
 # busybox-static (the rootfs the demo and the tests turn into an image), runc (the OCI
 # runtime containers run with: a binary, no service, no maintainer scripts); graphviz draws
-# `cove graph`, chromium is the browser of the `cove ui` test.
+# `cove graph`, chromium is the browser of the `cove ui` test; etcd-server/etcd-client are the
+# cluster store the overlay tests start on loopback inside their sandbox (Debian's postinst does
+# not start a service where policy-rc.d forbids it; the tests never use a system etcd).
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
-      busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium"
+      busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium
+      etcd-server etcd-client"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

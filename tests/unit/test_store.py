@@ -478,7 +478,7 @@ def test_open_store(tmp_path: Path) -> None:
         s.close()
 
 
-@pytest.mark.parametrize("url", ["sqlite://relative.db", "sqlite:///", "sqlite:///tmp/dir/", "etcd://host:2379",
+@pytest.mark.parametrize("url", ["sqlite://relative.db", "sqlite:///", "sqlite:///tmp/dir/", "etcd://host:2379/x",
                                  "nonsense"])
 def test_open_store_errors(url: str) -> None:
     with pytest.raises(InvalidArgument) as e:

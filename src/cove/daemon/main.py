@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                            icc=st.icc, ip_forward=st.ip_forward, ip_masq=st.ip_masq,
                            ip_forward_no_drop=st.ip_forward_no_drop, image_import_max_size=st.image_import_max_size,
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
-                           dns_search=st.dns_search, dns_options=st.dns_opts)
+                           dns_search=st.dns_search, dns_options=st.dns_opts, cluster_store=st.cluster_store,
+                           cluster_advertise=st.cluster_advertise, cluster_lease_ttl=st.cluster_lease_ttl)
         engine = Engine(cfg)
         engine.open()
     except CoveError as exc:

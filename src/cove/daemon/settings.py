@@ -53,6 +53,10 @@ class Settings:
     dns_opts: list[str] = field(default_factory=list)
     mtu: int = 0
     debug: bool = False
+    cluster_store: str = ""                 # etcd://h1:2379,h2:2379 (overlay networks need it)
+    cluster_advertise: str = ""             # this host's VTEP: an IPv4 address or an interface name
+    cluster_store_opts: dict[str, str] = field(default_factory=dict)   # kv.cacertfile, kv.certfile, kv.keyfile
+    cluster_lease_ttl: int = 30             # seconds before the others forget a silent host
 
 
 # key in daemon.json -> (attribute, kind)
@@ -65,7 +69,12 @@ KEYS: dict[str, tuple[str, str]] = {
     "ip-forward-no-drop": ("ip_forward_no_drop", "bool"), "image-import-max-size": ("image_import_max_size", "bytes"),
     "dns": ("dns", "ips"), "dns-search": ("dns_search", "strs"), "dns-opts": ("dns_opts", "strs"),
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
+    "cluster-store": ("cluster_store", "cluster-store"), "cluster-advertise": ("cluster_advertise", "advertise"),
+    "cluster-store-opts": ("cluster_store_opts", "kvopts"), "cluster-lease-ttl": ("cluster_lease_ttl", "ttl"),
 }
+
+#: the cluster-store options cove knows (dockerd's kv.* names)
+KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
 
 
 def _bool(key: str, v: object) -> bool:
@@ -183,12 +192,57 @@ def _mtu(key: str, v: Any) -> int:
     return n
 
 
+def _cluster_store(key: str, v: Any) -> str:
+    from ..store.etcd import parse_endpoints
+
+    if not isinstance(v, str):
+        raise bad(key, v, "use etcd://HOST:PORT[,HOST:PORT...]")
+    try:
+        parse_endpoints(v, key)
+    except CoveError as exc:
+        raise bad(key, v, str(exc)) from None
+    return v
+
+
+def _advertise(key: str, v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise bad(key, v, "must be an IPv4 address or an interface name (optionally :PORT)")
+    host = v.rsplit(":", 1)[0] if v.count(":") == 1 else v
+    try:
+        IPv4Address(host)
+    except ValueError:
+        if len(host) > 15 or "/" in host or " " in host:
+            raise bad(key, v, "must be an IPv4 address or an interface name (optionally :PORT)") from None
+    return v
+
+
+def _kvopts(key: str, v: Any) -> None:
+    items = v if isinstance(v, dict) else dict(x.split("=", 1) if "=" in x else (x, "") for x in
+                                                (v if isinstance(v, list) else [v]))
+    for k, val in items.items():
+        if k not in KV_OPTS:
+            raise bad(key, k, f"unknown cluster store option; cove knows {', '.join(KV_OPTS)}")
+        if not isinstance(val, str) or not val.startswith("/"):
+            raise bad(key, f"{k}={val}", "must be an absolute path")
+    raise bad(key, v, "TLS to the cluster store is not supported yet; use an http etcd endpoint")
+
+
+def _ttl(key: str, v: Any) -> int:
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise bad(key, v, "must be an integer number of seconds") from None
+    if not 2 <= n <= 3600:
+        raise bad(key, v, "must be between 2 and 3600 seconds")
+    return n
+
+
 #: a setting's kind (KEYS) -> its converter: validate the value, return what to store
 CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "bool": _bool, "proxy": _no_proxy, "path": _path, "host": _host, "firewall": _firewall,
     "iptables": lambda key, v: None if _bool(key, v) else "none", "ifname": _ifname, "bip": _bip,
     "cidr": _cidr, "pools": _pools, "ipv4": _ipv4, "ips": _ips, "strs": _strs, "bytes": parse_bytes,
-    "mtu": _mtu,
+    "mtu": _mtu, "cluster-store": _cluster_store, "advertise": _advertise, "kvopts": _kvopts, "ttl": _ttl,
 }
 
 
@@ -223,6 +277,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mtu")
     p.add_argument("--userland-proxy")
     p.add_argument("-D", "--debug", action="store_const", const="true")
+    p.add_argument("--cluster-store", help="etcd://HOST:PORT[,HOST:PORT...]: the store overlay networks live in")
+    p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
+    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
+    p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
     return p
 
 
@@ -276,4 +334,6 @@ def effective(s: Settings) -> dict[str, Any]:
         "ip-forward-no-drop": s.ip_forward_no_drop, "image-import-max-size": s.image_import_max_size,
         "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
+        "cluster-store": s.cluster_store, "cluster-advertise": s.cluster_advertise,
+        "cluster-lease-ttl": s.cluster_lease_ttl,
     }

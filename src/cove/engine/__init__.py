@@ -38,6 +38,7 @@ from .ports import PortPublisher
 from ..model import epoch_of
 from .core import EngineConfig, new_id, now_rfc3339
 from .reconcile import Reconciler
+from .cluster import ClusterSession
 
 __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rfc3339"]
 
@@ -45,6 +46,9 @@ __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rf
 class Engine:
     """The facade the daemon's routes use (:class:`cove.daemon.backend.Backend`): it builds the
     state and the services from the outside parts, and hands each verb to its service."""
+
+    #: this host's session in the cluster store (--cluster-store), None on a single host
+    cluster: ClusterSession | None = None
 
     def __init__(self, cfg: EngineConfig, *, store: Store | None = None, kernel: Kernel | None = None,
                  firewall: Firewall | None = None, images: _images.ImageStore | None = None,
@@ -195,9 +199,22 @@ class Engine:
         self.load()
         self.reconcile()
         self.guard.start()
+        if self.cfg.cluster_store:
+            self.cluster = ClusterSession(self.cfg, self.store, self._host_id()).start()
         return self
 
+    def _host_id(self) -> str:
+        """This host's id in the cluster, made once and kept in the local store (``meta/host-id``)."""
+        e = self.store.get("meta/host-id")
+        if e is not None:
+            return str(e.value["id"])
+        hid = new_id()
+        self.store.put("meta/host-id", {"id": hid})
+        return hid
+
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()       # stops renewing the lease; never revokes it
         self.events.close()            # open event streams end
         self.guard.close()
         self.watcher.close()

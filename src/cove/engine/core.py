@@ -42,6 +42,9 @@ class EngineConfig:
     icc: bool = True                          # --icc
     default_pools: list[str] = field(default_factory=list)   # --default-address-pool
     host_resolv_conf: str = "/etc/resolv.conf"
+    cluster_store: str = ""                   # --cluster-store: etcd://h1:2379,... ("" : single host)
+    cluster_advertise: str = ""               # --cluster-advertise: this host's VTEP address or interface
+    cluster_lease_ttl: int = 30               # --cluster-lease-ttl (seconds)
 
     @property
     def netns_dir(self) -> str:

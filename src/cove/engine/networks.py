@@ -93,6 +93,10 @@ class NetworkService:
                        predefined: bool = False, net_id: str | None = None) -> Network:
         check_name("network name", name)
         driver = driver or "bridge"
+        if driver == "overlay":
+            from .cluster import refuse_overlay
+
+            refuse_overlay(self.cfg)
         with self.lock:
             if any(n.name == name for n in self.networks.values()):
                 raise Conflict(f"network with name {name} already exists")

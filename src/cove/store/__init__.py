@@ -2,7 +2,7 @@
 
 :func:`open_store` picks the backend from a URL: ``sqlite:///abs/path.db`` for
 the daemon, ``memory://`` for tests.  An etcd backend for multi-host will be
-one more scheme here, implementing the same :class:`Store` protocol.
+``etcd://h1:2379,h2:2379`` opens :class:`~cove.store.etcd.EtcdStore` (the cluster store).
 """
 
 from __future__ import annotations
@@ -28,4 +28,8 @@ def open_store(url: str) -> Store:
         if path.endswith("/"):
             raise field_error("store", url, "the SQLite path names a directory, not a file")
         return SqliteStore(os.path.normpath(path))
-    raise field_error("store", url, "unsupported store URL; use sqlite:///ABSOLUTE/PATH.db or memory://")
+    if url.startswith("etcd://"):
+        from .etcd import EtcdStore  # noqa: PLC0415  (only cluster daemons need it)
+        return EtcdStore.from_url(url, "store")
+    raise field_error("store", url, "unsupported store URL; use sqlite:///ABSOLUTE/PATH.db, memory:// "
+                      "or etcd://HOST:PORT[,HOST:PORT...]")

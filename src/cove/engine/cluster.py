@@ -1,0 +1,127 @@
+"""This host's membership in a cluster store (``--cluster-store etcd://...``).
+
+With a cluster store the daemon keeps a session in etcd: one lease per host (TTL
+``--cluster-lease-ttl``, renewed every TTL/3 by :class:`~cove.store.etcd.Lease`) and the
+record ``hosts/<host-id>`` attached to it (name, VTEP address, VXLAN port), so the
+other hosts forget this one when it goes silent.  The host id is kept in the local
+store (``meta/host-id``); the lease id too, so a restart within the TTL reuses the lease.
+The session starts in a thread: an unreachable etcd never delays or blocks the
+daemon's start-up, and no etcd I/O runs under the engine lock.
+
+Global overlay networks (the overlay driver, global IPAM, endpoint records and the
+FDB/neighbour watcher) build on this session; until they land, ``network create -d
+overlay`` is refused with one line naming what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import CoveError, InvalidArgument, NotImplementedByCove
+from ..store.base import Store
+
+if TYPE_CHECKING:
+    from ..store.etcd import EtcdStore, Lease
+    from .core import EngineConfig
+
+log = logging.getLogger("cove.cluster")
+
+#: the VXLAN port overlay networks use (IANA's)
+VXLAN_PORT = 4789
+
+
+def refuse_overlay(cfg: EngineConfig) -> None:
+    """Refuse ``network create -d overlay`` with one clear line when it cannot work here."""
+    if not cfg.cluster_store:
+        raise InvalidArgument('invalid driver "overlay": overlay networks need a cluster store; start the '
+                              "daemon with --cluster-store etcd://HOST:PORT[,HOST:PORT...] "
+                              "(and --cluster-advertise ADDRESS)")
+    raise NotImplementedByCove('the overlay driver is not in this build yet: the daemon joins the cluster '
+                               'store (hosts/ records) but cannot create overlay networks')
+
+
+def _interface_ipv4(name: str) -> str:
+    """The IPv4 address of interface ``name`` in this namespace ("" if none): SIOCGIFADDR."""
+    import fcntl
+    import struct
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        raw = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+        return socket.inet_ntoa(raw[20:24])
+    except OSError:
+        return ""
+    finally:
+        s.close()
+
+
+class ClusterSession:
+    """Register this host in the cluster store under its lease, in the background."""
+
+    def __init__(self, cfg: EngineConfig, local: Store, host_id: str) -> None:
+        self.cfg = cfg
+        self.local = local
+        self.host_id = host_id
+        self.etcd: EtcdStore | None = None
+        self.lease: Lease | None = None
+        self.error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cove-cluster", daemon=True)
+
+    def start(self) -> ClusterSession:
+        self._thread.start()
+        return self
+
+    def vtep(self) -> str:
+        adv = self.cfg.cluster_advertise
+        host = adv.rsplit(":", 1)[0] if adv.count(":") == 1 else adv
+        if not host:
+            return ""
+        try:
+            socket.inet_aton(host)
+            return host
+        except OSError:
+            return _interface_ipv4(host)
+
+    def _run(self) -> None:
+        from ..store.etcd import EtcdStore
+
+        self.etcd = EtcdStore.from_url(self.cfg.cluster_store)
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                self._join()
+                self.error = ""
+                return
+            except CoveError as exc:
+                self.error = str(exc)
+                log.warning("cluster store: %s (retrying)", exc)
+                self._stop.wait(backoff)
+                backoff = min(5.0, backoff * 2)
+
+    def _join(self) -> None:
+        assert self.etcd is not None
+        saved = self.local.get("meta/cluster-lease")
+        reuse = int(saved.value.get("id", 0)) if saved else None
+        lease = self.etcd.lease(self.cfg.cluster_lease_ttl, reuse=reuse)
+        if self._stop.is_set():
+            lease.close()
+            return
+        self.lease = lease
+        self.local.put("meta/cluster-lease", {"id": lease.id})
+        self.etcd.put(f"hosts/{self.host_id}", {"name": socket.gethostname(), "vtep": self.vtep(),
+                                                "vxlan_port": VXLAN_PORT, "started": time.time()}, lease=lease)
+        log.info("cluster store: joined as host %s (lease %x, ttl %ds)", self.host_id[:12], lease.id, lease.ttl)
+
+    def close(self) -> None:
+        """Stop renewing the lease (never revoke it: the containers keep running)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self.lease is not None:
+            self.lease.close()
+        if self.etcd is not None:
+            self.etcd.close()
