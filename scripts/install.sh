@@ -74,3 +74,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
   touch "$stamp"
 fi
+
+# Bytecode precompiled once here: the environment may set PYTHONDONTWRITEBYTECODE, and
+# a CLI run that compiles cove's modules costs several times one that loads them.
+"$VENV/bin/python" -m compileall -q -j 0 src/cove >/dev/null

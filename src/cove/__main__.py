@@ -5,6 +5,6 @@ The CLI uses it to start the daemon in the background (``python -m cove daemon``
 
 from __future__ import annotations
 
-from cove.cli.main import main
+from cove.cli.fast import main
 
 raise SystemExit(main())

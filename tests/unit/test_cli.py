@@ -30,10 +30,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import cove.cli.main as cli_main
-import cove.client as cove_client
+import cove.cli.client as cove_client
 from cove.cli.main import cli
 from cove.cli.streams import FrameDecoder, encode_frame
-from cove.client import Spawned
+from cove.cli.client import Spawned
 
 REAL_SPAWN = cli_main.spawn_daemon  # the autouse fixture below replaces it in every test
 ROOT = Path(__file__).resolve().parents[2]
@@ -880,7 +880,7 @@ def test_daemon_passes_arguments_through(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_version_flag_imports_nothing_heavy() -> None:
     code = ("import sys; from cove.cli.main import main; rc = main(['--version']);"
-            "heavy = [m for m in ('http.client', 'json', 'cove.client', 'cove.cli.run')"
+            "heavy = [m for m in ('http.client', 'json', 'cove.cli.client', 'cove.cli.run')"
             " if m in sys.modules]; print(rc, heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30, check=True)

@@ -48,7 +48,8 @@ def _no_host_probes(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in ("cove.kernel.netlink.sysctl_set", "cove.kernel.netlink.sysctl_set_in",
                  "cove.kernel.netlink.open_iproute", "cove.kernel.netns.create", "cove.kernel.netns.delete",
-                 "cove.kernel.conntrack.forget_flows", "cove.kernel.conntrack.forget_udp_port"):
+                 "cove.kernel.conntrack.ConntrackFlows.forget_flows",
+                 "cove.kernel.conntrack.ConntrackFlows.forget_udp_port"):
         monkeypatch.setattr(name, refuse)
 
 

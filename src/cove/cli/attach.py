@@ -21,7 +21,7 @@ from cove.cli.main import client
 from cove.cli.run import RUN_ERROR, env_list
 
 if TYPE_CHECKING:
-    from cove.client import Client
+    from cove.cli.client import Client
 
 _WAIT_REGISTER_GRACE = 0.25
 
@@ -37,7 +37,7 @@ class ExitWaiter:
     """
 
     def __init__(self, api: Client, cid: str, condition: str) -> None:
-        from cove.client import segment
+        from cove.cli.client import segment
 
         self._api = api
         self._path = f"/containers/{segment(cid)}/wait"
@@ -105,7 +105,7 @@ def attach_and_start(api: Client, cid: str, *, tty: bool, interactive: bool,
                      auto_remove: bool) -> int:
     """Attach to ``cid``, start it, stream until EOF; return its exit status."""
     from cove.cli.streams import run_session
-    from cove.client import segment
+    from cove.cli.client import segment
 
     path = f"/containers/{segment(cid)}"
     query = {"stream": True, "stdin": interactive or None, "stdout": True, "stderr": True}
@@ -143,7 +143,7 @@ def exec_(ctx: click.Context, interactive: bool, tty: bool, detach: bool, env: t
           workdir: str, user: str, container: str, command: tuple[str, ...]) -> None:
     """Run a command in a running container and exit with its status."""
     from cove.cli.streams import run_session
-    from cove.client import segment
+    from cove.cli.client import segment
 
     api = client(ctx)
     body = {"User": user, "AttachStdin": interactive and not detach,

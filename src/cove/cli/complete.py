@@ -37,7 +37,7 @@ KINDS: dict[tuple[str, str], str] = {
 
 def _names(kind: str) -> list[str]:
     from cove.cli.main import Settings
-    from cove.client import DEFAULT_HOST, Client
+    from cove.cli.client import DEFAULT_HOST, Client
 
     ctx = click.get_current_context(silent=True)
     settings = ctx.find_object(Settings) if ctx else None

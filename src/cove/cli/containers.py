@@ -18,7 +18,7 @@ import click
 from cove.cli.main import client
 
 if TYPE_CHECKING:
-    from cove.client import Client
+    from cove.cli.client import Client
 
 
 PROGRESS_FROM = 5     # names on one command line before rm/stop/kill/... show a progress bar
@@ -27,7 +27,7 @@ PROGRESS_FROM = 5     # names on one command line before rm/stop/kill/... show a
 def for_each(ctx: click.Context, names: tuple[str, ...], action: Callable[[str], Any],
              echo: Callable[[str, Any], str | None] = lambda name, _: name) -> None:
     """Run ``action`` per name, echo its result line, report errors; exit 1 if any failed."""
-    from cove.client import APIError
+    from cove.cli.client import APIError
 
     from cove.cli.progress import Progress
 
@@ -57,7 +57,7 @@ def for_each(ctx: click.Context, names: tuple[str, ...], action: Callable[[str],
 
 
 def cpath(name: str, suffix: str = "") -> str:
-    from cove.client import segment
+    from cove.cli.client import segment
 
     return f"/containers/{segment(name)}{suffix}"
 
@@ -235,7 +235,7 @@ INSPECT_KINDS = {
 def inspect(ctx: click.Context, kind: str | None, template: str | None, names: tuple[str, ...]) -> None:
     """Show containers, networks or images as a JSON array (or through a Go template)."""
     from cove.cli.format import print_objects
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     api = client(ctx)
     kinds = [kind] if kind else ["container", "network", "image"]

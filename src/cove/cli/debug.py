@@ -21,7 +21,7 @@ from cove.cli.main import client
 
 
 def _inspect(ctx: click.Context, kind: str, name: str) -> dict[str, Any]:
-    from cove.client import segment
+    from cove.cli.client import segment
 
     path = f"/containers/{segment(name)}/json" if kind == "container" else f"/networks/{segment(name)}"
     return client(ctx).get(path)  # type: ignore[no-any-return]

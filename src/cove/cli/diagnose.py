@@ -345,7 +345,7 @@ def run_probe(v: Verdict) -> None:
 
 
 def resolve(api: Any, what: str, role: str) -> End:
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     if what == "host":
         return End("host", "the host")
@@ -371,7 +371,7 @@ def resolve(api: Any, what: str, role: str) -> End:
 
 def sandbox_of(api: Any, end: End) -> str:
     """The network namespace a probe from ``end`` runs in ("" for the host's own)."""
-    from cove.client import segment
+    from cove.cli.client import segment
 
     if end.kind != "container" or end.mode == "host":
         return ""
@@ -396,7 +396,7 @@ def diagnose(ctx: click.Context, source: str, destination: str, port: str | None
     SOURCE and DESTINATION are containers, `host`, an outside IPv4 address (destination), or
     `outside` (source, with --port: another machine reaching a published port).
     """
-    from cove.client import segment
+    from cove.cli.client import segment
 
     api = client(ctx)
     src, dst = resolve(api, source, "source"), resolve(api, destination, "destination")

@@ -275,7 +275,7 @@ def host_links() -> list[dict[str, Any]]:
 
 
 def collect(ctx: click.Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from cove.client import segment
+    from cove.cli.client import segment
 
     api = client(ctx)
     networks = [api.get(f"/networks/{segment(n['Id'])}") for n in api.get("/networks")]

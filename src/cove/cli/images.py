@@ -146,7 +146,7 @@ def images(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool,
 @click.pass_context
 def rmi(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more images."""
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     api = client(ctx)
     failed = False
@@ -170,7 +170,7 @@ def rmi(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 @click.pass_context
 def tag(ctx: click.Context, source: str, target: str) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
-    from cove.client import segment
+    from cove.cli.client import segment
 
     repo, tag_ = split_reference(target)
     client(ctx).post(f"/images/{segment(source)}/tag", query={"repo": repo, "tag": tag_})

@@ -32,7 +32,7 @@ from cove.cli.main import client
 def attach(ctx: click.Context, bridge: str, ip: str, mac: str | None, ifname: str | None, vlan: int | None,
            container: str) -> None:
     """Add a pipework-style interface on BRIDGE to a running CONTAINER."""
-    from cove.client import segment
+    from cove.cli.client import segment
     from cove.pipework import split_ip_spec
 
     address, gateway = split_ip_spec(ip)
@@ -59,6 +59,6 @@ def detach(ctx: click.Context, ifname: str, container: str) -> None:
     """Remove an interface that `cove attach` added to CONTAINER."""
     from urllib.parse import quote
 
-    from cove.client import segment
+    from cove.cli.client import segment
 
     client(ctx).delete(f"/containers/{segment(container)}/interfaces/{quote(ifname, safe='')}")

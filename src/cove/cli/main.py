@@ -2,7 +2,7 @@
 
 cove's CLI is a thin client of the daemon's Docker Engine API.  To keep ``cove
 --version`` fast, this module imports only click and the standard library's cheap
-modules; each command's module (and :mod:`cove.client`, cove's own small HTTP/1.1
+modules; each command's module (and :mod:`cove.cli.client`, cove's own small HTTP/1.1
 client) is imported only when that command runs.
 
 The socket is ``-H/--host``, else ``$COVE_HOST``, else ``unix:///run/cove/cove.sock``
@@ -22,7 +22,7 @@ import click
 from cove import __version__
 
 if TYPE_CHECKING:
-    from cove.client import Client, Endpoint, Spawned
+    from cove.cli.client import Client, Endpoint, Spawned
 
 DAEMON_LOG = "/var/log/cove-daemon.log"
 
@@ -105,7 +105,7 @@ def report_error(exc: BaseException, code: int = 1) -> int | None:
 
     if not isinstance(exc, CoveError):
         return None
-    from cove.client import APIError, DaemonUnreachable
+    from cove.cli.client import APIError, DaemonUnreachable
 
     if isinstance(exc, APIError):
         click.echo(f"Error response from daemon: {exc.message}", err=True)
@@ -131,7 +131,7 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 def client(ctx: click.Context | None = None) -> Client:
     """A client for the daemon chosen by the global options (starting it if needed)."""
-    from cove.client import DEFAULT_HOST, Client
+    from cove.cli.client import DEFAULT_HOST, Client
 
     ctx = ctx or click.get_current_context()
     settings = ctx.find_object(Settings)
@@ -171,7 +171,7 @@ def spawn_daemon(url: str) -> Spawned:
     """Start ``cove daemon --host URL`` detached (see :func:`daemon_command`), output appended to its log."""
     import subprocess
 
-    from cove.client import Endpoint, Spawned
+    from cove.cli.client import Endpoint, Spawned
 
     socket_dir = os.path.dirname(os.path.abspath(Endpoint.parse(url).address))
     log_path, log = open_daemon_log(socket_dir)
@@ -229,7 +229,7 @@ def version(ctx: click.Context) -> None:
     """Show the client and server versions."""
     import platform
 
-    from cove.client import API_VERSION
+    from cove.cli.client import API_VERSION
 
     rows = [("Version", __version__), ("API version", API_VERSION),
             ("Python version", platform.python_version()),

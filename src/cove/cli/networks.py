@@ -175,7 +175,7 @@ def ls(ctx: click.Context, quiet: bool, no_trunc: bool, filters: tuple[str, ...]
 def inspect(ctx: click.Context, template: str | None, names: tuple[str, ...]) -> None:
     """Show one or more networks as a JSON array (or through a Go template)."""
     from cove.cli.format import print_objects
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     api = client(ctx)
     found, failed = [], False
@@ -195,7 +195,7 @@ def inspect(ctx: click.Context, template: str | None, names: tuple[str, ...]) ->
 @click.pass_context
 def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more networks."""
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     api = client(ctx)
     failed = False
@@ -223,7 +223,7 @@ def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 def connect(ctx: click.Context, ip: str | None, ip6: str | None, alias: tuple[str, ...],
             mac_address: str | None, net: str, container: str) -> None:
     """Connect a container to a network."""
-    from cove.client import segment
+    from cove.cli.client import segment
 
     body = {"Container": container,
             "EndpointConfig": endpoint_config(ip, ip6, alias, mac_address)}
@@ -248,7 +248,7 @@ def endpoint_config(ip: str | None, ip6: str | None, aliases: tuple[str, ...],
 @click.pass_context
 def disconnect(ctx: click.Context, force: bool, net: str, container: str) -> None:
     """Disconnect a container from a network."""
-    from cove.client import segment
+    from cove.cli.client import segment
 
     client(ctx).post(f"/networks/{segment(net)}/disconnect",
                      {"Container": container, "Force": force})

@@ -19,7 +19,7 @@ import click
 from cove.cli.main import client, report_error
 
 if TYPE_CHECKING:
-    from cove.client import Client
+    from cove.cli.client import Client
 
 RUN_ERROR = 125
 
@@ -297,7 +297,7 @@ def create(ctx: click.Context, /, **opts: Any) -> None:
 def run(ctx: click.Context, /, **opts: Any) -> None:
     """Create and start a container; without -d, stream it and exit with its status."""
     from cove.cli.attach import attach_and_start, quietly
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     with run_errors():
         api = client(ctx)
@@ -324,7 +324,7 @@ def run(ctx: click.Context, /, **opts: Any) -> None:
 def start(ctx: click.Context, attach: bool, interactive: bool, names: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
     from cove.cli.attach import attach_and_start
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     api = client(ctx)
     if attach or interactive:

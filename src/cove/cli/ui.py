@@ -38,7 +38,7 @@ def page_html() -> str:
 
 
 def state(api: Any) -> dict[str, Any]:
-    from cove.client import segment
+    from cove.cli.client import segment
 
     networks = []
     for n in api.get("/networks"):
@@ -60,7 +60,7 @@ def matrix(api: Any, probe: bool) -> dict[str, Any]:
     from dataclasses import asdict
 
     from cove.cli.diagnose import End, analyse, run_probe, sandbox_of
-    from cove.client import segment
+    from cove.cli.client import segment
 
     ends = []
     for c in api.get("/containers/json"):
@@ -85,7 +85,7 @@ def matrix(api: Any, probe: bool) -> dict[str, Any]:
 
 
 def make_handler(ctx: click.Context, allow_actions: bool) -> type[BaseHTTPRequestHandler]:
-    from cove.client import APIError, segment
+    from cove.cli.client import APIError, segment
 
     page = page_html().replace("__ACTIONS__", "true" if allow_actions else "false").encode()
 

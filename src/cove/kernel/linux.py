@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import os
 
-from . import conntrack, netns
+from . import netns
+from .conntrack import ConntrackFlows
 from .netlink import NetlinkPool, sysctl_set, sysctl_set_in
 
 
 class LinuxKernel(NetlinkPool):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conntrack = ConntrackFlows()
+
+    def close(self) -> None:
+        self.conntrack.close()
+        super().close()
+
     def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
         if netns is None:
             sysctl_set(key, value)
@@ -32,7 +41,7 @@ class LinuxKernel(NetlinkPool):
         return netns.bound_paths(directory)
 
     def forget_flows(self, *ips: str) -> None:
-        conntrack.forget_flows(*ips)
+        self.conntrack.forget_flows(*ips)
 
     def forget_udp_port(self, port: int, family: str) -> None:
-        conntrack.forget_udp_port(port, family)
+        self.conntrack.forget_udp_port(port, family)

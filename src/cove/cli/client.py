@@ -19,8 +19,7 @@ import json
 import socket
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import quote, urlencode
 
@@ -49,9 +48,12 @@ class DaemonUnreachable(Unavailable):
     """No daemon answered on the socket (after starting one, if that was allowed)."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the daemon listens: ``unix`` + socket path, or ``tcp`` + ``host:port``."""
+class Endpoint(NamedTuple):
+    """Where the daemon listens: ``unix`` + socket path, or ``tcp`` + ``host:port``.
+
+    A NamedTuple, not a dataclass: ``dataclasses`` imports ``inspect`` and ``ast``
+    (~12 ms of a CLI run here, ``python -X importtime``).
+    """
 
     scheme: str
     address: str
@@ -92,13 +94,12 @@ class Endpoint:
         return socket.create_connection((host.strip("[]"), int(port)))
 
 
-@dataclass
-class Spawned:
+class Spawned(NamedTuple):
     """A daemon process started by an autostart hook."""
 
     pid: int
     log_path: str
-    poll: Callable[[], int | None] = field(default=lambda: None)
+    poll: Callable[[], int | None] = lambda: None
 
 
 AutostartHook = Callable[[Endpoint], "Spawned | None"]
