@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from ..errors import Conflict, InvalidArgument
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
+from ..sandbox import Sandbox
 from ..store import Store
 from .state import State
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .state import Drivers
     from .pipework import PipeworkService
     from .ports import PortPublisher
+    from .sandboxes import SandboxService
 
 log = logging.getLogger("cove.engine")
 
@@ -95,6 +97,7 @@ class EngineCore:
     driver_table: Drivers
     nets: NetworkService
     container_svc: ContainerService
+    sandbox_svc: SandboxService
     runtime: Any
 
     def driver_by_name(self, name: str) -> NetworkDriver:
@@ -128,6 +131,9 @@ class EngineCore:
         for e in self.store.list("pipework/"):
             x = ExtraInterface.from_dict(e.value)
             self.extra_ifaces.setdefault(x.container_id, {})[x.ifname] = x
+        for e in self.store.list("sandboxes/"):
+            sb = Sandbox.from_dict(e.value)
+            self.state.sandboxes[sb.id] = sb
 
     # lookups (Docker's rules: full id, name, unique id prefix) ------------------------
     def find_network(self, ref: str) -> Network:

@@ -168,8 +168,11 @@ class Reconciler(EngineCore):
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
                     self.container_svc.on_exit(c.id, self.runtime.exit_code(state_dir))
+            self.sandbox_svc.restore()
             for cid in list(self.endpoints):
                 holder = self.containers.get(cid)
+                if holder is None and cid in self.state.sandboxes:
+                    continue             # an external sandbox's (restored just above)
                 if holder is None or not holder.running:
                     for net_id, ep in list(self.endpoints[cid].items()):
                         log.warning("releasing stale endpoint %s on network %s", ep.id[:12], net_id[:12])
