@@ -50,8 +50,9 @@ def test_attach_check_detach(tmp_path: Path) -> None:
     # a retried setup changes nothing; the address is leased (a cove container cannot take it)
     assert _attach(r).status == 201
     assert rig.kernel.dump() == dump
+    want = {"web": {"IPAMConfig": {"IPv4Address": "10.70.0.9"}}}
     resp = call(r, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["sh"], "HostConfig": {"NetworkMode": "web"},
-                                                  "NetworkingConfig": {"EndpointsConfig": {"web": {"IPAMConfig": {"IPv4Address": "10.70.0.9"}}}}})
+                                                  "NetworkingConfig": {"EndpointsConfig": want}})
     assert resp.status == 409, resp.body
     # the check sees what the kernel lost
     ns = rig.kernel.get(NS)
