@@ -93,6 +93,8 @@ def status_blocks(status: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any
         back[net_opts.get("cove.network") or name] = name
     out: dict[str, Any] = {}
     for cove_name, st in status["networks"].items():
+        if cove_name not in back:
+            continue          # podman asked for these only (`network connect` adds one to several)
         subnets = [{"ipnet": a["address"], **({"gateway": a["gateway"]} if a.get("gateway") else {})}
                    for a in st["addresses"]]
         out[back.get(cove_name, cove_name)] = {
@@ -147,7 +149,13 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
             cid = opts.get("container_id") if isinstance(opts, dict) else None
             if not isinstance(cid, str) or not cid:
                 raise Failure("invalid network options: no container_id")
-            _client().delete(f"/cove/sandboxes/{cid}")
+            # only the networks listed: `podman network disconnect` tears down one of several
+            client = _client()
+            names = list(sandbox_request(opts, netns)["networks"]) if opts.get("networks") else []
+            if not names:
+                client.delete(f"/cove/sandboxes/{cid}")
+            for name in names:
+                client.delete(f"/cove/sandboxes/{cid}", {"network": name})
         return 0
     except (Failure, APIError, DaemonUnreachable, OSError) as exc:
         stdout.write(json.dumps({"error": f"cove: {exc}"}) + "\n")
