@@ -35,6 +35,8 @@ def _attach(r: Any, **extra: Any) -> Any:
 
 def test_attach_check_detach(tmp_path: Path) -> None:
     rig, r = _rig(tmp_path)
+    ns = rig.kernel.get(NS)
+    ns.set_link(ns.index("lo"), state="up")      # attach brings it up and detach leaves it so
     before = rig.state()
     resp = _attach(r)
     assert resp.status == 201, resp.body

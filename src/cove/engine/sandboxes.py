@@ -60,9 +60,6 @@ class SandboxService:
                 old = None
             if not os.path.exists(req.netns) and not self._fake_ns(req.netns):
                 raise NotFound(f"invalid netns {req.netns!r}: no such network namespace")
-            if old is None:           # as netavark and CNI runtimes expect: the namespace's lo is up
-                inside = self.kernel.get(req.netns)
-                inside.set_link(inside.index("lo"), state="up")
             sb = Sandbox.from_dict(old.to_dict()) if old is not None else Sandbox(req.id, req.name, req.netns)
             sb.name = req.name
             with ExitStack() as undo:
@@ -95,6 +92,9 @@ class SandboxService:
                 self._save(sb)
                 self.state.sandboxes[sb.id] = sb
                 undo.pop_all()
+            if old is None:           # as netavark and CNI runtimes expect: the namespace's lo is up
+                inside = self.kernel.get(sb.netns)
+                inside.set_link(inside.index("lo"), state="up")
             self._start_resolver(sb)
             log.info("sandbox %s (%s) attached in %s", sb.name, sb.id[:12], sb.netns)
             return self.status(sb.id)
