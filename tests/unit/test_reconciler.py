@@ -17,6 +17,7 @@ from cove.engine.networks import NetworkService
 from cove.engine.pipework import PipeworkService
 from cove.engine.ports import PortPublisher
 from cove.engine.reconcile import Reconciler
+from cove.engine.sandboxes import SandboxService
 from cove.engine.state import Drivers, State
 from cove.kernel.fake import FakeKernel
 from cove.model import ContainerConfig, EndpointRequest, HostConfig
@@ -45,8 +46,9 @@ def _reconciler(tmp: Path) -> tuple[Reconciler, State, FakeKernel, FakeFirewall]
     nets = NetworkService(state, kernel, drivers, names)
     containers = ContainerService(state, kernel, nets, ports, names, pipework, FakeImages(),  # type: ignore[arg-type]
                                   runtime)
+    sandboxes = SandboxService(state, kernel, nets, names, firewall)
     rec = Reconciler(state, kernel, firewall, drivers, nets=nets, names=names, ports=ports, pipework=pipework,
-                     containers=containers, runtime=runtime)
+                     containers=containers, sandboxes=sandboxes, runtime=runtime)
     return rec, state, kernel, firewall
 
 

@@ -57,6 +57,7 @@ LAZY_COMMANDS = {
     "diagnose": "cove.cli.diagnose:diagnose",
     "completion": "cove.cli.complete:completion",
     "ui": "cove.cli.ui:ui",
+    "setup": "cove.cli.setup:setup",
 }
 
 

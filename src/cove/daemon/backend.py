@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import EventBus
 from ..ipam import IpamConfig
 from ..model import Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network
 from ..pipework import ExtraInterface, InterfaceRequest
+from ..sandbox import AttachRequest
 
 if TYPE_CHECKING:
     from ..engine.containers import ExecRecord
@@ -91,3 +92,9 @@ class Backend(Protocol):
     def add_interface(self, ref: str, req: InterfaceRequest) -> ExtraInterface: ...
     def remove_interface(self, ref: str, ifname: str) -> None: ...
     def extra_interfaces(self, cid: str) -> list[ExtraInterface]: ...
+
+    # external sandboxes (cove.sandbox)
+    def attach_sandbox(self, req: AttachRequest) -> dict[str, Any]: ...
+    def detach_sandbox(self, sid: str, network: str | None = None) -> None: ...
+    def sandbox_status(self, sid: str) -> dict[str, Any]: ...
+    def list_sandboxes(self) -> list[dict[str, Any]]: ...

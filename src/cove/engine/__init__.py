@@ -33,6 +33,8 @@ from .guard import FirewallGuard
 from .names import NameService
 from .networks import NetworkService
 from .pipework import PipeworkService
+from .sandboxes import SandboxService
+from ..sandbox import AttachRequest
 from .state import Drivers, State
 from .ports import PortPublisher
 from ..model import epoch_of
@@ -83,10 +85,12 @@ class Engine:
         self.container_svc = ContainerService(self.state, kernel, self.nets, self.ports, self.names, self.pipework,
                                               self.images, self.runtime)
         self.nets.endpoints_changed = self.container_svc.on_endpoints_changed
+        self.sandbox_svc = SandboxService(self.state, kernel, self.nets, self.names, self.driver_ctx.firewall)
         self.watcher = self.container_svc.watcher
         self.reconciler = Reconciler(self.state, kernel, self.driver_ctx.firewall, self.driver_table,
                                      nets=self.nets, names=self.names, ports=self.ports, pipework=self.pipework,
-                                     containers=self.container_svc, runtime=self.runtime)
+                                     containers=self.container_svc, sandboxes=self.sandbox_svc,
+                                     runtime=self.runtime)
         self.guard = FirewallGuard(self)
 
     # start-up and recovery (the work is the State's and the Reconciler's) ----------------------
@@ -190,6 +194,19 @@ class Engine:
 
     def extra_interfaces(self, cid: str) -> list[ExtraInterface]:
         return self.pipework.extra_interfaces(cid)
+
+    # external sandboxes (cove.sandbox; the work is SandboxService's) ------------------------
+    def attach_sandbox(self, req: AttachRequest) -> dict[str, Any]:
+        return self.sandbox_svc.attach(req)
+
+    def detach_sandbox(self, sid: str, network: str | None = None) -> None:
+        self.sandbox_svc.detach(sid, network)
+
+    def sandbox_status(self, sid: str) -> dict[str, Any]:
+        return self.sandbox_svc.status(sid)
+
+    def list_sandboxes(self) -> list[dict[str, Any]]:
+        return self.sandbox_svc.list_all()
 
     @property
     def firewall_name(self) -> str:

@@ -209,8 +209,9 @@ class NetworkService:
         for alias in req.aliases:
             check_dns_name("alias", alias)
 
-    def attach(self, c: Container, net: Network, req: EndpointRequest, sandbox: str) -> Endpoint:
-        """Lease an address and make the interface; undone entirely on failure."""
+    def attach(self, c: Container, net: Network, req: EndpointRequest, sandbox: str,
+               ifname: str | None = None) -> Endpoint:
+        """Lease an address and make the interface (named ``ifname``, else the next ethN); undone entirely on failure."""
         with self.lock:
             if net.id in self.endpoints.get(c.id, {}):
                 raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
@@ -239,7 +240,7 @@ class NetworkService:
                     self.forget_pools(net.id)
                     raise
             epid = new_id()
-            ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=self._next_ifname(c.id),
+            ep = Endpoint(id=epid, network_id=net.id, container_id=c.id, ifname=ifname or self._next_ifname(c.id),
                           host_ifname=drv.host_ifname(epid),
                           ip=str(ip), prefixlen=cfg.subnet.prefixlen,
                           gateway=str(pool.gateway), mac=req.mac or ipam.mac_for_ip(ip),

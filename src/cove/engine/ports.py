@@ -67,7 +67,8 @@ class PortPublisher:
     def published(self, exclude: str | None = None) -> list[PortMapping]:
         """Every mapping held by a running container."""
         return [PortMapping.from_dict(d) for c in self.state.containers.values()
-                if c.running and c.id != exclude for d in c.state.ports]
+                if c.running and c.id != exclude for d in c.state.ports] + \
+            [PortMapping.from_dict(d) for sb in self.state.sandboxes.values() for d in sb.ports]
 
     def check_ports(self, c: Container) -> None:
         """Validate the bindings at create time; refuse a fixed host port that is taken now."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .networks import NetworkService
     from .pipework import PipeworkService
     from .ports import PortPublisher
+    from .sandboxes import SandboxService
     from .state import Drivers, State
 
 
@@ -66,10 +67,10 @@ class Reconciler:
 
     def __init__(self, state: State, kernel: Kernel, firewall: Firewall, drivers: Drivers, *,
                  nets: NetworkService, names: NameService, ports: PortPublisher, pipework: PipeworkService,
-                 containers: ContainerService, runtime: Any) -> None:
+                 containers: ContainerService, sandboxes: SandboxService, runtime: Any) -> None:
         self.state, self.kernel, self.firewall, self.drivers = state, kernel, firewall, drivers
         self.nets, self.names, self.ports, self.pipework = nets, names, ports, pipework
-        self.container_svc, self.runtime = containers, runtime
+        self.container_svc, self.sandbox_svc, self.runtime = containers, sandboxes, runtime
         self.driver_by_name, self.driver_of = drivers.by_name, drivers.of
         # the shared records and helpers, by the names the methods below use
         self.cfg, self.store, self.lock = state.cfg, state.store, state.lock
@@ -193,8 +194,11 @@ class Reconciler:
                     log.info("container %s (%s) still running, pid %d", c.name, c.id[:12], c.state.pid)
                 else:
                     self.container_svc.on_exit(c.id, self.runtime.exit_code(state_dir))
+            self.sandbox_svc.restore()
             for cid in list(self.endpoints):
                 holder = self.containers.get(cid)
+                if holder is None and cid in self.state.sandboxes:
+                    continue             # an external sandbox's (restored just above)
                 if holder is None or not holder.running:
                     for net_id, ep in list(self.endpoints[cid].items()):
                         log.warning("releasing stale endpoint %s on network %s", ep.id[:12], net_id[:12])

@@ -19,6 +19,7 @@ from ..errors import Conflict, NotFound
 from ..events import EventBus
 from ..model import Container, Endpoint, Network
 from ..pipework import ExtraInterface
+from ..sandbox import Sandbox
 from ..store import Store
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class State:
     pools: dict[tuple[str, str], Any] = field(default_factory=dict)
     #: container id -> ifname -> a `cove attach` interface
     extra_ifaces: dict[str, dict[str, ExtraInterface]] = field(default_factory=dict)
+    #: sandbox id -> an externally created namespace on cove networks (cove.sandbox)
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     events: EventBus = field(default_factory=EventBus)
     started: float = field(default_factory=time.time)
 
@@ -73,6 +76,9 @@ class State:
         for e in self.store.list("pipework/"):
             x = ExtraInterface.from_dict(e.value)
             self.extra_ifaces.setdefault(x.container_id, {})[x.ifname] = x
+        for e in self.store.list("sandboxes/"):
+            sb = Sandbox.from_dict(e.value)
+            self.sandboxes[sb.id] = sb
 
     # events (published where an action completes) ------------------------------------
     def container_event(self, c: Container, action: str, **extra: object) -> None:
