@@ -214,6 +214,11 @@ class HostConfig:
     pids_limit: int = 0
     memory: int = 0
     log_config: dict[str, Any] = field(default_factory=dict)   # {"Type": ..., "Config": {"max-size": ...}}
+    binds: list[str] = field(default_factory=list)              # as given (HostConfig.Binds), for inspect
+    #: every mount, normalised (cove.engine.volumes): {"Type": bind|volume|tmpfs, "Source", "Target",
+    #: "ReadOnly", "Propagation"}; a volume's Source is its name
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    restart_policy: dict[str, Any] = field(default_factory=dict)  # {"Name": ..., "MaximumRetryCount": N}
 
 
 @dataclass
@@ -226,6 +231,7 @@ class ContainerState:
     error: str = ""
     netns: str = ""                  # path of the namespace the container runs in ("" for host)
     ports: list[dict[str, Any]] = field(default_factory=list)   # published PortMapping dicts
+    stopped_by_user: bool = False    # stop/kill by the user: no restart by policy (unless-stopped stays down)
 
 
 @dataclass

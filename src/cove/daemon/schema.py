@@ -168,6 +168,34 @@ def security_request(hc: dict[str, Any]) -> dict[str, Any]:
                            "Config": dict(log_config.get("Config") or {})}}
 
 
+def restart_policy(rp: Any) -> dict[str, Any]:
+    """HostConfig.RestartPolicy, checked as dockerd does."""
+    if rp is None:
+        return {"Name": "no", "MaximumRetryCount": 0}
+    if not isinstance(rp, dict):
+        raise InvalidArgument("invalid HostConfig.RestartPolicy: expected an object")
+    name = rp.get("Name") or "no"
+    count = _int(rp.get("MaximumRetryCount"), "HostConfig.RestartPolicy.MaximumRetryCount")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid HostConfig.RestartPolicy.Name: {name!r}: expected no, always, "
+                              "unless-stopped or on-failure")
+    if count < 0:
+        raise InvalidArgument("invalid HostConfig.RestartPolicy.MaximumRetryCount: must not be negative")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"invalid HostConfig.RestartPolicy: maximum retry count cannot be used with "
+                              f"restart policy '{name}'")
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def mounts_request(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
+    """Binds, Mounts, Volumes (cove.engine.volumes' rules) and the restart policy."""
+    from ..mounts import parse_mounts
+
+    binds = _str_list(hc.get("Binds"), "HostConfig.Binds")
+    return {"binds": binds, "mounts": parse_mounts(binds, hc.get("Mounts"), body.get("Volumes")),
+            "restart_policy": restart_policy(hc.get("RestartPolicy"))}
+
+
 def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: expected a JSON object")
@@ -188,7 +216,10 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
         port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
-        **security_request(hc))
+        **security_request(hc), **mounts_request(body, hc))
+    if host.auto_remove and host.restart_policy.get("Name") not in ("", "no"):
+        raise InvalidArgument("invalid HostConfig.RestartPolicy: can't create 'AutoRemove' container with "
+                              "restart policy")
     _no_control_chars("Hostname", [config.hostname])
     _no_control_chars("Domainname", [config.domainname])
     for fld, values in (("Dns", host.dns), ("DnsSearch", host.dns_search), ("DnsOptions", host.dns_options),
@@ -293,8 +324,11 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "CapAdd": hc.cap_add or None, "CapDrop": hc.cap_drop or None, "Privileged": hc.privileged,
             "SecurityOpt": hc.security_opt or None, "PidsLimit": hc.pids_limit or None, "Memory": hc.memory,
             "LogConfig": hc.log_config or {"Type": "json-file", "Config": {}},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": hc.restart_policy or {"Name": "no", "MaximumRetryCount": 0},
+            "Binds": hc.binds or None,
+            "Mounts": [_mount_json(m) for m in hc.mounts if m not in _bind_mounts(hc)] or None,
         },
+        "Mounts": engine.volume_svc.inspect_mounts(c),
         "Config": {
             "Hostname": cfg.hostname, "Domainname": cfg.domainname, "User": "",
             "AttachStdin": False, "AttachStdout": not cfg.tty, "AttachStderr": not cfg.tty,
@@ -341,8 +375,22 @@ def container_summary(engine: Backend, c: Container) -> dict[str, Any]:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": networks},
-        "Mounts": [],
+        "Mounts": engine.volume_svc.inspect_mounts(c),
     }
+
+
+def _bind_mounts(hc: HostConfig) -> list[dict[str, Any]]:
+    """The mounts that came from Binds (the first len(binds)): inspect shows them under Binds."""
+    return hc.mounts[:len(hc.binds)]
+
+
+def _mount_json(m: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"Type": m["Type"], "Source": m["Source"], "Target": m["Target"]}
+    if m["ReadOnly"]:
+        out["ReadOnly"] = True
+    if m["Type"] == "bind":
+        out["BindOptions"] = {"Propagation": m.get("Propagation") or "rprivate"}
+    return out
 
 
 def status_text(c: Container) -> str:

@@ -70,6 +70,7 @@ class Engine(Reconciler):
                                               self.images, self.runtime)
         self.nets.endpoints_changed = self.container_svc.on_endpoints_changed
         self.watcher = self.container_svc.watcher
+        self.volume_svc = self.container_svc.volumes
         self.guard = FirewallGuard(self)
 
     # containers (the facade's verbs; the work is ContainerService's) --------------------------
@@ -92,8 +93,8 @@ class Engine(Reconciler):
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         return self.container_svc.wait_container(ref, condition)
 
-    def remove_container(self, ref: str, force: bool = False) -> None:
-        self.container_svc.remove_container(ref, force)
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        self.container_svc.remove_container(ref, force, volumes)
 
     def rename_container(self, ref: str, new_name: str) -> None:
         self.container_svc.rename_container(ref, new_name)
@@ -167,13 +168,16 @@ class Engine(Reconciler):
 
     def open(self) -> Engine:
         self.load()
+        self.volume_svc.load()
         self.reconcile()
+        self.container_svc.restarter.on_daemon_start()
         self.guard.start()
         return self
 
     def close(self) -> None:
         self.events.close()            # open event streams end
         self.guard.close()
+        self.container_svc.restarter.close()
         self.watcher.close()
         self.dns.close()
         self.kernel.close()

@@ -37,6 +37,8 @@ from .networks import NetworkService, check_dns_name
 from .pipework import PipeworkService
 from .ports import PortPublisher
 from .state import State
+from .restart import Restarter
+from .volumes import VolumeService
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -82,6 +84,8 @@ class ContainerService:
         self.last_exit: dict[str, int] = {}
         self.attached: dict[str, int] = {}
         self.remove_after_attach: set[str] = set()
+        self.volumes = VolumeService(state)
+        self.restarter = Restarter(self.containers, self.lock, lambda cid: self.start_container(cid, by_user=False))
 
     # create -------------------------------------------------------------------------
     def _generate_name(self) -> str:
@@ -155,8 +159,13 @@ class ContainerService:
                 c.config.hostname = c.id[:12]
             if c.mode == "bridge":
                 self.ports.check_ports(c)
-            os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
-            self.save_container(c)
+            made = self.volumes.prepare(c, icfg.get("Volumes"))
+            try:
+                os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
+                self.save_container(c)
+            except Exception:
+                self.volumes.drop(made)
+                raise
             self.containers[c.id] = c
             self.container_event(c, "create")
             log.info("container %s (%s) created", c.name, c.id[:12])
@@ -259,12 +268,14 @@ class ContainerService:
                     if f.read() != resolv:
                         etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
 
-    def start_container(self, ref: str) -> bool:
-        """Start; False if it was already running (HTTP 304)."""
+    def start_container(self, ref: str, by_user: bool = True) -> bool:
+        """Start; False if it was already running (HTTP 304). ``by_user`` False: a restart by policy."""
         with self.lock:
             c = self.find_container(ref)
             if c.running:
                 return False
+            if by_user:
+                self.restarter.user_started(c.id)
             image = self.images.get(c.config.image_id)
             with ExitStack() as undo:
                 sandbox = self._sandbox_for(c, undo)
@@ -281,6 +292,7 @@ class ContainerService:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
                     ports = self.ports.publish(c, primary.ip, primary.ip6)
                     undo.callback(self.ports.unpublish, ports)
+                mounts = self.volumes.spec_mounts(c, image.rootfs)
                 etc = self._etc_files(c)
                 if self.names.start_resolver(c, sandbox):
                     undo.callback(self.names.stop_resolver, c.id)
@@ -290,7 +302,7 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    **security_spec(c.host_config))
+                    mounts=mounts, **security_spec(c.host_config))
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:
@@ -356,6 +368,7 @@ class ContainerService:
                 log.warning("container %s: teardown: %s", c.name, failure)
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
             self.changed.notify_all()
+            self.restarter.after_exit(c, code)
             if c.host_config.auto_remove:
                 if self.attached.get(cid):
                     self.remove_after_attach.add(cid)    # an attached client still reads its output
@@ -387,6 +400,7 @@ class ContainerService:
     def stop_container(self, ref: str, timeout: float | None = None) -> bool:
         with self.lock:
             c = self.find_container(ref)
+            self._stopped_by_user(c)
             if not c.running:
                 return False
             state_dir = self.cfg.container_state_dir(c.id)
@@ -408,12 +422,20 @@ class ContainerService:
             if not c.running:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             signum = _parse_signal(sig)
+            self._stopped_by_user(c)
             self.runtime.kill(self.cfg.container_state_dir(c.id), signum)
             self.container_event(c, "kill", signal=signum)
             if signum == _signal.SIGKILL:
                 # as dockerd: a SIGKILL returns once the exit is processed, so the next
                 # request (network disconnect, rm) sees a stopped container
                 self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
+
+    def _stopped_by_user(self, c: Container) -> None:
+        """No restart by policy after this (as dockerd's HasBeenManuallyStopped); a pending one is cancelled."""
+        self.restarter.cancel(c.id)
+        if not c.state.stopped_by_user:
+            c.state.stopped_by_user = True
+            self.save_container(c)
 
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         """Register a wait now; the returned function blocks until it is met and gives the exit code.
@@ -454,12 +476,14 @@ class ContainerService:
             self.container_event(self.find_container(ref), "restart")
 
     # remove / rename ----------------------------------------------------------------
-    def remove_container(self, ref: str, force: bool = False) -> None:
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         with self.lock:
             c = self.find_container(ref)
             if c.running and not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
                                "attempting removal or force remove")
+            self.restarter.cancel(c.id)
+            c.state.stopped_by_user = True
             if c.running:
                 state_dir = self.cfg.container_state_dir(c.id)
                 self.runtime.kill(state_dir, _signal.SIGKILL)
@@ -472,6 +496,7 @@ class ContainerService:
         with self.lock:
             if c.id in self.containers:
                 self._remove(c)
+                self.volumes.on_remove(c, volumes)
 
     def _remove(self, c: Container) -> None:
         self.store.delete(f"containers/{c.id}")

@@ -93,7 +93,7 @@ def container_wait(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def container_delete(engine: Backend, req: Request, ref: str) -> Response:
-    engine.remove_container(ref, force=req.flag("force"))
+    engine.remove_container(ref, force=req.flag("force"), volumes=req.flag("v"))
     return Response.empty()
 
 
