@@ -193,6 +193,9 @@ class ContainerConfig:
     open_stdin: bool = False
     exposed_ports: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    #: Docker's Healthcheck (Test, Interval, Timeout, Retries, StartPeriod; ns), the image's when not given
+    healthcheck: dict[str, Any] = field(default_factory=dict)
+    volumes: dict[str, Any] = field(default_factory=dict)      # the request's Volumes (anonymous volumes)
 
 
 @dataclass
@@ -231,6 +234,7 @@ class ContainerState:
     error: str = ""
     netns: str = ""                  # path of the namespace the container runs in ("" for host)
     ports: list[dict[str, Any]] = field(default_factory=list)   # published PortMapping dicts
+    health: dict[str, Any] = field(default_factory=dict)  # State.Health (cove.engine.health); {}: no check
     stopped_by_user: bool = False    # stop/kill by the user: no restart by policy (unless-stopped stays down)
 
 

@@ -40,7 +40,7 @@ from ..events import check_keys, labels_match
 PS_FILTERS = frozenset(("ancestor", "before", "exited", "expose", "health", "id", "isolation", "is-task",
                         "label", "name", "network", "publish", "since", "status", "volume"))
 #: documented by Docker, refused by cove: key -> why
-PS_UNSUPPORTED = {"volume": "cove has no volumes or mounts to match"}
+PS_UNSUPPORTED: dict[str, str] = {}
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 
@@ -104,6 +104,8 @@ class ContainerRow:
     summary: dict[str, Any]           # the /containers/json item
     exit_code: int | None = None
     started: bool = False             # it ran at least once
+    health: str = "none"              # State.Health.Status, "none" without a check
+    volumes: tuple[str, ...] = ()     # its volumes' names and its mount points (the volume= filter)
 
 
 def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_: bool = False,
@@ -175,7 +177,9 @@ def select_containers(rows: list[ContainerRow], f: dict[str, list[str]], *, all_
             continue
         if "status" in f and s.get("State") not in f["status"]:
             continue
-        if "health" in f and "none" not in f["health"]:
+        if "health" in f and row.health not in f["health"]:
+            continue
+        if "volume" in f and not any(v in row.volumes for v in f["volume"]):
             continue
         if "is-task" in f and not any(v in ("false", "0") for v in f["is-task"]):
             continue

@@ -168,6 +168,32 @@ def security_request(hc: dict[str, Any]) -> dict[str, Any]:
                            "Config": dict(log_config.get("Config") or {})}}
 
 
+def healthcheck_request(hc: Any) -> dict[str, Any]:
+    """Config.Healthcheck, checked as dockerd does (durations in ns, at least 1 ms when set)."""
+    if hc is None:
+        return {}
+    if not isinstance(hc, dict):
+        raise InvalidArgument("invalid Healthcheck: expected an object")
+    test = _str_list(hc.get("Test"), "Healthcheck.Test")
+    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise InvalidArgument(f"invalid Healthcheck.Test: {test[0]!r}: the first item must be NONE, CMD or CMD-SHELL")
+    if test and test[0] in ("CMD", "CMD-SHELL") and len(test) < 2:
+        raise InvalidArgument(f"invalid Healthcheck.Test: {test[0]} needs a command")
+    out: dict[str, Any] = {"Test": test} if test else {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        v = _int(hc.get(key), f"Healthcheck.{key}")
+        if v < 0 or 0 < v < 1_000_000:
+            raise InvalidArgument(f"invalid Healthcheck.{key}: {key} in Healthcheck cannot be less than 1ms")
+        if v:
+            out[key] = v
+    retries = _int(hc.get("Retries"), "Healthcheck.Retries")
+    if retries < 0:
+        raise InvalidArgument("invalid Healthcheck.Retries: Retries in Healthcheck cannot be negative")
+    if retries:
+        out["Retries"] = retries
+    return out
+
+
 def restart_policy(rp: Any) -> dict[str, Any]:
     """HostConfig.RestartPolicy, checked as dockerd does."""
     if rp is None:
@@ -209,7 +235,8 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         env=_str_list(body.get("Env"), "Env"), hostname=body.get("Hostname") or "",
         domainname=body.get("Domainname") or "", workdir=body.get("WorkingDir") or "",
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
-        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}))
+        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}),
+        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=dict(body.get("Volumes") or {}))
     host = HostConfig(
         network_mode=hc.get("NetworkMode") or "default", auto_remove=bool(hc.get("AutoRemove")),
         dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
@@ -236,11 +263,14 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
 
 def _state_json(c: Container) -> dict[str, Any]:
     s = c.state
-    return {
+    out: dict[str, Any] = {
         "Status": s.status, "Running": s.status == "running", "Paused": False, "Restarting": False,
         "OOMKilled": False, "Dead": False, "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
         "StartedAt": s.started_at, "FinishedAt": s.finished_at,
     }
+    if s.health:
+        out["Health"] = s.health
+    return out
 
 
 def _networks_json(engine: Backend, c: Container) -> dict[str, Any]:
@@ -336,6 +366,8 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "Env": cfg.env, "Cmd": cfg.cmd or None, "Image": cfg.image, "WorkingDir": cfg.workdir,
             "Entrypoint": cfg.entrypoint or None, "ExposedPorts": cfg.exposed_ports or None,
             "Labels": cfg.labels,
+            **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
+            "Volumes": cfg.volumes or None,
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.state.netns else "", "SandboxKey": c.state.netns,
@@ -398,7 +430,10 @@ def status_text(c: Container) -> str:
 
     s = c.state
     if s.status == "running":
-        return f"Up {_human(time.time() - epoch_of(s.started_at))}"
+        health = f" ({s.health['Status']})" if s.health.get("Status") else ""
+        if health == " (starting)":
+            health = " (health: starting)"
+        return f"Up {_human(time.time() - epoch_of(s.started_at))}{health}"
     if s.status == "exited":
         return f"Exited ({s.exit_code}) {_human(time.time() - epoch_of(s.finished_at))} ago"
     return "Created"

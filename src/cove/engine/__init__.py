@@ -171,6 +171,10 @@ class Engine(Reconciler):
         self.volume_svc.load()
         self.reconcile()
         self.container_svc.restarter.on_daemon_start()
+        with self.lock:
+            for c in self.containers.values():
+                if c.running and c.id not in self.container_svc.health.stops:
+                    self.container_svc.health.begin(c, resume=True)
         self.guard.start()
         return self
 
@@ -178,6 +182,7 @@ class Engine(Reconciler):
         self.events.close()            # open event streams end
         self.guard.close()
         self.container_svc.restarter.close()
+        self.container_svc.health.close()
         self.watcher.close()
         self.dns.close()
         self.kernel.close()

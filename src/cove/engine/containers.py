@@ -37,6 +37,7 @@ from .networks import NetworkService, check_dns_name
 from .pipework import PipeworkService
 from .ports import PortPublisher
 from .state import State
+from .health import HealthMonitor
 from .restart import Restarter
 from .volumes import VolumeService
 
@@ -85,6 +86,7 @@ class ContainerService:
         self.attached: dict[str, int] = {}
         self.remove_after_attach: set[str] = set()
         self.volumes = VolumeService(state)
+        self.health = HealthMonitor(self)
         self.restarter = Restarter(self.containers, self.lock, lambda cid: self.start_container(cid, by_user=False))
 
     # create -------------------------------------------------------------------------
@@ -113,6 +115,8 @@ class ContainerService:
                     config.cmd = list(icfg.get("Cmd") or [])
             config.env = list(icfg.get("Env") or []) + config.env
             config.workdir = config.workdir or icfg.get("WorkingDir", "")
+            if not config.healthcheck.get("Test") and icfg.get("Healthcheck"):
+                config.healthcheck = {**dict(icfg["Healthcheck"]), **{k: v for k, v in config.healthcheck.items() if v}}
             for port in icfg.get("ExposedPorts") or {}:
                 config.exposed_ports.setdefault(port, {})
             if not (config.entrypoint or config.cmd):
@@ -312,6 +316,7 @@ class ContainerService:
                 undo.callback(self.runtime.stop, spec.state_dir, 0)      # a later failure must not leave it running
                 c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
                                          ports=[m.to_dict() for m in ports])
+                self.health.begin(c)
                 self.save_container(c)
                 undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
@@ -356,6 +361,7 @@ class ContainerService:
                 except Exception as exc:  # noqa: BLE001
                     errors.append(exc)
             self.watcher.unwatch(cid)
+            self.health.end(cid)
             self.runtime.cleanup(state_dir)
             c.state.status = "exited"
             c.state.exit_code = code
