@@ -28,7 +28,7 @@ MAX_LOG_ENTRIES = 5
 MAX_OUTPUT = 4096
 
 
-def test_argv(check: dict[str, Any]) -> list[str] | None:
+def check_argv(check: dict[str, Any]) -> list[str] | None:
     """The command a check runs; None when there is none (no test, or NONE)."""
     test = list(check.get("Test") or [])
     if not test or test[0] == "NONE":
@@ -59,7 +59,7 @@ class HealthMonitor:
         """At start (under the lock): status ``starting`` and the probe thread; ``resume``: a running
         container found by a restarted daemon keeps its status."""
         check = c.config.healthcheck
-        if not check or test_argv(check) is None:
+        if not check or check_argv(check) is None:
             c.state.health = {}
             return
         if not (resume and c.state.health):
@@ -100,7 +100,7 @@ class HealthMonitor:
 
     def _probe(self, cid: str, started_at: str, check: dict[str, Any]) -> tuple[int, str, str] | None:
         """Run the test once: (exit code, output, start time); None if the container is gone."""
-        argv = test_argv(check)
+        argv = check_argv(check)
         if argv is None:
             return None
         start = _now()
