@@ -264,3 +264,21 @@ def test_test_argv() -> None:
     assert check_argv({"Test": ["CMD", "a", "b"]}) == ["a", "b"]
     assert check_argv({"Test": ["NONE"]}) is None
     assert check_argv({}) is None
+
+
+def test_copy_up_fills_a_new_volume_but_never_through_a_symlink_out(tmp_path: Path) -> None:
+    from cove.engine.volumes import _copy_up
+
+    root, host_secret = tmp_path / "rootfs", tmp_path / "host-etc"
+    (root / "srv").mkdir(parents=True)
+    (root / "srv" / "index.html").write_text("image file")
+    host_secret.mkdir()
+    (host_secret / "shadow").write_text("host secret")
+    (root / "data").symlink_to(host_secret)               # absolute: on the host it is the host's dir
+    (root / "rel").symlink_to("../host-etc")               # relative, climbing out
+    for target in ("/srv", "/data", "/rel"):
+        vol = tmp_path / f"vol{target.replace('/', '-')}"
+        vol.mkdir()
+        _copy_up(str(root), target, str(vol))
+    assert (tmp_path / "vol-srv" / "index.html").read_text() == "image file"
+    assert os.listdir(tmp_path / "vol-data") == [] and os.listdir(tmp_path / "vol-rel") == []

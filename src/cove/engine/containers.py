@@ -501,12 +501,13 @@ class ContainerService:
             self.on_exit(c.id, 137)
         with self.lock:
             if c.id in self.containers:
-                self._remove(c)
-                self.volumes.on_remove(c, volumes)
+                self._remove(c, volumes)
 
-    def _remove(self, c: Container) -> None:
+    def _remove(self, c: Container, volumes: bool = True) -> None:
+        """Forget ``c``; ``volumes``: its anonymous volumes go too (rm -v, and always for --rm)."""
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
+        self.volumes.on_remove(c, volumes)
         self.runtime.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
         self.container_event(c, "destroy")

@@ -169,7 +169,7 @@ class VolumeService:
                 if m["Source"] not in self.volumes:
                     raise NotFound(f"volume {m['Source']} of container {c.name} is gone")
                 if rootfs and not m.get("NoCopy"):
-                    _copy_up(os.path.join(rootfs, m["Target"].lstrip("/")), src)
+                    _copy_up(rootfs, m["Target"], src)
             elif m["Type"] == "bind":
                 src = m["Source"]
                 if not os.path.exists(src):
@@ -196,8 +196,13 @@ class VolumeService:
         return out
 
 
-def _copy_up(image_dir: str, volume_dir: str) -> None:
-    if os.listdir(volume_dir) or not os.path.isdir(image_dir) or os.path.islink(image_dir):
+def _copy_up(rootfs: str, target: str, volume_dir: str) -> None:
+    """Copy the image's files at ``target`` into an empty volume. A path that leads out of the
+    image through a symlink (``/data -> /etc``, resolved on the host, would be the host's /etc)
+    is not copied at all; symlinks inside are copied as links, never followed."""
+    root = os.path.realpath(rootfs)
+    image_dir = os.path.realpath(os.path.join(root, target.lstrip("/")))
+    if not image_dir.startswith(root + os.sep) or os.listdir(volume_dir) or not os.path.isdir(image_dir):
         return
     shutil.copytree(image_dir, volume_dir, symlinks=True, dirs_exist_ok=True)
 
