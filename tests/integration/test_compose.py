@@ -217,7 +217,9 @@ def test_binds_volumes_health_and_restarts_through_the_docker_cli(tools: Tools) 
 def test_always_container_runs_again_after_a_daemon_restart(tools: Tools) -> None:
     tools.docker("run", "-d", "--name", "phoenix", "--restart", "always", "bb", "sleep", "3600")
     tools.docker("run", "-d", "--name", "resting", "--restart", "unless-stopped", "bb", "sleep", "3600")
+    tools.docker("run", "-d", "--name", "stubborn", "--restart", "always", "bb", "sleep", "3600")
     tools.docker("stop", "-t", "1", "resting")
+    tools.docker("stop", "-t", "1", "stubborn")
     pid = int(tools.inspect("phoenix")["State"]["Pid"])                              # type: ignore[index]
     cove = tools.cove
     cove.stop()
@@ -228,4 +230,6 @@ def test_always_container_runs_again_after_a_daemon_restart(tools: Tools) -> Non
         cove.start()
     wait_for(lambda: tools.inspect("phoenix")["State"]["Running"], "phoenix running again")  # type: ignore[index]
     assert tools.inspect("phoenix")["State"]["Pid"] != pid                           # type: ignore[index]
-    assert not tools.inspect("resting")["State"]["Running"]                          # type: ignore[index]
+    assert not tools.inspect("resting")["State"]["Running"]          # unless-stopped: the user's stop holds
+    wait_for(lambda: tools.inspect("stubborn")["State"]["Running"],   # always: back with the daemon, as dockerd
+             "stubborn running again")  # type: ignore[index]

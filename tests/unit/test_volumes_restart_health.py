@@ -202,9 +202,11 @@ def test_always_container_starts_again_with_the_daemon(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     a = create(rig, {"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "a")
     u = create(rig, {"HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}}}, "u")
-    for cid in (a, u):
+    s = create(rig, {"HostConfig": {"RestartPolicy": {"Name": "always"}}}, "s")
+    for cid in (a, u, s):
         rig.engine.start_container(cid)
-    rig.engine.stop_container(u)                      # the user stopped this one
+    rig.engine.stop_container(u)                      # the user stopped these two
+    rig.engine.stop_container(s)
     rig.engine.container_svc.restarter.close()        # the daemon goes away ...
     exit_now(rig, a, 137)                             # ... and the container dies meanwhile
     again = type(rig.engine)(rig.engine.cfg, store=rig.store, kernel=rig.kernel, firewall=rig.firewall,
@@ -213,7 +215,8 @@ def test_always_container_starts_again_with_the_daemon(tmp_path: Path) -> None:
     again.reconcile()
     again.container_svc.restarter.on_daemon_start()
     assert again.containers[a].running
-    assert not again.containers[u].running
+    assert again.containers[s].running                # always: back with the daemon even if stopped
+    assert not again.containers[u].running            # unless-stopped: stays stopped
 
 
 # healthchecks ---------------------------------------------------------------------------------

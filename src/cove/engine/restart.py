@@ -6,8 +6,8 @@ doubled after each restart, at most one minute, back to 100 ms once a run lasted
 10 s). A stop or kill by the user (``ContainerState.stopped_by_user``) is never
 undone, and ``on-failure:N`` gives up after N restarts since the user's last
 start. Each restart adds one to ``RestartCount``. At daemon start
-(:meth:`on_daemon_start`) the exited containers whose policy says so run again
-(``unless-stopped`` not when the user stopped it, which the store remembers).
+(:meth:`on_daemon_start`) the exited ``always`` containers run again, and the
+``unless-stopped`` ones the user did not stop (the store remembers who stopped it).
 """
 
 from __future__ import annotations
@@ -87,11 +87,12 @@ class Restarter:
                 log.exception("container %s: restart by policy failed", c.name)
 
     def on_daemon_start(self) -> None:
-        """Exited containers that were running under ``always`` / ``unless-stopped`` start again."""
+        """Exited containers under ``always`` (even one the user stopped, as dockerd) and
+        ``unless-stopped`` (unless the user stopped it) that ran before start again."""
         for c in list(self.containers.values()):
             name = (c.host_config.restart_policy or {}).get("Name")
-            if (c.state.status == "exited" and name in ("always", "unless-stopped")
-                    and not c.state.stopped_by_user and epoch_of(c.state.started_at) > 0):
+            wanted = name == "always" or (name == "unless-stopped" and not c.state.stopped_by_user)
+            if c.state.status == "exited" and wanted and epoch_of(c.state.started_at) > 0:
                 try:
                     self.start(c.id)
                     log.info("container %s (%s) started again by its restart policy", c.name, c.id[:12])
