@@ -11,10 +11,12 @@ VENV=${VENV:-.venv}
 # `cove graph`, chromium is the browser of the `cove ui` test; etcd-server/etcd-client are the
 # cluster store the overlay tests start on loopback inside their sandbox (Debian's postinst does
 # not start a service where policy-rc.d forbids it; the tests never use a system etcd); podman
-# (with conmon) runs containers on cove networks through cove-netavark in its integration test.
+# (with conmon) runs containers on cove networks through cove-netavark in its integration test;
+# docker-compose (1.29.2, Python, no dockerd: installed without recommends) drives cove in
+# tests/integration/test_compose.py.
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
       busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium
-      etcd-server etcd-client podman conmon"
+      etcd-server etcd-client podman conmon docker-compose"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -211,6 +211,9 @@ class ContainerConfig:
     open_stdin: bool = False
     exposed_ports: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    #: Docker's Healthcheck (Test, Interval, Timeout, Retries, StartPeriod; ns), the image's when not given
+    healthcheck: dict[str, Any] = field(default_factory=dict)
+    volumes: dict[str, Any] = field(default_factory=dict)      # the request's Volumes (anonymous volumes)
 
 
 @dataclass
@@ -232,6 +235,11 @@ class HostConfig:
     pids_limit: int = 0
     memory: int = 0
     log_config: dict[str, Any] = field(default_factory=dict)   # {"Type": ..., "Config": {"max-size": ...}}
+    binds: list[str] = field(default_factory=list)              # as given (HostConfig.Binds), for inspect
+    #: every mount, normalised (cove.engine.volumes): {"Type": bind|volume|tmpfs, "Source", "Target",
+    #: "ReadOnly", "Propagation"}; a volume's Source is its name
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    restart_policy: dict[str, Any] = field(default_factory=dict)  # {"Name": ..., "MaximumRetryCount": N}
 
 
 @dataclass
@@ -244,6 +252,8 @@ class ContainerState:
     error: str = ""
     netns: str = ""                  # path of the namespace the container runs in ("" for host)
     ports: list[dict[str, Any]] = field(default_factory=list)   # published PortMapping dicts
+    health: dict[str, Any] = field(default_factory=dict)  # State.Health (cove.engine.health); {}: no check
+    stopped_by_user: bool = False    # stop/kill by the user: no restart by policy (unless-stopped stays down)
 
 
 @dataclass

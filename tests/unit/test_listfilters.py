@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cove.daemon.listfilters import ContainerRow, NetworkRow, select_containers, select_networks
-from cove.errors import CoveError, InvalidArgument, NotFound, NotImplementedByCove
+from cove.errors import CoveError, InvalidArgument, NotFound
 
 
 def crow(name: str, state: str = "running", code: int | None = None, labels: dict[str, str] | None = None,
@@ -103,9 +103,18 @@ def test_health_isolation_is_task() -> None:
         names({"health": ["great"]})
 
 
+def test_health_and_volume_match_the_row() -> None:
+    rows = [ContainerRow({"Id": "a", "Names": ["/a"], "State": "running"}, None, True, health="healthy",
+                         volumes=("data", "/data")),
+            ContainerRow({"Id": "b", "Names": ["/b"], "State": "running"}, None, True, health="unhealthy")]
+    assert [s["Id"] for s in select_containers(rows, {"health": ["healthy"]})] == ["a"]
+    assert [s["Id"] for s in select_containers(rows, {"health": ["unhealthy"]})] == ["b"]
+    assert [s["Id"] for s in select_containers(rows, {"volume": ["/data"]})] == ["a"]
+    assert [s["Id"] for s in select_containers(rows, {"volume": ["data"]})] == ["a"]
+    assert select_containers(rows, {"volume": ["other"]}) == []
+
+
 def test_unsupported_and_unknown_keys_are_refused_by_name() -> None:
-    with pytest.raises(NotImplementedByCove, match="'volume'"):
-        names({"volume": ["/data"]})
     with pytest.raises(InvalidArgument, match="Invalid filter 'colour'"):
         names({"colour": ["red"]})
 

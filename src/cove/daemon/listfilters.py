@@ -41,7 +41,7 @@ from ..model import parse_bool
 PS_FILTERS = frozenset(("ancestor", "before", "exited", "expose", "health", "id", "isolation", "is-task",
                         "label", "name", "network", "publish", "since", "status", "volume"))
 #: documented by Docker, refused by cove: key -> why
-PS_UNSUPPORTED = {"volume": "cove has no volumes or mounts to match"}
+PS_UNSUPPORTED: dict[str, str] = {}
 STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 HEALTH = ("starting", "healthy", "unhealthy", "none")
 
@@ -105,6 +105,8 @@ class ContainerRow:
     summary: dict[str, Any]           # the /containers/json item
     exit_code: int | None = None
     started: bool = False             # it ran at least once
+    health: str = "none"              # State.Health.Status, "none" without a check
+    volumes: tuple[str, ...] = ()     # its volumes' names and its mount points (the volume= filter)
 
 
 def _check_int(key: str, v: str) -> None:
@@ -159,7 +161,8 @@ PS_MATCH: dict[str, Callable[[ContainerRow, list[str]], bool]] = {
     "isolation": lambda row, vs: docker_match(vs, "default"),
     "exited": _exited_with,
     "status": lambda row, vs: row.summary.get("State") in vs,
-    "health": lambda row, vs: "none" in vs,
+    "health": lambda row, vs: row.health in vs,
+    "volume": lambda row, vs: any(v in row.volumes for v in vs),
     "is-task": lambda row, vs: any(not parse_bool("is-task", v) for v in vs),
     "network": _on_network,
 }

@@ -168,6 +168,60 @@ def security_request(hc: dict[str, Any]) -> dict[str, Any]:
                            "Config": dict(log_config.get("Config") or {})}}
 
 
+def healthcheck_request(hc: Any) -> dict[str, Any]:
+    """Config.Healthcheck, checked as dockerd does (durations in ns, at least 1 ms when set)."""
+    if hc is None:
+        return {}
+    if not isinstance(hc, dict):
+        raise InvalidArgument("invalid Healthcheck: expected an object")
+    test = _str_list(hc.get("Test"), "Healthcheck.Test")
+    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise InvalidArgument(f"invalid Healthcheck.Test: {test[0]!r}: the first item must be NONE, CMD or CMD-SHELL")
+    if test and test[0] in ("CMD", "CMD-SHELL") and len(test) < 2:
+        raise InvalidArgument(f"invalid Healthcheck.Test: {test[0]} needs a command")
+    out: dict[str, Any] = {"Test": test} if test else {}
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        v = _int(hc.get(key), f"Healthcheck.{key}")
+        if v < 0 or 0 < v < 1_000_000:
+            raise InvalidArgument(f"invalid Healthcheck.{key}: {key} in Healthcheck cannot be less than 1ms")
+        if v:
+            out[key] = v
+    retries = _int(hc.get("Retries"), "Healthcheck.Retries")
+    if retries < 0:
+        raise InvalidArgument("invalid Healthcheck.Retries: Retries in Healthcheck cannot be negative")
+    if retries:
+        out["Retries"] = retries
+    return out
+
+
+def restart_policy(rp: Any) -> dict[str, Any]:
+    """HostConfig.RestartPolicy, checked as dockerd does."""
+    if rp is None:
+        return {"Name": "no", "MaximumRetryCount": 0}
+    if not isinstance(rp, dict):
+        raise InvalidArgument("invalid HostConfig.RestartPolicy: expected an object")
+    name = rp.get("Name") or "no"
+    count = _int(rp.get("MaximumRetryCount"), "HostConfig.RestartPolicy.MaximumRetryCount")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid HostConfig.RestartPolicy.Name: {name!r}: expected no, always, "
+                              "unless-stopped or on-failure")
+    if count < 0:
+        raise InvalidArgument("invalid HostConfig.RestartPolicy.MaximumRetryCount: must not be negative")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"invalid HostConfig.RestartPolicy: maximum retry count cannot be used with "
+                              f"restart policy '{name}'")
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def mounts_request(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
+    """Binds, Mounts, Volumes (cove.engine.volumes' rules) and the restart policy."""
+    from ..mounts import parse_mounts
+
+    binds = _str_list(hc.get("Binds"), "HostConfig.Binds")
+    return {"binds": binds, "mounts": parse_mounts(binds, hc.get("Mounts"), body.get("Volumes")),
+            "restart_policy": restart_policy(hc.get("RestartPolicy"))}
+
+
 def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: expected a JSON object")
@@ -181,14 +235,18 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         env=_str_list(body.get("Env"), "Env"), hostname=body.get("Hostname") or "",
         domainname=body.get("Domainname") or "", workdir=body.get("WorkingDir") or "",
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
-        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}))
+        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}),
+        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=dict(body.get("Volumes") or {}))
     host = HostConfig(
         network_mode=hc.get("NetworkMode") or "default", auto_remove=bool(hc.get("AutoRemove")),
         dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
         dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
         port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
-        **security_request(hc))
+        **security_request(hc), **mounts_request(body, hc))
+    if host.auto_remove and host.restart_policy.get("Name") not in ("", "no"):
+        raise InvalidArgument("invalid HostConfig.RestartPolicy: can't create 'AutoRemove' container with "
+                              "restart policy")
     _no_control_chars("Hostname", [config.hostname])
     _no_control_chars("Domainname", [config.domainname])
     for fld, values in (("Dns", host.dns), ("DnsSearch", host.dns_search), ("DnsOptions", host.dns_options),
@@ -205,11 +263,14 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
 
 def _state_json(c: Container) -> dict[str, Any]:
     s = c.state
-    return {
+    out: dict[str, Any] = {
         "Status": s.status, "Running": s.status == "running", "Paused": False, "Restarting": False,
         "OOMKilled": False, "Dead": False, "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
         "StartedAt": s.started_at, "FinishedAt": s.finished_at,
     }
+    if s.health:
+        out["Health"] = s.health
+    return out
 
 
 def _networks_json(engine: Backend, c: Container) -> dict[str, Any]:
@@ -293,8 +354,11 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "CapAdd": hc.cap_add or None, "CapDrop": hc.cap_drop or None, "Privileged": hc.privileged,
             "SecurityOpt": hc.security_opt or None, "PidsLimit": hc.pids_limit or None, "Memory": hc.memory,
             "LogConfig": hc.log_config or {"Type": "json-file", "Config": {}},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": hc.restart_policy or {"Name": "no", "MaximumRetryCount": 0},
+            "Binds": hc.binds or None,
+            "Mounts": [_mount_json(m) for m in hc.mounts if m not in _bind_mounts(hc)] or None,
         },
+        "Mounts": engine.volume_svc.inspect_mounts(c),
         "Config": {
             "Hostname": cfg.hostname, "Domainname": cfg.domainname, "User": "",
             "AttachStdin": False, "AttachStdout": not cfg.tty, "AttachStderr": not cfg.tty,
@@ -302,6 +366,8 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "Env": cfg.env, "Cmd": cfg.cmd or None, "Image": cfg.image, "WorkingDir": cfg.workdir,
             "Entrypoint": cfg.entrypoint or None, "ExposedPorts": cfg.exposed_ports or None,
             "Labels": cfg.labels,
+            **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
+            "Volumes": cfg.volumes or None,
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.state.netns else "", "SandboxKey": c.state.netns,
@@ -341,8 +407,22 @@ def container_summary(engine: Backend, c: Container) -> dict[str, Any]:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.network_mode},
         "NetworkSettings": {"Networks": networks},
-        "Mounts": [],
+        "Mounts": engine.volume_svc.inspect_mounts(c),
     }
+
+
+def _bind_mounts(hc: HostConfig) -> list[dict[str, Any]]:
+    """The mounts that came from Binds (the first len(binds)): inspect shows them under Binds."""
+    return hc.mounts[:len(hc.binds)]
+
+
+def _mount_json(m: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"Type": m["Type"], "Source": m["Source"], "Target": m["Target"]}
+    if m["ReadOnly"]:
+        out["ReadOnly"] = True
+    if m["Type"] == "bind":
+        out["BindOptions"] = {"Propagation": m.get("Propagation") or "rprivate"}
+    return out
 
 
 def status_text(c: Container) -> str:
@@ -350,7 +430,10 @@ def status_text(c: Container) -> str:
 
     s = c.state
     if s.status == "running":
-        return f"Up {_human(time.time() - epoch_of(s.started_at))}"
+        health = f" ({s.health['Status']})" if s.health.get("Status") else ""
+        if health == " (starting)":
+            health = " (health: starting)"
+        return f"Up {_human(time.time() - epoch_of(s.started_at))}{health}"
     if s.status == "exited":
         return f"Exited ({s.exit_code}) {_human(time.time() - epoch_of(s.finished_at))} ago"
     return "Created"

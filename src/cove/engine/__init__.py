@@ -91,6 +91,7 @@ class Engine:
                                      nets=self.nets, names=self.names, ports=self.ports, pipework=self.pipework,
                                      containers=self.container_svc, sandboxes=self.sandbox_svc,
                                      runtime=self.runtime)
+        self.volume_svc = self.container_svc.volumes
         self.guard = FirewallGuard(self)
 
     # start-up and recovery (the work is the State's and the Reconciler's) ----------------------
@@ -126,8 +127,8 @@ class Engine:
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         return self.container_svc.wait_container(ref, condition)
 
-    def remove_container(self, ref: str, force: bool = False) -> None:
-        self.container_svc.remove_container(ref, force)
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        self.container_svc.remove_container(ref, force, volumes)
 
     def rename_container(self, ref: str, new_name: str) -> None:
         self.container_svc.rename_container(ref, new_name)
@@ -214,7 +215,13 @@ class Engine:
 
     def open(self) -> Engine:
         self.load()
+        self.volume_svc.load()
         self.reconcile()
+        self.container_svc.restarter.on_daemon_start()
+        with self.lock:
+            for c in self.containers.values():
+                if c.running and c.id not in self.container_svc.health.stops:
+                    self.container_svc.health.begin(c, resume=True)
         self.guard.start()
         if self.cfg.cluster_store:
             self.cluster = ClusterSession(self.cfg, self.store, self._host_id()).start()
@@ -234,6 +241,8 @@ class Engine:
             self.cluster.close()       # stops renewing the lease; never revokes it
         self.events.close()            # open event streams end
         self.guard.close()
+        self.container_svc.restarter.close()
+        self.container_svc.health.close()
         self.watcher.close()
         self.dns.close()
         self.kernel.close()

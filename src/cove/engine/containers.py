@@ -38,6 +38,9 @@ from .networks import NetworkService, check_dns_name
 from .pipework import PipeworkService
 from .ports import PortPublisher
 from .state import State
+from .health import HealthMonitor
+from .restart import Restarter
+from .volumes import VolumeService
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -83,6 +86,9 @@ class ContainerService:
         self.last_exit: dict[str, int] = {}
         self.attached: dict[str, int] = {}
         self.remove_after_attach: set[str] = set()
+        self.volumes = VolumeService(state)
+        self.health = HealthMonitor(self)
+        self.restarter = Restarter(self.containers, self.lock, lambda cid: self.start_container(cid, by_user=False))
 
     # create -------------------------------------------------------------------------
     def _generate_name(self) -> str:
@@ -110,6 +116,8 @@ class ContainerService:
                     config.cmd = list(icfg.get("Cmd") or [])
             config.env = list(icfg.get("Env") or []) + config.env
             config.workdir = config.workdir or icfg.get("WorkingDir", "")
+            if not config.healthcheck.get("Test") and icfg.get("Healthcheck"):
+                config.healthcheck = {**dict(icfg["Healthcheck"]), **{k: v for k, v in config.healthcheck.items() if v}}
             for port in icfg.get("ExposedPorts") or {}:
                 config.exposed_ports.setdefault(port, {})
             if not (config.entrypoint or config.cmd):
@@ -156,8 +164,13 @@ class ContainerService:
                 c.config.hostname = c.id[:12]
             if c.mode == "bridge":
                 self.ports.check_ports(c)
-            os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
-            self.save_container(c)
+            made = self.volumes.prepare(c, icfg.get("Volumes"))
+            try:
+                os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
+                self.save_container(c)
+            except Exception:
+                self.volumes.drop(made)
+                raise
             self.containers[c.id] = c
             self.container_event(c, "create")
             log.info("container %s (%s) created", c.name, c.id[:12])
@@ -260,12 +273,14 @@ class ContainerService:
                     if f.read() != resolv:
                         etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
 
-    def start_container(self, ref: str) -> bool:
-        """Start; False if it was already running (HTTP 304)."""
+    def start_container(self, ref: str, by_user: bool = True) -> bool:
+        """Start; False if it was already running (HTTP 304). ``by_user`` False: a restart by policy."""
         with self.lock:
             c = self.find_container(ref)
             if c.running:
                 return False
+            if by_user:
+                self.restarter.user_started(c.id)
             image = self.images.get(c.config.image_id)
             with ExitStack() as undo:
                 sandbox = self._sandbox_for(c, undo)
@@ -282,6 +297,7 @@ class ContainerService:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
                     ports = self.ports.publish(c, primary.ip, primary.ip6)
                     undo.callback(self.ports.unpublish, ports)
+                mounts = self.volumes.spec_mounts(c, image.rootfs)
                 etc = self._etc_files(c)
                 if self.names.start_resolver(c, sandbox):
                     undo.callback(self.names.stop_resolver, c.id)
@@ -291,7 +307,7 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    **security_spec(c.host_config))
+                    mounts=mounts, **security_spec(c.host_config))
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:
@@ -301,6 +317,7 @@ class ContainerService:
                 undo.callback(self.runtime.stop, spec.state_dir, 0)      # a later failure must not leave it running
                 c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
                                          ports=[m.to_dict() for m in ports])
+                self.health.begin(c)
                 self.save_container(c)
                 undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
@@ -345,6 +362,7 @@ class ContainerService:
                 except Exception as exc:  # noqa: BLE001
                     errors.append(exc)
             self.watcher.unwatch(cid)
+            self.health.end(cid)
             self.runtime.cleanup(state_dir)
             c.state.status = "exited"
             c.state.exit_code = code
@@ -357,6 +375,7 @@ class ContainerService:
                 log.warning("container %s: teardown: %s", c.name, failure)
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
             self.changed.notify_all()
+            self.restarter.after_exit(c, code)
             if c.host_config.auto_remove:
                 if self.attached.get(cid):
                     self.remove_after_attach.add(cid)    # an attached client still reads its output
@@ -388,6 +407,7 @@ class ContainerService:
     def stop_container(self, ref: str, timeout: float | None = None) -> bool:
         with self.lock:
             c = self.find_container(ref)
+            self._stopped_by_user(c)
             if not c.running:
                 return False
             state_dir = self.cfg.container_state_dir(c.id)
@@ -409,12 +429,20 @@ class ContainerService:
             if not c.running:
                 raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
             signum = _parse_signal(sig)
+            self._stopped_by_user(c)
             self.runtime.kill(self.cfg.container_state_dir(c.id), signum)
             self.container_event(c, "kill", signal=signum)
             if signum == _signal.SIGKILL:
                 # as dockerd: a SIGKILL returns once the exit is processed, so the next
                 # request (network disconnect, rm) sees a stopped container
                 self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
+
+    def _stopped_by_user(self, c: Container) -> None:
+        """No restart by policy after this (as dockerd's HasBeenManuallyStopped); a pending one is cancelled."""
+        self.restarter.cancel(c.id)
+        if not c.state.stopped_by_user:
+            c.state.stopped_by_user = True
+            self.save_container(c)
 
     def wait_container(self, ref: str, condition: str = "not-running") -> Callable[[float | None], int]:
         """Register a wait now; the returned function blocks until it is met and gives the exit code.
@@ -455,12 +483,14 @@ class ContainerService:
             self.container_event(self.find_container(ref), "restart")
 
     # remove / rename ----------------------------------------------------------------
-    def remove_container(self, ref: str, force: bool = False) -> None:
+    def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         with self.lock:
             c = self.find_container(ref)
             if c.running and not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
                                "attempting removal or force remove")
+            self.restarter.cancel(c.id)
+            c.state.stopped_by_user = True
             if c.running:
                 state_dir = self.cfg.container_state_dir(c.id)
                 self.runtime.kill(state_dir, _signal.SIGKILL)
@@ -472,11 +502,13 @@ class ContainerService:
             self.on_exit(c.id, 137)
         with self.lock:
             if c.id in self.containers:
-                self._remove(c)
+                self._remove(c, volumes)
 
-    def _remove(self, c: Container) -> None:
+    def _remove(self, c: Container, volumes: bool = True) -> None:
+        """Forget ``c``; ``volumes``: its anonymous volumes go too (rm -v, and always for --rm)."""
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
+        self.volumes.on_remove(c, volumes)
         self.runtime.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)
         self.container_event(c, "destroy")

@@ -261,6 +261,20 @@ def process(args: list[str], env: dict[str, str], cwd: str, tty: bool, caps: lis
     }
 
 
+def user_mount(m: dict[str, Any]) -> dict[str, Any]:
+    """One bind, volume or tmpfs mount of the spec as an OCI mount."""
+    ro = ["ro"] if m.get("readonly") else []
+    if m["type"] == "tmpfs":
+        opts = ["nosuid", "nodev", "noexec", *ro]
+        if m.get("size"):
+            opts.append(f"size={int(m['size'])}")
+        if m.get("mode"):
+            opts.append(f"mode={int(m['mode']):o}")
+        return {"destination": m["target"], "type": "tmpfs", "source": "tmpfs", "options": opts}
+    return {"destination": m["target"], "type": "bind", "source": m["source"],
+            "options": ["rbind", m.get("propagation") or "rprivate", *ro]}
+
+
 def oci_config(spec: Any, root: str) -> dict[str, Any]:
     """config.json for ``spec`` (a :class:`~cove.runtime.spec.ContainerSpec`), rootfs at ``root``."""
     caps = capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
@@ -279,7 +293,12 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
+    user = sorted(getattr(spec, "mounts", []), key=lambda m: m["target"].count("/"))
+    mounts += [user_mount(m) for m in user]
+    taken = {m["target"] for m in user}
     for target, source in sorted(spec.etc_files.items()):
+        if "/" + target.lstrip("/") in taken:
+            continue                       # as Docker: a user's mount on /etc/hosts wins
         mounts.append({"destination": "/" + target.lstrip("/"), "type": "bind", "source": source,
                        "options": ["rbind", "rprivate"]})
     namespaces: list[dict[str, Any]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]

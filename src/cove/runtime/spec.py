@@ -36,6 +36,9 @@ class ContainerSpec:
     memory: int = 0                  # bytes; 0: no limit
     log_max_size: int = 0            # bytes per log file before it is rotated; 0: the default cap
     log_max_file: int = 1            # rotated files kept (json-file's max-file)
+    #: binds, volumes and tmpfs: {"type": bind|volume|tmpfs, "source": host path, "target",
+    #: "readonly", "propagation", "size", "mode"} (cove.engine.volumes.VolumeService.spec_mounts)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""

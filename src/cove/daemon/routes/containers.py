@@ -34,7 +34,9 @@ def containers_list(engine: Backend, req: Request) -> Response:
     with engine.lock:
         cs = sorted(engine.containers.values(), key=lambda c: c.created, reverse=True)
         rows = [ContainerRow(schema.container_summary(engine, c), c.state.exit_code,
-                             not c.state.started_at.startswith("0001"))
+                             not c.state.started_at.startswith("0001"),
+                             health=(c.state.health.get("Status") or "none") if c.running else "none",
+                             volumes=tuple(x for m in c.host_config.mounts for x in (m["Source"], m["Target"])))
                 for c in cs]
         ids = [c.id for c in cs]
 
@@ -93,7 +95,7 @@ def container_wait(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def container_delete(engine: Backend, req: Request, ref: str) -> Response:
-    engine.remove_container(ref, force=req.flag("force"))
+    engine.remove_container(ref, force=req.flag("force"), volumes=req.flag("v"))
     return Response.empty()
 
 
