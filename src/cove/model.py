@@ -193,6 +193,13 @@ class ContainerConfig:
     open_stdin: bool = False
     exposed_ports: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    # the streams the creating client meant to attach, as it said (inspect reports them; dockerpty
+    # attaches only these); stdin_once: the stdin is closed when the first attached client leaves
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    stdin_once: bool = False
+    stop_timeout: int | None = None          # seconds a stop waits before SIGKILL (None: 10)
 
 
 @dataclass
@@ -214,6 +221,7 @@ class HostConfig:
     pids_limit: int = 0
     memory: int = 0
     log_config: dict[str, Any] = field(default_factory=dict)   # {"Type": ..., "Config": {"max-size": ...}}
+    sysctls: dict[str, str] = field(default_factory=dict)      # namespaced net.* keys, set in the container's netns
 
 
 @dataclass

@@ -51,6 +51,7 @@ class Settings:
     dns_opts: list[str] = field(default_factory=list)
     mtu: int = 0
     debug: bool = False
+    log_level: str = ""                    # debug | info | warn | error | fatal (dockerd's); "" with --debug: debug
 
 
 # key in daemon.json -> (attribute, kind)
@@ -63,6 +64,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "ip-forward-no-drop": ("ip_forward_no_drop", "bool"), "image-import-max-size": ("image_import_max_size", "bytes"),
     "dns": ("dns", "ips"), "dns-search": ("dns_search", "strs"), "dns-opts": ("dns_opts", "strs"),
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
+    "log-level": ("log_level", "loglevel"),
 }
 
 
@@ -92,6 +94,10 @@ def convert(key: str, kind: str, v: Any) -> Any:
     """Validate one setting; return the value to store."""
     if kind == "bool":
         return _bool(key, v)
+    if kind == "loglevel":
+        if v not in ("debug", "info", "warn", "error", "fatal"):
+            raise bad(key, v, "must be debug, info, warn, error or fatal")
+        return v
     if kind == "proxy":
         if _bool(key, v):
             raise bad(key, v, "cove has no userland proxy: published ports are DNAT'ed by the kernel "
@@ -198,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mtu")
     p.add_argument("--userland-proxy")
     p.add_argument("-D", "--debug", action="store_const", const="true")
+    p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal (debug logs every request)")
     return p
 
 

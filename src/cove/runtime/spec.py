@@ -36,6 +36,7 @@ class ContainerSpec:
     memory: int = 0                  # bytes; 0: no limit
     log_max_size: int = 0            # bytes per log file before it is rotated; 0: the default cap
     log_max_file: int = 1            # rotated files kept (json-file's max-file)
+    sysctls: dict[str, str] = field(default_factory=dict)    # net.* keys runc sets in the container's netns
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
@@ -67,4 +68,4 @@ def security_spec(host_config: Any) -> dict[str, Any]:
     return {"cap_add": list(host_config.cap_add), "cap_drop": list(host_config.cap_drop),
             "privileged": bool(host_config.privileged), "seccomp": seccomp, "no_new_privileges": nnp,
             "pids_limit": int(host_config.pids_limit), "memory": int(host_config.memory),
-            "log_max_size": max_size, "log_max_file": max_file}
+            "log_max_size": max_size, "log_max_file": max_file, "sysctls": dict(host_config.sysctls)}
