@@ -8,9 +8,11 @@ VENV=${VENV:-.venv}
 # Debian packages: the kernel's user-space tools, libnftables' Python binding,
 # busybox-static (the rootfs the demo and the tests turn into an image), runc (the OCI
 # runtime containers run with: a binary, no service, no maintainer scripts); graphviz draws
-# `cove graph`, chromium is the browser of the `cove ui` test.
+# `cove graph`, chromium is the browser of the `cove ui` test, docker-compose (1.29, Python; no
+# dockerd with --no-install-recommends) drives cove in tests/integration/test_compose_front.py.
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
-      busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium"
+      busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium
+      docker-compose"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
