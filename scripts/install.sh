@@ -13,7 +13,7 @@ VENV=${VENV:-.venv}
 # not start a service where policy-rc.d forbids it; the tests never use a system etcd); podman
 # (with conmon) runs containers on cove networks through cove-netavark in its integration test;
 # docker-compose (1.29.2, Python, no dockerd: installed without recommends) drives cove in
-# tests/integration/test_compose.py.
+# tests/integration/test_compose.py and test_compose_front.py.
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
       busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium
       etcd-server etcd-client podman conmon docker-compose"

@@ -214,6 +214,13 @@ class ContainerConfig:
     #: Docker's Healthcheck (Test, Interval, Timeout, Retries, StartPeriod; ns), the image's when not given
     healthcheck: dict[str, Any] = field(default_factory=dict)
     volumes: dict[str, Any] = field(default_factory=dict)      # the request's Volumes (anonymous volumes)
+    # the streams the creating client meant to attach, as it said (inspect reports them; dockerpty
+    # attaches only these); stdin_once: the stdin is closed when the first attached client leaves
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    stdin_once: bool = False
+    stop_timeout: int | None = None          # seconds a stop waits before SIGKILL (None: 10)
 
 
 @dataclass
@@ -240,6 +247,7 @@ class HostConfig:
     #: "ReadOnly", "Propagation"}; a volume's Source is its name
     mounts: list[dict[str, Any]] = field(default_factory=list)
     restart_policy: dict[str, Any] = field(default_factory=dict)  # {"Name": ..., "MaximumRetryCount": N}
+    sysctls: dict[str, str] = field(default_factory=dict)      # namespaced net.* keys, set in the container's netns
 
 
 @dataclass

@@ -405,6 +405,7 @@ class Server:
                 if req is None:
                     return
                 sock.settimeout(self.limits.send_timeout)
+                began = time.monotonic()
                 try:
                     resp = self.router.dispatch(req)
                 except BaseException as exc:  # noqa: BLE001 - turned into an HTTP error
@@ -417,9 +418,13 @@ class Server:
                 sock.settimeout(self.limits.send_timeout)
                 if resp.hijack is not None:
                     sock.settimeout(None)     # the raw stream lives as long as the container
+                    _log_request(req, 101 if req.wants_upgrade else 200, began)
                     self._hijack(conn, sock, req, resp)
                     return
-                self._send(conn, sock, req, resp)
+                try:
+                    self._send(conn, sock, req, resp)
+                finally:
+                    _log_request(req, resp.status, began)
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is not h11.DONE:
                     return
                 try:
@@ -580,6 +585,13 @@ class Server:
             sock.sendall(head.encode())
             leftover = b""
         resp.hijack(sock, bytes(leftover))
+
+
+def _log_request(req: Request, status: int, began: float) -> None:
+    """At debug level, one line per request: ``METHOD path -> status (ms)`` (a stream's time is its
+    whole life; a hijacked connection's, until it was handed over)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s -> %d (%.1f ms)", req.method, req.path, status, (time.monotonic() - began) * 1000)
 
 
 def _plain(status: int, message: str, extra: list[tuple[str, str]]) -> bytes:

@@ -75,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"cove daemon: {exc}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=logging.DEBUG if st.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR,
+             "fatal": logging.CRITICAL}.get(st.log_level, logging.DEBUG if st.debug else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # pyroute2 logs every netlink message at debug level: cove's own debug lines (one per request,
+    # `METHOD path -> status (ms)`) would drown in it
+    logging.getLogger("pyroute2").setLevel(max(level, logging.INFO))
     log = logging.getLogger("cove.daemon")
     raise_fd_limit()
     from ..engine import Engine, EngineConfig

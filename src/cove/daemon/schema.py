@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
+from ..runtime import sysctl
+from . import createfields
 from ..errors import InvalidArgument, field_error
 from ..ipam import IpamConfig, parse_ipam_config
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
@@ -225,10 +227,14 @@ def mounts_request(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
 def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig, dict[str, EndpointRequest]]:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: expected a JSON object")
+    createfields.check_create(body)
     image = body.get("Image")
     if not image:
         raise InvalidArgument("invalid Image: an image name is required")
     hc = body.get("HostConfig") or {}
+    stop_timeout = body.get("StopTimeout")
+    if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)):
+        raise InvalidArgument("invalid StopTimeout: expected an integer number of seconds")
     config = ContainerConfig(
         image=image, image_id="",
         cmd=_str_list(body.get("Cmd"), "Cmd"), entrypoint=_str_list(body.get("Entrypoint"), "Entrypoint"),
@@ -236,13 +242,17 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
         domainname=body.get("Domainname") or "", workdir=body.get("WorkingDir") or "",
         tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
         exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}),
-        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=dict(body.get("Volumes") or {}))
+        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=dict(body.get("Volumes") or {}),
+        attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")), stdin_once=bool(body.get("StdinOnce")),
+        stop_timeout=stop_timeout)
     host = HostConfig(
         network_mode=hc.get("NetworkMode") or "default", auto_remove=bool(hc.get("AutoRemove")),
         dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
         dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
         port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
+        sysctls=sysctl.check(hc.get("Sysctls"), hc.get("NetworkMode") or "default"),
         **security_request(hc), **mounts_request(body, hc))
     if host.auto_remove and host.restart_policy.get("Name") not in ("", "no"):
         raise InvalidArgument("invalid HostConfig.RestartPolicy: can't create 'AutoRemove' container with "
@@ -354,6 +364,7 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "CapAdd": hc.cap_add or None, "CapDrop": hc.cap_drop or None, "Privileged": hc.privileged,
             "SecurityOpt": hc.security_opt or None, "PidsLimit": hc.pids_limit or None, "Memory": hc.memory,
             "LogConfig": hc.log_config or {"Type": "json-file", "Config": {}},
+            "Sysctls": hc.sysctls or None,
             "RestartPolicy": hc.restart_policy or {"Name": "no", "MaximumRetryCount": 0},
             "Binds": hc.binds or None,
             "Mounts": [_mount_json(m) for m in hc.mounts if m not in _bind_mounts(hc)] or None,
@@ -361,13 +372,14 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
         "Mounts": engine.volume_svc.inspect_mounts(c),
         "Config": {
             "Hostname": cfg.hostname, "Domainname": cfg.domainname, "User": "",
-            "AttachStdin": False, "AttachStdout": not cfg.tty, "AttachStderr": not cfg.tty,
-            "Tty": cfg.tty, "OpenStdin": cfg.open_stdin, "StdinOnce": False,
+            "AttachStdin": cfg.attach_stdin, "AttachStdout": cfg.attach_stdout, "AttachStderr": cfg.attach_stderr,
+            "Tty": cfg.tty, "OpenStdin": cfg.open_stdin, "StdinOnce": cfg.stdin_once,
             "Env": cfg.env, "Cmd": cfg.cmd or None, "Image": cfg.image, "WorkingDir": cfg.workdir,
             "Entrypoint": cfg.entrypoint or None, "ExposedPorts": cfg.exposed_ports or None,
             "Labels": cfg.labels,
             **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
             "Volumes": cfg.volumes or None,
+            **({"StopTimeout": cfg.stop_timeout} if cfg.stop_timeout is not None else {}),
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if c.state.netns else "", "SandboxKey": c.state.netns,

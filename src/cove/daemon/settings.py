@@ -57,6 +57,7 @@ class Settings:
     cluster_advertise: str = ""             # this host's VTEP: an IPv4 address or an interface name
     cluster_store_opts: dict[str, str] = field(default_factory=dict)   # kv.cacertfile, kv.certfile, kv.keyfile
     cluster_lease_ttl: int = 30             # seconds before the others forget a silent host
+    log_level: str = ""                    # debug | info | warn | error | fatal (dockerd's); "" with --debug: debug
 
 
 # key in daemon.json -> (attribute, kind)
@@ -71,6 +72,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
     "cluster-store": ("cluster_store", "cluster-store"), "cluster-advertise": ("cluster_advertise", "advertise"),
     "cluster-store-opts": ("cluster_store_opts", "kvopts"), "cluster-lease-ttl": ("cluster_lease_ttl", "ttl"),
+    "log-level": ("log_level", "loglevel"),
 }
 
 #: the cluster-store options cove knows (dockerd's kv.* names)
@@ -237,12 +239,19 @@ def _ttl(key: str, v: Any) -> int:
     return n
 
 
+def _loglevel(key: str, v: Any) -> str:
+    if v not in ("debug", "info", "warn", "error", "fatal"):
+        raise bad(key, v, "must be debug, info, warn, error or fatal")
+    return str(v)
+
+
 #: a setting's kind (KEYS) -> its converter: validate the value, return what to store
 CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "bool": _bool, "proxy": _no_proxy, "path": _path, "host": _host, "firewall": _firewall,
     "iptables": lambda key, v: None if _bool(key, v) else "none", "ifname": _ifname, "bip": _bip,
     "cidr": _cidr, "pools": _pools, "ipv4": _ipv4, "ips": _ips, "strs": _strs, "bytes": parse_bytes,
     "mtu": _mtu, "cluster-store": _cluster_store, "advertise": _advertise, "kvopts": _kvopts, "ttl": _ttl,
+    "loglevel": _loglevel,
 }
 
 
@@ -281,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
     p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
     p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
+    p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal (debug logs every request)")
     return p
 
 

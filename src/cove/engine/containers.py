@@ -411,13 +411,15 @@ class ContainerService:
             if not c.running:
                 return False
             state_dir = self.cfg.container_state_dir(c.id)
+            if timeout is None:        # the container's StopTimeout, else Docker's 10 s
+                timeout = 10 if c.config.stop_timeout is None else c.config.stop_timeout
             self.container_event(c, "kill", signal=int(_signal.SIGTERM))
 
         def killed() -> None:
             with self.lock:
                 self.container_event(c, "kill", signal=int(_signal.SIGKILL))
 
-        code = self.runtime.stop(state_dir, 10 if timeout is None else timeout, on_kill=killed)
+        code = self.runtime.stop(state_dir, timeout, on_kill=killed)
         self.on_exit(c.id, code)
         with self.lock:
             self.container_event(c, "stop")

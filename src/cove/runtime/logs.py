@@ -21,7 +21,10 @@ from ..errors import InvalidArgument
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 DEFAULT_MAX_FILE = 5
-LOG_DRIVERS = ("json-file", "local")
+LOG_DRIVERS = ("json-file", "local", "none")
+#: ``--log-driver none``: ``logs`` is refused, as Docker does; the output is still kept this small
+#: (one file of 1 MiB) because an attached client reads it from there
+NONE_MAX_SIZE = 1024 * 1024
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
 
@@ -36,8 +39,10 @@ def check_config(log_config: dict[str, Any]) -> None:
     """A 400 for a LogConfig cove cannot honour."""
     driver = log_config.get("Type") or "json-file"
     if driver not in LOG_DRIVERS:
-        raise InvalidArgument(f"invalid LogConfig: log driver {driver!r} (cove has json-file)")
+        raise InvalidArgument(f"invalid LogConfig.Type: log driver {driver!r} (cove has json-file, local, none)")
     opts = log_config.get("Config") or {}
+    if driver == "none" and opts:
+        raise InvalidArgument("invalid LogConfig.Config: the none log driver takes no options")
     if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
         raise InvalidArgument("invalid LogConfig: Config must map option names to strings")
     for key in opts:
@@ -55,6 +60,8 @@ def check_config(log_config: dict[str, Any]) -> None:
 def limits(log_config: dict[str, Any]) -> tuple[int, int]:
     """(max size in bytes, max files) of a checked LogConfig; cove's default cap when unset.
     ``max-size=-1`` turns the cap off (0)."""
+    if (log_config or {}).get("Type") == "none":
+        return NONE_MAX_SIZE, 1
     opts = (log_config or {}).get("Config") or {}
     size = opts.get("max-size")
     if size is None:
@@ -152,12 +159,14 @@ def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[],
 
     ``stream`` is "stdout" or "stderr" (a terminal's output is all "stdout").  With
     ``tail``, only the last ``tail`` lines come first (stdout's then stderr's, the last
-    ``tail`` of them), read from the end of the files.
+    ``tail`` of them), read from the end of the files.  The end is taken now, at the
+    call, not at the first ``next()``: ``tail=0`` is "what is written from now on"
+    (an attach without ``logs=1``), even if the reading starts later.
     """
     names = _files(data_dir, tty)
     files: dict[str, BinaryIO] = {}
+    picked: list[tuple[str, bytes]] = []
     if tail is not None:
-        picked: list[tuple[str, bytes]] = []
         for stream, name in names:
             path = os.path.join(data_dir, name)
             try:
@@ -165,8 +174,16 @@ def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[],
                 files[stream].seek(0, os.SEEK_END)  # what follows the tail starts here
             except FileNotFoundError:
                 pass
-            picked += [(stream, line) for line in _last_lines([*_rotated(path), path], tail)]
-        yield from (picked[-tail:] if tail > 0 else [])
+            if tail > 0:
+                picked += [(stream, line) for line in _last_lines([*_rotated(path), path], tail)]
+    return _follow(data_dir, names, files, tail is not None, picked[-tail:] if tail else [], follow, is_running)
+
+
+def _follow(data_dir: str, names: list[tuple[str, str]], files: dict[str, BinaryIO], from_end: bool,
+            picked: list[tuple[str, bytes]], follow: bool,
+            is_running: Callable[[], bool]) -> Iterator[tuple[str, bytes]]:
+    if from_end:
+        yield from picked
     else:
         for stream, name in names:
             for old in _rotated(os.path.join(data_dir, name)):

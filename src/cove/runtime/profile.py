@@ -324,6 +324,9 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
         "readonlyPaths": [] if priv else list(READONLY_PATHS),
         "rootfsPropagation": "rslave",
     }
+    sysctls = getattr(spec, "sysctls", None)
+    if sysctls:
+        linux["sysctl"] = dict(sysctls)       # written by runc's init, inside the container's netns
     if priv:
         linux["devices"] = _host_devices()
     seccomp = seccomp_for(spec.seccomp, caps, priv)

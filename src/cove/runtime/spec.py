@@ -39,6 +39,7 @@ class ContainerSpec:
     #: binds, volumes and tmpfs: {"type": bind|volume|tmpfs, "source": host path, "target",
     #: "readonly", "propagation", "size", "mode"} (cove.engine.volumes.VolumeService.spec_mounts)
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)    # net.* keys runc sets in the container's netns
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
@@ -70,4 +71,4 @@ def security_spec(host_config: Any) -> dict[str, Any]:
     return {"cap_add": list(host_config.cap_add), "cap_drop": list(host_config.cap_drop),
             "privileged": bool(host_config.privileged), "seccomp": seccomp, "no_new_privileges": nnp,
             "pids_limit": int(host_config.pids_limit), "memory": int(host_config.memory),
-            "log_max_size": max_size, "log_max_file": max_file}
+            "log_max_size": max_size, "log_max_file": max_file, "sysctls": dict(host_config.sysctls)}

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from ... import pipework
-from ...errors import InvalidArgument, NotFound
+from ...errors import InvalidArgument, NotFound, NotImplementedByCove
 from ..backend import Backend
 from ...runtime.proc import descendants
 from ...runtime.streams import close_write, frame, pump_to_fifo
@@ -128,6 +128,8 @@ def container_logs(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         tty = c.config.tty
+        if c.host_config.log_config.get("Type") == "none":
+            raise NotImplementedByCove("configured logging driver does not support reading")
     want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
     tail = req.arg("tail")
     if tail and tail != "all" and not tail.lstrip("-").isdigit():
@@ -149,22 +151,26 @@ def container_attach(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         cid, tty, open_stdin = c.id, c.config.tty, c.config.open_stdin
-    want_stdin = req.flag("stdin") and open_stdin
+    stream_on = req.flag("stream")
+    want_stdin = req.flag("stdin") and open_stdin and stream_on
     want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
-    if not req.flag("stream"):
-        raise InvalidArgument("invalid stream: cove supports attach with stream=1 only")
+    # Docker's attach: logs=1 replays what the container wrote so far, then (stream=1) what it
+    # writes from now on; without logs, only what comes after the attach.  The position is
+    # taken here, before the answer, so output written meanwhile is not lost.
+    output = engine.logs(cid, follow=stream_on, tail=None if req.flag("logs") else 0)
 
     engine.attach_begin(cid)    # now, before the client starts the container
 
     def run(sock: socket.socket, leftover: bytes) -> None:
         try:
-            with engine.lock:
-                engine.changed.wait_for(lambda: cid not in engine.containers or engine.containers[cid].running
-                                   or engine.containers[cid].state.status == "exited", 300)
+            if stream_on:
+                with engine.lock:
+                    engine.changed.wait_for(lambda: cid not in engine.containers or engine.containers[cid].running
+                                            or engine.containers[cid].state.status == "exited", 300)
             if want_stdin:
                 fifo = os.path.join(engine.cfg.container_state_dir(cid), "stdin")
                 threading.Thread(target=pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
-            for stream, data in engine.logs(cid, follow=True):
+            for stream, data in output:
                 if want.get(stream, False):
                     sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
         except (NotFound, OSError):

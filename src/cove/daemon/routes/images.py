@@ -7,6 +7,8 @@ Module-level handlers, each ``handler(engine, req, *path_params)``; :data:`ROUTE
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 from ...errors import InvalidArgument, NotFound
 from ...model import parse_bool
@@ -53,11 +55,28 @@ def images_list(engine: Backend, req: Request) -> Response:
 
 def image_inspect(engine: Backend, req: Request, ref: str) -> Response:
     img = engine.images.get(ref)
-    return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "Created": img.created,
-                          "Size": img.size, "Os": "linux", "Architecture": "amd64",
-                          "Config": {"Cmd": None, "Env": None, **img.config},
+    created = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(img.created))
+               + f".{int(img.created % 1 * 1e9):09d}Z")
+    config = image_config(img.config)
+    # Docker 20.10's shape: an imported image has an empty ContainerConfig (the build container's
+    # config); docker-compose reads ContainerConfig.Volumes when it recreates a container
+    return Response.json({"Id": img.id, "RepoTags": list(img.repo_tags), "RepoDigests": [], "Parent": "",
+                          "Comment": "Imported from -", "Created": created, "Container": "",
+                          "ContainerConfig": image_config({}), "DockerVersion": "", "Author": "",
+                          "Config": config, "Architecture": "amd64", "Os": "linux",
+                          "Size": img.size, "VirtualSize": img.size,
+                          "GraphDriver": {"Name": "overlay2", "Data": None},
                           "RootFS": {"Type": "layers", "Layers": []},
+                          "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
                           "CoveRootfs": img.rootfs})
+
+
+def image_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """An image's ``Config`` (or ``ContainerConfig``) with every key Docker 20.10 writes."""
+    return {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+            "AttachStderr": False, "ExposedPorts": None, "Tty": False, "OpenStdin": False, "StdinOnce": False,
+            "Env": None, "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+            "OnBuild": None, "Labels": None, **cfg}
 
 
 def image_delete(engine: Backend, req: Request, ref: str) -> Response:
