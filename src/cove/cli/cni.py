@@ -54,7 +54,7 @@ def sandbox_id(container_id: str, ifname: str) -> str:
 
 
 def _client(conf: Mapping[str, Any]) -> Any:
-    from cove.client import DEFAULT_HOST, Client
+    from cove.cli.client import DEFAULT_HOST, Client
 
     return Client(str(conf.get("cove_host") or os.environ.get("COVE_HOST") or DEFAULT_HOST))
 
@@ -140,7 +140,7 @@ def _check(status: dict[str, Any], prev: Any) -> None:
 
 
 def run(env: Mapping[str, str], stdin: TextIO, stdout: TextIO) -> int:
-    from cove.client import APIError, DaemonUnreachable
+    from cove.cli.client import APIError, DaemonUnreachable
 
     version = "1.1.0"
     try:

@@ -41,7 +41,7 @@ def _host() -> str:
     """The daemon's socket: the ``cove-host`` file next to the invoked program (``cove setup podman``
     writes it in the helper directory: podman's cleanup process, which tears networks down, runs
     without the user's environment), else ``$COVE_HOST``, else cove's default."""
-    from cove.client import DEFAULT_HOST
+    from cove.cli.client import DEFAULT_HOST
 
     try:
         with open(os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), HOST_FILE)) as f:
@@ -54,7 +54,7 @@ def _host() -> str:
 
 
 def _client() -> Any:
-    from cove.client import Client
+    from cove.cli.client import Client
 
     return Client(_host())
 
@@ -124,7 +124,7 @@ def _parse_args(argv: list[str]) -> tuple[str, str | None]:
 
 
 def run(argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
-    from cove.client import APIError, DaemonUnreachable
+    from cove.cli.client import APIError, DaemonUnreachable
 
     try:
         cmd, netns = _parse_args(argv)

@@ -109,7 +109,7 @@ def setup() -> None:
 def podman(ctx: click.Context, undo: bool, conf_dir: str, helper_dir: str) -> None:
     """Podman runs cove-netavark as its netavark: `podman run --network NET` joins cove network NET."""
     from cove.cli.main import Settings
-    from cove.client import DEFAULT_HOST
+    from cove.cli.client import DEFAULT_HOST
 
     settings = ctx.find_object(Settings)
     host = settings.host if settings and settings.host and settings.host != DEFAULT_HOST else None
