@@ -59,7 +59,7 @@ def test_defaults_of_default_only_fields_and_the_other_branchs_fields_pass() -> 
 
 
 def test_every_table_entry_has_a_known_handling() -> None:
-    handlings = {createfields.HONOURED, createfields.ACCEPTED, createfields.OTHER, createfields.DEFAULT_ONLY,
+    handlings = {createfields.HONOURED, createfields.ACCEPTED, createfields.DEFAULT_ONLY,
                  createfields.REFUSED}
     for table in (createfields.CONFIG, createfields.HOST):
         assert all(f.handling in handlings for f in table.values())

@@ -109,6 +109,6 @@ def test_restart_keeps_a_live_sandbox_and_drops_a_dead_one(tmp_path: Path) -> No
     e2.reconcile()
     ids = [s["id"] for s in e2.list_sandboxes()]
     assert ids == ["c0ffee" * 4]
-    assert e2.leases(e2.find_network("web").id) == {"10.70.0.9"}
+    assert e2.state.leases(e2.state.find_network("web").id) == {"10.70.0.9"}
     assert any(p.host_port == 8080 for p in rig.firewall.ports)
     assert "addr eth0 10.70.0.9/24" in rig.kernel.dump()
