@@ -248,6 +248,7 @@ class HostConfig:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     restart_policy: dict[str, Any] = field(default_factory=dict)  # {"Name": ..., "MaximumRetryCount": N}
     sysctls: dict[str, str] = field(default_factory=dict)      # namespaced net.* keys, set in the container's netns
+    userns_mode: str = ""                    # "host": no user namespace under --userns-remap ("": the daemon's)
 
 
 @dataclass

@@ -88,6 +88,7 @@ HOST: dict[str, Field] = {
     "Memory": Field(HONOURED),
     "LogConfig": Field(HONOURED, "json-file (max-size, max-file), local, none"),
     "Sysctls": Field(HONOURED, "namespaced net.* keys, set inside the container's network namespace"),
+    "UsernsMode": Field(HONOURED, "host: no user namespace when the daemon runs with --userns-remap"),
     # no work for the daemon -------------------------------------------------------------
     "ContainerIDFile": Field(ACCEPTED, "written by the client"),
     "ConsoleSize": Field(ACCEPTED, "the terminal's size comes with the client's resize call"),
@@ -100,7 +101,6 @@ HOST: dict[str, Field] = {
     "IpcMode": Field(DEFAULT_ONLY, "a private IPC namespace", ("private", "shareable")),
     "PidMode": Field(DEFAULT_ONLY, "a private PID namespace", ("private",)),
     "UTSMode": Field(DEFAULT_ONLY, "a private UTS namespace", ("private",)),
-    "UsernsMode": Field(DEFAULT_ONLY, "no user namespace", ("private",)),
     "CgroupnsMode": Field(DEFAULT_ONLY, "a private cgroup namespace", ("private",)),
     "Isolation": Field(DEFAULT_ONLY, "Windows only", ("default",)),
     "Runtime": Field(DEFAULT_ONLY, "containers run with runc", ("runc",)),

@@ -164,7 +164,12 @@ def security_request(hc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(log_config, dict):
         raise InvalidArgument("invalid LogConfig: expected an object")
     logs.check_config(log_config)
+    userns_mode = hc.get("UsernsMode") or ""
+    if userns_mode not in ("", "host", "private"):
+        raise InvalidArgument(f"invalid HostConfig.UsernsMode {userns_mode!r}: host, or empty for the daemon's "
+                              "(--userns-remap)")
     return {"cap_add": cap_add, "cap_drop": cap_drop, "privileged": bool(hc.get("Privileged")),
+            "userns_mode": "host" if userns_mode == "host" else "",
             "security_opt": security_opt, "pids_limit": max(pids, 0), "memory": memory,
             "log_config": {"Type": log_config.get("Type") or "json-file",
                            "Config": dict(log_config.get("Config") or {})}}
@@ -364,7 +369,7 @@ def container_json(engine: Backend, c: Container) -> dict[str, Any]:
             "CapAdd": hc.cap_add or None, "CapDrop": hc.cap_drop or None, "Privileged": hc.privileged,
             "SecurityOpt": hc.security_opt or None, "PidsLimit": hc.pids_limit or None, "Memory": hc.memory,
             "LogConfig": hc.log_config or {"Type": "json-file", "Config": {}},
-            "Sysctls": hc.sysctls or None,
+            "Sysctls": hc.sysctls or None, "UsernsMode": hc.userns_mode,
             "RestartPolicy": hc.restart_policy or {"Name": "no", "MaximumRetryCount": 0},
             "Binds": hc.binds or None,
             "Mounts": [_mount_json(m) for m in hc.mounts if m not in _bind_mounts(hc)] or None,

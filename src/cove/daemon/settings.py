@@ -58,6 +58,7 @@ class Settings:
     cluster_store_opts: dict[str, str] = field(default_factory=dict)   # kv.cacertfile, kv.certfile, kv.keyfile
     cluster_lease_ttl: int = 30             # seconds before the others forget a silent host
     log_level: str = ""                    # debug | info | warn | error | fatal (dockerd's); "" with --debug: debug
+    userns_remap: str = ""                 # default | USER[:GROUP]: containers' root is a subordinate id range
 
 
 # key in daemon.json -> (attribute, kind)
@@ -72,7 +73,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "mtu": ("mtu", "mtu"), "userland-proxy": ("", "proxy"), "debug": ("debug", "bool"),
     "cluster-store": ("cluster_store", "cluster-store"), "cluster-advertise": ("cluster_advertise", "advertise"),
     "cluster-store-opts": ("cluster_store_opts", "kvopts"), "cluster-lease-ttl": ("cluster_lease_ttl", "ttl"),
-    "log-level": ("log_level", "loglevel"),
+    "log-level": ("log_level", "loglevel"), "userns-remap": ("userns_remap", "userns"),
 }
 
 #: the cluster-store options cove knows (dockerd's kv.* names)
@@ -239,6 +240,15 @@ def _ttl(key: str, v: Any) -> int:
     return n
 
 
+def _userns(key: str, v: Any) -> str:
+    from ..runtime.userns import parse_setting
+
+    try:
+        return parse_setting(v, key)
+    except InvalidArgument:
+        raise bad(key, v, "use default or USER[:GROUP] (a user with ranges in /etc/subuid and /etc/subgid)") from None
+
+
 def _loglevel(key: str, v: Any) -> str:
     if v not in ("debug", "info", "warn", "error", "fatal"):
         raise bad(key, v, "must be debug, info, warn, error or fatal")
@@ -251,7 +261,7 @@ CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "iptables": lambda key, v: None if _bool(key, v) else "none", "ifname": _ifname, "bip": _bip,
     "cidr": _cidr, "pools": _pools, "ipv4": _ipv4, "ips": _ips, "strs": _strs, "bytes": parse_bytes,
     "mtu": _mtu, "cluster-store": _cluster_store, "advertise": _advertise, "kvopts": _kvopts, "ttl": _ttl,
-    "loglevel": _loglevel,
+    "loglevel": _loglevel, "userns": _userns,
 }
 
 
@@ -290,6 +300,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
     p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
     p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
+    p.add_argument("--userns-remap", help="default or USER[:GROUP]: run containers' root as that user's "
+                   "subordinate ids (default: the dockremap user, made if missing)")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal (debug logs every request)")
     return p
 
@@ -345,5 +357,5 @@ def effective(s: Settings) -> dict[str, Any]:
         "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
         "cluster-store": s.cluster_store, "cluster-advertise": s.cluster_advertise,
-        "cluster-lease-ttl": s.cluster_lease_ttl,
+        "cluster-lease-ttl": s.cluster_lease_ttl, "userns-remap": s.userns_remap,
     }

@@ -41,6 +41,7 @@ from .state import State
 from .health import HealthMonitor
 from .restart import Restarter
 from .volumes import VolumeService
+from . import remap
 
 _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "happy", "jolly", "keen",
         "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "vibrant")
@@ -164,6 +165,7 @@ class ContainerService:
                 c.config.hostname = c.id[:12]
             if c.mode == "bridge":
                 self.ports.check_ports(c)
+            remap.check_create(self.cfg.userns_remap, host, image.rootfs)
             made = self.volumes.prepare(c, icfg.get("Volumes"))
             try:
                 os.makedirs(self.cfg.container_data_dir(c.id), exist_ok=True)
@@ -302,12 +304,13 @@ class ContainerService:
                 if self.names.start_resolver(c, sandbox):
                     undo.callback(self.names.stop_resolver, c.id)
                 spec = ContainerSpec(
-                    id=c.id, rootfs=image.rootfs, state_dir=self.cfg.container_state_dir(c.id),
+                    id=c.id, state_dir=self.cfg.container_state_dir(c.id),
                     data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    mounts=mounts, **security_spec(c.host_config))
+                    mounts=mounts, **security_spec(c.host_config),
+                    **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs))
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:

@@ -16,6 +16,8 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..runtime.userns import IdMaps
+
 log = logging.getLogger("cove.engine")
 
 
@@ -45,6 +47,7 @@ class EngineConfig:
     cluster_store: str = ""                   # --cluster-store: etcd://h1:2379,... ("" : single host)
     cluster_advertise: str = ""               # --cluster-advertise: this host's VTEP address or interface
     cluster_lease_ttl: int = 30               # --cluster-lease-ttl (seconds)
+    userns_remap: IdMaps | None = None        # --userns-remap, resolved (cove.runtime.userns); None: off
 
     @property
     def netns_dir(self) -> str:

@@ -293,6 +293,13 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
+    uid_map, gid_map = getattr(spec, "uid_map", None), getattr(spec, "gid_map", None)
+    if uid_map and gid_map and spec.netns:
+        # a user namespace may mount sysfs only in a network namespace it owns, and cove's
+        # (made by the daemon) belongs to the host's: bind the host's /sys read-only instead, as
+        # runc and Podman do for rootless containers
+        mounts[3] = {"destination": "/sys", "type": "bind", "source": "/sys",
+                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
     user = sorted(getattr(spec, "mounts", []), key=lambda m: m["target"].count("/"))
     mounts += [user_mount(m) for m in user]
     taken = {m["target"] for m in user}
@@ -304,6 +311,8 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
     namespaces: list[dict[str, Any]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if spec.netns:
         namespaces.append({"type": "network", "path": spec.netns})
+    if uid_map and gid_map:                       # --userns-remap: root inside is a subordinate id outside
+        namespaces.append({"type": "user"})
     resources: dict[str, Any] = {
         # Docker's rules: nothing but the standard nodes may be opened; mknod of any is allowed
         "devices": [{"allow": True, "access": "rwm"}] if priv else [
@@ -324,6 +333,9 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
         "readonlyPaths": [] if priv else list(READONLY_PATHS),
         "rootfsPropagation": "rslave",
     }
+    if uid_map and gid_map:
+        linux["uidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in uid_map]
+        linux["gidMappings"] = [{"containerID": c, "hostID": h, "size": n} for c, h, n in gid_map]
     sysctls = getattr(spec, "sysctls", None)
     if sysctls:
         linux["sysctl"] = dict(sysctls)       # written by runc's init, inside the container's netns

@@ -34,10 +34,14 @@ def _opt(path: str) -> str:
     return path
 
 
-def _overlay(lower: str, target: str, data_dir: str) -> None:
+def _overlay(lower: str, target: str, data_dir: str, owner: tuple[int, int] | None = None) -> None:
     upper, work = os.path.join(data_dir, "upper"), os.path.join(data_dir, "work")
     os.makedirs(upper, exist_ok=True)
     os.makedirs(work, exist_ok=True)
+    if owner is not None:               # the merged root is the upper dir's: the remapped root's
+        st = os.stat(lower)
+        os.chown(upper, *owner)
+        os.chmod(upper, st.st_mode & 0o7777)
     sc.mount("overlay", target, "overlay", sc.MS_NODEV,
              f"lowerdir={_opt(lower)},upperdir={_opt(upper)},workdir={_opt(work)}")
 
@@ -76,5 +80,6 @@ def prepare(spec: ContainerSpec) -> str:
         _drop_namespace_files(root)
         _overlay("/etc", os.path.join(root, "etc"), spec.data_dir)
     else:
-        _overlay(spec.rootfs, root, spec.data_dir)
+        owner = (spec.uid_map[0][1], spec.gid_map[0][1]) if spec.uid_map and spec.gid_map else None
+        _overlay(spec.rootfs, root, spec.data_dir, owner)
     return root

@@ -40,6 +40,9 @@ class ContainerSpec:
     #: "readonly", "propagation", "size", "mode"} (cove.engine.volumes.VolumeService.spec_mounts)
     mounts: list[dict[str, Any]] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)    # net.* keys runc sets in the container's netns
+    #: --userns-remap: [[container id, host id, count], ...] (OCI uidMappings/gidMappings); empty: no user namespace
+    uid_map: list[list[int]] = field(default_factory=list)
+    gid_map: list[list[int]] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""

@@ -72,11 +72,19 @@ def start(spec: ContainerSpec) -> int:
         raise InvalidArgument("No command specified")
     if is_alive(spec.state_dir):
         raise Conflict(f"container {spec.id[:12]} is already running")
+    # 0700 root: a setuid file the container left in its layer, its spec (with the
+    # environment's secrets) and its logs are no one else's (Docker's CVE-2021-41091).
+    # With --userns-remap, runc's init (the remapped root) must pass through them to its
+    # root and its /etc files: 0710 root:REMAPPED-GID, as dockerd's per-remap data root
+    gid = spec.gid_map[0][1] if spec.uid_map and spec.gid_map else 0
     for path in (spec.state_dir, spec.data_dir):
-        # 0700 root: a setuid file the container left in its layer, its spec (with the
-        # environment's secrets) and its logs are no one else's (Docker's CVE-2021-41091)
         os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+        os.chown(path, 0, gid)
+        os.chmod(path, 0o710 if gid else 0o700)
+    if gid:                                      # its /etc files are the remapped root's, as dockerd's
+        for source in spec.etc_files.values():
+            if os.path.dirname(source) == spec.data_dir:
+                os.chown(source, spec.uid_map[0][1], gid)
     _runc_delete(spec.state_dir, spec.id)          # what a killed shim left behind
     for name in STATE_FILES:
         try:

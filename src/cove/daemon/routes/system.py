@@ -51,6 +51,8 @@ def info(engine: Backend, req: Request, settings: Settings | None = None) -> Res
             "NEventsListener": engine.events.subscribers,
             "Plugins": {"Network": ["bridge", "host", "null"], "Volume": [], "Log": ["file"]},
             "FirewallBackend": {"Driver": engine.firewall_name},
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns",
+                                *(["name=userns"] if engine.cfg.userns_remap is not None else [])],
             "CoveExecRoot": engine.cfg.exec_root,
             "CoveSettings": effective(settings) if settings is not None else {},
             "CoveKernelFeatures": kernel_features(),

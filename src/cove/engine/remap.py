@@ -1,0 +1,45 @@
+"""``--userns-remap`` for one container: dockerd's rules at create, the spec's fields at start.
+
+With the daemon's remapped root (:mod:`cove.runtime.userns`) every container gets a user
+namespace unless it opts out with ``--userns=host`` (``HostConfig.UsernsMode: "host"``).
+As dockerd (``verifyPlatformContainerSettings``), a container in the user namespace cannot be
+``--privileged`` or share the host's network namespace; cove adds the built-in ``host``
+image, whose root is the host's own files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..model import HostConfig
+from ..runtime import userns
+from ..runtime.userns import IdMaps
+
+
+def applies(remap: IdMaps | None, host: HostConfig) -> bool:
+    return remap is not None and host.userns_mode != "host"
+
+
+def check_create(remap: IdMaps | None, host: HostConfig, rootfs: str | None) -> None:
+    """A 400 in dockerd's words for what a remapped container cannot be."""
+    if not applies(remap, host):
+        return
+    if host.privileged:
+        raise InvalidArgument("privileged mode is incompatible with user namespaces.  You must run the container "
+                              "in the host namespace when running privileged mode (--userns=host)")
+    if host.network_mode == "host":
+        raise InvalidArgument("cannot share the host's network namespace when user namespaces are enabled "
+                              "(--userns=host)")
+    if rootfs is None:
+        raise InvalidArgument("the built-in image host shares the host's files: it cannot run in a user "
+                              "namespace (--userns=host)")
+
+
+def spec_fields(remap: IdMaps | None, host: HostConfig, rootfs: str | None) -> dict[str, Any]:
+    """The ContainerSpec's rootfs (the image's copy the remapped root owns) and id maps."""
+    if not applies(remap, host) or rootfs is None:
+        return {"rootfs": rootfs}
+    assert remap is not None
+    uid_map, gid_map = remap.oci()
+    return {"rootfs": userns.remapped_rootfs(rootfs, remap), "uid_map": uid_map, "gid_map": gid_map}
