@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("cove.daemon")
     raise_fd_limit()
     from ..engine import Engine, EngineConfig
+    from ..runtime.userns import check_reachable
     from ..runtime.userns import resolve as resolve_remap
     from .http import Server
     from .routes import build_router
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         locks = [take_lock(st.data_root), take_lock(st.exec_root)]
         if socket_in_use(path):
             raise CoveError(f"another daemon answers on unix://{path}")
+        remap = resolve_remap(st.userns_remap)
+        if remap is not None:
+            for root in (st.data_root, st.exec_root):
+                check_reachable(root, remap)
         cfg = EngineConfig(data_root=st.data_root, exec_root=st.exec_root, firewall=st.firewall,
                            external_bridge=st.bridge, bip=st.bip, fixed_cidr=st.fixed_cidr, mtu=st.mtu,
                            icc=st.icc, ip_forward=st.ip_forward, ip_masq=st.ip_masq,
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
                            dns_search=st.dns_search, dns_options=st.dns_opts, cluster_store=st.cluster_store,
                            cluster_advertise=st.cluster_advertise, cluster_lease_ttl=st.cluster_lease_ttl,
-                           userns_remap=resolve_remap(st.userns_remap))
+                           userns_remap=remap)
         engine = Engine(cfg)
         engine.open()
     except CoveError as exc:

@@ -309,8 +309,10 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    mounts=mounts, **security_spec(c.host_config),
-                    **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs))
+                    mounts=mounts, **{**security_spec(c.host_config),
+                                      **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs)})
+                for key, value in remap.netns_sysctls(self.cfg.userns_remap, c).items():
+                    self.kernel.sysctl(key, value, sandbox)
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:

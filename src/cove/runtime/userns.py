@@ -268,3 +268,21 @@ def remapped_rootfs(rootfs: str, maps: IdMaps) -> str:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_reachable(path: str, maps: IdMaps) -> None:
+    """dockerd's check at start: every directory above ``path`` (the data or exec root) must let the
+    remapped root through, or each container start would fail; :class:`RemapError` names the first."""
+    uid, gid = maps.root
+    directory = os.path.abspath(path)
+    while directory != "/":
+        directory = os.path.dirname(directory)
+        try:
+            st = os.stat(directory)
+        except FileNotFoundError:
+            continue
+        mode = st.st_mode
+        if not (mode & stat.S_IXOTH or (st.st_uid == uid and mode & stat.S_IXUSR)
+                or (st.st_gid == gid and mode & stat.S_IXGRP)):
+            raise RemapError(f"userns-remap: {directory} (above {path}) keeps the remapped root ({uid}:{gid}) out;"
+                             " allow it through (chmod o+x) or choose another root")
