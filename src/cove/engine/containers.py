@@ -193,15 +193,27 @@ class ContainerService:
             c.config.domainname = other.config.domainname
             return other.state.netns
         path = os.path.join(self.cfg.netns_dir, c.id)
-        self.kernel.create_netns(path)
+        if remap.applies(self.cfg.userns_remap, c.host_config) and self.cfg.userns_remap is not None:
+            uid_map, gid_map = self.cfg.userns_remap.oci()
+            self.kernel.create_userns_netns(path, remap.userns_file(self.cfg, c.id), uid_map, gid_map)
+        else:
+            self.kernel.create_netns(path)
         undo.callback(self._drop_netns, path)
         inside = self.kernel.get(path)
         inside.set_link(inside.index("lo"), state="up")
         return path
 
+    def _joined(self, c: Container) -> Container | None:
+        """The container whose network namespace ``--network container:NAME`` joins."""
+        if c.mode != "container":
+            return None
+        return self.find_container(c.host_config.network_mode.split(":", 1)[1])
+
     def _drop_netns(self, path: str) -> None:
         self.kernel.drop(path)
         self.kernel.delete_netns(path)
+        if self.cfg.userns_remap is not None:           # the user namespace that owned it, if any
+            self.kernel.delete_netns(remap.userns_file(self.cfg, os.path.basename(path)))
 
     def _etc_files(self, c: Container) -> dict[str, str]:
         """Write hosts, resolv.conf and hostname for the container; return their paths."""
@@ -310,9 +322,8 @@ class ContainerService:
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
                     mounts=mounts, **{**security_spec(c.host_config),
-                                      **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs)})
-                for key, value in remap.netns_sysctls(self.cfg.userns_remap, c).items():
-                    self.kernel.sysctl(key, value, sandbox)
+                                      **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
+                                                          remap.userns_for(self.cfg, c, self._joined(c)))})
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:

@@ -53,6 +53,10 @@ class EngineConfig:
     def netns_dir(self) -> str:
         return os.path.join(self.exec_root, "netns")
 
+    @property
+    def userns_dir(self) -> str:
+        return os.path.join(self.exec_root, "userns")
+
     def container_state_dir(self, cid: str) -> str:
         return os.path.join(self.exec_root, "containers", cid)
 

@@ -230,3 +230,7 @@ class Reconciler:
                 path = os.path.join(self.cfg.netns_dir, name)
                 if path not in held:
                     self.kernel.delete_netns(path)
+        if os.path.isdir(self.cfg.userns_dir):           # --userns-remap: the owners of those namespaces
+            for name in os.listdir(self.cfg.userns_dir):
+                if os.path.join(self.cfg.netns_dir, name) not in held:
+                    self.kernel.delete_netns(os.path.join(self.cfg.userns_dir, name))

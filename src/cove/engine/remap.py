@@ -9,12 +9,14 @@ image, whose root is the host's own files.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import InvalidArgument
 from ..model import Container, HostConfig
 from ..runtime import userns
 from ..runtime.userns import IdMaps
+from .core import EngineConfig
 
 
 def applies(remap: IdMaps | None, host: HostConfig) -> bool:
@@ -36,25 +38,29 @@ def check_create(remap: IdMaps | None, host: HostConfig, rootfs: str | None) -> 
                               "namespace (--userns=host)")
 
 
-#: what dockerd (20.10+) sets in every container's network namespace.  cove's namespace belongs to
-#: the host's user namespace, where a remapped root has no CAP_NET_RAW or CAP_NET_BIND_SERVICE:
-#: with these, ping uses ICMP datagram sockets and ports below 1024 can be bound
-NETNS_SYSCTLS = {"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"}
+def userns_file(cfg: EngineConfig, cid: str) -> str:
+    """Where a remapped container's user namespace is bound (beside its network namespace, which
+    it owns: :meth:`cove.kernel.api.Kernel.create_userns_netns`)."""
+    return os.path.join(cfg.userns_dir, cid)
 
 
-def netns_sysctls(remap: IdMaps | None, c: Container) -> dict[str, str]:
-    """The sysctls the daemon sets in a remapped container's own network namespace: runc would
-    write them from inside the user namespace, which may not change a namespace it does not own."""
-    if not applies(remap, c.host_config) or c.mode not in ("bridge", "none"):
-        return {}
-    return {**NETNS_SYSCTLS, **c.host_config.sysctls}
+def userns_for(cfg: EngineConfig, c: Container, other: Container | None) -> str | None:
+    """The bound user namespace the container joins: its own, or with ``--network container:NAME``
+    the other's when it has one (as dockerd: sharing a network namespace means sharing its owner)."""
+    if not applies(cfg.userns_remap, c.host_config):
+        return None
+    if c.mode in ("bridge", "none"):
+        return userns_file(cfg, c.id)
+    if other is not None and os.path.exists(userns_file(cfg, other.id)):
+        return userns_file(cfg, other.id)
+    return None
 
 
-def spec_fields(remap: IdMaps | None, host: HostConfig, rootfs: str | None) -> dict[str, Any]:
-    """The ContainerSpec's rootfs (the image's copy the remapped root owns), id maps, and no
-    sysctls for runc (:func:`netns_sysctls`)."""
+def spec_fields(remap: IdMaps | None, host: HostConfig, rootfs: str | None, userns_path: str | None) -> dict[str, Any]:
+    """The ContainerSpec's rootfs (the image's copy the remapped root owns), id maps and user namespace."""
     if not applies(remap, host) or rootfs is None:
         return {"rootfs": rootfs}
     assert remap is not None
     uid_map, gid_map = remap.oci()
-    return {"rootfs": userns.remapped_rootfs(rootfs, remap), "uid_map": uid_map, "gid_map": gid_map, "sysctls": {}}
+    return {"rootfs": userns.remapped_rootfs(rootfs, remap), "uid_map": uid_map, "gid_map": gid_map,
+            "userns": userns_path}

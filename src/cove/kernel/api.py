@@ -122,6 +122,12 @@ class Kernel(Protocol):
         """A new network namespace bound at ``path`` (replacing a stale binding there)."""
         ...
 
+    def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
+                            gid_map: list[list[int]]) -> None:
+        """A new user namespace with these id maps bound at ``userns_path`` and a network
+        namespace it owns bound at ``path`` (``--userns-remap``); :meth:`delete_netns` unbinds each."""
+        ...
+
     def delete_netns(self, path: str) -> None:
         """Unbind the namespace at ``path``; nothing there counts as done."""
         ...

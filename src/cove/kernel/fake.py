@@ -100,6 +100,7 @@ class FakeKernel:
     def __init__(self) -> None:
         self.namespaces: dict[str | None, _NS] = {None: _NS()}
         self.sysctls: dict[tuple[str | None, str], str] = {}
+        self.usernss: dict[str, tuple[list[list[int]], list[list[int]]]] = {}   # --userns-remap: path -> maps
         self.flows_forgotten: list[str] = []
         self.udp_ports_forgotten: list[tuple[int, str]] = []
         self.calls = 0
@@ -190,7 +191,14 @@ class FakeKernel:
         self.namespaces[path] = _NS()
         self.add_lo(path)
 
+    def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
+                            gid_map: list[list[int]]) -> None:
+        self.create_netns(path)
+        self.call(f"create userns {userns_path} owning {path}: uid {uid_map} gid {gid_map}")
+        self.usernss[userns_path] = (uid_map, gid_map)
+
     def delete_netns(self, path: str) -> None:
+        self.usernss.pop(path, None)
         self.call(f"delete netns {path}")
         if path in self.namespaces:
             self._delete_ns(path)

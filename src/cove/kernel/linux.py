@@ -34,6 +34,13 @@ class LinuxKernel(NetlinkPool):
             netns.delete(path)
         netns.create(path)
 
+    def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
+                            gid_map: list[list[int]]) -> None:
+        for p in (path, userns_path):
+            if os.path.exists(p):
+                netns.delete(p)
+        netns.create_owned(path, userns_path, uid_map, gid_map)
+
     def delete_netns(self, path: str) -> None:
         netns.delete(path)
 

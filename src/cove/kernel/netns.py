@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import CoveError, Unavailable
-from .syscalls import CLONE_NEWNET, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
+from .syscalls import CLONE_NEWNET, CLONE_NEWUSER, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
 
 
 def current_netns_inode() -> int:
@@ -87,6 +87,59 @@ def create(path: str) -> None:
         if isinstance(exc, OSError) and exc.errno == errno.EPERM:
             raise Unavailable("creating a network namespace needs root (CAP_SYS_ADMIN)") from exc
         raise CoveError(f"cannot create network namespace {path}: {exc}") from exc
+
+
+def create_owned(path: str, userns_path: str, uid_map: list[list[int]], gid_map: list[list[int]]) -> None:
+    """A new user namespace with these maps ([[inside, outside, count], ...]) bound at
+    ``userns_path``, and a network namespace *it* owns bound at ``path`` (``--userns-remap``).
+
+    A container's remapped root may mount ``/sys``, open raw sockets and bind ports below 1024
+    only in a network namespace its own user namespace owns (dockerd has runc make it inside
+    the container's; cove makes it first, so the network is wired before the container runs,
+    and runc joins both).  A thread cannot enter a new user namespace, so a forked child
+    unshares both at once (the user namespace first: it owns the other) and waits while the
+    daemon writes its maps and binds its namespace files; then it exits.
+    """
+    for p in (path, userns_path):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        os.close(os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:                                  # the child: no Python beyond these calls
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            unshare(CLONE_NEWUSER | CLONE_NEWNET)
+            os.write(ready_w, b"1")
+            os.read(go_r, 1)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise CoveError("the child that makes the user namespace ended early (unshare refused)")
+        for name, rows in (("uid_map", uid_map), ("gid_map", gid_map)):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write("".join(f"{inside} {outside} {count}\n" for inside, outside, count in rows))
+        mount(f"/proc/{pid}/ns/user", userns_path, "none", MS_BIND)
+        mount(f"/proc/{pid}/ns/net", path, "none", MS_BIND)
+    except BaseException as exc:
+        for p in (path, userns_path):
+            try:
+                delete(p)
+            except CoveError:
+                pass
+        if isinstance(exc, OSError):
+            raise CoveError(f"cannot create the namespaces {path}, {userns_path}: {exc}") from exc
+        raise
+    finally:
+        os.close(go_w)                            # EOF: the child exits
+        os.close(ready_r)
+        os.waitpid(pid, 0)
 
 
 def delete(path: str) -> None:

@@ -294,10 +294,10 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
     uid_map, gid_map = getattr(spec, "uid_map", None), getattr(spec, "gid_map", None)
-    if uid_map and gid_map and spec.netns:
-        # a user namespace may mount sysfs only in a network namespace it owns, and cove's
-        # (made by the daemon) belongs to the host's: bind the host's /sys read-only instead, as
-        # runc and Podman do for rootless containers
+    if uid_map and gid_map and spec.netns and not getattr(spec, "userns", None):
+        # a user namespace may mount sysfs only in a network namespace it owns; one that belongs
+        # to the host's (--network container:NAME of a container without a user namespace): bind
+        # the host's /sys read-only instead, as runc and Podman do for rootless containers
         mounts[3] = {"destination": "/sys", "type": "bind", "source": "/sys",
                      "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
     user = sorted(getattr(spec, "mounts", []), key=lambda m: m["target"].count("/"))
@@ -312,7 +312,8 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
     if spec.netns:
         namespaces.append({"type": "network", "path": spec.netns})
     if uid_map and gid_map:                       # --userns-remap: root inside is a subordinate id outside
-        namespaces.append({"type": "user"})
+        userns = getattr(spec, "userns", None)
+        namespaces.append({"type": "user", "path": userns} if userns else {"type": "user"})
     resources: dict[str, Any] = {
         # Docker's rules: nothing but the standard nodes may be opened; mknod of any is allowed
         "devices": [{"allow": True, "access": "rwm"}] if priv else [

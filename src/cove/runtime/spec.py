@@ -43,6 +43,7 @@ class ContainerSpec:
     #: --userns-remap: [[container id, host id, count], ...] (OCI uidMappings/gidMappings); empty: no user namespace
     uid_map: list[list[int]] = field(default_factory=list)
     gid_map: list[list[int]] = field(default_factory=list)
+    userns: str | None = None        # the bound user namespace to join (it owns ``netns``); None: runc makes one
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
