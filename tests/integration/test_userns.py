@@ -241,3 +241,15 @@ def test_a_daemon_restart_keeps_remapped_containers(cove: Daemon) -> None:
     assert cove.ok("exec", "keeper", "id", "-u").strip() == "0"
     assert cove.ok("run", "--rm", "bb", "cat", "/proc/self/uid_map").split() == ["0", "100000", "65536"]
     assert Path("/etc/subuid").read_text().count("dockremap:") == 1
+
+
+def test_named_volumes_are_the_remapped_roots(cove: Daemon, docker: Docker) -> None:
+    """A new named volume is made for the remapped root (as dockerd's per-remap volumes): the
+    container writes it, and the data is 100000's on the host."""
+    try:
+        docker("run", "--rm", "-v", "remapvol:/v", "bb", "sh", "-c", "echo kept > /v/f")
+        assert docker("run", "--rm", "-v", "remapvol:/v", "bb", "cat", "/v/f").stdout == "kept\n"
+        data = Path(cove.data_root) / "volumes" / "remapvol" / "_data"
+        assert (data / "f").stat().st_uid == 100000
+    finally:
+        docker("volume", "rm", "-f", "remapvol", check=False)

@@ -311,7 +311,10 @@ class ContainerService:
                     primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
                     ports = self.ports.publish(c, primary.ip, primary.ip6)
                     undo.callback(self.ports.unpublish, ports)
+                remapped = remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
+                                             remap.userns_for(self.cfg, c, self._joined(c)))
                 mounts = self.volumes.spec_mounts(c, image.rootfs)
+                remap.claim_volumes(self.cfg.userns_remap, c.host_config, mounts)
                 etc = self._etc_files(c)
                 if self.names.start_resolver(c, sandbox):
                     undo.callback(self.names.stop_resolver, c.id)
@@ -321,9 +324,7 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    mounts=mounts, **{**security_spec(c.host_config),
-                                      **remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
-                                                          remap.userns_for(self.cfg, c, self._joined(c)))})
+                    mounts=mounts, **{**security_spec(c.host_config), **remapped})
                 try:
                     pid = self.runtime.start(spec)
                 except Exception as exc:

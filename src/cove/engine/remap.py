@@ -56,6 +56,21 @@ def userns_for(cfg: EngineConfig, c: Container, other: Container | None) -> str 
     return None
 
 
+def claim_volumes(remap: IdMaps | None, host: HostConfig, mounts: list[dict[str, Any]]) -> None:
+    """Hand the named volumes a remapped container uses to its root, as dockerd makes them for it:
+    a volume still owned by host root (new, or filled from the image by copy-up) is shifted once
+    (its files' ids mapped, :func:`cove.runtime.userns.shift_tree`); one the remapped root owns
+    already is left alone."""
+    if not applies(remap, host):
+        return
+    assert remap is not None
+    for m in mounts:
+        if m["type"] == "volume":
+            st = os.stat(m["source"])
+            if (st.st_uid, st.st_gid) == (0, 0):
+                userns.shift_tree(m["source"], remap)
+
+
 def spec_fields(remap: IdMaps | None, host: HostConfig, rootfs: str | None, userns_path: str | None) -> dict[str, Any]:
     """The ContainerSpec's rootfs (the image's copy the remapped root owns), id maps and user namespace."""
     if not applies(remap, host) or rootfs is None:
