@@ -5,6 +5,12 @@ By hand only (never in CI).  Starts a cove daemon in the sandbox, imports busybo
 bridge (what ``run -d`` sends, the figure of ``run_d_api`` in bench/run.py), then removes it.
 The floor: ``runc run --detach`` + ``runc delete -f`` of the same busybox rootfs (no network,
 no cove), and ``runc run`` of ``/bin/true`` in the foreground.  Prints medians in ms.
+
+``--userns-remap`` (issue 13): the same with a second daemon started with ``--userns-remap
+default`` (with a copy of /etc bound over /etc in the sandbox's mount namespace, since it makes
+the dockremap user), and the first container of each of N fresh images (where the image is
+copied and chowned for the remapped root) against the following ones; the ratios to the
+non-remapped daemon are printed at the end.
 """
 
 from __future__ import annotations
@@ -68,14 +74,20 @@ def runc_floor(tmp: str, reps: int) -> dict[str, list[float]]:
     return out
 
 
-def cove_start(tmp: str, reps: int) -> dict[str, list[float]]:
+def cove_start(tmp: str, reps: int, remap: bool = False) -> dict[str, list[float]]:
+    tag = " (remapped)" if remap else ""
+    tmp = os.path.join(tmp, "remap" if remap else "plain")
+    os.makedirs(tmp)
+    os.chmod(tmp, 0o711)                  # the remapped root passes through to its containers' dirs
     sock = os.path.join(tmp, "cove.sock")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COVE_HOST": f"unix://{sock}", "COVE_NO_AUTOSTART": "1"}
     log = open(os.path.join(tmp, "daemon.log"), "ab")
     daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", f"unix://{sock}", "--data-root",
-                               os.path.join(tmp, "lib"), "--exec-root", "/run/cove/startbench"],
+                               os.path.join(tmp, "lib"), "--exec-root", "/run/cove/startbench" + ("-remap" if remap else ""),
+                               *(["--userns-remap", "default"] if remap else [])],
                               stdout=log, stderr=log, env=env)
-    out: dict[str, list[float]] = {"create": [], "start": [], "create + start": []}
+    out: dict[str, list[float]] = {f"create{tag}": [], f"start{tag}": [], f"create + start{tag}": [],
+                                   f"create + start, first of an image{tag}": []}
     try:
         for _ in range(600):
             if os.path.exists(sock):
@@ -96,9 +108,21 @@ def cove_start(tmp: str, reps: int) -> dict[str, list[float]]:
             st, reply, _ = api.request("DELETE", f"/containers/sb{i}?force=1")
             assert st == 204, reply
             if i:
-                out["create"].append(t_create)
-                out["start"].append(t_start)
-                out["create + start"].append(t_create + t_start)
+                out[f"create{tag}"].append(t_create)
+                out[f"start{tag}"].append(t_start)
+                out[f"create + start{tag}"].append(t_create + t_start)
+        tar = make_busybox_tar(os.path.join(tmp, "bb3.tar"))
+        for i in range(reps):             # a fresh image each time (its id changes with its config)
+            subprocess.run([*cli, "import", "-c", f"ENV BENCH={i}", tar, f"fresh{i}"], env=env, check=True,
+                           capture_output=True)
+            first = {**body, "Image": f"fresh{i}"}
+            st, reply, t_create = api.request("POST", f"/containers/create?name=fr{i}", first)
+            assert st == 201, reply
+            st, reply, t_start = api.request("POST", f"/containers/fr{i}/start")
+            assert st == 204, reply
+            st, reply, _ = api.request("DELETE", f"/containers/fr{i}?force=1")
+            assert st == 204, reply
+            out[f"create + start, first of an image{tag}"].append(t_create + t_start)
         api.close()
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -112,12 +136,24 @@ def main() -> int:
         return 2
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     tmp = tempfile.mkdtemp(prefix="cove-startbench-")
+    os.chmod(tmp, 0o711)
+    etc = os.path.join(tmp, "etc")
     try:
         results = {**runc_floor(tmp, reps), **cove_start(tmp, reps)}
+        # dockremap is made in a copy of /etc, bound over /etc in the sandbox's mount namespace only
+        subprocess.run(["cp", "-a", "/etc", etc], check=True)
+        subprocess.run(["mount", "--bind", etc, "/etc"], check=True)
+        try:
+            results.update(cove_start(tmp, reps, remap=True))
+        finally:
+            subprocess.run(["umount", "/etc"], check=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for name, xs in results.items():
-        print(f"{name:40s} {_ms(xs)}")
+        print(f"{name:52s} {_ms(xs)}")
+    for name in ("create + start", "create + start, first of an image"):
+        plain, remapped = statistics.median(results[name]), statistics.median(results[name + " (remapped)"])
+        print(f"ratio remapped / not remapped, {name:35s} {remapped / plain:.2f}")
     return 0
 
 
