@@ -253,3 +253,14 @@ def test_named_volumes_are_the_remapped_roots(cove: Daemon, docker: Docker) -> N
         assert (data / "f").stat().st_uid == 100000
     finally:
         docker("volume", "rm", "-f", "remapvol", check=False)
+
+
+def test_network_container_joins_the_others_user_namespace(cove: Daemon) -> None:
+    """--network container:NAME shares the other's network namespace and so, as dockerd, the user
+    namespace that owns it (the same /proc/self/ns/user inode, and the same address)."""
+    cove.ok("run", "-d", "--name", "owner", "bb", "sleep", "3600")
+    mine = cove.ok("exec", "owner", "sh", "-c", "readlink /proc/self/ns/user; ip -o -4 addr show eth0").split("\n")
+    theirs = cove.ok("run", "--rm", "--network", "container:owner", "bb", "sh", "-c",
+                     "readlink /proc/self/ns/user; ip -o -4 addr show eth0; id -u").split("\n")
+    assert theirs[0] == mine[0] and theirs[1].split()[3] == mine[1].split()[3], (mine, theirs)
+    assert theirs[2] == "0"
