@@ -74,13 +74,15 @@ def start(spec: ContainerSpec) -> int:
         raise Conflict(f"container {spec.id[:12]} is already running")
     # 0700 root: a setuid file the container left in its layer, its spec (with the
     # environment's secrets) and its logs are no one else's (Docker's CVE-2021-41091).
-    # With --userns-remap, runc's init (the remapped root) must pass through them to its
-    # root and its /etc files: 0710 root:REMAPPED-GID, as dockerd's per-remap data root
+    # With --userns-remap, runc's init (the remapped root) must pass through the state dir to
+    # its root (mounted at STATE_DIR/rootfs): that one is 0710 root:REMAPPED-GID, as dockerd's
+    # per-remap data root; runc opens bind sources (the /etc files, volumes) before it enters
+    # the user namespace, so the data dir (the writable layer, logs) stays 0700
     gid = spec.gid_map[0][1] if spec.uid_map and spec.gid_map else 0
-    for path in (spec.state_dir, spec.data_dir):
+    for path, g in ((spec.state_dir, gid), (spec.data_dir, 0)):
         os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chown(path, 0, gid)
-        os.chmod(path, 0o710 if gid else 0o700)
+        os.chown(path, 0, g)
+        os.chmod(path, 0o710 if g else 0o700)
     if gid:                                      # its /etc files are the remapped root's, as dockerd's
         for source in spec.etc_files.values():
             if os.path.dirname(source) == spec.data_dir:
