@@ -264,3 +264,27 @@ def test_network_container_joins_the_others_user_namespace(cove: Daemon) -> None
                      "readlink /proc/self/ns/user; ip -o -4 addr show eth0; id -u").split("\n")
     assert theirs[0] == mine[0] and theirs[1].split()[3] == mine[1].split()[3], (mine, theirs)
     assert theirs[2] == "0"
+
+
+def _become_remapped_root() -> None:
+    os.setgroups([])
+    os.setresgid(100000, 100000, 100000)
+    os.setresuid(100000, 100000, 100000)
+
+
+def test_the_remapped_root_passes_through_its_state_dir_and_reads_nothing(cove: Daemon) -> None:
+    """The state dir is 0710 root:100000 (runc's init, the remapped root, reaches its root through
+    it), the data dir 0700: as uid 100000 on the host the spec with the environment's secrets,
+    the config and the writable layer stay closed.  (Seen failing with the state dir 0750, the data
+    dir 0711 and the mode asserts dropped: uid 100000 listed the state dir.)"""
+    cid = cove.ok("run", "-d", "-e", "SECRET=hunter2", "bb", "sh", "-c", "echo x > /tmp/f; sleep 3600").strip()
+    state_dir = Path(cove.exec_root) / "containers" / cid
+    data_dir = Path(cove.data_root) / "containers" / cid
+    st = state_dir.stat()
+    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o710", 0, 100000)
+    st = data_dir.stat()
+    assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o700", 0, 0)
+    for argv in (["cat", str(state_dir / "spec.json")], ["cat", str(state_dir / "config.json")],
+                 ["ls", str(state_dir)], ["ls", str(data_dir / "upper")]):
+        r = subprocess.run(argv, capture_output=True, text=True, preexec_fn=_become_remapped_root)
+        assert r.returncode != 0 and "hunter2" not in r.stdout and "ermission denied" in r.stderr, (argv, r)
