@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from .. import crashpoint
 from . import netns
 from .conntrack import ConntrackFlows
 from .netlink import NetlinkPool, sysctl_set, sysctl_set_in
@@ -33,9 +34,11 @@ class LinuxKernel(NetlinkPool):
         if os.path.exists(path):
             netns.delete(path)
         netns.create(path)
+        crashpoint.reached("create netns")
 
     def delete_netns(self, path: str) -> None:
         netns.delete(path)
+        crashpoint.reached("delete netns")
 
     def bound_netns(self, directory: str) -> set[str]:
         return netns.bound_paths(directory)
