@@ -428,7 +428,7 @@ class CrashLab:
             elif alias.startswith("cove:ep:"):
                 tagged_eps[alias[8:]] = link
             elif link["ifname"] not in self.links0:
-                st.leaks.append(f"cycle {cyc}: untagged link {link['ifname']} ({link.get('linkinfo', {})})")
+                st.leaks.append(f"cycle {cyc}: untagged link {link['ifname']} ({link.get('linkinfo', {}).get('info_kind')})")
         for nid in set(tagged_nets) - net_ids:
             st.leaks.append(f"cycle {cyc}: bridge {tagged_nets[nid]['ifname']} of no stored network")
         for n in nets.values():
