@@ -48,10 +48,13 @@ def test_kill_9_at_random_moments_of_a_churn_loop(lab: CrashLab) -> None:
     assert st.kills_point + st.kills_timer >= 11 and st.interrupted >= 5, verdict(lab)
 
 
-# Seen failing with the protection removed (intents.begin a no-op, replay_intents skipped):
-# connect left "veth... of no running endpoint" and "endpoint ... has no veth"; disconnect left
-# "endpoint of c1 on cn2 has no veth" and a name that stopped resolving; run, without
-# runtime.abandon in reconcile(), left "init ... of container ..., which is not running".
+# Seen failing with the protection removed (intents.begin writing nothing, so no replay): the
+# churn test, this one (a veth left untagged by a kill in `connect` made the next connect fail with
+# 409 "create veth ...: File exists") and the network sweep ("untagged link br-..." in every cycle
+# after a kill in `network create`).  The run/rm sweep passed without them: a kill in `run` leaves
+# the veth in the container's namespace, which goes with it.  A kill while the shim is still in
+# `runc run` (no init recorded yet) is not reached here, as the restarted daemon comes up after runc
+# has finished; tests/unit/test_abandon.py shows that case.
 def test_kill_9_at_every_step_of_connect_and_disconnect(lab: CrashLab) -> None:
     lab.net_create("cn1", "10.97.1.0/24")
     lab.net_create("cn2", "10.97.2.0/24")
