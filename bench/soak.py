@@ -35,10 +35,16 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.crashlab import CrashLab, Stats  # noqa: E402
 
 
-def clear(st: Stats) -> None:
+def take(st: Stats, seen: dict[str, list[str]]) -> list[str]:
+    """Move this cycle's problems into ``seen`` (by kind); return them."""
+    new = st.leaks + st.lost + st.user
+    seen["leaks"] += st.leaks
+    seen["lost"] += st.lost
+    seen["user"] += st.user
     st.leaks.clear()
     st.lost.clear()
     st.user.clear()
+    return new
 
 
 def svg(rows: list[tuple[str, int, int, int, int]], title: str) -> str:
@@ -89,18 +95,17 @@ def main() -> int:
     lab = CrashLab(seed=args.seed, firewall=args.firewall, log=print)
     rows: list[tuple[str, int, int, int, int]] = []
     t0 = time.monotonic()
-    problems: list[str] = []
+    seen: dict[str, list[str]] = {"leaks": [], "lost": [], "user": []}
     lab.start()
     try:
         while lab.stats.cycles < args.kills:
             lab.cycle()
             st = lab.stats
             rows.append(("kills", *st.samples[-1]))
-            new = st.problems()
-            problems += new
-            clear(st)
+            new = take(st, seen)
+            problems = sum(len(v) for v in seen.values())
             print(f"kill {st.cycles}/{args.kills}: ops {st.ops}, point {st.kills_point} timer {st.kills_timer} "
-                  f"idle {st.kills_idle}, problems {len(problems)}, rss {rows[-1][3]} kB, fds {rows[-1][4]}, "
+                  f"idle {st.kills_idle}, problems {problems}, rss {rows[-1][3]} kB, fds {rows[-1][4]}, "
                   f"{time.monotonic() - t0:.0f}s", flush=True)
             for p in new:
                 print("  !", p, flush=True)
@@ -109,11 +114,11 @@ def main() -> int:
             lab.calm_cycle()
             st = lab.stats
             rows.append(("churn", *st.samples[-1]))
-            problems += st.problems()
-            clear(st)
+            for p in take(st, seen):
+                print("  !", p, flush=True)
             print(f"churn: ops {st.ops}, rss {rows[-1][3]} kB, fds {rows[-1][4]}", flush=True)
         lab.finish()
-        problems += lab.stats.problems()
+        take(lab.stats, seen)
     finally:
         lab.close()
     st = lab.stats
@@ -128,9 +133,7 @@ def main() -> int:
     title = (f"cove daemon under churn: {st.cycles} kill -9 cycles, then {args.churn_minutes:g} min without kills "
              f"(seed {args.seed})")
     (out / f"soak-{stamp}.svg").write_text(svg(rows, title))
-    leaks = sum(1 for p in problems if "acknowledged" not in p and "resolves" not in p and "answer" not in p)
-    lost = sum(1 for p in problems if "acknowledged" in p)
-    user = sum(1 for p in problems if "resolves" in p or "answer" in p)
+    leaks, lost, user = len(seen["leaks"]), len(seen["lost"]), len(seen["user"])
     summary = [
         f"# Soak {stamp} (seed {args.seed}, {args.firewall})", "",
         f"- kills: {st.kills_point + st.kills_timer + st.kills_idle} ({st.kills_point} at a chosen durable step, "
@@ -141,11 +144,11 @@ def main() -> int:
         f"churn phase {churn[0][3] if churn else 0} -> {churn[-1][3] if churn else 0} kB, "
         f"fds {churn[0][4] if churn else 0} -> {churn[-1][4] if churn else 0}",
         f"- time: {time.monotonic() - t0:.0f} s", "",
-        *[f"- {p}" for p in problems],
+        *[f"- {p}" for kind in seen.values() for p in kind],
     ]
     (out / f"soak-{stamp}.md").write_text("\n".join(summary) + "\n")
     print("\n".join(summary))
-    return 1 if problems else 0
+    return 1 if leaks or lost or user else 0
 
 
 if __name__ == "__main__":
