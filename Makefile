@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo check test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports clean
+.PHONY: install demo check test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports soak clean
 
 install:
 	./scripts/install.sh
@@ -47,6 +47,11 @@ bench-dns: install
 # issue #4: per-port cost up to 10,000 ports on both firewall backends, HTTP through a port; by hand only
 bench-ports: install
 	$(PY) bench/portsbench.py $(BENCH_ARGS)
+
+# issue 14: kill -9 of the daemon 200 times in a churn loop (kernel == store after each restart, nothing
+# acknowledged lost), then 10 minutes of churn; CSV, SVG and summary in bench/results/; by hand only
+soak: install
+	tests/sandbox.sh $(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -115,6 +115,9 @@ class FakeRuntime:
     def is_alive(self, state_dir: str) -> bool:
         return state_dir in self.running
 
+    def abandon(self, state_dir: str) -> bool:
+        return self.running.pop(state_dir, None) is not None
+
     def exit_code(self, state_dir: str) -> int | None:
         return 0
 

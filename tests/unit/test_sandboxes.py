@@ -112,3 +112,21 @@ def test_restart_keeps_a_live_sandbox_and_drops_a_dead_one(tmp_path: Path) -> No
     assert e2.state.leases(e2.state.find_network("web").id) == {"10.70.0.9"}
     assert any(p.host_port == 8080 for p in rig.firewall.ports)
     assert "addr eth0 10.70.0.9/24" in rig.kernel.dump()
+
+
+def test_a_detach_a_kill_9_interrupted_is_finished_at_restart(tmp_path: Path) -> None:
+    # the daemon died after removing the endpoint and before rewriting the sandbox's record: the
+    # restarted daemon listed the sandbox on a network it had no interface or address on
+    rig, r = _rig(tmp_path)
+    resp = _attach(r, ports=[])
+    assert resp.status == 201, resp.body
+    sid = json.loads(resp.body)["id"]
+    web = rig.engine.state.find_network("web").id
+    rig.kernel.get(NS).delete_link("eth0")             # the detach had got this far
+    rig.store.delete(f"endpoints/{sid}/{web}")
+    e2 = Engine(rig.engine.cfg, store=rig.store, kernel=rig.kernel, firewall=rig.firewall, images=rig.engine.images,
+                dns=rig.dns, runtime=rig.runtime)
+    e2.load()
+    e2.reconcile()
+    assert e2.list_sandboxes() == []
+    assert not rig.store.list("sandboxes/") and "10.70.0.9" not in rig.kernel.dump()

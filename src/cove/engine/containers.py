@@ -525,6 +525,8 @@ class ContainerService:
 
     def _remove(self, c: Container, volumes: bool = True) -> None:
         """Forget ``c``; ``volumes``: its anonymous volumes go too (rm -v, and always for --rm)."""
+        # nothing of it may outlive its record (a start a killed daemon left half-done, issue 14)
+        self.runtime.abandon(self.cfg.container_state_dir(c.id))
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
         self.volumes.on_remove(c, volumes)

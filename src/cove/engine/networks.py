@@ -18,6 +18,7 @@ from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
 from ..dns.records import valid_name
 from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
+from . import intents
 from .core import log, new_id, now_rfc3339
 from .names import NameService
 from .state import Drivers, State
@@ -113,9 +114,13 @@ class NetworkService:
             if ipv6:
                 self.ipv6_forwarding()
             with ExitStack() as undo:
+                intent = intents.begin(self.store, "network-create", network=net.to_dict())
+                undo.callback(intents.clear, self.store, intent)
                 drv.create(net)
                 undo.callback(drv.delete, net)
-                self.save_network(net)
+                with self.store.txn():
+                    self.save_network(net)
+                    intents.clear(self.store, intent)
                 undo.pop_all()
             self.networks[net.id] = net
             if not predefined:
@@ -247,6 +252,9 @@ class NetworkService:
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
             with ExitStack() as undo:
                 undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
+                # a kill -9 from here on leaves the intent, and reconcile undoes the interface
+                intent = intents.begin(self.store, "attach", endpoint=ep.to_dict(), sandbox=sandbox)
+                undo.callback(intents.clear, self.store, intent)
                 drv.join(net, ep, sandbox)
                 undo.callback(drv.leave, net, ep, sandbox)
                 if req.ip is None:
@@ -256,6 +264,7 @@ class NetworkService:
                 with self.store.txn():
                     self.save_endpoint(ep)
                     self.save_network(net)
+                    intents.clear(self.store, intent)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
             self.names.register(c, ep)
@@ -321,14 +330,22 @@ class NetworkService:
             for alias in req.aliases:
                 check_dns_name("alias", alias)
             c.networks[net.id] = req          # before attach: the resolver registers its aliases
+            intent = intents.begin(self.store, "connect", container=c.id, network=net.id) if c.running else None
             try:
                 if c.running:
                     self.attach(c, net, req, c.state.netns)
                     self.names.start_resolver(c, c.state.netns)
+                with self.store.txn():
+                    self.save_container(c)
+                    if intent is not None:
+                        intents.clear(self.store, intent)
             except BaseException:
                 del c.networks[net.id]
+                if intent is not None:
+                    if net.id in self.endpoints.get(c.id, {}):
+                        self.detach(c, net.id, c.state.netns)
+                    intents.clear(self.store, intent)
                 raise
-            self.save_container(c)
             self.on_endpoints_changed(c)
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
@@ -342,12 +359,18 @@ class NetworkService:
             c = self.find_container(container_ref)
             if net.id not in c.networks:
                 raise Conflict(f"container {c.id[:12]} is not connected to network {net.name}")
-            if c.running:
-                self.detach(c, net.id, c.state.netns)
-            else:      # dockerd reports this one for a stopped container too
-                self.network_event(net, "disconnect", container=c.id)
+            # the interface goes before the records: a kill -9 in between leaves the intent,
+            # and reconcile finishes the disconnect
+            intent = intents.begin(self.store, "disconnect", container=c.id, network=net.id)
+            with intents.failing_clears(self.store, intent):
+                if c.running:
+                    self.detach(c, net.id, c.state.netns)
+                else:      # dockerd reports this one for a stopped container too
+                    self.network_event(net, "disconnect", container=c.id)
             del c.networks[net.id]
-            self.save_container(c)
+            with self.store.txn():
+                self.save_container(c)
+                intents.clear(self.store, intent)
             self.on_endpoints_changed(c)
 
     def on_endpoints_changed(self, c: Container) -> None:

@@ -4,6 +4,11 @@ What the store says is the desired state.  Reconcile makes the kernel match it
 and removes what cove made that the store no longer knows (found by tag, never
 by name pattern):
 
+- first, the operations a ``kill -9`` interrupted (their intents, :mod:`cove.engine.intents`)
+  become whole or undone: an interface made but not yet recorded (maybe not yet
+  tagged) is removed, a half-done connect undone, a half-done disconnect finished;
+- a container the store does not call running is not left running: a start the
+  daemon died in is ended, shim, runc and init (``runtime.abandon``);
 - predefined networks exist (``bridge`` on ``cove0``, ``host``, ``none``);
 - every bridge network has its bridge, gateway address and firewall rules
   (``firewall.sync`` with the full list, in one transaction);
@@ -30,7 +35,8 @@ from ..drivers import DRIVERS
 from ..drivers.base import Collector, EndpointRestorer, Firewalled
 from ..drivers.bridge import BridgeMode, default_network_options, mode_of
 from ..errors import CoveError, Unavailable
-from ..model import Network
+from ..model import Endpoint, Network
+from . import intents
 from .core import log
 
 if TYPE_CHECKING:
@@ -151,8 +157,70 @@ class Reconciler:
                 rules.append(r)
         fw.sync(rules, self.ports.published())
 
+    # the operations a kill -9 interrupted (cove.engine.intents) ---------------------------
+    def replay_intents(self) -> None:
+        """Turn each operation the dead daemon left unfinished into all of it or none of it."""
+        for key, rec in intents.pending(self.store):
+            kind = rec.get("kind")
+            log.warning("finishing an operation a stopped daemon left unfinished: %s %s", kind,
+                        {k: v for k, v in rec.items() if k in ("container", "network")})
+            try:
+                if kind == "attach":
+                    self._undo_attach(Endpoint.from_dict(rec["endpoint"]), str(rec.get("sandbox") or ""))
+                elif kind == "connect":
+                    self._undo_connect(str(rec["container"]), str(rec["network"]))
+                elif kind == "disconnect":
+                    self._finish_disconnect(str(rec["container"]), str(rec["network"]))
+                elif kind == "network-create":
+                    self._undo_network_create(Network.from_dict(rec["network"]))
+                else:
+                    log.warning("unknown intent %s: %s", key, rec)
+            except (CoveError, OSError, KeyError, ValueError) as exc:
+                log.warning("intent %s (%s): %s", key, kind, exc)
+            self.store.delete(key)
+
+    def _undo_attach(self, ep: Endpoint, sandbox: str) -> None:
+        """An interface made before its endpoint record (it may be untagged yet: GC would miss it)."""
+        stored = self.endpoints.get(ep.container_id, {}).get(ep.network_id)
+        if stored is not None and stored.id == ep.id:
+            return                                  # the record was written: the attach is whole
+        net = self.networks.get(ep.network_id)
+        if net is not None:
+            self.driver_of(net).leave(net, ep, sandbox or None)
+        elif ep.host_ifname:
+            self.kernel.host.delete_link(ep.host_ifname)
+
+    def _undo_connect(self, cid: str, net_id: str) -> None:
+        c = self.containers.get(cid)
+        if c is None or net_id in c.networks:
+            return                                  # the container's record names it: the connect is whole
+        if net_id in self.endpoints.get(cid, {}):
+            self.nets.detach(c, net_id, c.state.netns or None)
+
+    def _finish_disconnect(self, cid: str, net_id: str) -> None:
+        c = self.containers.get(cid)
+        if c is None:
+            return
+        if net_id in self.endpoints.get(cid, {}):
+            self.nets.detach(c, net_id, c.state.netns or None)
+        if net_id in c.networks:
+            del c.networks[net_id]
+            self.state.save_container(c)
+
+    def _undo_network_create(self, net: Network) -> None:
+        if net.id in self.networks:
+            return                                  # the record was written: the create is whole
+        self.driver_of(net).delete(net)
+        # a bridge the kernel made but cove had not tagged yet: only the name cove derives from the
+        # network's own id identifies it (a name given by option may be a bridge of the host's)
+        if net.bridge and net.bridge == f"br-{net.id[:12]}":
+            link = self.kernel.host.find(net.bridge)
+            if link is not None and not link.alias:
+                self.kernel.host.delete_link(net.bridge)
+
     def reconcile(self) -> None:
         with self.lock:
+            self.replay_intents()
             if self.cfg.ip_forward:
                 self.kernel.sysctl("net.ipv4.ip_forward", "1")
             fw = self.firewall
@@ -171,12 +239,12 @@ class Reconciler:
             for c in list(self.containers.values()):
                 state_dir = self.cfg.container_state_dir(c.id)
                 if not c.running:
-                    if self.runtime.is_alive(state_dir):
-                        # the daemon died between starting it and recording that (kill -9 during a
-                        # run): for the user that start failed, so the container must not run
-                        # unseen (it showed as Created, and `start` said "already running")
-                        log.warning("container %s (%s) was left half-started; stopping it", c.name, c.id[:12])
-                        self.runtime.stop(state_dir, 0)
+                    # the daemon died between starting it and recording that (kill -9 during a
+                    # run): for the user that start failed, so the container must not run
+                    # unseen (it showed as Created, and `start` said "already running"); its shim
+                    # may still be inside `runc run`, with no init recorded yet
+                    if self.runtime.abandon(state_dir):
+                        log.warning("container %s (%s) was left half-started; stopped it", c.name, c.id[:12])
                     continue
                 if self.runtime.is_alive(state_dir):
                     self.container_svc.watcher.watch(c.id, state_dir)

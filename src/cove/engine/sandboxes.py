@@ -189,6 +189,13 @@ class SandboxService:
                 log.warning("sandbox %s (%s): namespace %s is gone; releasing it", sb.name, sid[:12], sb.netns)
                 self.detach(sid)
                 continue
+            # a kill -9 in the middle of a detach: endpoints gone, the sandbox's record not yet
+            # rewritten; finish it (an attach writes the sandbox's record after its endpoints')
+            for nid in [nid for nid in sb.networks if nid not in self.state.endpoints.get(sid, {})]:
+                log.warning("sandbox %s (%s): finishing its detach from network %s", sb.name, sid[:12], nid[:12])
+                self.detach(sid, nid)
+            if sid not in self.state.sandboxes:
+                continue
             view = self._view(sb)
             for ep in self._endpoints(sb):
                 self.names.register(view, ep)

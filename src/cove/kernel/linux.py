@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from .. import crashpoint
 from . import netns
 from .conntrack import ConntrackFlows
 from .netlink import NetlinkPool, sysctl_set, sysctl_set_in
@@ -33,6 +34,7 @@ class LinuxKernel(NetlinkPool):
         if os.path.exists(path):
             netns.delete(path)
         netns.create(path)
+        crashpoint.reached("create netns")
 
     def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
                             gid_map: list[list[int]]) -> None:
@@ -43,6 +45,7 @@ class LinuxKernel(NetlinkPool):
 
     def delete_netns(self, path: str) -> None:
         netns.delete(path)
+        crashpoint.reached("delete netns")
 
     def bound_netns(self, directory: str) -> set[str]:
         return netns.bound_paths(directory)

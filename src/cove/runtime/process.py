@@ -22,9 +22,9 @@ from __future__ import annotations
 from .exec import EXEC_STATUS, ExecHandle, exec_process, resize_container_tty, set_winsize
 from .logs import follow_logs
 from .statedir import SHIM_EXIT_TIMEOUT, StateDir, _running, exit_code, is_alive, kill, read_pid, shim_pid, stop
-from .supervise import START_TIMEOUT, STATE_FILES, ZYGOTE, ExitWatcher, Zygote, cleanup, start
+from .supervise import START_TIMEOUT, STATE_FILES, ZYGOTE, ExitWatcher, Zygote, abandon, cleanup, start
 
-__all__ = ["EXEC_STATUS", "SHIM_EXIT_TIMEOUT", "START_TIMEOUT", "STATE_FILES", "ZYGOTE", "ExecHandle", "ExitWatcher",
+__all__ = ["EXEC_STATUS", "abandon", "SHIM_EXIT_TIMEOUT", "START_TIMEOUT", "STATE_FILES", "ZYGOTE", "ExecHandle", "ExitWatcher",
            "StateDir", "Zygote", "cleanup", "exec_process", "exit_code", "follow_logs", "is_alive", "kill",
            "read_pid", "resize_container_tty", "set_winsize", "shim_pid", "start", "stop"]
 

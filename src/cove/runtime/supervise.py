@@ -23,9 +23,11 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
+from .. import crashpoint
 from ..errors import Conflict, CoveError, InvalidArgument
 from ..kernel import syscalls as sc
 from . import shim
+from .proc import descendants
 from .rootfs import mount_points
 from .spec import DEFAULT_PATH, ContainerSpec
 from .statedir import SHIM_EXIT_TIMEOUT, StateDir, _read, _wait_fd, exit_code, is_alive, kill
@@ -104,6 +106,7 @@ def start(spec: ContainerSpec) -> int:
                 _spawn_interpreter(spec_path, w, logf)
         os.close(w)
         w = -1
+        crashpoint.reached(f"shim of {spec.id[:12]} spawned")
         line = _read_status(r, START_TIMEOUT)
     except BaseException:
         for name in ("pid", "shim.pid"):         # whatever was started must not outlive a failed start
@@ -220,6 +223,52 @@ def _runc_delete(state_dir: str, cid: str | None = None) -> None:
         if os.path.isdir(os.path.join(root, name)):
             subprocess.run([*shim.runc(state_dir), "delete", "--force", name], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def abandon(state_dir: str) -> bool:
+    """End whatever a start the daemon died in left behind; True if something still ran.
+
+    The daemon may die while the shim is still inside ``runc run``, before the
+    init's ``pid`` is recorded: ``is_alive`` says no, and the container would
+    come up a moment later with no one to watch it.  So the shim is stopped
+    first (SIGSTOP: it forks nothing more and reaps nothing, so no PID of its
+    tree is reused), then every process under it (runc, runc's init, the
+    container's init) is killed, then the shim itself, the recorded init (its
+    shim may already be gone), and runc's record with its cgroup.
+    """
+    sd = StateDir(state_dir)
+    found = False
+    fd = sd.pidfd("shim.pid")
+    if fd is not None:
+        found = True
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGSTOP)
+            shim_pid = sd.shim_pid()
+            if shim_pid is not None:
+                for _ in range(3):                # a child forked just before the stop: its tree too
+                    tree = descendants(shim_pid)[1:]
+                    for pid in tree:
+                        _kill_quietly(pid, signal.SIGSTOP)
+                    for pid in tree:
+                        _kill_quietly(pid, signal.SIGKILL)
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+            _wait_fd(fd, SHIM_EXIT_TIMEOUT)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(fd)
+    if sd.signal(signal.SIGKILL, "pid"):
+        found = True
+        sd.wait_gone("pid", SHIM_EXIT_TIMEOUT)
+    _runc_delete(state_dir)
+    return found
+
+
+def _kill_quietly(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _mounts_under(path: str) -> list[str]:

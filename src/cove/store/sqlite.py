@@ -20,6 +20,7 @@ import os
 import sqlite3
 from typing import Any, Literal
 
+from .. import crashpoint
 from .base import (DEFAULT_HISTORY, Entry, Event, LocalStore, check_expect, check_key, decode_value,
                    encode_value)
 
@@ -134,6 +135,7 @@ class SqliteStore(LocalStore):
             return
         self._trim()
         self._conn.execute("COMMIT")
+        crashpoint.reached("store commit")
 
     def _tx_rollback(self, depth: int) -> None:
         if not self._conn.in_transaction:
