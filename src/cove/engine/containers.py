@@ -307,6 +307,7 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
+                    stdin_once=c.config.stdin_once,
                     mounts=mounts, **security_spec(c.host_config))
                 try:
                     pid = self.runtime.start(spec)
