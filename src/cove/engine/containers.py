@@ -606,7 +606,8 @@ class ContainerService:
                     self.container_event(c, "exec_die", execID=rec.id, exitCode=code)
 
     # logs ---------------------------------------------------------------------------
-    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, bytes]]:
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False) -> Iterator[tuple[str, bytes]]:
         with self.lock:
             c = self.find_container(ref)
             cid, tty = c.id, c.config.tty
@@ -616,7 +617,7 @@ class ContainerService:
             return cur is not None and cur.running
 
         lines: Iterator[tuple[str, bytes]] = self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow,
-                                                                      running, tail)
+                                                                      running, tail, timestamps)
         return lines
 
 

@@ -213,9 +213,10 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
         os.close(pidfd)
         for writer in outputs.values():
             writer.close()
-        for fd in (fifo, once) if once is not None else ():
-            if fd is not None:
-                os.close(fd)
+        if once is not None:                     # the kept writer, unless the daemon had it closed
+            os.close(once)
+            if fifo is not None:
+                os.close(fifo)
 
 
 def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[tuple[int, int, int], dict[int, logs.LogWriter]]:

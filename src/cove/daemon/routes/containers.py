@@ -135,7 +135,8 @@ def container_logs(engine: Backend, req: Request, ref: str) -> Response:
     if tail and tail != "all" and not tail.lstrip("-").isdigit():
         raise InvalidArgument(f"invalid tail {tail!r}: a number of lines or all")
     # the last lines are read from the end of the logs, not the whole of them
-    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0))
+    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0),
+                     timestamps=req.flag("timestamps"))
 
     def gen() -> Iterator[bytes]:
         for stream, data in it:
