@@ -12,7 +12,9 @@ cove's resolver.
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import io
 import json
 import shutil
@@ -118,6 +120,9 @@ def lab() -> Iterator[tuple[Daemon, Containerd]]:
     d = Daemon(sock=f"{tmp}/cove.sock", data_root=f"{tmp}/lib", exec_root=f"/run/cove/ctr-{uuid.uuid4().hex[:8]}",
                log=f"{tmp}/daemon.log")
     before = sandbox_links()
+    # containerd puts its `default` namespace's containers under /sys/fs/cgroup/*/default: made
+    # here, removed again (the cgroup file system is the machine's)
+    cgroups_before = set(glob.glob("/sys/fs/cgroup/*/default")) | set(glob.glob("/sys/fs/cgroup/default"))
     d.start()
     cd: Containerd | None = None
     try:
@@ -132,6 +137,11 @@ def lab() -> Iterator[tuple[Daemon, Containerd]]:
     finally:
         if cd is not None:
             cd.stop()
+        for cg in (set(glob.glob("/sys/fs/cgroup/*/default")) | set(glob.glob("/sys/fs/cgroup/default"))) - cgroups_before:
+            try:
+                os.rmdir(cg)
+            except OSError:
+                pass
         for cid in d.cli("ps", "-aq").stdout.split():
             d.cli("rm", "-f", cid)
         d.cli("network", "rm", "ctrnet")
