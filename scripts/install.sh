@@ -13,10 +13,12 @@ VENV=${VENV:-.venv}
 # not start a service where policy-rc.d forbids it; the tests never use a system etcd); podman
 # (with conmon) runs containers on cove networks through cove-netavark in its integration test;
 # docker-compose (1.29.2, Python, no dockerd: installed without recommends) drives cove in
-# tests/integration/test_compose.py and test_compose_front.py.
+# tests/integration/test_compose.py and test_compose_front.py; containerd (with ctr and its runc
+# shim) runs `ctr run --cni` against cove-cni in tests/integration/test_ctr_cni.py, which starts its
+# own containerd in a private mount namespace inside the sandbox (never the system service).
 PKGS="python3 python3-venv python3-nftables nftables iptables iproute2 util-linux
       busybox-static kmod tcpdump conntrack procps bridge-utils make runc graphviz chromium
-      etcd-server etcd-client podman conmon docker-compose"
+      etcd-server etcd-client podman conmon docker-compose containerd"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

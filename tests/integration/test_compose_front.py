@@ -8,6 +8,7 @@ create field cove cannot honour, a net.* sysctl read back inside the container.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -159,3 +160,34 @@ def test_attach_without_logs_replays_nothing(cove: Daemon) -> None:
         c.remove(force=True)
     finally:
         client.close()
+
+
+def test_run_with_a_terminal_through_dockerpty(cove: Daemon, project: Path) -> None:
+    # COMPOSE_INTERACTIVE_NO_CLI: compose's own dockerpty (not the docker CLI) attaches stdin,
+    # stdout and stderr to the container it created with Tty, in a terminal (script's)
+    env = {**compose_env(cove), "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+    cmd = f"{COMPOSE} --ansi never run --rm web sh -c 'read x; echo got-\\$x; exit 5'"
+    # the line is typed once the container runs (and its terminal is attached)
+    typist = (f"until {sys.executable} -m cove ps -q | grep -q .; do sleep 0.2; done; sleep 1; "
+              'printf "word\\n"; sleep 30')
+    r = subprocess.run(["sh", "-c", f'({typist}) | script -qec "{cmd}" /dev/null'],
+                       cwd=project, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 5 and "got-word" in r.stdout, r.stdout + r.stderr
+    assert cove.ok("ps", "-aq").split() == []                               # --rm removed it
+
+
+def test_stdin_once_closes_the_containers_stdin(cove: Daemon, docker_bin: str) -> None:
+    # `docker run -i` creates the container with StdinOnce: when the client's stdin ends, the
+    # container's does (before: `cat` waited for ever and the run never ended)
+    r = subprocess.run([docker_bin, "run", "-i", "--rm", "bb", "sh", "-c", "cat; echo after-cat; exit 4"],
+                       input="line-in\n", capture_output=True, text=True, timeout=60,
+                       env={**cove.env, "DOCKER_HOST": f"unix://{cove.sock}"})
+    assert (r.returncode, r.stdout) == (4, "line-in\nafter-cat\n"), r.stderr
+    # without StdinOnce (-d -i: no client's stdin) the stdin stays open: the container still runs
+    cid = subprocess.run([docker_bin, "run", "-d", "-i", "bb", "cat"], capture_output=True, text=True,
+                         env={**cove.env, "DOCKER_HOST": f"unix://{cove.sock}"}, check=True).stdout.strip()
+    import time
+
+    time.sleep(1)
+    assert json.loads(cove.ok("inspect", cid))[0]["State"]["Running"] is True
+    cove.ok("rm", "-f", cid)

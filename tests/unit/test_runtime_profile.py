@@ -118,8 +118,11 @@ def test_log_writer_rotates_as_json_file(tmp_path: Path) -> None:
         w.write(b"line %02d padding\n" % i)
     w.write(b"".join(b"big %03d\n" % i for i in range(40)))       # one chunk bigger than a file
     w.close()
-    files = sorted(tmp_path.iterdir())
+    files = sorted(f for f in tmp_path.iterdir() if not f.name.startswith("times-"))
     assert [f.name for f in files] == ["stdout.log", "stdout.log.1", "stdout.log.2"]
+    # each with its write times (logs --timestamps), rotated alongside
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("times-")) == [
+        "times-stdout.log", "times-stdout.log.1", "times-stdout.log.2"]
     assert all(f.stat().st_size <= 100 for f in files)
     assert path.read_bytes().endswith(b"big 039\n")
     assert (path.stat().st_mode & 0o777) == 0o600

@@ -130,3 +130,47 @@ def test_a_detach_a_kill_9_interrupted_is_finished_at_restart(tmp_path: Path) ->
     e2.reconcile()
     assert e2.list_sandboxes() == []
     assert not rig.store.list("sandboxes/") and "10.70.0.9" not in rig.kernel.dump()
+
+
+def test_an_id_whose_short_form_is_no_name_attaches(tmp_path: Path) -> None:
+    # ctr's CNI container ids are `<namespace>-<id>`: cove-cni's sandbox id `cni-default-box1-eth0`,
+    # whose 12-character short form ends in '-' (no DNS name): the sandbox's name still answers
+    rig, r = _rig(tmp_path)
+    resp = _attach(r, id="cni-default-box1-eth0", name="default-box1", ports=[])
+    assert resp.status == 201, resp.body
+    assert call(r, "DELETE", "/cove/sandboxes/cni-default-box1-eth0").status in (200, 204)
+
+
+def test_cni_aliases_as_a_list_or_podmans_map() -> None:
+    from cove.cli.cni import CniError, _attach_body
+
+    env = {"CNI_CONTAINERID": "abc", "CNI_IFNAME": "eth0", "CNI_NETNS": NS, "CNI_ARGS": "K8S_POD_NAME=pod1"}
+
+    def aliases(value: Any) -> list[str]:
+        conf = {"name": "podnet", "runtimeConfig": {"aliases": value}}
+        out: list[str] = _attach_body(conf, env, "web")["networks"]["web"]["aliases"]
+        return out
+    assert aliases(["a", "b"]) == ["a", "b"]                       # the CNI conventions
+    assert aliases({"podnet": ["pal"], "other": ["x"]}) == ["pal"]  # podman 4: keyed by its network's name
+    assert aliases(None) == [] and aliases({"other": ["x"]}) == []
+    with pytest.raises(CniError, match="aliases"):
+        aliases("pal")
+
+
+def test_a_name_refused_after_the_plumbing_undoes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the resolver refuses a name after the interface was made: the attach leaves nothing behind
+    from cove.engine.names import NameService
+    from cove.errors import InvalidArgument
+
+    rig, r = _rig(tmp_path)
+    before = rig.kernel.dump()
+
+    def refuse(self: NameService, c: Any, ep: Any) -> None:
+        raise InvalidArgument("invalid name 'x-': not a valid DNS name")
+    monkeypatch.setattr(NameService, "register", refuse)
+    resp = _attach(r, ports=[])
+    assert resp.status == 400 and b"x-" in resp.body
+    assert rig.kernel.dump() == before
+    assert json.loads(call(r, "GET", "/cove/sandboxes").body) == []
+    monkeypatch.undo()
+    assert _attach(r, ports=[]).status == 201          # the address was not leased meanwhile

@@ -119,8 +119,20 @@ def _attach_body(conf: Mapping[str, Any], env: Mapping[str, str], network: str) 
                       "host_port": pm.get("hostPort"), "container_port": pm.get("containerPort")})
     return {"id": sandbox_id(cid, ifname), "name": args.get("K8S_POD_NAME") or cid, "netns": netns,
             "networks": {network: {"ifname": ifname, "ips": ips, "mac": rc.get("mac") or None,
-                                   "aliases": list(rc.get("aliases") or [])}},
+                                   "aliases": _aliases(rc.get("aliases"), conf, network)}},
             "ports": ports}
+
+
+def _aliases(value: Any, conf: Mapping[str, Any], network: str) -> list[str]:
+    """The ``aliases`` capability: a list (the CNI conventions), or podman's map of network name to
+    list (podman 4's CNI backend keys it by its network's name: the configuration's ``name``)."""
+    if isinstance(value, dict):
+        value = value.get(str(conf.get("name") or ""), value.get(network, []))
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise CniError(INVALID_CONFIG, "runtimeConfig.aliases: not a list of names")
+    return list(value)
 
 
 def _check(status: dict[str, Any], prev: Any) -> None:

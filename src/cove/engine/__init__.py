@@ -136,8 +136,9 @@ class Engine:
     def resize_container(self, ref: str, height: int, width: int) -> None:
         self.container_svc.resize_container(ref, height, width)
 
-    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, bytes]]:
-        return self.container_svc.logs(ref, follow, tail)
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False) -> Iterator[tuple[str, bytes]]:
+        return self.container_svc.logs(ref, follow, tail, timestamps)
 
     def attach_begin(self, cid: str) -> None:
         self.container_svc.attach_begin(cid)

@@ -324,6 +324,7 @@ class ContainerService:
                     hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
                     cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
                     workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
+                    stdin_once=c.config.stdin_once,
                     mounts=mounts, **{**security_spec(c.host_config), **remapped})
                 try:
                     pid = self.runtime.start(spec)
@@ -624,7 +625,8 @@ class ContainerService:
                     self.container_event(c, "exec_die", execID=rec.id, exitCode=code)
 
     # logs ---------------------------------------------------------------------------
-    def logs(self, ref: str, follow: bool = False, tail: int | None = None) -> Iterator[tuple[str, bytes]]:
+    def logs(self, ref: str, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False) -> Iterator[tuple[str, bytes]]:
         with self.lock:
             c = self.find_container(ref)
             cid, tty = c.id, c.config.tty
@@ -634,7 +636,7 @@ class ContainerService:
             return cur is not None and cur.running
 
         lines: Iterator[tuple[str, bytes]] = self.runtime.follow_logs(self.cfg.container_data_dir(cid), tty, follow,
-                                                                      running, tail)
+                                                                      running, tail, timestamps)
         return lines
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..dns.records import Records
+from ..dns.records import Records, valid_name
 from ..dns.server import Upstream
 from ..dns.service import DnsService
 from ..etcfiles import parse_resolv_conf
@@ -52,7 +52,10 @@ class NameService:
         if not self.resolves_names(net):
             return
         req = c.networks.get(ep.network_id)
-        names = [c.name, c.id[:12], *(req.aliases if req else [])]
+        # the short id answers as in Docker, when it is a name at all (a CNI sandbox's id
+        # `cni-default-c1-eth0` cut at 12 ends in '-': ctr's ids are `<namespace>-<id>`)
+        short = [c.id[:12]] if valid_name(c.id[:12]) else []
+        names = [c.name, *short, *(req.aliases if req else [])]
         self.records.set_endpoint(ep.network_id, c.id, names, ep.ip, ep.ip6)
 
     def unregister(self, container_id: str, network_id: str) -> None:

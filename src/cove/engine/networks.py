@@ -257,6 +257,8 @@ class NetworkService:
                 undo.callback(intents.clear, self.store, intent)
                 drv.join(net, ep, sandbox)
                 undo.callback(drv.leave, net, ep, sandbox)
+                self.names.register(c, ep)       # may refuse a name: before anything is saved
+                undo.callback(self.names.unregister, c.id, net.id)
                 if req.ip is None:
                     net.last_ip = str(ip)
                 if ip6 and req.ip6 is None:
@@ -267,7 +269,6 @@ class NetworkService:
                     intents.clear(self.store, intent)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
-            self.names.register(c, ep)
             self.network_event(net, "connect", container=c.id)
             return ep
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from ..errors import InvalidArgument
+from .logtimes import RECORD, follow_stamped, times_path
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 DEFAULT_MAX_FILE = 5
@@ -76,23 +77,29 @@ class LogWriter:
 
     def __init__(self, path: str, max_size: int, max_file: int) -> None:
         self.path, self.max_size, self.max_file = path, max_size, max(1, max_file)
-        self.fd = self._open()
+        self.fd, self.times_fd = self._open()
         self.size = os.fstat(self.fd).st_size
 
-    def _open(self) -> int:
-        # 0600: the output may hold secrets
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    def _open(self) -> tuple[int, int]:
+        # 0600: the output may hold secrets; beside it, when each write came (logs --timestamps)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        return os.open(self.path, flags, 0o600), os.open(times_path(self.path), flags, 0o600)
 
     def _rotate(self) -> None:
         os.close(self.fd)
+        os.close(self.times_fd)
         if self.max_file > 1:
             for i in range(self.max_file - 1, 0, -1):
                 src = self.path if i == 1 else f"{self.path}.{i - 1}"
                 if os.path.exists(src):
                     os.replace(src, f"{self.path}.{i}")
+                    if os.path.exists(times_path(src)):
+                        os.replace(times_path(src), times_path(f"{self.path}.{i}"))
         else:
             os.unlink(self.path)
-        self.fd = self._open()
+            if os.path.exists(times_path(self.path)):
+                os.unlink(times_path(self.path))
+        self.fd, self.times_fd = self._open()
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -108,6 +115,7 @@ class LogWriter:
                         self._rotate()
                         continue
                     piece = view[: cut or room]
+            os.write(self.times_fd, RECORD.pack(self.size, time.time_ns()))     # before the bytes it times
             n = os.write(self.fd, piece)
             self.size += n
             view = view[n:]
@@ -116,6 +124,7 @@ class LogWriter:
 
     def close(self) -> None:
         os.close(self.fd)
+        os.close(self.times_fd)
 
 
 def _files(data_dir: str, tty: bool) -> list[tuple[str, str]]:
@@ -154,8 +163,11 @@ def _last_lines(paths: list[str], n: int, block: int = 65536) -> list[bytes]:
 
 
 def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[], bool],
-                tail: int | None = None) -> Iterator[tuple[str, bytes]]:
+                tail: int | None = None, timestamps: bool = False) -> Iterator[tuple[str, bytes]]:
     """Yield (stream, bytes) from the container's logs; with ``follow``, until it exits.
+
+    With ``timestamps``, whole lines each prefixed with the time it was written
+    (:mod:`cove.runtime.logtimes`).
 
     ``stream`` is "stdout" or "stderr" (a terminal's output is all "stdout").  With
     ``tail``, only the last ``tail`` lines come first (stdout's then stderr's, the last
@@ -164,6 +176,8 @@ def follow_logs(data_dir: str, tty: bool, follow: bool, is_running: Callable[[],
     (an attach without ``logs=1``), even if the reading starts later.
     """
     names = _files(data_dir, tty)
+    if timestamps:
+        return follow_stamped(data_dir, names, _rotated, follow, is_running, tail)
     files: dict[str, BinaryIO] = {}
     picked: list[tuple[str, bytes]] = []
     if tail is not None:

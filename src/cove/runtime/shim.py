@@ -37,6 +37,7 @@ from collections.abc import Callable
 from ..kernel import syscalls as sc
 from . import logs, profile, rootfs
 from .spec import ContainerSpec
+from .streams import STDIN_CLOSE
 
 SHIM_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -140,9 +141,14 @@ def _reap(pid: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fifo: int | None) -> int:
+def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fifo: int | None,
+           once: int | None = None) -> int:
     """Copy the container's output (pipes, or its terminal's master) to its logs, and the
-    stdin FIFO to the terminal, until the init exits; return its status."""
+    stdin FIFO to the terminal, until the init exits; return its status.
+
+    ``once`` (StdinOnce without a terminal): the ``stdin-close`` FIFO; when the daemon writes to
+    it (the first attached client's stdin ended), the shim closes its own writer of the stdin
+    FIFO (``fifo``), so the container reads EOF once the client's writer is closed too."""
     pidfd = os.pidfd_open(pid)
     for fd in outputs:
         os.set_blocking(fd, False)
@@ -172,6 +178,8 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
                 poller.register(fifo, select.POLLIN)
             if pending and master is not None:
                 poller.register(master, select.POLLIN | select.POLLOUT)
+            if once is not None:
+                poller.register(once, select.POLLIN)
             try:
                 events = dict(poller.poll())
             except InterruptedError:
@@ -179,7 +187,13 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
             for fd in list(open_fds):
                 if events.get(fd, 0) & (select.POLLIN | select.POLLHUP | select.POLLERR) and not drain(fd):
                     open_fds.discard(fd)
-            if fifo is not None and events.get(fifo, 0) & select.POLLIN:
+            if once is not None and events.get(once, 0) & select.POLLIN:
+                if fifo is not None:
+                    os.close(fifo)
+                    fifo = None
+                os.close(once)
+                once = None
+            if fifo is not None and master is not None and events.get(fifo, 0) & select.POLLIN:
                 try:
                     pending += os.read(fifo, 65536)
                 except BlockingIOError:
@@ -199,6 +213,10 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
         os.close(pidfd)
         for writer in outputs.values():
             writer.close()
+        if once is not None:                     # the kept writer, unless the daemon had it closed
+            os.close(once)
+            if fifo is not None:
+                os.close(fifo)
 
 
 def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[tuple[int, int, int], dict[int, logs.LogWriter]]:
@@ -208,8 +226,14 @@ def _open_stdio(spec: ContainerSpec, keep: list[int]) -> tuple[tuple[int, int, i
     if spec.open_stdin:
         if not os.path.exists(fifo_path):
             os.mkfifo(fifo_path, 0o600)
-        # A writer stays open in the shim: the container never sees EOF on stdin.
+        # A writer stays open in the shim: the container never sees EOF on stdin (with StdinOnce,
+        # until the first attached client's stdin ends: _serve's ``once``).
         keep.append(os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK))
+        if spec.stdin_once and not spec.tty:
+            close_path = os.path.join(spec.state_dir, STDIN_CLOSE)
+            if not os.path.exists(close_path):
+                os.mkfifo(close_path, 0o600)
+            keep.append(os.open(close_path, os.O_RDWR | os.O_NONBLOCK))
     if spec.tty:
         null = os.open(os.devnull, os.O_RDWR)
         return (null, null, null), {}
@@ -282,11 +306,12 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
     report(f"ok {pid}")
     if master is not None:
         outputs = {master: _log(spec, "tty.log")}
-    code = _serve(pid, outputs, master, keep[0] if keep else None)
+    once = keep[1] if len(keep) > 1 else None
+    code = _serve(pid, outputs, master, keep[0] if keep else None, once)
     for fd in outputs:
         os.close(fd)
     _write_atomic(exit_path, f"{code}\n")
-    for fd in keep:
+    for fd in keep if once is None else ():      # with ``once``, _serve closed them
         os.close(fd)
     _delete(spec)
     return code

@@ -26,6 +26,7 @@ class ContainerSpec:
     workdir: str = "/"
     tty: bool = False                # a pseudo-terminal (docker -t)
     open_stdin: bool = False         # stdin stays open: a FIFO the daemon writes to (docker -i)
+    stdin_once: bool = False         # without a terminal: stdin ends when the first attached client's does
     # the security profile (see cove.runtime.profile): Docker's default unless loosened
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)

@@ -11,6 +11,10 @@ import select
 import socket
 from typing import Any
 
+#: in a container's state dir, with StdinOnce and no terminal: a write to this FIFO tells the shim
+#: to close its own writer of the ``stdin`` FIFO (the first attached client's stdin has ended)
+STDIN_CLOSE = "stdin-close"
+
 
 def frame(stream: int, data: bytes) -> bytes:
     """Docker's multiplexed stream frame: [stream, 0, 0, 0, len32be] + data."""
@@ -24,7 +28,9 @@ def close_write(sock: socket.socket) -> None:
         pass
 
 
-def pump_to_fifo(sock: socket.socket, leftover: bytes, fifo: str) -> None:
+def pump_to_fifo(sock: socket.socket, leftover: bytes, fifo: str, once: bool = False) -> None:
+    """Copy the client's stdin to the container's ``stdin`` FIFO. ``once`` (StdinOnce, no
+    terminal): when the client's stdin ends, the container's does too, as Docker closes it."""
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
@@ -37,10 +43,24 @@ def pump_to_fifo(sock: socket.socket, leftover: bytes, fifo: str) -> None:
             if not data:
                 break
             os.write(fd, data)
+        if once:
+            close_stdin(os.path.dirname(fifo))
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+def close_stdin(state_dir: str) -> None:
+    """Ask the shim to close its writer of the stdin FIFO (a no-op when there is no such shim)."""
+    try:
+        ctl = os.open(os.path.join(state_dir, STDIN_CLOSE), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:                  # no shim reads it: the container has ended
+        return
+    try:
+        os.write(ctl, b"x")
+    finally:
+        os.close(ctl)
 
 
 def pump_exec(handle: Any, sock: socket.socket, leftover: bytes, tty: bool, stdin: bool) -> None:

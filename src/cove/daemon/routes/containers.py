@@ -135,7 +135,8 @@ def container_logs(engine: Backend, req: Request, ref: str) -> Response:
     if tail and tail != "all" and not tail.lstrip("-").isdigit():
         raise InvalidArgument(f"invalid tail {tail!r}: a number of lines or all")
     # the last lines are read from the end of the logs, not the whole of them
-    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0))
+    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0),
+                     timestamps=req.flag("timestamps"))
 
     def gen() -> Iterator[bytes]:
         for stream, data in it:
@@ -151,6 +152,7 @@ def container_attach(engine: Backend, req: Request, ref: str) -> Response:
     with engine.lock:
         c = engine.find_container(ref)
         cid, tty, open_stdin = c.id, c.config.tty, c.config.open_stdin
+        once = c.config.stdin_once and not tty
     stream_on = req.flag("stream")
     want_stdin = req.flag("stdin") and open_stdin and stream_on
     want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
@@ -169,7 +171,7 @@ def container_attach(engine: Backend, req: Request, ref: str) -> Response:
                                             or engine.containers[cid].state.status == "exited", 300)
             if want_stdin:
                 fifo = os.path.join(engine.cfg.container_state_dir(cid), "stdin")
-                threading.Thread(target=pump_to_fifo, args=(sock, leftover, fifo), daemon=True).start()
+                threading.Thread(target=pump_to_fifo, args=(sock, leftover, fifo, once), daemon=True).start()
             for stream, data in output:
                 if want.get(stream, False):
                     sock.sendall(data if tty else frame(1 if stream == "stdout" else 2, data))
