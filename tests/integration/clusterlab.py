@@ -52,7 +52,8 @@ class Host:
     def start(self) -> None:
         log = open(f"{self.root}/daemon.log", "ab")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.name, sys.executable, "-m", "cove", "daemon", "--config-file",
+            # nsenter, not `ip netns exec`: that remounts /sys and the cgroup mounts runc needs go with it
+            ["nsenter", f"--net=/run/netns/{self.name}", sys.executable, "-m", "cove", "daemon", "--config-file",
              "/nonexistent", "--host", f"unix://{self.sock}", "--data-root", f"{self.root}/lib",
              "--exec-root", f"{self.root}/run", "--cluster-store", STORE_URL, "--cluster-advertise", "eth0",
              "--cluster-lease-ttl", str(self.ttl)], stdout=log, stderr=log, env=self.env)

@@ -242,8 +242,8 @@ class OverlayNetworks:
         hosts: dict[str, str] = {}
         for e in self.kv.scan(f"endpoints/{net.id}/"):
             hid = str(e.value.get("host", ""))
-            rec = self.kv.get(f"hosts/{hid}")
-            hosts[hid] = str((rec or {}).get("name") or hid[:12])
+            rec = self.kv.get(f"hosts/{hid}") or {}
+            hosts[hid] = f"{rec.get('name') or hid[:12]} ({rec.get('vtep') or e.value.get('vtep') or '?'})"
         raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints "
                        f"on hosts {', '.join(sorted(hosts.values()))}")
 
