@@ -252,3 +252,14 @@ def test_gc_removes_an_orphan_vxlan_device(two: tuple[MemoryCluster, Host, Host]
     b.rig.kernel.host.add_link("vx-00abcd", "vxlan", "cove:vx:" + "f" * 64, vxlan_id=0xABCD)
     b.engine.collect_garbage()
     assert "vx-00abcd" not in b.rig.kernel.dump()
+
+
+def test_a_host_back_after_its_ttl_registers_its_endpoints_again(two: tuple[MemoryCluster, Host, Host]) -> None:
+    cluster, a, b = two
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/24"))
+    a.run("web", "ov")
+    cluster.expire("ha-id")                                    # a was away longer than its TTL
+    assert "peer " not in b.vx()
+    a.overlay._endpoints_reset(a.kv.scan("endpoints/"))        # a's watch re-lists when it is back
+    assert "peer 10.10.0.2 02:42:0a:0a:00:02 dst 10.99.0.21" in b.vx()
+    assert b.engine.records.lookup([net.id], "web") == ["10.10.0.2"]

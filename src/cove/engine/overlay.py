@@ -383,6 +383,29 @@ class OverlayNetworks:
                     log.warning("overlay network %s: %s", net.name, exc)
         for net_id, ep_id, rec in mine_stale:      # released while the store was away
             self._safe(self._release_keys, net_id, ep_id, rec)
+        # this host's endpoints the store no longer has (a restart after the TTL): put them back
+        present = {tuple(e.key.split("/", 2)[1:]) for e in entries}
+        with self.lock:
+            lost = [(self.state.containers[cid], self.state.networks[nid], ep)
+                    for cid, eps in self.state.endpoints.items() for nid, ep in eps.items()
+                    if (nid, ep.id) not in present and cid in self.state.containers
+                    and nid in self.state.networks and self.state.networks[nid].driver == "overlay"]
+        for c, net, ep in lost:
+            self._safe(self._register_again, c, net, ep)
+
+    def _register_again(self, c: Container, net: Network, ep: Endpoint) -> None:
+        req = c.networks.get(net.id) or EndpointRequest()
+        rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": [c.name, c.id[:12], *req.aliases],
+                               "ip": ep.ip, "mac": ep.mac, "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
+        owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
+        if not self.kv.txn([("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
+                            ("absent", f"epnames/{net.id}/{c.name}")],
+                           [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
+                            (f"epnames/{net.id}/{c.name}", owner, True)], []):
+            log.warning("overlay network %s: container %s could not take back %s (another host has the address "
+                        "or the name now); it is unreachable from other hosts", net.name, c.name, ep.ip)
+        else:
+            log.info("overlay network %s: container %s registered again at %s", net.name, c.name, ep.ip)
 
     def _endpoint_event(self, ev: Event) -> None:
         parts = ev.key.split("/", 2)
