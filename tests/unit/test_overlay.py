@@ -101,7 +101,11 @@ class Host:
         self.engine = self.rig.engine
         self.engine.driver_ctx.vtep = vtep
         self.kv = MemoryKV(cluster, f"{name}-id", name)
-        self.overlay = OverlayNetworks(self.engine.state, self.engine.nets, self.engine.records, self.kv)
+        cluster.data[f"hosts/{name}-id"] = ({"name": name, "vtep": vtep}, f"{name}-id")
+        cluster._emit(Event("put", f"hosts/{name}-id", {"name": name, "vtep": vtep}, 0))  # type: ignore[attr-defined]
+        self.guarded: list[set[str]] = []
+        self.overlay = OverlayNetworks(self.engine.state, self.engine.nets, self.engine.records, self.kv,
+                                       guard=self.guarded.append)
         self.engine.nets.overlay = self.overlay
         self.overlay.start()
 
@@ -263,3 +267,10 @@ def test_a_host_back_after_its_ttl_registers_its_endpoints_again(two: tuple[Memo
     a.overlay._endpoints_reset(a.kv.scan("endpoints/"))        # a's watch re-lists when it is back
     assert "peer 10.10.0.2 02:42:0a:0a:00:02 dst 10.99.0.21" in b.vx()
     assert b.engine.records.lookup([net.id], "web") == ["10.10.0.2"]
+
+
+def test_the_vxlan_guard_follows_the_registered_hosts(two: tuple[MemoryCluster, Host, Host]) -> None:
+    cluster, a, b = two
+    assert a.guarded[-1] == b.guarded[-1] == {"10.99.0.21", "10.99.0.22"}
+    cluster.expire("hb-id")                           # b's lease ran out: its VTEP is refused again
+    assert a.guarded[-1] == {"10.99.0.21"}

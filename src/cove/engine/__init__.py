@@ -220,7 +220,8 @@ class Engine:
         if self.cfg.cluster_store:       # before the reconcile: VXLAN devices are restored with this host's VTEP
             self.cluster = ClusterSession(self.cfg, self.store, self._host_id())
             self.driver_ctx.vtep = self.cluster.vtep()
-            self.overlay = OverlayNetworks(self.state, self.nets, self.records, EtcdKV(self.cluster))
+            self.overlay = OverlayNetworks(self.state, self.nets, self.records, EtcdKV(self.cluster),
+                                           guard=self._vxlan_guard())
             self.nets.overlay = self.overlay
             self.cluster.on_join = self.overlay.start
         self.load()
@@ -235,6 +236,14 @@ class Engine:
         if self.cluster is not None:
             self.cluster.start()
         return self
+
+    def _vxlan_guard(self) -> Callable[[set[str]], None] | None:
+        """The VXLAN input filter (accept only registered hosts) where libnftables is there."""
+        if self.driver_ctx.firewall.name != "nftables":
+            return None
+        from ..firewall.vxlan import VxlanGuard
+
+        return VxlanGuard().apply
 
     def _host_id(self) -> str:
         """This host's id in the cluster, made once and kept in the local store (``meta/host-id``)."""

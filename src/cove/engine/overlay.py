@@ -139,8 +139,13 @@ def subnet_key(subnet: object) -> str:
 class OverlayNetworks:
     """The global half of overlay networks on one host (see the module docstring)."""
 
-    def __init__(self, state: State, nets: NetworkService, records: Records, kv: GlobalKV) -> None:
+    def __init__(self, state: State, nets: NetworkService, records: Records, kv: GlobalKV,
+                 guard: Callable[[set[str]], None] | None = None) -> None:
         self.state, self.nets, self.records, self.kv = state, nets, records, kv
+        #: writes the VXLAN input filter (cove.firewall.vxlan) with the registered hosts' VTEPs
+        self.guard = guard
+        #: host id -> VTEP address of every host registered in the cluster
+        self.vteps: dict[str, str] = {}
         self.lock = state.lock
         #: network id -> endpoint id -> record, for other hosts' endpoints (from the watch)
         self.remote: dict[str, dict[str, dict[str, Any]]] = {}
@@ -153,6 +158,8 @@ class OverlayNetworks:
         if self._started.is_set():
             return
         self._started.set()
+        if self.guard is not None:
+            self._stops.append(self.kv.watch("hosts/", self._hosts_reset, self._host_event))
         self._stops.append(self.kv.watch("networks/", self._networks_reset, self._network_event))
         self._stops.append(self.kv.watch("endpoints/", self._endpoints_reset, self._endpoint_event))
 
@@ -163,6 +170,25 @@ class OverlayNetworks:
             except Exception:  # noqa: BLE001 - closing goes on
                 pass
         self._stops = []
+
+    # the VXLAN guard -----------------------------------------------------------------------
+    def _hosts_reset(self, entries: list[Entry]) -> None:
+        self.vteps = {e.key.split("/", 1)[1]: str(e.value.get("vtep", "")) for e in entries}
+        self._guard()
+
+    def _host_event(self, ev: Event) -> None:
+        hid = ev.key.split("/", 1)[1]
+        if ev.kind == "put" and ev.value is not None:
+            if self.vteps.get(hid) == ev.value.get("vtep"):
+                return
+            self.vteps[hid] = str(ev.value.get("vtep", ""))
+        elif self.vteps.pop(hid, None) is None:
+            return
+        self._guard()
+
+    def _guard(self) -> None:
+        if self.guard is not None:
+            self._safe(self.guard, {v for v in self.vteps.values() if v})
 
     def driver(self) -> OverlayDriver:
         drv = self.nets.driver_by_name("overlay")
