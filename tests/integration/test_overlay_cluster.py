@@ -24,7 +24,7 @@ import pytest
 
 from .clusterlab import MEMBERS, Host, Lab, make_lab, sh
 
-TTL = 5      # a daemon restart on this loaded machine takes 2-3 s: 3 s is too close
+TTL = 10     # a daemon restart on a loaded machine takes 2-8 s: the TTL must leave room
 
 
 @pytest.fixture(scope="module")

@@ -159,9 +159,23 @@ class OverlayNetworks:
             return
         self._started.set()
         if self.guard is not None:
-            self._stops.append(self.kv.watch("hosts/", self._hosts_reset, self._host_event))
-        self._stops.append(self.kv.watch("networks/", self._networks_reset, self._network_event))
-        self._stops.append(self.kv.watch("endpoints/", self._endpoints_reset, self._endpoint_event))
+            self._stops.append(self.kv.watch("hosts/", self._logged(self._hosts_reset), self._logged(self._host_event)))
+        self._stops.append(self.kv.watch("networks/", self._logged(self._networks_reset),
+                                         self._logged(self._network_event)))
+        self._stops.append(self.kv.watch("endpoints/", self._logged(self._endpoints_reset),
+                                         self._logged(self._endpoint_event)))
+
+    @staticmethod
+    def _logged(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A watch handler that logs what it cannot apply (a bad record) instead of making the watcher
+        reconnect and replay the same event forever."""
+        def handler(arg: Any) -> None:
+            try:
+                fn(arg)
+            except Exception:  # noqa: BLE001 - one bad record must not stop the watch
+                log.exception("overlay: cannot apply a cluster store change")
+
+        return handler
 
     def close(self) -> None:
         for stop in self._stops:
