@@ -137,6 +137,13 @@ class Lab:
         for name in list(self.etcd):
             self.stop_member(name)
         for ns in [*MEMBERS, *(h.name for h in self.hosts)]:
+            # what a killed daemon left running in its host's namespace (its shim zygote) keeps the
+            # namespace, and the host's underlay veth, alive after `ip netns del`
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", "ul0", check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
