@@ -10,6 +10,7 @@ install:
 
 demo: install
 	tests/sandbox.sh $(PY) -m cove.demo
+	tests/sandbox.sh $(PY) -m tests.integration.overlay_demo
 
 test: check test-unit test-integration test-kernel
 

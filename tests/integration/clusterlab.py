@@ -52,7 +52,8 @@ class Host:
     def start(self) -> None:
         log = open(f"{self.root}/daemon.log", "ab")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.name, sys.executable, "-m", "cove", "daemon", "--config-file",
+            # nsenter, not `ip netns exec`: that remounts /sys and the cgroup mounts runc needs go with it
+            ["nsenter", f"--net=/run/netns/{self.name}", sys.executable, "-m", "cove", "daemon", "--config-file",
              "/nonexistent", "--host", f"unix://{self.sock}", "--data-root", f"{self.root}/lib",
              "--exec-root", f"{self.root}/run", "--cluster-store", STORE_URL, "--cluster-advertise", "eth0",
              "--cluster-lease-ttl", str(self.ttl)], stdout=log, stderr=log, env=self.env)
@@ -136,6 +137,13 @@ class Lab:
         for name in list(self.etcd):
             self.stop_member(name)
         for ns in [*MEMBERS, *(h.name for h in self.hosts)]:
+            # what a killed daemon left running in its host's namespace (its shim zygote) keeps the
+            # namespace, and the host's underlay veth, alive after `ip netns del`
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", "ul0", check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)

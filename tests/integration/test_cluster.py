@@ -3,8 +3,8 @@
 What is observed: each host registers itself in the cluster store with its underlay
 address as VTEP; a host whose daemon is killed (no clean-up) disappears from the store
 within TTL + 2 s while the others stay; a daemon restarted within the TTL keeps its lease
-(the others never see it leave); one etcd member stopped changes nothing; without a
-overlay driver yet ``network create -d overlay`` fails with one line.
+(the others never see it leave); one etcd member stopped changes nothing.  Overlay networks
+on this lab: test_overlay_cluster.py.
 """
 
 from __future__ import annotations
@@ -87,10 +87,3 @@ def test_one_etcd_member_stopped_changes_nothing(lab: Lab) -> None:
     finally:
         lab.start_member("e1")
 
-
-def test_overlay_create_fails_in_one_line(lab: Lab) -> None:
-    # the lab's hosts have a store but no overlay driver yet: one line, not a traceback
-    # (without a cluster store: tests/unit/test_cluster_settings.py)
-    r = lab.hosts[0].cli("network", "create", "-d", "overlay", "ov")
-    assert r.returncode != 0
-    assert len(r.stderr.strip().splitlines()) == 1 and "overlay" in r.stderr

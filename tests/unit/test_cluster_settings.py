@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cove.daemon.settings import SettingsError, effective, load
-from cove.errors import InvalidArgument, NotImplementedByCove
+from cove.errors import InvalidArgument, Unavailable
 
 from .enginefakes import Rig
 
@@ -61,5 +61,5 @@ def test_overlay_without_cluster_store_is_refused_in_one_line(tmp_path: Path) ->
 def test_overlay_with_cluster_store_says_what_is_missing(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     rig.engine.cfg.cluster_store = "etcd://127.0.0.1:2379"
-    with pytest.raises(NotImplementedByCove, match="overlay driver"):
+    with pytest.raises(Unavailable, match="cluster session"):
         rig.engine.create_network("ov", "overlay")

@@ -25,7 +25,7 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
         "Name": net.name,
         "Id": net.id,
         "Created": net.created,
-        "Scope": "local",
+        "Scope": "global" if net.driver == "overlay" else "local",
         "Driver": net.driver,
         "EnableIPv6": net.ipv6,
         "IPAM": {"Driver": "default", "Options": None if net.name in ("host", "none") else {},

@@ -6,7 +6,7 @@ class with :func:`register`) and its name added here.
 
 from __future__ import annotations
 
-from . import bridge, host, macvlan, null  # noqa: F401 - the driver table: imported to register
+from . import bridge, host, macvlan, null, overlay  # noqa: F401 - the driver table: imported to register
 from .base import DRIVERS, Collector, DriverContext, EndpointRestorer, Firewalled, NetworkDriver, register
 
 __all__ = ["DRIVERS", "Collector", "DriverContext", "EndpointRestorer", "Firewalled", "NetworkDriver", "register"]

@@ -45,6 +45,8 @@ class DriverContext:
     kernel: Kernel
     firewall: Firewall
     mtu: int = 0
+    #: this host's VXLAN tunnel endpoint address (``--cluster-advertise``; "" on a single host)
+    vtep: str = ""
 
     @property
     def netlink(self) -> Kernel:

@@ -41,6 +41,7 @@ from ..model import epoch_of
 from .core import EngineConfig, new_id, now_rfc3339
 from .reconcile import Reconciler
 from .cluster import ClusterSession
+from .overlay import EtcdKV, OverlayNetworks
 
 __all__ = ["Engine", "EngineConfig", "ExecRecord", "epoch_of", "new_id", "now_rfc3339"]
 
@@ -51,6 +52,8 @@ class Engine:
 
     #: this host's session in the cluster store (--cluster-store), None on a single host
     cluster: ClusterSession | None = None
+    #: the global half of overlay networks (with a cluster store)
+    overlay: OverlayNetworks | None = None
 
     def __init__(self, cfg: EngineConfig, *, store: Store | None = None, kernel: Kernel | None = None,
                  firewall: Firewall | None = None, images: _images.ImageStore | None = None,
@@ -215,6 +218,13 @@ class Engine:
         return self.driver_ctx.firewall.name
 
     def open(self) -> Engine:
+        if self.cfg.cluster_store:       # before the reconcile: VXLAN devices are restored with this host's VTEP
+            self.cluster = ClusterSession(self.cfg, self.store, self._host_id())
+            self.driver_ctx.vtep = self.cluster.vtep()
+            self.overlay = OverlayNetworks(self.state, self.nets, self.records, EtcdKV(self.cluster),
+                                           guard=self._vxlan_guard())
+            self.nets.overlay = self.overlay
+            self.cluster.on_join = self.overlay.start
         self.load()
         self.volume_svc.load()
         self.reconcile()
@@ -224,9 +234,17 @@ class Engine:
                 if c.running and c.id not in self.container_svc.health.stops:
                     self.container_svc.health.begin(c, resume=True)
         self.guard.start()
-        if self.cfg.cluster_store:
-            self.cluster = ClusterSession(self.cfg, self.store, self._host_id()).start()
+        if self.cluster is not None:
+            self.cluster.start()
         return self
+
+    def _vxlan_guard(self) -> Callable[[set[str]], None] | None:
+        """The VXLAN input filter (accept only registered hosts) where libnftables is there."""
+        if self.driver_ctx.firewall.name != "nftables":
+            return None
+        from ..firewall.vxlan import VxlanGuard
+
+        return VxlanGuard().apply
 
     def _host_id(self) -> str:
         """This host's id in the cluster, made once and kept in the local store (``meta/host-id``)."""
@@ -238,6 +256,8 @@ class Engine:
         return hid
 
     def close(self) -> None:
+        if self.overlay is not None:
+            self.overlay.close()       # the watches stop; the kernel entries stay (containers keep running)
         if self.cluster is not None:
             self.cluster.close()       # stops renewing the lease; never revokes it
         self.events.close()            # open event streams end

@@ -8,9 +8,8 @@ store (``meta/host-id``); the lease id too, so a restart within the TTL reuses t
 The session starts in a thread: an unreachable etcd never delays or blocks the
 daemon's start-up, and no etcd I/O runs under the engine lock.
 
-Global overlay networks (the overlay driver, global IPAM, endpoint records and the
-FDB/neighbour watcher) build on this session; until they land, ``network create -d
-overlay`` is refused with one line naming what is missing.
+Global overlay networks (:mod:`cove.engine.overlay`: global IPAM, endpoint records and the
+FDB/neighbour watcher) build on this session: ``on_join`` runs once the host has joined.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import CoveError, InvalidArgument, NotImplementedByCove
+from ..errors import CoveError, InvalidArgument, Unavailable
 from ..store.base import Store
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def refuse_overlay(cfg: EngineConfig) -> None:
         raise InvalidArgument('invalid driver "overlay": overlay networks need a cluster store; start the '
                               "daemon with --cluster-store etcd://HOST:PORT[,HOST:PORT...] "
                               "(and --cluster-advertise ADDRESS)")
-    raise NotImplementedByCove('the overlay driver is not in this build yet: the daemon joins the cluster '
-                               'store (hosts/ records) but cannot create overlay networks')
+    raise Unavailable("cluster store unavailable: this engine was opened without its cluster session "
+                      "(restart the daemon with --cluster-store)")
 
 
 def _interface_ipv4(name: str) -> str:
@@ -69,6 +69,8 @@ class ClusterSession:
         self.etcd: EtcdStore | None = None
         self.lease: Lease | None = None
         self.error = ""
+        #: called (in the session's thread) once this host has joined: the overlay's watches start
+        self.on_join: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cove-cluster", daemon=True)
 
@@ -96,6 +98,8 @@ class ClusterSession:
             try:
                 self._join()
                 self.error = ""
+                if self.on_join is not None and not self._stop.is_set():
+                    self.on_join()
                 return
             except CoveError as exc:
                 self.error = str(exc)

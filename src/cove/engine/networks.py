@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 
 from .. import ipam
-from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, field_error
+from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
 from ..dns.records import valid_name
 from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
@@ -22,6 +23,9 @@ from . import intents
 from .core import log, new_id, now_rfc3339
 from .names import NameService
 from .state import Drivers, State
+
+if TYPE_CHECKING:
+    from .overlay import OverlayNetworks
 
 
 def check_dns_name(field: str, name: str) -> None:
@@ -48,6 +52,8 @@ class NetworkService:
         self.network_event, self.forget_pools = state.network_event, state.forget_pools
         #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
+        #: the global half of overlay networks (cove.engine.overlay); None without a cluster store
+        self.overlay: OverlayNetworks | None = None
     # subnets ------------------------------------------------------------------------
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [s for n in self.networks.values() for s in n.subnets_v4()]
@@ -95,9 +101,15 @@ class NetworkService:
         check_name("network name", name)
         driver = driver or "bridge"
         if driver == "overlay":
-            from .cluster import refuse_overlay
+            if self.overlay is None:
+                from .cluster import refuse_overlay
 
-            refuse_overlay(self.cfg)
+                refuse_overlay(self.cfg)
+            assert self.overlay is not None
+            if ipv6:
+                raise field_error("ipv6", "true", "overlay networks are IPv4 only in cove")
+            return self.overlay.create(name, list(ipam_config or []), internal, attachable, dict(options or {}),
+                                       dict(labels or {}))
         with self.lock:
             if any(n.name == name for n in self.networks.values()):
                 raise Conflict(f"network with name {name} already exists")
@@ -150,9 +162,12 @@ class NetworkService:
             if active:
                 names = ", ".join(sorted(self.containers[e.container_id].name for e in active))
                 raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints ({names})")
+            if self.overlay is not None and net.driver == "overlay":
+                self.overlay.remove(net)          # refused while any other host has an endpoint
             self.driver_of(net).delete(net)
             self.store.delete(f"networks/{net.id}")
-            del self.networks[net.id]
+            if self.networks.pop(net.id, None) is None:
+                return net            # an overlay network the cluster watch has removed meanwhile
             self.forget_pools(net.id)
             self.network_event(net, "destroy")
             log.info("network %s (%s) removed", net.name, net.id[:12])
@@ -166,7 +181,12 @@ class NetworkService:
                     continue
                 if any(net.id in c.networks for c in self.containers.values()):
                     continue
-                self.remove_network(net.id)
+                try:
+                    self.remove_network(net.id)
+                except (Conflict, Unavailable):
+                    if net.driver != "overlay":
+                        raise
+                    continue          # used on another host, or the cluster store is away
                 removed.append(net.name)
             return removed
 
@@ -252,6 +272,10 @@ class NetworkService:
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
             with ExitStack() as undo:
                 undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
+                if self.overlay is not None and net.driver == "overlay":
+                    self.overlay.reserve(c, net, req, ep, pool)     # cluster-wide first: it may move the address
+                    undo.callback(self.overlay.release, net, ep, c)
+                    ip = IPv4Address(ep.ip)
                 # a kill -9 from here on leaves the intent, and reconcile undoes the interface
                 intent = intents.begin(self.store, "attach", endpoint=ep.to_dict(), sandbox=sandbox)
                 undo.callback(intents.clear, self.store, intent)
@@ -278,7 +302,8 @@ class NetworkService:
         pool = self.pools.get(key)
         if pool is None:
             if cfg.version == 4:
-                pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in self.leases(net.id)],
+                remote = self.overlay.remote_leases(net.id) if self.overlay is not None else []
+                pool = ipam.AddressPool(cfg, leased=[IPv4Address(a) for a in [*self.leases(net.id), *remote]],
                                         last=IPv4Address(net.last_ip) if net.last_ip else None)
             else:
                 pool = ipam.AddressPool(cfg, leased=self.leases6(net.id),
@@ -312,6 +337,8 @@ class NetworkService:
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
                 self._release(net_id, ep)
+                if self.overlay is not None and net is not None and net.driver == "overlay":
+                    self.overlay.release(net, ep, c)
                 del self.endpoints[c.id][net_id]
                 if not self.endpoints[c.id]:
                     del self.endpoints[c.id]

@@ -63,6 +63,8 @@ class _Link:
     attrs: dict[str, Any] = field(default_factory=dict)    # vlan_id, macvlan_mode, ...
     isolated: bool = False
     hairpin: bool = False
+    #: a VXLAN device's peers: mac -> (ip, vtep)
+    peers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def view(self) -> Link:
         return Link(index=self.index, name=self.name, kind=self.kind, alias=self.alias, master=self.master,
@@ -269,6 +271,8 @@ class FakeKernel:
                     bits.append(f"isolated={lk.isolated} hairpin={lk.hairpin}")
                 bits += [f"{k}={v}" for k, v in sorted(lk.attrs.items()) if k != "parent_ref"]
                 lines.append("  " + " ".join(bits))
+                for mac, (ip, vtep) in sorted(lk.peers.items()):
+                    lines.append(f"    peer {ip} {mac} dst {vtep}")
             for a in sorted(ns.addrs, key=lambda a: (names.get(a.index, ""), str(a.iface))):
                 lines.append(f"  addr {names.get(a.index, a.index)} {a.iface} flags={a.flags}")
             for r in sorted(ns.routes, key=lambda r: (r["table"], r["dst"], str(r["priority"]), str(r["oif"]))):
@@ -547,3 +551,21 @@ class FakeNetlink:
         self.k.call("list routes")
         return [IPv4Network(r["dst"]) for r in self._ns.routes
                 if r["family"] == 4 and r["table"] == RT_TABLE_MAIN and IPv4Network(r["dst"]).prefixlen > 0]
+
+    # VXLAN peers -------------------------------------------------------------------------
+    def replace_peer(self, index: int, ip: str, mac: str, vtep: str) -> None:
+        self.k.call(f"add peer {ip} {mac} dst {vtep}")
+        link = self._link(index)
+        if link.kind != "vxlan":
+            raise CoveError(f"add fdb {mac} on {link.name}: Operation not supported (not a vxlan device)")
+        link.peers[mac] = (ip, vtep)
+
+    def delete_peer(self, index: int, ip: str, mac: str, vtep: str) -> None:
+        self.k.call(f"delete peer {ip} {mac}")
+        link = self._ns.links.get(index)
+        if link is not None:
+            link.peers.pop(mac, None)
+
+    def peers(self, index: int) -> list[tuple[str, str, str]]:
+        self.k.call(f"list peers of {index}")
+        return sorted((ip, mac, vtep) for mac, (ip, vtep) in self._link(index).peers.items())

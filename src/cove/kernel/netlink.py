@@ -53,6 +53,10 @@ from .api import (  # noqa: F401 - re-exported: the names callers knew here
 
 T = TypeVar("T")
 
+#: neighbour state and flag of the VXLAN peer entries (linux/neighbour.h)
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+
 
 class KernelThread:
     """One thread that owns every pyroute2 object; other threads submit work and wait."""
@@ -414,6 +418,43 @@ class Netlink:
             if dst is not None and m["dst_len"] > 0:
                 out.append(IPv4Network(f"{dst}/{m['dst_len']}", strict=False))
         return out
+
+
+    # VXLAN peers ------------------------------------------------------------------------
+    def replace_peer(self, index: int, ip: str, mac: str, vtep: str) -> None:
+        """``bridge fdb replace MAC dev VX dst VTEP self permanent`` + ``ip neigh replace IP lladdr MAC nud permanent``.
+
+        ``flags=NTF_SELF`` matters: without it pyroute2 writes a bridge-master entry with no ``dst``.
+        """
+        self._do(f"add fdb {mac} dst {vtep}", lambda ipr: ipr.fdb("replace", ifindex=index, lladdr=mac, dst=vtep,
+                                                               state=NUD_PERMANENT, flags=NTF_SELF))
+        self._do(f"add neighbour {ip}", lambda ipr: ipr.neigh("replace", ifindex=index, dst=ip, lladdr=mac,
+                                                              state=NUD_PERMANENT))
+
+    def delete_peer(self, index: int, ip: str, mac: str, vtep: str) -> None:
+        """Remove both entries; missing ones count as removed."""
+        try:
+            self._do(f"delete neighbour {ip}", lambda ipr: ipr.neigh("del", ifindex=index, dst=ip, lladdr=mac))
+        except NotFound:
+            pass
+        try:
+            self._do(f"delete fdb {mac}", lambda ipr: ipr.fdb("del", ifindex=index, lladdr=mac, dst=vtep,
+                                                            flags=NTF_SELF))
+        except NotFound:
+            pass
+
+    def peers(self, index: int) -> list[tuple[str, str, str]]:
+        def work(ipr: IPRoute) -> list[tuple[str, str, str]]:
+            vteps = {m.get_attr("NDA_LLADDR"): m.get_attr("NDA_DST") for m in ipr.fdb("dump", ifindex=index)
+                     if m["ifindex"] == index and m.get_attr("NDA_DST") and m["state"] & NUD_PERMANENT}
+            out = []
+            for m in ipr.get_neighbours(ifindex=index):
+                mac = m.get_attr("NDA_LLADDR")
+                if m["ifindex"] == index and m["state"] & NUD_PERMANENT and mac in vteps:
+                    out.append((str(m.get_attr("NDA_DST")), str(mac), str(vteps[mac])))
+            return out
+
+        return self._do(f"list peers of {index}", work)
 
 
 class NetlinkPool:

@@ -1,0 +1,506 @@
+"""Overlay networks across hosts: the global half of networks, IPAM, endpoints and names.
+
+What is global lives in the cluster store (etcd), under these keys (design
+shared/design/overlay-on-etcd.md §2.1); everything else stays in the local store, which also
+keeps a copy of every overlay network this host has materialised (so a restart while etcd is
+away still finds its bridges):
+
+====================================  ==========================================  ===========
+``networks/<net-id>``                 the network record (as ``Network.to_dict``)   –
+``names/networks/<name>``             ``{id}``: one network per name, cluster-wide  –
+``vni/<vni>``                         ``{network}``                                  –
+``subnets/<cidr with - for />``       ``{network}``                                  –
+``endpoints/<net-id>/<ep-id>``        container, names, ip, mac, host, vtep          host lease
+``ipam/<net-id>/<ip>``                ``{endpoint, host}``                           host lease
+``epnames/<net-id>/<name>``           ``{endpoint, host}``                           host lease
+====================================  ==========================================  ===========
+
+Every global change is one Txn with its guards: create (name, VNI and subnet keys absent),
+attach (network present, IP and endpoint name absent; a lost IP race retries the next
+address up to 32 times), rm (the network's endpoint prefix empty: an attach elsewhere and an
+rm cannot both win).  Endpoint keys hang on this host's lease, so a host that dies is
+forgotten by everyone when its lease expires (TTL), and a restart within the TTL changes
+nothing.
+
+Two watches per host (``networks/`` and ``endpoints/``; list, then stream, re-list after a
+compaction) materialise every overlay network locally (bridge + VXLAN device, Scope
+"global" in ``network ls``) and program each remote endpoint as an FDB + neighbour entry on
+the network's VXLAN device and as names in the embedded DNS; a deleted key removes them.
+
+Engine-lock rule: ``network create`` does its etcd Txn outside the engine lock.  Attach,
+detach and rm run under it (they are steps of container start/stop), bounded by the store
+client's timeout (3 s per member, fail-over to the next).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import ipam
+from ..drivers.overlay import OPT_VNI, OverlayDriver, vni_of
+from ..errors import Conflict, CoveError, NotFound, Unavailable, field_error
+from ..model import Container, Endpoint, EndpointRequest, Network
+from ..store.base import Entry, Event
+from .core import new_id, now_rfc3339
+from .state import State
+
+if TYPE_CHECKING:
+    from ..dns.records import Records
+    from ..store.etcd import EtcdStore
+    from .cluster import ClusterSession
+    from .networks import NetworkService
+
+log = logging.getLogger("cove.overlay")
+
+#: where automatic VXLAN ids start (Docker classic started at 256; swarm at 4096)
+VNI_START = 4096
+#: how many times an attach retries after losing an address race to another host
+IP_RETRIES = 32
+
+#: a guard of a Txn: ("absent" | "present" | "empty", key-or-prefix)
+Cond = tuple[str, str]
+
+
+class GlobalKV(Protocol):
+    """The few cluster-store verbs the overlay needs (etcd in the daemon, in memory in unit tests)."""
+
+    host_id: str
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def scan(self, prefix: str) -> list[Entry]: ...
+    def txn(self, conds: list[Cond], puts: list[tuple[str, dict[str, Any], bool]], deletes: list[str]) -> bool:
+        """All ``puts`` (key, value, on this host's lease) and ``deletes`` if every guard holds; False if not."""
+        ...
+    def watch(self, prefix: str, on_reset: Callable[[list[Entry]], None],
+              on_event: Callable[[Event], None]) -> Callable[[], None]:
+        """List then follow ``prefix`` in the background; returns the function that stops it."""
+        ...
+
+
+class EtcdKV:
+    """:class:`GlobalKV` on the cluster session's etcd client and lease."""
+
+    def __init__(self, session: ClusterSession) -> None:
+        self.session = session
+        self.host_id = session.host_id
+
+    def _etcd(self) -> EtcdStore:
+        if self.session.etcd is None or self.session.lease is None:
+            raise Unavailable("cluster store unavailable: this host has not joined the cluster yet"
+                              + (f" ({self.session.error})" if self.session.error else ""))
+        return self.session.etcd
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        e = self._etcd().get(key)
+        return None if e is None else e.value
+
+    def scan(self, prefix: str) -> list[Entry]:
+        return self._etcd().list(prefix)
+
+    def txn(self, conds: list[Cond], puts: list[tuple[str, dict[str, Any], bool]], deletes: list[str]) -> bool:
+        from ..store.etcd import _range_end
+
+        etcd = self._etcd()
+
+        def b64(key: str) -> str:
+            return base64.b64encode((etcd.prefix + key).encode()).decode()
+
+        compares: list[dict[str, Any]] = []
+        for kind, key in conds:
+            c: dict[str, Any] = {"key": b64(key), "target": "CREATE", "create_revision": "0",
+                                 "result": "GREATER" if kind == "present" else "EQUAL"}
+            if kind == "empty":     # no key under the prefix (an empty range compares as create_revision 0)
+                c["range_end"] = _range_end(etcd.prefix + key)
+            compares.append(c)
+        lease = self.session.lease
+        ops = [etcd._put_op(k, v, lease if leased else None) for k, v, leased in puts]
+        ops += [etcd._delete_op(k) for k in deletes]
+        ok, _, _ = etcd.commit(compares, ops)
+        return ok
+
+    def watch(self, prefix: str, on_reset: Callable[[list[Entry]], None],
+              on_event: Callable[[Event], None]) -> Callable[[], None]:
+        from ..store.etcd import Watcher
+
+        w = Watcher(self._etcd(), prefix, on_reset, on_event).start()
+        return w.stop
+
+
+def subnet_key(subnet: object) -> str:
+    return "subnets/" + str(subnet).replace("/", "-")
+
+
+class OverlayNetworks:
+    """The global half of overlay networks on one host (see the module docstring)."""
+
+    def __init__(self, state: State, nets: NetworkService, records: Records, kv: GlobalKV,
+                 guard: Callable[[set[str]], None] | None = None) -> None:
+        self.state, self.nets, self.records, self.kv = state, nets, records, kv
+        #: writes the VXLAN input filter (cove.firewall.vxlan) with the registered hosts' VTEPs
+        self.guard = guard
+        #: host id -> VTEP address of every host registered in the cluster
+        self.vteps: dict[str, str] = {}
+        self.lock = state.lock
+        #: network id -> endpoint id -> record, for other hosts' endpoints (from the watch)
+        self.remote: dict[str, dict[str, dict[str, Any]]] = {}
+        self._stops: list[Callable[[], None]] = []
+        self._started = threading.Event()
+
+    # wiring ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the two watches (once this host has joined the cluster)."""
+        if self._started.is_set():
+            return
+        self._started.set()
+        if self.guard is not None:
+            self._stops.append(self.kv.watch("hosts/", self._logged(self._hosts_reset), self._logged(self._host_event)))
+        self._stops.append(self.kv.watch("networks/", self._logged(self._networks_reset),
+                                         self._logged(self._network_event)))
+        self._stops.append(self.kv.watch("endpoints/", self._logged(self._endpoints_reset),
+                                         self._logged(self._endpoint_event)))
+
+    @staticmethod
+    def _logged(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A watch handler that logs what it cannot apply (a bad record) instead of making the watcher
+        reconnect and replay the same event forever."""
+        def handler(arg: Any) -> None:
+            try:
+                fn(arg)
+            except Exception:  # noqa: BLE001 - one bad record must not stop the watch
+                log.exception("overlay: cannot apply a cluster store change")
+
+        return handler
+
+    def close(self) -> None:
+        for stop in self._stops:
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - closing goes on
+                pass
+        self._stops = []
+
+    # the VXLAN guard -----------------------------------------------------------------------
+    def _hosts_reset(self, entries: list[Entry]) -> None:
+        self.vteps = {e.key.split("/", 1)[1]: str(e.value.get("vtep", "")) for e in entries}
+        self._guard()
+
+    def _host_event(self, ev: Event) -> None:
+        hid = ev.key.split("/", 1)[1]
+        if ev.kind == "put" and ev.value is not None:
+            if self.vteps.get(hid) == ev.value.get("vtep"):
+                return
+            self.vteps[hid] = str(ev.value.get("vtep", ""))
+        elif self.vteps.pop(hid, None) is None:
+            return
+        self._guard()
+
+    def _guard(self) -> None:
+        if self.guard is not None:
+            self._safe(self.guard, {v for v in self.vteps.values() if v})
+
+    def driver(self) -> OverlayDriver:
+        drv = self.nets.driver_by_name("overlay")
+        assert isinstance(drv, OverlayDriver)
+        return drv
+
+    def remote_leases(self, net_id: str) -> list[str]:
+        return [str(r["ip"]) for r in self.remote.get(net_id, {}).values()]
+
+    # create / remove --------------------------------------------------------------------
+    def create(self, name: str, ipam_config: list[ipam.IpamConfig], internal: bool, attachable: bool,
+               options: dict[str, str], labels: dict[str, str]) -> Network:
+        if any(c.version == 6 for c in ipam_config):
+            raise field_error("subnet", str(next(c.subnet for c in ipam_config if c.version == 6)),
+                              "overlay networks are IPv4 only in cove")
+        if len(ipam_config) > 1:
+            raise field_error("subnet", ", ".join(str(c.subnet) for c in ipam_config),
+                              "an overlay network has exactly one subnet")
+        explicit_vni = OPT_VNI in options
+        for attempt in range(8):
+            with self.lock:
+                if any(n.name == name for n in self.state.networks.values()):
+                    raise Conflict(f"network with name {name} already exists")
+                configs = self.nets._ipam_configs(list(ipam_config))
+                opts = dict(options)
+                if not explicit_vni:
+                    used = [vni_of(n) for n in self.state.networks.values() if n.driver == "overlay"]
+                    opts[OPT_VNI] = str(max([VNI_START - 1, *used]) + 1 + attempt)
+                net = Network(id=new_id(), name=name, driver="overlay", created=now_rfc3339(),
+                              ipam=[self.nets._with_gateway(c) for c in configs], internal=internal,
+                              attachable=attachable, options=opts, labels=dict(labels))
+                self.driver().validate(net)
+            vni = vni_of(net)
+            subnets = [subnet_key(c.subnet) for c in net.ipam]
+            record = replace(net, bridge="", mtu=0).to_dict()
+            conds: list[Cond] = [("absent", f"names/networks/{name}"), ("absent", f"vni/{vni}"),
+                                 *(("absent", k) for k in subnets)]
+            puts = [(f"networks/{net.id}", record, False), (f"names/networks/{name}", {"id": net.id}, False),
+                    (f"vni/{vni}", {"network": net.id}, False),
+                    *((k, {"network": net.id}, False) for k in subnets)]
+            if self.kv.txn(conds, puts, []):
+                break
+            if self.kv.get(f"names/networks/{name}") is not None:
+                raise Conflict(f"network with name {name} already exists")
+            for k, c in zip(subnets, net.ipam):
+                owner = self.kv.get(k)
+                if owner is not None:
+                    raise Conflict(f"invalid pool request: subnet {c.subnet} overlaps with network "
+                                   f"{owner.get('network', '?')[:12]}")
+            if explicit_vni:
+                raise Conflict(f"VXLAN id {vni} is already in use by another overlay network")
+        else:
+            raise Conflict(f"network {name}: no free VXLAN id found (retried)")
+        try:
+            made = self.materialize(record, event=True)
+        except BaseException:
+            self._delete_keys(net)
+            raise
+        log.info("overlay network %s (%s) created: vni %d, %s", name, net.id[:12], vni,
+                 [str(c.subnet) for c in net.ipam])
+        return made
+
+    def _delete_keys(self, net: Network) -> None:
+        try:
+            self.kv.txn([], [], [f"networks/{net.id}", f"names/networks/{net.name}", f"vni/{vni_of(net)}",
+                                 *(subnet_key(c.subnet) for c in net.ipam)])
+        except CoveError as exc:
+            log.warning("overlay network %s: cannot remove its global keys: %s", net.name, exc)
+
+    def remove(self, net: Network) -> None:
+        """The global part of ``network rm``: refused while any host has an endpoint (naming them)."""
+        ok = self.kv.txn([("empty", f"endpoints/{net.id}/")], [],
+                         [f"networks/{net.id}", f"names/networks/{net.name}", f"vni/{vni_of(net)}",
+                          *(subnet_key(c.subnet) for c in net.ipam)])
+        if ok:
+            return
+        hosts: dict[str, str] = {}
+        for e in self.kv.scan(f"endpoints/{net.id}/"):
+            hid = str(e.value.get("host", ""))
+            rec = self.kv.get(f"hosts/{hid}") or {}
+            hosts[hid] = f"{rec.get('name') or hid[:12]} ({rec.get('vtep') or e.value.get('vtep') or '?'})"
+        raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints "
+                       f"on hosts {', '.join(sorted(hosts.values()))}")
+
+    # materialising networks here ----------------------------------------------------------
+    def materialize(self, record: dict[str, Any], event: bool = False) -> Network:
+        """Make a global network here (bridge + VXLAN device, local copy); idempotent."""
+        with self.lock:
+            net = Network.from_dict(record)
+            have = self.state.networks.get(net.id)
+            if have is not None:
+                return have
+            clash = next((n for n in self.state.networks.values() if n.name == net.name), None)
+            if clash is not None:
+                raise Conflict(f"overlay network {net.name} ({net.id[:12]}) clashes with local network "
+                               f"{clash.name} ({clash.id[:12]})")
+            drv = self.driver()
+            drv.validate(net)
+            drv.create(net)
+            try:
+                self.state.save_network(net)
+            except BaseException:
+                drv.delete(net)
+                raise
+            self.state.networks[net.id] = net
+            for rec in self.remote.get(net.id, {}).values():
+                self._program(net, rec)
+            if event:
+                self.state.network_event(net, "create")
+            return net
+
+    def _dematerialize(self, net_id: str) -> None:
+        with self.lock:
+            net = self.state.networks.get(net_id)
+            if net is None or net.driver != "overlay":
+                return
+            if self.state.endpoints_on(net_id):
+                log.warning("overlay network %s was removed from the cluster while containers here use it; "
+                            "kept here until they leave", net.name)
+                return
+            for rec in self.remote.pop(net_id, {}).values():
+                self.records.remove_endpoint(net_id, str(rec["container"]))
+            try:
+                self.driver().delete(net)
+            except (CoveError, ExceptionGroup) as exc:
+                log.warning("overlay network %s: %s", net.name, exc)
+            self.state.store.delete(f"networks/{net_id}")
+            del self.state.networks[net_id]
+            self.state.forget_pools(net_id)
+            self.state.network_event(net, "destroy")
+
+    def _networks_reset(self, entries: list[Entry]) -> None:
+        seen = set()
+        for e in entries:
+            seen.add(e.value.get("id"))
+            self._safe(self.materialize, e.value)
+        for nid in [n.id for n in self.state.networks.values() if n.driver == "overlay" and n.id not in seen]:
+            self._dematerialize(nid)
+
+    def _network_event(self, ev: Event) -> None:
+        if ev.kind == "put" and ev.value is not None:
+            self._safe(self.materialize, ev.value)
+        elif ev.kind == "delete":
+            self._dematerialize(ev.key.split("/", 1)[1])
+
+    @staticmethod
+    def _safe(fn: Callable[..., object], *args: Any) -> None:
+        try:
+            fn(*args)
+        except (CoveError, ExceptionGroup) as exc:
+            log.warning("overlay: %s", exc)
+
+    # remote endpoints --------------------------------------------------------------------
+    def _program(self, net: Network, rec: dict[str, Any]) -> None:
+        try:
+            self.driver().add_peer(net, str(rec["ip"]), str(rec["mac"]), str(rec["vtep"]))
+        except CoveError as exc:
+            log.warning("overlay network %s: peer %s: %s", net.name, rec.get("ip"), exc)
+        try:
+            self.records.set_endpoint(net.id, str(rec["container"]), list(rec.get("names") or []), str(rec["ip"]))
+        except CoveError as exc:
+            log.warning("overlay network %s: names of %s: %s", net.name, rec.get("ip"), exc)
+
+    def _add_remote(self, net_id: str, ep_id: str, rec: dict[str, Any]) -> None:
+        with self.lock:
+            old = self.remote.setdefault(net_id, {}).get(ep_id)
+            if old == rec:
+                return
+            if old is not None:
+                self._remove_remote(net_id, ep_id)
+            self.remote[net_id][ep_id] = rec
+            net = self.state.networks.get(net_id)
+            if net is not None and net.driver == "overlay":
+                self._program(net, rec)
+            self.state.forget_pools(net_id)
+
+    def _remove_remote(self, net_id: str, ep_id: str) -> None:
+        with self.lock:
+            rec = self.remote.get(net_id, {}).pop(ep_id, None)
+            if rec is None:
+                return
+            self.records.remove_endpoint(net_id, str(rec["container"]))
+            net = self.state.networks.get(net_id)
+            if net is not None and net.driver == "overlay":
+                try:
+                    self.driver().remove_peer(net, str(rec["ip"]), str(rec["mac"]), str(rec["vtep"]))
+                except CoveError as exc:
+                    log.warning("overlay network %s: peer %s: %s", net.name, rec.get("ip"), exc)
+            self.state.forget_pools(net_id)
+
+    def _endpoints_reset(self, entries: list[Entry]) -> None:
+        want: dict[tuple[str, str], dict[str, Any]] = {}
+        mine_stale = []
+        local = {ep.id for eps in self.state.endpoints.values() for ep in eps.values()}
+        for e in entries:
+            _, net_id, ep_id = e.key.split("/", 2)
+            if e.value.get("host") == self.kv.host_id:
+                if ep_id not in local:
+                    mine_stale.append((net_id, ep_id, e.value))
+                continue
+            want[(net_id, ep_id)] = e.value
+        with self.lock:
+            for net_id, eps in list(self.remote.items()):
+                for ep_id in list(eps):
+                    if (net_id, ep_id) not in want:
+                        self._remove_remote(net_id, ep_id)
+            for (net_id, ep_id), rec in want.items():
+                self._add_remote(net_id, ep_id, rec)
+            # peers the kernel still has from before (a restart) that no record wants any more
+            drv = self.driver()
+            for net in [n for n in self.state.networks.values() if n.driver == "overlay"]:
+                macs = {str(r["mac"]) for r in self.remote.get(net.id, {}).values()}
+                try:
+                    for ip, mac, vtep in drv.peers(net):
+                        if mac not in macs:
+                            drv.remove_peer(net, ip, mac, vtep)
+                except CoveError as exc:
+                    log.warning("overlay network %s: %s", net.name, exc)
+        for net_id, ep_id, rec in mine_stale:      # released while the store was away
+            self._safe(self._release_keys, net_id, ep_id, rec)
+        # this host's endpoints the store no longer has (a restart after the TTL): put them back
+        present = {tuple(e.key.split("/", 2)[1:]) for e in entries}
+        with self.lock:
+            lost = [(self.state.containers[cid], self.state.networks[nid], ep)
+                    for cid, eps in self.state.endpoints.items() for nid, ep in eps.items()
+                    if (nid, ep.id) not in present and cid in self.state.containers
+                    and nid in self.state.networks and self.state.networks[nid].driver == "overlay"]
+        for c, net, ep in lost:
+            self._safe(self._register_again, c, net, ep)
+
+    def _register_again(self, c: Container, net: Network, ep: Endpoint) -> None:
+        req = c.networks.get(net.id) or EndpointRequest()
+        rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": [c.name, c.id[:12], *req.aliases],
+                               "ip": ep.ip, "mac": ep.mac, "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
+        owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
+        if not self.kv.txn([("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
+                            ("absent", f"epnames/{net.id}/{c.name}")],
+                           [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
+                            (f"epnames/{net.id}/{c.name}", owner, True)], []):
+            log.warning("overlay network %s: container %s could not take back %s (another host has the address "
+                        "or the name now); it is unreachable from other hosts", net.name, c.name, ep.ip)
+        else:
+            log.info("overlay network %s: container %s registered again at %s", net.name, c.name, ep.ip)
+
+    def _endpoint_event(self, ev: Event) -> None:
+        parts = ev.key.split("/", 2)
+        if len(parts) != 3:
+            return
+        _, net_id, ep_id = parts
+        if ev.kind == "put" and ev.value is not None:
+            if ev.value.get("host") != self.kv.host_id:
+                self._add_remote(net_id, ep_id, ev.value)
+        else:
+            self._remove_remote(net_id, ep_id)
+
+    # local endpoints ---------------------------------------------------------------------
+    def reserve(self, c: Container, net: Network, req: EndpointRequest, ep: Endpoint,
+                pool: ipam.AddressPool) -> None:
+        """Reserve the endpoint's address and name cluster-wide (one Txn); on a lost address race
+        take the next free address (``ep`` is updated) up to :data:`IP_RETRIES` times."""
+        names = [c.name, c.id[:12], *req.aliases]
+        for _ in range(IP_RETRIES):
+            rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": names, "ip": ep.ip, "mac": ep.mac,
+                   "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
+            owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
+            conds: list[Cond] = [("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
+                                 ("absent", f"epnames/{net.id}/{c.name}")]
+            puts = [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
+                    (f"epnames/{net.id}/{c.name}", owner, True)]
+            if self.kv.txn(conds, puts, []):
+                return
+            if self.kv.get(f"networks/{net.id}") is None:
+                raise NotFound(f"network {net.name} not found (removed from the cluster)")
+            if self.kv.get(f"epnames/{net.id}/{c.name}") is not None:
+                raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
+            if req.ip is not None:
+                raise Conflict(f"ip {ep.ip} is already in use on network {net.name}")
+            ip = pool.allocate(None)        # the lost address stays taken in the pool: another host has it
+            ep.ip = str(ip)
+            if req.mac is None:
+                ep.mac = ipam.mac_for_ip(IPv4Address(ip))
+        raise Conflict(f"no free address on network {net.name} after {IP_RETRIES} tries (other hosts took them)")
+
+    def release(self, net: Network, ep: Endpoint, c: Container) -> None:
+        """Drop the endpoint's global keys (best effort: the lease is the backstop)."""
+        try:
+            self._release_keys(net.id, ep.id, {"ip": ep.ip, "name": c.name})
+        except CoveError as exc:
+            log.warning("overlay network %s: cannot release endpoint %s now (%s); it goes when its keys "
+                        "are next listed or with this host's lease", net.name, ep.id[:12], exc)
+
+    def _release_keys(self, net_id: str, ep_id: str, rec: dict[str, Any]) -> None:
+        deletes = [f"endpoints/{net_id}/{ep_id}"]
+        ip_owner = self.kv.get(f"ipam/{net_id}/{rec.get('ip')}")
+        if ip_owner is not None and ip_owner.get("endpoint") == ep_id:
+            deletes.append(f"ipam/{net_id}/{rec.get('ip')}")
+        name_owner = self.kv.get(f"epnames/{net_id}/{rec.get('name')}")
+        if name_owner is not None and name_owner.get("endpoint") == ep_id:
+            deletes.append(f"epnames/{net_id}/{rec.get('name')}")
+        self.kv.txn([], [], deletes)
+
