@@ -6,6 +6,7 @@ A handful of everyday command lines are recognised here by exact shape and sent 
 - ``--version``; ``network create NAME``; ``network rm [-f] NAME...``; ``rm [-f] NAME...``;
 - ``ps`` with ``-a``, ``-q``, ``--no-trunc`` (the table through :mod:`cove.cli.pslist`);
 - ``inspect NAME...`` (no ``--type``/``--format``);
+- ``exec CONTAINER COMMAND...`` without flags (no tty, no stdin: :mod:`cove.cli.streams`);
 - ``run -d`` with ``--name``, ``--network``/``--net``, ``-e K=V``, ``--rm``, then IMAGE
   [COMMAND...] (the body :func:`cove.cli.run.create_body` builds for those flags).
 
@@ -207,6 +208,35 @@ def _run_d(name: str | None, body: dict[str, Any]) -> int:
     return 0
 
 
+def _exec(container: str, command: list[str]) -> int:
+    """``exec C CMD...`` without -i/-t/-d/-e/-w/-u: cove.cli.attach.exec_'s requests and output."""
+    import time
+
+    from cove.cli.client import segment
+    from cove.cli.streams import copy_output
+
+    api = _client()
+    body = {"User": "", "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False,
+            "Cmd": command, "Env": [], "WorkingDir": ""}
+    exec_id = str((api.post(f"/containers/{segment(container)}/exec", body) or {}).get("Id", ""))
+    path = f"/exec/{segment(exec_id)}"
+    with api.hijack("POST", f"{path}/start", body={"Detach": False, "Tty": False}) as conn:
+        # run_session(tty=False, interactive=False) is this copy; its streams come from click
+        copy_output(conn.read, tty=False, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+    deadline = time.monotonic() + 5.0             # cove.cli.attach.exec_exit_code
+    while True:
+        info = api.get(f"{path}/json") or {}
+        code = info.get("ExitCode")
+        if code is not None and not info.get("Running"):
+            return int(code)
+        if time.monotonic() >= deadline:
+            if code is None:
+                sys.stderr.write(f"cove: the daemon reported no exit code for {path}\n")
+                return 1
+            return int(code)
+        time.sleep(0.05)
+
+
 def fast(argv: list[str]) -> int | None:
     """Run ``argv`` if it has a fast-path shape; None: not handled (nothing was sent)."""
     if argv in (["--version"], ["-v"]):
@@ -248,6 +278,8 @@ def fast(argv: list[str]) -> int | None:
         return _ps(argv[1:])
     if argv[:1] == ["inspect"] and _names(argv[1:]):
         return _inspect(argv[1:])
+    if argv[:1] == ["exec"] and len(argv) >= 3 and _names(argv[1:2]):
+        return _exec(argv[1], argv[2:])
     if argv[:1] == ["run"]:
         parsed = run_d_body(argv[1:])
         return None if parsed is None else _run_d(*parsed)
