@@ -10,7 +10,9 @@ For ``network create``, ``network rm``, ``run -d``, ``rm -f``, ``exec``, ``ps``,
 request like the CLI), the installed ``cove`` script (``.venv/bin/cove``: the ``-S``
 launcher and :mod:`cove.cli.fast`) and the click entry point (``cove.cli.main``) as a
 fresh interpreter each.  Prints a Markdown table of medians (ms) and CLI − API; ``--json``
-also writes every median (bench/run.py's targets table reads it).  No timings live in tests.
+also writes every median.  Each CLI column also has its CPU time (user + system of the
+process, ``RUSAGE_CHILDREN``): on this shared machine wall times swing with the load, the
+CPU a command costs much less.  No timings live in tests.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,10 +50,21 @@ def timed(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+CPU: dict[str, float] = {}     # "op/entry" -> CPU ms of the last CLI process (user + system)
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000
+
+
 def run_cli(argv: list[str], env: dict[str, str], *args: str) -> float:
+    """Wall ms of one CLI process; its CPU ms is left in CPU["last"] (steadier on a loaded machine)."""
+    cpu = _children_cpu()
     t = time.perf_counter()
     done = subprocess.run([*argv, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     ms = (time.perf_counter() - t) * 1000
+    CPU["last"] = _children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{args}: exit {done.returncode}: {done.stderr.decode()[-300:]}")
     return ms
@@ -99,7 +113,8 @@ def main() -> int:
             sample: dict[str, float] = {}
             sample["network create/API"] = timed(lambda: api.post("/networks/create", {"Name": f"ov-api-{i}"}))
             sample["network rm/API"] = timed(lambda: api.delete(f"/networks/ov-api-{i}"))
-            sample["run -d/API"] = timed(lambda: api.post(f"/containers/{api.post('/containers/create', RUN_BODY, {'name': f'ov-api-c{i}'})['Id']}/start"))
+            sample["run -d/API"] = timed(lambda: api.post(
+                f"/containers/{api.post('/containers/create', RUN_BODY, {'name': f'ov-api-c{i}'})['Id']}/start"))
             sample["rm -f/API"] = timed(lambda: api.delete(f"/containers/ov-api-c{i}", {"force": True}))
             sample["exec/API"] = timed(lambda: api_exec(api, "ovkeep", ["true"]))
             sample["ps/API"] = timed(lambda: api.get("/containers/json"))
@@ -107,32 +122,29 @@ def main() -> int:
             sample["--version/API"] = 0.0
             sample["python -S -c pass/API"] = 0.0
             for label in ENTRIES:
-                sample[f"python -S -c pass/{label}"] = timed(
-                    lambda: subprocess.run([sys.executable, "-S", "-c", "pass"], env=env, check=True))
+                sample[f"python -S -c pass/{label}"] = run_cli([sys.executable, "-S", "-c", "pass"], env)
+                sample[f"python -S -c pass/{label} CPU"] = CPU["last"]
             for label, argv in ENTRIES.items():
                 tag = "s" if label == "cove script" else "k"
                 name = f"ov-{tag}-{i}"
-                sample[f"network create/{label}"] = run_cli(argv, env, "network", "create", name)
-                sample[f"network rm/{label}"] = run_cli(argv, env, "network", "rm", name)
-                sample[f"run -d/{label}"] = run_cli(argv, env, "run", "-d", "--name", name, "--network", "ovnet",
-                                                    "bb", "sleep", "3600")
-                sample[f"rm -f/{label}"] = run_cli(argv, env, "rm", "-f", name)
-                sample[f"exec/{label}"] = run_cli(argv, env, "exec", "ovkeep", "true")
-                sample[f"ps/{label}"] = run_cli(argv, env, "ps")
-                sample[f"inspect/{label}"] = run_cli(argv, env, "inspect", "ovkeep")
-                sample[f"--version/{label}"] = run_cli(argv, env, "--version")
+                for op, args in (("network create", ("network", "create", name)), ("network rm", ("network", "rm", name)),
+                                 ("run -d", ("run", "-d", "--name", name, "--network", "ovnet", "bb", "sleep", "3600")),
+                                 ("rm -f", ("rm", "-f", name)), ("exec", ("exec", "ovkeep", "true")), ("ps", ("ps",)),
+                                 ("inspect", ("inspect", "ovkeep")), ("--version", ("--version",))):
+                    sample[f"{op}/{label}"] = run_cli(argv, env, *args)
+                    sample[f"{op}/{label} CPU"] = CPU["last"]
             if i:
                 for key, ms in sample.items():
                     op, _, how = key.partition("/")
                     rows.setdefault(op, {}).setdefault(how, []).append(ms)
         medians = {op: {how: statistics.median(v) for how, v in hows.items()} for op, hows in rows.items()}
-        print(f"| command ({opts.reps} reps, medians ms) | API | " + " | ".join(ENTRIES) +
+        print(f"| command ({opts.reps} reps, medians ms) | API | " + " | ".join(f"{k} | {k} CPU" for k in ENTRIES) +
               " | " + " | ".join(f"overhead {k}" for k in ENTRIES) + " |")
-        print("|---|---:|" + "---:|" * (2 * len(ENTRIES)))
+        print("|---|---:|" + "---:|" * (3 * len(ENTRIES)))
         for op, m in medians.items():
             a = m["API"]
             cli = [m[k] for k in ENTRIES]
-            print(f"| {op} | {a:.1f} | " + " | ".join(f"{c:.1f}" for c in cli) + " | " +
+            print(f"| {op} | {a:.1f} | " + " | ".join(f"{m[k]:.1f} | {m[k + ' CPU']:.1f}" for k in ENTRIES) + " | " +
                   " | ".join(f"+{c - a:.1f}" for c in cli) + " |")
         if opts.json:
             Path(opts.json).write_text(json.dumps({"reps": opts.reps, "medians_ms": medians}, indent=1) + "\n")

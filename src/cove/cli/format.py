@@ -10,7 +10,6 @@ Go's ``strconv.Quote`` after truncation to 20 characters.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from collections.abc import Iterable, Sequence
 
 TYPE_CHECKING = False         # typing is not imported at run time (cove.cli.fast's start-up)
@@ -79,6 +78,8 @@ def parse_time(value: str | None) -> float | None:
     """Unix time of an RFC 3339 timestamp; None for empty or Go's zero time."""
     if not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
+    from datetime import datetime, timezone      # here: the ps table needs it only for an empty STATUS
+
     text = value.strip()
     match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text)
     if not match:
