@@ -50,13 +50,15 @@ PS_LIST = [
 ]
 
 
-def fast_process(fake: FakeDaemon, *args: str) -> tuple[int, str, str, list[str]]:
+def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False) -> tuple[int, str, str, list[str]]:
     """Run the fast entry point in a fresh interpreter; also report which heavy modules it loaded."""
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
             "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
             " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers')"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
+    if autostart:
+        del env["COVE_NO_AUTOSTART"]
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=env, timeout=30, check=False)
     *out, heavy = done.stdout.splitlines()
@@ -179,3 +181,9 @@ def test_installed_launcher_runs_without_site(fake: FakeDaemon) -> None:
                           text=True, env=env, timeout=30, check=False)
     assert (fast.returncode, fast.stdout) == (0, "n" * 64 + "\n")
     assert (slow.returncode, slow.stdout, slow.stderr) == (0, "n" * 64 + "\n", "")
+
+
+def test_autostart_hook_imports_click_only_when_no_daemon_answers(fake: FakeDaemon) -> None:
+    """Without COVE_NO_AUTOSTART (what users run) a daemon that answers costs no click import."""
+    rc, out, _err, heavy = fast_process(fake, "network", "create", "fastnet", autostart=True)
+    assert (rc, out, heavy) == (0, "n" * 64 + "\n", ["HEAVY []"])

@@ -50,10 +50,14 @@ def _client() -> Client:
     host = os.environ.get("COVE_HOST") or DEFAULT_HOST
     if os.environ.get("COVE_NO_AUTOSTART") == "1":
         return Client(host, autostart=None)
-    _full_path()
-    from cove.cli.main import _autostart     # only imported when no daemon answers
 
-    return Client(host, autostart=lambda endpoint: _autostart(endpoint))
+    def autostart(endpoint: Any) -> Any:
+        _full_path()
+        from cove.cli.main import _autostart     # click: only when no daemon answers
+
+        return _autostart(endpoint)
+
+    return Client(host, autostart=autostart)
 
 
 def _full_path() -> None:
