@@ -114,8 +114,8 @@ def inner(tools: str, reps: int, out_md: str) -> None:
                 ok("DELETE", f"/networks/prof-n{i}")
 
         raw, note = sampled(pyspy, pid, networks, reps)
-        sections += ["## network create / rm (API)", "", note, "", fold(raw, "NetworkOps.create_network"), "",
-                     fold(raw, "NetworkOps.remove_network"), ""]
+        sections += ["## network create / rm (API)", "", note, "", fold(raw, "NetworkService.create_network"), "",
+                     fold(raw, "NetworkService.remove_network"), ""]
         os.unlink(raw)
 
         eng.track_network("prof-net")
@@ -135,8 +135,8 @@ def inner(tools: str, reps: int, out_md: str) -> None:
 
         raw, note = sampled(pyspy, pid, containers, reps)
         sections += ["## container create + start / remove (API; what run -d and rm -f ask)", "", note, "",
-                     fold(raw, "ContainerOps.start_container"), "",
-                     fold(raw, "ContainerOps.remove_container"), ""]
+                     fold(raw, "ContainerService.start_container"), "",
+                     fold(raw, "ContainerService.remove_container"), ""]
         os.unlink(raw)
 
         def attach() -> None:
@@ -146,7 +146,7 @@ def inner(tools: str, reps: int, out_md: str) -> None:
 
         raw, note = sampled(pyspy, pid, attach, reps)
         sections += ["## endpoint attach / detach (API network connect / disconnect)", "", note, "",
-                     fold(raw, "NetworkOps.connect"), "", fold(raw, "NetworkOps.disconnect"), "",
+                     fold(raw, "NetworkService.connect"), "", fold(raw, "NetworkService.disconnect"), "",
                      "The kernel thread's side of the same calls (every netlink verb runs there):", "",
                      fold(raw, "_WorkItem.run"), ""]
         os.unlink(raw)

@@ -38,7 +38,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "src")]
 
-from harness import parts, plots, report
+from harness import parts, plots, report, targets
 
 PART_TIMEOUT = 4 * 3600.0
 CLEANUP_TIMEOUT = 300.0
@@ -59,6 +59,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", default=None, metavar="N,N,...",
                    help="container counts for the scale run (default 1,10,100,1000; --quick: 1,10,50)")
     p.add_argument("--results-dir", default=str(BENCH / "results"), help="where to write <date>.json/.md")
+    p.add_argument("--targets-from", metavar="RESULTS.json",
+                   help="only print issue #17's targets table of an earlier run (measures nothing)")
     p.add_argument("--part", choices=tuple(PARTS), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -186,6 +188,16 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
     md = report.markdown(data)
     (results / f"{stem}.md").write_text(md)
     print(report.table(data))
+    dns, docker_dns = newest_dns(results)
+    tt = targets.table(data, dns, docker_dns)
+    met, missed, unjudged = targets.count(data, dns, docker_dns)
+    (results / f"{stem}-targets.md").write_text(
+        f"# Issue #17 targets, {date} (`{data['meta']['command']}`, commit {data['meta']['commit']})\n\n"
+        f"Load average before {data['meta']['load_before']}, after {data['meta']['load_after']}; "
+        f"the full figures are in {stem}.md.  DNS rows: bench/dnsbench.py's newest results "
+        f"({(dns or {}).get('meta', {}).get('date', '–')}).\n\n{tt}\n\n"
+        f"{met} met, {missed} not met, {unjudged} not judged.\n")
+    print(f"\n{tt}\n\n{met} met, {missed} not met, {unjudged} not judged")
     errors = sum(len((data.get(p) or {}).get("errors", [])) for p in report.PARTS)
     print(f"\nwrote {results / (stem + '.json')}, {results / (stem + '.md')} and {len(pngs)} plot(s)"
           f"{f'; {errors} error(s), see the .md' if errors else ''}")
@@ -194,10 +206,31 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if failures else 0
 
 
+def newest_dns(results: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The newest bench/dnsbench.py results with cove, and the newest with Docker (may be older)."""
+    cove = docker = None
+    for f in sorted(results.glob("*-dns*.json"), reverse=True):
+        try:
+            d = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        summary = d.get("summary") or {}
+        if cove is None and summary.get("cove"):
+            cove = d
+        if docker is None and summary.get("docker"):
+            docker = d
+    return cove, docker
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, parts.on_sigterm)
     args = parse(argv)
+    if args.targets_from:
+        data = json.loads(Path(args.targets_from).read_text())
+        dns, docker_dns = newest_dns(Path(args.results_dir))
+        print(targets.table(data, dns, docker_dns))
+        return 0
     try:
         return run_part(args) if args.part else outer(args, argv)
     except KeyboardInterrupt:

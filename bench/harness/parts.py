@@ -75,6 +75,8 @@ def _scenarios(eng: Engine, s: Samples, opts: Options) -> None:
               lambda: scenarios.run_to_ping(eng, s, opts.reps))
         _step(s, f"{eng.name}: network connect/disconnect (CLI, API) x{opts.reps}",
               lambda: scenarios.connect(eng, s, opts.reps))
+        _step(s, f"{eng.name}: exec, ps, inspect (CLI, API) x{opts.reps}",
+              lambda: scenarios.reads(eng, s, opts.reps))
         if eng.has_api:
             _step(s, f"{eng.name}: network create/rm, run -d, rm -f over the API x{opts.reps}",
                   lambda: scenarios.api_ops(eng, s, opts.reps))

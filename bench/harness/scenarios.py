@@ -130,6 +130,49 @@ def connect(eng: Engine, s: Samples, reps: int) -> None:
             api.close()
 
 
+def reads(eng: Engine, s: Samples, reps: int) -> None:
+    """``exec PINGER true``, ``ps``, ``inspect PINGER`` from the CLI and over the API.
+
+    ``exec_api``: ``POST /containers/C/exec``, ``POST /exec/ID/start`` (hijacked, read to
+    its end), ``GET /exec/ID/json``: what ``exec`` sends.  ``ps_api``: ``GET
+    /containers/json``; ``inspect_api``: ``GET /containers/C/json``.
+    """
+    api = eng.api() if eng.has_api else None
+
+    def call(method: str, url: str, payload: object = None) -> tuple[object, float]:
+        assert api is not None
+        status, reply, seconds = api.request(method, url, payload)
+        if status >= 300:
+            raise CommandFailed(f"{eng.name}: {method} {url}: {status} {reply}")
+        return reply, seconds
+
+    try:
+        for i in range(reps + 1):
+            ex = eng.ok("exec", PINGER, "true")
+            ps = eng.ok("ps")
+            ins = eng.ok("inspect", PINGER)
+            if i:
+                s.add("exec_cli", ex.seconds)
+                s.add("ps_cli", ps.seconds)
+                s.add("inspect_cli", ins.seconds)
+            if api is None:
+                continue
+            reply, t_exec = call("POST", f"/containers/{PINGER}/exec",
+                                 {"AttachStdout": True, "AttachStderr": True, "Cmd": ["true"]})
+            eid = reply["Id"] if isinstance(reply, dict) else ""
+            t_exec += api.stream("POST", f"/exec/{eid}/start", {"Detach": False, "Tty": False})
+            t_exec += call("GET", f"/exec/{eid}/json")[1]
+            t_ps = call("GET", "/containers/json")[1]
+            t_ins = call("GET", f"/containers/{PINGER}/json")[1]
+            if i:
+                s.add("exec_api", t_exec)
+                s.add("ps_api", t_ps)
+                s.add("inspect_api", t_ins)
+    finally:
+        if api is not None:
+            api.close()
+
+
 def cli_version(eng: Engine, s: Samples, reps: int) -> None:
     """``--version``: the CLI's start-up alone (no daemon involved)."""
     for i in range(reps + 1):
@@ -144,7 +187,10 @@ def api_ops(eng: Engine, s: Samples, reps: int) -> None:
     ``net_create_api``/``net_rm_api``: ``POST /networks/create``, ``DELETE /networks/N``;
     ``run_d_api``: ``POST /containers/create`` + ``POST /containers/C/start`` (what
     ``run -d`` sends); ``rm_f_api``: ``DELETE /containers/C?force=1``.  The CLI figure
-    minus the API figure is what the CLI process costs.
+    minus the API figure is what the CLI process costs.  ``stop_api``: the runtime's stop of
+    a second container (``POST /containers/C/kill`` then ``POST /containers/C/wait``) and
+    ``rm_stopped_api`` its ``DELETE`` afterwards: rm -f's target is judged against the raw
+    teardown plus that stop.
     """
     api = eng.api()
     body = {"Image": IMAGE, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": PING_NET},
@@ -167,7 +213,16 @@ def api_ops(eng: Engine, s: Samples, reps: int) -> None:
             t_run += call("POST", f"/containers/{name}/start")
             t_del = call("DELETE", f"/containers/{name}?force=1")
             eng.containers.remove(name)
+            other = eng.track_container(f"bench-api-stop-{i}")
+            call("POST", f"/containers/create?name={other}", body)
+            call("POST", f"/containers/{other}/start")
+            t_stop = call("POST", f"/containers/{other}/kill")
+            t_stop += call("POST", f"/containers/{other}/wait")
+            t_rm_stopped = call("DELETE", f"/containers/{other}")
+            eng.containers.remove(other)
             if i:
+                s.add("stop_api", t_stop)
+                s.add("rm_stopped_api", t_rm_stopped)
                 s.add("net_create_api", t_create)
                 s.add("net_rm_api", t_rm)
                 s.add("run_d_api", t_run)

@@ -56,6 +56,23 @@ class UnixAPI:
             return resp.status, decoded, seconds
         raise AssertionError("unreachable")
 
+    def stream(self, method: str, url: str, body: Any = None) -> float:
+        """A hijacked request (exec start, attach) on a connection of its own, read to EOF: seconds."""
+        data = json.dumps(body if body is not None else {}).encode()
+        head = (f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+        t0 = time.perf_counter()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(head + data)
+            first = sock.recv(65536)
+            if not first.startswith((b"HTTP/1.1 101", b"HTTP/1.1 200", b"HTTP/1.0 200")):
+                raise ConnectionError(f"{method} {url}: {first[:200]!r}")
+            while sock.recv(65536):
+                pass
+        return time.perf_counter() - t0
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

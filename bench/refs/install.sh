@@ -12,7 +12,7 @@ if [ -n "${CI:-}" ]; then
 fi
 # docker.io: dockerd 20.10 (+ containerd, runc); podman with netavark + aardvark-dns;
 # the CNI reference plugins (/usr/lib/cni); iperf3 for the data path; busybox-static for images.
-PKGS="docker.io podman netavark aardvark-dns containernetworking-plugins iperf3 busybox-static
+PKGS="docker.io podman netavark aardvark-dns containernetworking-plugins iperf3 busybox-static dnsperf dnsmasq-base
       runc conmon iproute2 util-linux"
 missing=""
 for p in $PKGS; do

@@ -89,3 +89,36 @@ def test_rounds_without_reply_are_noted() -> None:
     got = {t.name: t for t in report.targets(data)}
     assert got["run -d → ping by name ≤ 0.3× Podman"].note == "podman: 2 round(s) without a reply in 30 s"
     assert "| podman | ping_failed_name (count) | 2 |" in report.markdown(data)
+
+
+def test_issue17_targets_table() -> None:
+    """One row per target of issue #17, judged from one run; missing figures are 'not judged'."""
+    from harness import targets
+
+    data = _data()
+    data["cove"] = _part(net_create=[0.020], net_create_api=[0.0125], ps_cli=[0.030], ps_api=[0.004],
+                         rm_f_api=[0.070], stop_api=[0.030], run_to_ping_name=[0.050],
+                         scale_attach_at_10=[0.010], scale_attach_at_1000=[0.011], scale_start_api=[0.01] * 1000)
+    data["raw"] = _part(raw_bridge_create=[0.005], raw_teardown=[0.030])
+    data["docker"] = _part(net_create=[0.100], net_create_api=[0.060], run_to_ping_name=[0.300])
+    dns = {"meta": {"date": "2026-12-05"},
+           "summary": {"cove": {"names_1_qps": {"qps": {"median": 20000.0}},
+                                "names_1_lat": {"p99_ms": {"median": 1.5}}}}}
+    old = {"meta": {"date": "2026-11-23"}, "summary": {"docker": {"names_1_qps": {"qps": {"median": 10000.0}}}}}
+    rows = {r.target: r for r in targets.rows(data, dns, old)}
+    assert rows["CLI overhead: network create"].met is True          # +7.5 ms
+    assert rows["CLI overhead: network create"].docker == "+40.0 ms"
+    assert rows["CLI overhead: ps"].met is False                      # +26 ms
+    assert rows["CLI overhead: exec"].met is None
+    assert rows["daemon: network create"].met is False                # 2.5x raw
+    assert rows["daemon: container rm -f"].met is True                # 70 <= 1.5*30 + 30
+    assert rows["attach flat: at 1,000 vs at 10"].met is True
+    assert rows["CLI: network create vs Docker"].met is True          # 0.2x
+    assert rows["CLI: run -d → ping by name vs Podman"].met is True   # 0.25x (50 vs 200 ms) <= 0.3x
+    assert rows["CLI: rm -f vs Docker"].met is None                    # no Docker rm_f figure
+    assert rows["1,000 containers on one network"].met is True        # 10 s
+    assert rows["DNS queries/s vs Docker"].met is True and "2026-11-23" in rows["DNS queries/s vs Docker"].verdict
+    assert rows["DNS p99 latency (500 q/s)"].met is True
+    assert rows["daemon fds per container"].met is None
+    table = targets.table(data, dns, old)
+    assert table.count("\n") == len(rows) + 1 and "| not judged" in table

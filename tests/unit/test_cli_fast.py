@@ -3,6 +3,7 @@ commands, without importing click; anything else goes to click unchanged."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .test_cli import FakeDaemon, cove, sockdir  # noqa: F401 - a fixture
+from .test_cli import FakeDaemon, _exec_routes, cove, sockdir  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -21,18 +22,43 @@ def fake(sockdir: str) -> Iterator[FakeDaemon]:
     daemon.on("DELETE", "/networks/[a-z0-9]+", None, 204)
     daemon.on("DELETE", "/containers/[a-z0-9]+", None, 204)
     daemon.on("DELETE", "/containers/bad", {"message": "No such container: bad"}, 404)
+    daemon.on("GET", "/containers/json", PS_LIST)
+    daemon.on("GET", "/containers/c2/json", {"Id": "c2" * 32, "State": {
+        "Running": True, "StartedAt": "2026-12-05T07:00:00.5Z", "FinishedAt": "0001-01-01T00:00:00Z"}})
+    daemon.on("GET", "/containers/c1/json", {"Id": "c1" * 32, "Name": "/c1", "Config": {"Env": ["A=é"]}})
+    daemon.on("GET", "/containers/[a-z0-9]+/json", {"message": "No such container"}, 404)
+    daemon.on("GET", "/networks/net1", {"Name": "net1", "Id": "n" * 64})
+    daemon.on("GET", "/networks/[a-z0-9]+", {"message": "network not found"}, 404)
+    daemon.on("GET", "/images/[a-z0-9]+/json", {"message": "No such image"}, 404)
+    daemon.on("GET", "/images/broken/json", {"message": "store is locked"}, 500)
+    daemon.on("POST", "/containers/create", {"Id": "d" * 64, "Warnings": ["low memory"]}, 201)
+    daemon.on("POST", "/containers/[a-z0-9]+/start", None, 204)
+    _exec_routes(daemon, 7)
+    daemon.on("POST", "/containers/nope/exec", {"message": "No such container: nope"}, 404)
     daemon.start()
     yield daemon
     daemon.stop()
     assert daemon.errors == []
 
 
-def fast_process(fake: FakeDaemon, *args: str) -> tuple[int, str, str, list[str]]:
+PS_LIST = [
+    {"Id": "c1" * 32, "Image": "bb", "Command": "sleep 3600 with a long tail", "Created": 1_700_000_000,
+     "Status": "Up 2 minutes", "State": "running", "Names": ["/c1", "/other/link"],
+     "Ports": [{"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp", "IP": "0.0.0.0"}]},
+    {"Id": "c2" * 32, "Image": "sha256:" + "e" * 64, "Command": "sh", "Created": 1_700_000_100,
+     "Status": "", "State": "running", "Names": ["/c2"], "Ports": []},
+]
+
+
+def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False) -> tuple[int, str, str, list[str]]:
     """Run the fast entry point in a fresh interpreter; also report which heavy modules it loaded."""
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
-            "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses')"
+            "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
+            " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers')"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
+    if autostart:
+        del env["COVE_NO_AUTOSTART"]
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=env, timeout=30, check=False)
     *out, heavy = done.stdout.splitlines()
@@ -46,18 +72,37 @@ def fast_process(fake: FakeDaemon, *args: str) -> tuple[int, str, str, list[str]
     ("network", "rm", "-f", "gone", "fastnet"),
     ("rm", "-f", "c1", "c2"),
     ("rm", "c1", "bad", "c2"),
+    ("ps",),
+    ("ps", "-a"),
+    ("ps", "-aq"),
+    ("ps", "-q", "--no-trunc"),
+    ("ps", "--no-trunc", "-a"),
+    ("inspect", "c1"),
+    ("inspect", "c1", "net1", "nothing"),
+    ("inspect", "broken"),
+    ("run", "-d", "bb"),
+    ("run", "-d", "--name", "web", "--network", "net1", "-e", "A=1", "-e", "B=x=y", "bb", "sleep", "9"),
+    ("run", "--rm", "--net", "net1", "-d", "--name", "w2", "bb", "-d", "--name"),
+    ("exec", "web", "sh", "-c", "exit 7"),
+    ("exec", "nope", "true"),
 ])
 def test_fast_path_matches_click_and_imports_no_click(
         fake: FakeDaemon, args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
     rc, out, err, heavy = fast_process(fake, *args)
     sent = [(r.method, r.path, r.json) for r in fake.requests]
+    queries = [r.query for r in fake.requests]
     fake.requests.clear()
     monkeypatch.setenv("COVE_HOST", fake.url)
     result = cove(*args)
     assert (rc, out, err) == (result.exit_code, result.stdout, result.stderr)
     assert sent == [(r.method, r.path, r.json) for r in fake.requests]
+    assert queries == [r.query for r in fake.requests]
     assert sent, "nothing was sent"
-    assert heavy == ["HEAVY []"]
+    # exec copies through cove.cli.streams, whose Protocol needs typing
+    allowed = {"typing", "contextlib"} if args[0] == "exec" else set()     # typing imports contextlib
+    if err:
+        allowed |= {"click", "cove.cli.main", "contextlib", "typing"}    # report_error
+    assert set(ast.literal_eval(heavy[0].removeprefix("HEAVY "))) <= allowed, heavy
 
 
 def test_other_command_lines_go_to_click(fake: FakeDaemon) -> None:
@@ -73,3 +118,72 @@ def test_version_fast(fake: FakeDaemon) -> None:
     rc, out, _err, heavy = fast_process(fake, "--version")
     assert (rc, out, heavy) == (0, "cove version 0.1.0\n", ["HEAVY []"])
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("args", [
+    ("exec", "-it", "web", "sh"), ("exec", "web"), ("exec", "-e", "A=1", "web", "env"),
+    ("ps", "-a", "-a"), ("ps", "-n", "2"), ("ps", "--format", "{{.ID}}"), ("inspect", "-f", "{{.Id}}", "c1"),
+    ("run", "bb"), ("run", "-d", "-p", "80", "bb"), ("run", "-dit", "bb"), ("run", "-d", "-e", "HOME", "bb"),
+    ("run", "-d", "--network", "a", "--network", "b", "bb"), ("run", "-d"),
+])
+def test_shapes_the_fast_path_leaves_to_click(args: tuple[str, ...]) -> None:
+    from cove.cli.fast import PS_FLAGS, _ps, run_d_body
+
+    if args[0] == "run":
+        assert run_d_body(list(args[1:])) is None
+    elif args[0] == "exec":
+        from cove.cli.fast import fast
+
+        assert fast(list(args)) is None
+    elif args[0] == "ps":
+        assert _ps(list(args[1:])) is None and PS_FLAGS
+    else:
+        from cove.cli.fast import fast
+
+        assert args[1].startswith("-") and fast(list(args)) is None
+
+
+def test_run_d_body_is_the_click_commands_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path's body equals cove.cli.run.create_body's for the same flags."""
+    from cove.cli.fast import run_d_body
+    from cove.cli.run import create_body, run
+
+    argv = ["--rm", "--name", "web", "-d", "--net", "n1", "-e", "K=V", "-e", "X=", "bb", "sh", "-c", "x"]
+    ctx = run.make_context("run", list(argv))
+    parsed = run_d_body(argv)
+    assert parsed is not None
+    assert parsed == (ctx.params["name"], create_body(ctx.params))
+    ctx = run.make_context("run", ["-d", "bb"])
+    assert run_d_body(["-d", "bb"]) == (None, create_body(ctx.params))
+
+
+@pytest.mark.parametrize("text", ["plain", "a b+c/d:e@f=g,h", "é/ü?&#%", "~._-", "x y", ""])
+def test_quote_matches_urllib(text: str) -> None:
+    from urllib.parse import quote, urlencode
+
+    from cove.cli.client import segment, target
+
+    assert segment(text) == quote(text, safe="/:@+=,")
+    assert target("/p", {"name": text, "all": True, "skip": None}) == (
+        "/p?" + urlencode([("name", text), ("all", "1")]))
+
+
+def test_installed_launcher_runs_without_site(fake: FakeDaemon) -> None:
+    """The ``cove`` script runs Python with -S and still falls back to click (site added then)."""
+    from .test_cli import COVE
+
+    head = COVE.read_text().splitlines()[0]
+    assert head.endswith("python3 -S"), head
+    env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
+    fast = subprocess.run([str(COVE), "network", "create", "fastnet"], capture_output=True, text=True,
+                          env=env, timeout=30, check=False)
+    slow = subprocess.run([str(COVE), "network", "create", "--internal", "slownet"], capture_output=True,
+                          text=True, env=env, timeout=30, check=False)
+    assert (fast.returncode, fast.stdout) == (0, "n" * 64 + "\n")
+    assert (slow.returncode, slow.stdout, slow.stderr) == (0, "n" * 64 + "\n", "")
+
+
+def test_autostart_hook_imports_click_only_when_no_daemon_answers(fake: FakeDaemon) -> None:
+    """Without COVE_NO_AUTOSTART (what users run) a daemon that answers costs no click import."""
+    rc, out, _err, heavy = fast_process(fake, "network", "create", "fastnet", autostart=True)
+    assert (rc, out, heavy) == (0, "n" * 64 + "\n", ["HEAVY []"])

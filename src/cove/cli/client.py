@@ -18,10 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from contextlib import contextmanager
-from typing import IO, Any, NamedTuple
-from collections.abc import Callable, Iterator, Mapping
-from urllib.parse import quote, urlencode
+from collections.abc import Callable, Mapping
 
 from cove import __version__
 from cove.errors import CoveError, Unavailable, field_error
@@ -33,7 +30,11 @@ AUTOSTART_TIMEOUT = 10.0
 _RETRY_INTERVAL = 0.05
 _MAX_HEADER_BYTES = 1 << 20
 
-Query = Mapping[str, Any]
+TYPE_CHECKING = False     # typing, contextlib, urllib.parse stay unimported: see Endpoint, segment
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+Query = Mapping[str, "Any"]
 
 
 class APIError(CoveError):
@@ -48,15 +49,27 @@ class DaemonUnreachable(Unavailable):
     """No daemon answered on the socket (after starting one, if that was allowed)."""
 
 
-class Endpoint(NamedTuple):
+class Endpoint:
     """Where the daemon listens: ``unix`` + socket path, or ``tcp`` + ``host:port``.
 
-    A NamedTuple, not a dataclass: ``dataclasses`` imports ``inspect`` and ``ast``
-    (~12 ms of a CLI run here, ``python -X importtime``).
+    A plain class, not a NamedTuple or a dataclass: ``typing`` and ``dataclasses``
+    (with ``inspect``, ``ast``) are most of a CLI run's imports (``python -X importtime``).
     """
 
-    scheme: str
-    address: str
+    __slots__ = ("scheme", "address")
+
+    def __init__(self, scheme: str, address: str) -> None:
+        self.scheme = scheme
+        self.address = address
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Endpoint) and (self.scheme, self.address) == (other.scheme, other.address)
+
+    def __hash__(self) -> int:
+        return hash((self.scheme, self.address))
+
+    def __repr__(self) -> str:
+        return f"Endpoint(scheme={self.scheme!r}, address={self.address!r})"
 
     @classmethod
     def parse(cls, url: str) -> Endpoint:
@@ -94,12 +107,18 @@ class Endpoint(NamedTuple):
         return socket.create_connection((host.strip("[]"), int(port)))
 
 
-class Spawned(NamedTuple):
-    """A daemon process started by an autostart hook."""
+class Spawned:
+    """A daemon process started by an autostart hook (a plain class: see :class:`Endpoint`)."""
 
-    pid: int
-    log_path: str
-    poll: Callable[[], int | None] = lambda: None
+    __slots__ = ("pid", "log_path", "poll")
+
+    def __init__(self, pid: int, log_path: str, poll: Callable[[], int | None] = lambda: None) -> None:
+        self.pid = pid
+        self.log_path = log_path
+        self.poll = poll
+
+    def __repr__(self) -> str:
+        return f"Spawned(pid={self.pid!r}, log_path={self.log_path!r})"
 
 
 AutostartHook = Callable[[Endpoint], "Spawned | None"]
@@ -296,20 +315,9 @@ class Pending:
         self._reader.close()
         self._sock.close()
 
-    @contextmanager
-    def failures(self) -> Iterator[None]:
+    def failures(self) -> _Failures:
         """Turn a broken connection into :class:`DaemonUnreachable` (and close it)."""
-        try:
-            yield
-        except DaemonUnreachable:
-            self._close()
-            raise
-        except (OSError, ValueError) as exc:
-            self._close()
-            raise DaemonUnreachable(
-                f"the cove daemon at {self._client.endpoint.url} dropped the connection"
-                f" during {self._what}: {exc}"
-            ) from exc
+        return _Failures(self)
 
     def response(self) -> Response:
         """Wait for the status and headers; a 4xx/5xx status raises :class:`APIError`."""
@@ -324,6 +332,29 @@ class Pending:
             self._close()
             raise APIError(status, error_message(raw, status, reason))
         return Response(self._sock, self._reader, status, reason, headers, body)
+
+
+class _Failures:
+    """The context manager of :meth:`Pending.failures` (a class: ``contextlib`` stays unimported)."""
+
+    def __init__(self, pending: Pending) -> None:
+        self._pending = pending
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, DaemonUnreachable):
+            self._pending._close()
+            return
+        if isinstance(exc, (OSError, ValueError)):
+            self._pending._close()
+            raise DaemonUnreachable(
+                f"the cove daemon at {self._pending._client.endpoint.url} dropped the connection"
+                f" during {self._pending._what}: {exc}"
+            ) from exc
 
 
 def _send(sock: socket.socket, method: str, path: str, headers: dict[str, str], data: Any) -> None:
@@ -548,12 +579,34 @@ def target(path: str, query: Query | None = None) -> str:
         if isinstance(value, bool):
             value = "1" if value else "0"
         pairs.append((key, str(value)))
-    return f"{path}?{urlencode(pairs)}" if pairs else path
+    return f"{path}?{'&'.join(_quote(k, '', True) + '=' + _quote(v, '', True) for k, v in pairs)}" if pairs else path
 
 
 def segment(name: str) -> str:
     """Quote a name or id for use inside an API path."""
-    return quote(name, safe="/:@+=,")
+    return _quote(name, "/:@+=,")
+
+
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _quote(text: str, safe: str, plus: bool = False) -> str:
+    """``urllib.parse.quote`` (``quote_plus`` with ``plus``) for the few calls made here.
+
+    Written out because importing ``urllib.parse`` costs more than a request to the
+    daemon at CLI start-up (~1.7 ms of ``python -X importtime``); the unit tests check it
+    against ``urllib.parse`` on odd names.
+    """
+    ok = _ALWAYS_SAFE | frozenset(safe.encode())
+    out = []
+    for byte in text.encode("utf-8"):
+        if byte in ok:
+            out.append(chr(byte))
+        elif plus and byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
 
 
 def decode_body(raw: bytes) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import click
 
 from cove.cli.main import client
+from cove.cli.pslist import container_names, ps_table
 
 if TYPE_CHECKING:
     from cove.cli.client import Client
@@ -156,27 +157,6 @@ def ps(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool, last: int | 
                         status_of=lambda ident: _status_from_inspect(api, ident)))
 
 
-def ps_table(containers: list[dict[str, Any]], now: float, *, trunc: bool = True,
-             status_of: Callable[[str], str] | None = None) -> str:
-    """The ``ps`` table; ``status_of`` fills in a STATUS the daemon left empty."""
-    from cove.cli.format import ago, display_ports, ellipsis, go_quote, short_id, table
-
-    rows = []
-    for c in containers:
-        ident = c.get("Id", "")
-        image = c.get("Image", "")
-        if image.startswith("sha256:"):
-            image = short_id(image, trunc)
-        command = c.get("Command", "")
-        command = go_quote(ellipsis(command, 20) if trunc else command)
-        created = ago(c["Created"], now) if c.get("Created") else ""
-        status = c.get("Status") or (status_of(ident) if status_of else "") or c.get("State", "")
-        rows.append([ident[:12] if trunc else ident, image, command, created, status,
-                     display_ports(c.get("Ports")), container_names(c.get("Names"), trunc)])
-    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-    return table(header, rows)
-
-
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
               "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Names": "NAMES",
               "Labels": "LABELS", "Networks": "NETWORKS", "Size": "SIZE", "Mounts": "MOUNTS"}
@@ -197,15 +177,6 @@ def ps_row(c: dict[str, Any], now: float, trunc: bool) -> dict[str, Any]:
         "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
         "Size": "", "Mounts": "",
     }
-
-
-def container_names(names: list[str] | None, trunc: bool) -> str:
-    """The NAMES column: leading "/" stripped; truncated output hides link names."""
-    stripped = [n[1:] if n.startswith("/") else n for n in names or []]
-    if trunc:
-        canonical = [n for n in stripped if "/" not in n]
-        stripped = canonical[:1] or stripped
-    return ",".join(stripped)
 
 
 def _status_from_inspect(api: Client, ident: str) -> str:

@@ -1,27 +1,43 @@
 """The ``cove`` script's entry point: a hand-dispatched fast path in front of click.
 
-A handful of everyday command lines (``--version``, ``network create NAME``,
-``network rm NAME...``, ``rm [-f] NAME...``) are recognised here by exact shape and
-sent with :mod:`cove.cli.client` alone; every other command line, and any option
-this module does not know, goes to the click CLI (:func:`cove.cli.main.main`)
-unchanged.  Output and exit codes are the click commands' own.
+A handful of everyday command lines are recognised here by exact shape and sent with
+:mod:`cove.cli.client` alone:
 
-Why: click and :mod:`cove.cli.main` cost ~30 ms of imports on this machine
-(``python -X importtime``), which is most of a ``network create`` from the CLI; the
-fast path imports only the client (json, socket, dataclasses, urllib.parse).
-Errors fall back to ``cove.cli.main.report_error`` (click is imported then only).
+- ``--version``; ``network create NAME``; ``network rm [-f] NAME...``; ``rm [-f] NAME...``;
+- ``ps`` with ``-a``, ``-q``, ``--no-trunc`` (the table through :mod:`cove.cli.pslist`);
+- ``inspect NAME...`` (no ``--type``/``--format``);
+- ``exec CONTAINER COMMAND...`` without flags (no tty, no stdin: :mod:`cove.cli.streams`);
+- ``run -d`` with ``--name``, ``--network``/``--net``, ``-e K=V``, ``--rm``, then IMAGE
+  [COMMAND...] (the body :func:`cove.cli.run.create_body` builds for those flags).
+
+Every other command line, and any option this module does not know, goes to the click
+CLI (:func:`cove.cli.main.main`) unchanged.  Output bytes and exit codes are the click
+commands' own (``tests/unit/test_cli_fast.py`` runs both on the same argv).
+
+Why: click and :mod:`cove.cli.main` cost ~30 ms of imports on this machine (``python -X
+importtime``), more than the daemon's work for most of these commands.  This module imports
+nothing at load time; :mod:`cove.cli.client` needs ``socket`` and ``json`` only (``typing``,
+``contextlib``, ``urllib.parse`` were left out of it for the same reason), and the
+installed ``cove`` launcher (``scripts/install.sh``) runs Python with ``-S``: the ``site``
+module and the venv's ``.pth`` files are loaded only when the click CLI is needed.
+Errors are reported by ``cove.cli.main.report_error`` (click is imported then only).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False      # typing is not imported at run time: it is a third of a fast run
 if TYPE_CHECKING:
+    from typing import Any
+
     from cove.cli.client import Client
 
 RM_MAX_NAMES = 4       # cove.cli.containers.PROGRESS_FROM - 1: more names show a progress bar
+RUN_ERROR = 125        # cove.cli.run.RUN_ERROR
+PS_FLAGS = {"-a": "a", "--all": "a", "-q": "q", "--quiet": "q", "--no-trunc": "n",
+            "-aq": "aq", "-qa": "aq"}
 
 
 def _names(args: list[str]) -> bool:
@@ -34,9 +50,22 @@ def _client() -> Client:
     host = os.environ.get("COVE_HOST") or DEFAULT_HOST
     if os.environ.get("COVE_NO_AUTOSTART") == "1":
         return Client(host, autostart=None)
-    from cove.cli.main import _autostart     # only imported when no daemon answers
 
-    return Client(host, autostart=lambda endpoint: _autostart(endpoint))
+    def autostart(endpoint: Any) -> Any:
+        _full_path()
+        from cove.cli.main import _autostart     # click: only when no daemon answers
+
+        return _autostart(endpoint)
+
+    return Client(host, autostart=autostart)
+
+
+def _full_path() -> None:
+    """Under the ``-S`` launcher, add site-packages (click, pyroute2) before leaving the fast path."""
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
 
 
 def _each(names: list[str], action: Any, skip_404: bool = False) -> int:
@@ -54,6 +83,162 @@ def _each(names: list[str], action: Any, skip_404: bool = False) -> int:
             continue
         print(name, flush=True)
     return 1 if failed else 0
+
+
+def _ps(flags: list[str]) -> int | None:
+    seen = "".join(PS_FLAGS.get(f, "?") for f in flags)
+    if "?" in seen or len(set(seen)) != len(seen):
+        return None
+    import time
+
+    api = _client()
+    containers = api.get("/containers/json", {"all": True if "a" in seen else None, "limit": None}) or []
+    trunc = "n" not in seen
+    if "q" in seen:
+        for c in containers:
+            print(c.get("Id", "") if not trunc else c.get("Id", "")[:12])
+        return 0
+    from cove.cli.pslist import ps_table
+
+    def status_of(ident: str) -> str:
+        from cove.cli.client import segment
+        from cove.cli.format import container_status
+        from cove.errors import CoveError
+
+        try:
+            state = (api.get(f"/containers/{segment(ident)}/json") or {}).get("State") or {}
+        except CoveError:
+            return ""
+        return container_status(state, time.time()) if isinstance(state, dict) else str(state)
+
+    print(ps_table(containers, time.time(), trunc=trunc, status_of=status_of))
+    return 0
+
+
+def _inspect(names: list[str]) -> int:
+    from cove.cli.client import APIError, segment
+
+    api = _client()
+    found: list[Any] = []
+    failed = False
+    for name in names:
+        for path in ("/containers/{}/json", "/networks/{}", "/images/{}/json"):
+            try:
+                found.append(api.get(path.format(segment(name))))
+                break
+            except APIError as exc:
+                if exc.status != 404:
+                    sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+                    failed = True
+                    break
+        else:
+            sys.stderr.write(f"Error: No such object: {name}\n")
+            failed = True
+    import json
+
+    print(json.dumps(found, indent=4, ensure_ascii=False))     # cove.cli.format.dump_json
+    return 1 if failed else 0
+
+
+def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
+    """``run -d`` argv (after ``run``) -> (name, create body); None: not a fast-path shape.
+
+    The body is the one :func:`cove.cli.run.create_body` makes for these flags (a unit
+    test compares them); anything else, ``-p`` included, is left to click.
+    """
+    name: str | None = None
+    networks: list[str] = []
+    env: list[str] = []
+    detach = auto_remove = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-d", "--detach") and not detach:
+            detach = True
+        elif a == "--rm" and not auto_remove:
+            auto_remove = True
+        elif a in ("--name", "--network", "--net", "-e", "--env") and i + 1 < len(args):
+            i += 1
+            value = args[i]
+            if a == "--name":
+                if name is not None:
+                    return None
+                name = value
+            elif a in ("-e", "--env"):
+                key, sep, _ = value.partition("=")
+                if not key or not sep:
+                    return None
+                env.append(value)
+            else:
+                networks.append(value)
+        elif a.startswith("-") or not a:
+            return None
+        else:
+            break
+        i += 1
+    if not detach or i >= len(args) or len(networks) > 1:
+        return None
+    image, command = args[i], args[i + 1:]
+    network = networks[0] if networks else "default"
+    return name, {
+        "Hostname": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+        "ExposedPorts": {}, "Tty": False, "OpenStdin": False, "StdinOnce": False,
+        "Env": env, "Cmd": list(command) or None, "Image": image, "WorkingDir": "",
+        "Entrypoint": None, "MacAddress": "", "Labels": {},
+        "HostConfig": {"NetworkMode": network, "AutoRemove": auto_remove, "Dns": [], "DnsSearch": [],
+                       "DnsOptions": [], "ExtraHosts": [], "Links": [], "PortBindings": {},
+                       "PublishAllPorts": False},
+        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {}, "Aliases": [], "MacAddress": ""}}},
+    }
+
+
+def _run_d(name: str | None, body: dict[str, Any]) -> int:
+    from cove.cli.client import segment
+    from cove.errors import CoveError
+
+    try:
+        api = _client()
+        reply = api.post("/containers/create", body, query={"name": name}) or {}
+        for warning in reply.get("Warnings") or []:
+            sys.stderr.write(f"WARNING: {warning}\n")
+        cid = str(reply.get("Id", ""))
+        api.post(f"/containers/{segment(cid)}/start")
+    except CoveError as exc:
+        _full_path()
+        from cove.cli.main import report_error
+
+        return report_error(exc, RUN_ERROR) or RUN_ERROR
+    print(cid)
+    return 0
+
+
+def _exec(container: str, command: list[str]) -> int:
+    """``exec C CMD...`` without -i/-t/-d/-e/-w/-u: cove.cli.attach.exec_'s requests and output."""
+    import time
+
+    from cove.cli.client import segment
+    from cove.cli.streams import copy_output
+
+    api = _client()
+    body = {"User": "", "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False,
+            "Cmd": command, "Env": [], "WorkingDir": ""}
+    exec_id = str((api.post(f"/containers/{segment(container)}/exec", body) or {}).get("Id", ""))
+    path = f"/exec/{segment(exec_id)}"
+    with api.hijack("POST", f"{path}/start", body={"Detach": False, "Tty": False}) as conn:
+        # run_session(tty=False, interactive=False) is this copy; its streams come from click
+        copy_output(conn.read, tty=False, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+    deadline = time.monotonic() + 5.0             # cove.cli.attach.exec_exit_code
+    while True:
+        info = api.get(f"{path}/json") or {}
+        code = info.get("ExitCode")
+        if code is not None and not info.get("Running"):
+            return int(code)
+        if time.monotonic() >= deadline:
+            if code is None:
+                sys.stderr.write(f"cove: the daemon reported no exit code for {path}\n")
+                return 1
+            return int(code)
+        time.sleep(0.05)
 
 
 def fast(argv: list[str]) -> int | None:
@@ -93,6 +278,15 @@ def fast(argv: list[str]) -> int | None:
         api = _client()
         query = {"force": True if force else None, "v": None}
         return _each(names, lambda n: api.delete(f"/containers/{segment(n)}", query))
+    if argv[:1] == ["ps"]:
+        return _ps(argv[1:])
+    if argv[:1] == ["inspect"] and _names(argv[1:]):
+        return _inspect(argv[1:])
+    if argv[:1] == ["exec"] and len(argv) >= 3 and _names(argv[1:2]):
+        return _exec(argv[1], argv[2:])
+    if argv[:1] == ["run"]:
+        parsed = run_d_body(argv[1:])
+        return None if parsed is None else _run_d(*parsed)
     return None
 
 
@@ -100,16 +294,20 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cove`` script; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     if "_COVE_COMPLETE" not in os.environ:
-        from cove.errors import CoveError
-
         try:
             code = fast(args)
-        except CoveError as exc:
+        except Exception as exc:
+            from cove.errors import CoveError
+
+            if not isinstance(exc, CoveError):
+                raise
+            _full_path()
             from cove.cli.main import report_error
 
             return report_error(exc) or 1
         if code is not None:
             return code
+    _full_path()
     from cove.cli.main import main as click_main
 
     return click_main(argv)

@@ -10,11 +10,14 @@ Go's ``strconv.Quote`` after truncation to 20 characters.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any
 from collections.abc import Iterable, Sequence
 
-import click
+TYPE_CHECKING = False         # typing is not imported at run time (cove.cli.fast's start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+# click is imported only where an error is raised or a line echoed: cove.cli.fast prints
+# ps tables through this module without loading click.
 
 ELLIPSIS = "…"
 _ZERO_TIME_PREFIX = "0001-01-01"
@@ -75,6 +78,8 @@ def parse_time(value: str | None) -> float | None:
     """Unix time of an RFC 3339 timestamp; None for empty or Go's zero time."""
     if not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
+    from datetime import datetime, timezone      # here: the ps table needs it only for an empty STATUS
+
     text = value.strip()
     match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text)
     if not match:
@@ -269,6 +274,8 @@ def _scalar(value: Any) -> str:
 
 def print_objects(objects: list[Any], template: str | None) -> None:
     """``inspect`` output: a JSON array, or one rendered template line per object (``-f``)."""
+    import click
+
     if not template:
         click.echo(dump_json(objects))
         return
@@ -303,5 +310,7 @@ def format_rows(template: str, rows: list[dict[str, Any]], headers: dict[str, st
             cells = [line.split("\t") for line in [head, *lines]]
             return table(cells[0], cells[1:])
     except TemplateError as exc:
+        import click
+
         raise click.ClickException(f"template: {exc}") from None
     return "\n".join(lines)
