@@ -9,7 +9,7 @@ from __future__ import annotations
 from ...errors import InvalidArgument
 from ..backend import Backend
 from ...model import PREDEFINED
-from .. import schema
+from .. import schema, wire
 from ..listfilters import NetworkRow, select_networks
 from ..http import Handler, Request, Response
 from ._common import _filters
@@ -30,14 +30,16 @@ def network_inspect(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def network_create(engine: Backend, req: Request) -> Response:
-    body = req.json()
-    name = body.get("Name")
+    body = wire.body_object(req, "network create")
+    name = wire.string(body.get("Name"), "Name")
     if not name:
         raise InvalidArgument("invalid Name: a network name is required")
-    net = engine.create_network(name, body.get("Driver") or "bridge", schema.ipam_request(body),
-                           internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-                           ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
-                           labels=body.get("Labels") or {})
+    net = engine.create_network(name, wire.string(body.get("Driver"), "Driver") or "bridge", schema.ipam_request(body),
+                                internal=wire.boolean(body.get("Internal"), "Internal"),
+                                attachable=wire.boolean(body.get("Attachable"), "Attachable"),
+                                ipv6=wire.boolean(body.get("EnableIPv6"), "EnableIPv6"),
+                                options=wire.str_map(body.get("Options"), "Options"),
+                                labels=wire.str_map(body.get("Labels"), "Labels"))
     return Response.json({"Id": net.id, "Warning": ""}, 201)
 
 
@@ -47,14 +49,16 @@ def network_delete(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def network_connect(engine: Backend, req: Request, ref: str) -> Response:
-    body = req.json()
-    engine.connect(ref, body.get("Container") or "", schema.endpoint_request(body.get("EndpointConfig")))
+    body = wire.body_object(req, "network connect")
+    engine.connect(ref, wire.string(body.get("Container"), "Container"),
+                   schema.endpoint_request(body.get("EndpointConfig"), "EndpointConfig"))
     return Response.empty(200)
 
 
 def network_disconnect(engine: Backend, req: Request, ref: str) -> Response:
-    body = req.json()
-    engine.disconnect(ref, body.get("Container") or "", force=bool(body.get("Force")))
+    body = wire.body_object(req, "network disconnect")
+    engine.disconnect(ref, wire.string(body.get("Container"), "Container"),
+                      force=wire.boolean(body.get("Force"), "Force"))
     return Response.empty(200)
 
 
