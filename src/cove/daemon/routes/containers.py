@@ -51,7 +51,7 @@ def containers_list(engine: Backend, req: Request) -> Response:
 
 
 def container_create(engine: Backend, req: Request) -> Response:
-    config, host, endpoints = schema.container_request(req.json())
+    config, host, endpoints = schema.container_request(wire.body_object(req, "container create"))
     c = engine.create_container(req.arg("name"), config, host, endpoints)
     return Response.json({"Id": c.id, "Warnings": []}, 201)
 
