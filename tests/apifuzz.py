@@ -18,6 +18,7 @@ Every answer must be:
 from __future__ import annotations
 
 import json
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
+
+ALL_MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 #: (status, body) of one request: send(method, path_with_query, headers, body)
 Send = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes]]
@@ -90,11 +93,12 @@ def check_answer(status: int, body: bytes) -> str | None:
 
 def fuzz(operations: Iterable[Any], send: Send, state: Callable[[], Any], per_mode: int,
          after_success: Callable[[], None] = lambda: None, tally: Tally | None = None,
-         path_parameters: Callable[[Any], dict[str, str] | None] = lambda op: None) -> Tally:
-    """Send ``per_mode`` generated cases of each operation in each mode; collect what is wrong."""
+         path_parameters: Callable[[Any], dict[str, str] | None] = lambda op: None,
+         modes: Callable[[Any], tuple[GenerationMode, ...]] = lambda op: ALL_MODES) -> Tally:
+    """Send ``per_mode`` generated cases of each operation in each of its ``modes``; collect what is wrong."""
     t = tally or Tally()
     for op in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        for mode in modes(op):
             fixed = path_parameters(op)
 
             @settings(max_examples=per_mode, deadline=None, database=None, phases=[Phase.generate],
@@ -119,4 +123,5 @@ def fuzz(operations: Iterable[Any], send: Send, state: Callable[[], Any], per_mo
                 one()
             except Unsatisfiable:       # nothing to make negative (no parameters, no body)
                 pass
+            print(f"fuzz: {op.method.upper()} {op.path} {mode.value}: {t.summary()}", file=sys.stderr, flush=True)
     return t

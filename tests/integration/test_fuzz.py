@@ -14,7 +14,8 @@ The test prints how many requests it sent and their statuses.
 
 Routes that hold the connection open are left out of the generated run (the event stream,
 attach, wait, exec start, logs with a follow flag): their parameters are in the corpus.
-``kill`` is fuzzed with random references only: a generated SIGSTOP would freeze ``fz-a``.
+``kill`` is fuzzed with random references only: a generated SIGSTOP would freeze ``fz-a``;
+``stop`` and ``restart`` on ``fz-a`` with refused parameters only (a valid ``t`` may be a day).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import pytest
 
 from cove.runtime.busybox import make_busybox_tar
 
-from ..apifuzz import Tally, check_answer, fuzz, load_schema
+from schemathesis.generation import GenerationMode
+
+from ..apifuzz import ALL_MODES, Tally, check_answer, fuzz, load_schema
 from .conftest import Daemon
 
 pytestmark = pytest.mark.integration
@@ -43,6 +46,8 @@ PER_MODE = int(os.environ.get("COVE_FUZZ_PER_MODE", "4"))
 STREAMING = {("GET", "/events"), ("POST", "/containers/{ref}/attach"), ("POST", "/containers/{ref}/wait"),
              ("POST", "/exec/{exec_id}/start"), ("GET", "/containers/{ref}/logs")}
 RANDOM_REFS_ONLY = {("POST", "/containers/{ref}/kill")}
+#: on ``fz-a`` only refused ones: a valid ``t`` may be a day, and a valid stop is no hostile input
+NEGATIVE_ONLY_ON_FIXTURES = {("POST", "/containers/{ref}/stop"), ("POST", "/containers/{ref}/restart")}
 #: a container that ends at once on SIGTERM (a stop or restart never waits out its timeout)
 TERMINABLE = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done"]
 
@@ -183,7 +188,9 @@ def test_generated_requests_get_4xx_not_5xx_and_refusals_change_nothing(daemon: 
     tally = Tally()
     fuzz(ops, api.send, api.state, PER_MODE, after_success=fx.tidy, tally=tally)
     fuzz([op for op in ops if (op.method.upper(), op.path) not in RANDOM_REFS_ONLY], api.send, api.state,
-         PER_MODE, after_success=fx.tidy, tally=tally, path_parameters=existing)
+         PER_MODE, after_success=fx.tidy, tally=tally, path_parameters=existing,
+         modes=lambda op: (GenerationMode.NEGATIVE,) if (op.method.upper(), op.path) in NEGATIVE_ONLY_ON_FIXTURES
+         else ALL_MODES)
     print(f"\nfuzz: {tally.summary()}")
     with open(os.environ.get("COVE_FUZZ_REPORT", "/dev/null"), "a") as fh:
         fh.write(f"{tally.summary()}\n")
