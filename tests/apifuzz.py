@@ -7,7 +7,8 @@ only in how a request is sent and how the daemon's state is read.
 Schemathesis generates cases per operation in both of its modes: ``positive`` (bodies and
 parameters the document allows, so handlers are reached with odd but typed values) and
 ``negative`` (wrong JSON types, missing required fields, bodies that are not JSON at all).
-Every answer must be:
+Cases are the same on every run (``derandomize``) unless ``COVE_FUZZ_RANDOM=1``.  Every answer
+must be:
 
 - below 500;
 - for a 4xx, a JSON object ``{"message": "..."}`` with no Python traceback in it, of bounded length;
@@ -18,6 +19,7 @@ Every answer must be:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -102,7 +104,8 @@ def fuzz(operations: Iterable[Any], send: Send, state: Callable[[], Any], per_mo
             fixed = path_parameters(op)
 
             @settings(max_examples=per_mode, deadline=None, database=None, phases=[Phase.generate],
-                      suppress_health_check=list(HealthCheck), derandomize=True)
+                      suppress_health_check=list(HealthCheck),
+                      derandomize=not os.environ.get("COVE_FUZZ_RANDOM"))
             @given(case=op.as_strategy(generation_mode=mode, path_parameters=fixed))
             def one(case: Any) -> None:
                 method, target, headers, body = request_of(case)
