@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ...errors import InvalidArgument
 from ..backend import Backend
-from ...model import PREDEFINED
+from ...events import check_keys, labels_match, parse_timestamp
+from ...model import PREDEFINED, Network, epoch_of
 from .. import schema, wire
 from ..listfilters import NetworkRow, select_networks
 from ..http import Handler, Request, Response
@@ -63,7 +64,20 @@ def network_disconnect(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def network_prune(engine: Backend, req: Request) -> Response:
-    return Response.json({"NetworksDeleted": engine.prune_networks()})
+    """Docker's filters ``label``, ``label!`` and ``until``; any other is a 400 (never ignored: a
+    prune that dropped its filter would remove every unused network)."""
+    f = _filters(req)
+    check_keys(f, {"label", "label!", "until"}, "network prune")
+    until = parse_timestamp(f["until"][-1], "until") if f.get("until") else None
+
+    def match(net: Network) -> bool:
+        if "label" in f and not labels_match(net.labels, f["label"]):
+            return False
+        if "label!" in f and any(labels_match(net.labels, [w]) for w in f["label!"]):
+            return False
+        return until is None or epoch_of(net.created) * 1e9 < until
+
+    return Response.json({"NetworksDeleted": engine.prune_networks(match if f else None)})
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
