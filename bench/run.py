@@ -55,6 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--networks", type=int, default=None, help="networks side by side (default 100; --quick: 20)")
     p.add_argument("--cni-scale", type=int, default=None, help="CNI containers on one network (default 200)")
     p.add_argument("--iperf-reps", type=int, default=None, help="iperf3 runs per path (default 5; --quick: 1)")
+    p.add_argument("--parallel", type=int, default=32, help="clients of the parallel churn (bench/parallel.py; 0: skip)")
+    p.add_argument("--parallel-rounds", type=int, default=None, help="rounds per parallel client (default 4; --quick: 1)")
     p.add_argument("--cli-reps", type=int, default=None, help="repetitions of --version (default 5x --reps)")
     p.add_argument("--scale", default=None, metavar="N,N,...",
                    help="container counts for the scale run (default 1,10,100,1000; --quick: 1,10,50)")
@@ -76,6 +78,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.cni_scale = 50 if args.quick else 200
     if args.iperf_reps is None:
         args.iperf_reps = 1 if args.quick else 5
+    if args.parallel_rounds is None:
+        args.parallel_rounds = 1 if args.quick else 4
     points = sorted({int(x) for x in args.scale.split(",") if x.strip()})
     if args.reps < 1 or not points or points[0] < 1:
         p.error("--reps and every --scale point must be at least 1")
@@ -95,7 +99,8 @@ PARTS = {
 
 def run_part(args: argparse.Namespace) -> int:
     opts = parts.Options(reps=args.reps, cli_reps=args.cli_reps, scale_points=args.scale_points,
-                         networks=args.networks, cni_scale=args.cni_scale, iperf_reps=args.iperf_reps)
+                         networks=args.networks, cni_scale=args.cni_scale, iperf_reps=args.iperf_reps,
+                         parallel=args.parallel, parallel_rounds=args.parallel_rounds)
     data = PARTS[args.part][1](opts)
     Path(args.out).write_text(json.dumps(data))
     return 0
@@ -105,7 +110,8 @@ def _child(part: str, args: argparse.Namespace, out: str) -> list[str]:
     return [str(ROOT / PARTS[part][0]), sys.executable, str(BENCH / "run.py"), "--part", part, "--out", out,
             "--reps", str(args.reps), "--cli-reps", str(args.cli_reps),
             "--scale", ",".join(map(str, args.scale_points)), "--networks", str(args.networks),
-            "--cni-scale", str(args.cni_scale), "--iperf-reps", str(args.iperf_reps)]
+            "--cni-scale", str(args.cni_scale), "--iperf-reps", str(args.iperf_reps),
+            "--parallel", str(args.parallel), "--parallel-rounds", str(args.parallel_rounds)]
 
 
 def _stop_part(proc: subprocess.Popen[bytes]) -> None:

@@ -34,6 +34,8 @@ class Options:
     networks: int = 100
     cni_scale: int = 200
     iperf_reps: int = 5
+    parallel: int = 32
+    parallel_rounds: int = 4
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
@@ -84,6 +86,11 @@ def _scenarios(eng: Engine, s: Samples, opts: Options) -> None:
     if opts.networks:
         _step(s, f"{eng.name}: {opts.networks} networks side by side",
               lambda: scenarios.network_scale(eng, s, opts.networks))
+    if opts.parallel:
+        import parallel         # bench/parallel.py (bench/ is on the path)
+
+        _step(s, f"{eng.name}: {opts.parallel} parallel clients x{opts.parallel_rounds} rounds",
+              lambda: parallel.measure(eng, s, opts.parallel, opts.parallel_rounds))
 
 
 def sandbox_part(opts: Options) -> dict[str, Any]:

@@ -291,6 +291,12 @@ def markdown(data: dict[str, Any]) -> str:
     st = scale_table(data)
     if st:
         out += ["## Scale: one network, cove", "", st, ""]
+    import parallel             # bench/parallel.py (bench/ is on the path)
+
+    pt = parallel.table(data)
+    if pt:
+        out += ["## 32 parallel clients (create -p, start, connect, clash, rm -f; issue 14's goal: p99 < 300 ms)",
+                "", pt, ""]
     it = iperf_table(data)
     if it:
         out += ["## Data path (iperf3, TCP, median of runs)", "", it, ""]

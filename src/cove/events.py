@@ -77,12 +77,14 @@ def parse_filters(raw: str | None) -> dict[str, list[str]]:
         raise InvalidArgument(f"invalid filters: {raw!r} is not a JSON object")
     out: dict[str, list[str]] = {}
     for k, v in f.items():
-        if isinstance(v, dict):
+        # dockerd decodes {"key": {"value": true}} or {"key": ["value"]}; anything else is a 400
+        if isinstance(v, dict) and all(isinstance(on, bool) for on in v.values()):
             out[str(k)] = [str(x) for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[str(k)] = [str(x) for x in v]
+        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+            out[str(k)] = list(v)
         else:
-            out[str(k)] = [str(v)]
+            raise InvalidArgument(f"invalid filters: the value of {str(k)[:64]!r} must be a list of strings "
+                                  "or an object of booleans")
     return out
 
 

@@ -96,7 +96,7 @@ def parse_address(text: str) -> IPv4Interface:
         raise field_error("ip", text, "not an IPv4 address") from None
     if not slash:
         raise field_error("ip", text, f"the address needs a prefix length, e.g. {addr}/24")
-    if not plen.isdigit() or not 0 < int(plen) <= 32:
+    if not (plen.isascii() and plen.isdigit()) or not 0 < int(plen) <= 32:
         raise field_error("ip", text, "the prefix length must be a number from 1 to 32")
     iface = IPv4Interface(f"{ip}/{int(plen)}")
     if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip == IPv4Address("255.255.255.255"):
@@ -138,7 +138,7 @@ def check_vlan(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise field_error("vlan", value, "must be a VLAN id from 1 to 4094")
     text = str(value).strip()
-    if not text.isdigit() or not 1 <= int(text) <= 4094:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 4094:
         raise field_error("vlan", value, "must be a VLAN id from 1 to 4094")
     return int(text)
 
@@ -165,6 +165,9 @@ def parse_request(body: dict[str, Any]) -> InterfaceRequest:
     unknown = sorted(set(body) - known)
     if unknown:
         raise field_error("field", unknown[0], f"unknown (known: {', '.join(sorted(known))})")
+    for key in ("Bridge", "Address", "Gateway", "MacAddress", "IfName"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise field_error(key, body[key], "expected a string")
     bridge = body.get("Bridge")
     if not bridge:
         raise InvalidArgument("invalid bridge '': a bridge is required (--bridge)")

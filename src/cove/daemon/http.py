@@ -85,6 +85,10 @@ class Request:
             from ..errors import InvalidArgument
 
             raise InvalidArgument(f"invalid JSON body: {exc}") from None
+        except RecursionError:
+            from ..errors import InvalidArgument
+
+            raise InvalidArgument("invalid JSON body: nested too deeply") from None
 
     @property
     def wants_upgrade(self) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import pipework, portmap
 from ..runtime import sysctl
-from . import createfields
+from . import createfields, wire
 from ..errors import InvalidArgument, field_error
 from ..ipam import IpamConfig, parse_ipam_config
 from ..model import PREDEFINED, Container, ContainerConfig, Endpoint, EndpointRequest, HostConfig, Network, epoch_of
@@ -63,11 +63,13 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
 
 
 def ipam_request(body: dict[str, Any]) -> list[IpamConfig]:
-    ipam = body.get("IPAM") or {}
-    drv = ipam.get("Driver") or "default"
+    ipam = wire.obj(body.get("IPAM"), "IPAM")
+    drv = wire.string(ipam.get("Driver"), "IPAM.Driver") or "default"
     if drv != "default":
         raise InvalidArgument(f"invalid IPAM driver {drv!r}: cove has only the default IPAM driver")
-    return ipam_configs(list(ipam.get("Config") or []))
+    wire.str_map(ipam.get("Options"), "IPAM.Options")
+    config = wire.array(ipam.get("Config"), "IPAM.Config")
+    return ipam_configs([wire.obj(c, f"IPAM.Config[{i}]") for i, c in enumerate(config)])
 
 
 def ipam_configs(config: list[dict[str, Any]]) -> list[IpamConfig]:
@@ -96,6 +98,9 @@ def ipam_config_json(cfg: IpamConfig) -> dict[str, Any]:
 
 def ipam_config_from_json(d: dict[str, Any]) -> IpamConfig:
     """The inverse of :func:`ipam_config_json`, validating (empty strings count as unset)."""
+    for key in ("Subnet", "Gateway", "IPRange"):
+        wire.string(d.get(key), f"IPAM.Config.{key}")
+    wire.str_map(d.get("AuxiliaryAddresses"), "IPAM.Config.AuxiliaryAddresses")
     if not d.get("Subnet"):
         raise field_error("subnet", d.get("Subnet", ""), "missing")
     return parse_ipam_config(d["Subnet"], d.get("Gateway") or None, d.get("IPRange") or None,
@@ -125,12 +130,14 @@ def _no_control_chars(field: str, values: list[str]) -> None:
                                   "(they would add lines to the container's /etc files)")
 
 
-def endpoint_request(cfg: dict[str, Any] | None) -> EndpointRequest:
-    cfg = cfg or {}
-    ipam = cfg.get("IPAMConfig") or {}
-    return EndpointRequest(ip=ipam.get("IPv4Address") or None, aliases=_str_list(cfg.get("Aliases"), "Aliases"),
-                           mac=cfg.get("MacAddress") or None, links=_str_list(cfg.get("Links"), "Links"),
-                           ip6=ipam.get("IPv6Address") or None)
+def endpoint_request(cfg: Any, field: str = "EndpointConfig") -> EndpointRequest:
+    cfg = wire.obj(cfg, field)
+    ipam = wire.obj(cfg.get("IPAMConfig"), f"{field}.IPAMConfig")
+    return EndpointRequest(ip=wire.string(ipam.get("IPv4Address"), f"{field}.IPAMConfig.IPv4Address") or None,
+                           aliases=_str_list(cfg.get("Aliases"), f"{field}.Aliases"),
+                           mac=wire.string(cfg.get("MacAddress"), f"{field}.MacAddress") or None,
+                           links=_str_list(cfg.get("Links"), f"{field}.Links"),
+                           ip6=wire.string(ipam.get("IPv6Address"), f"{field}.IPAMConfig.IPv6Address") or None)
 
 
 def _int(v: Any, field: str) -> int:
@@ -164,11 +171,12 @@ def security_request(hc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(log_config, dict):
         raise InvalidArgument("invalid LogConfig: expected an object")
     logs.check_config(log_config)
-    userns_mode = hc.get("UsernsMode") or ""
+    userns_mode = wire.string(hc.get("UsernsMode"), "HostConfig.UsernsMode") or ""
     if userns_mode not in ("", "host", "private"):
         raise InvalidArgument(f"invalid HostConfig.UsernsMode {userns_mode!r}: host, or empty for the daemon's "
                               "(--userns-remap)")
-    return {"cap_add": cap_add, "cap_drop": cap_drop, "privileged": bool(hc.get("Privileged")),
+    return {"cap_add": cap_add, "cap_drop": cap_drop,
+            "privileged": wire.boolean(hc.get("Privileged"), "HostConfig.Privileged"),
             "userns_mode": "host" if userns_mode == "host" else "",
             "security_opt": security_opt, "pids_limit": max(pids, 0), "memory": memory,
             "log_config": {"Type": log_config.get("Type") or "json-file",
@@ -233,31 +241,46 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
     if not isinstance(body, dict):
         raise InvalidArgument("invalid container config: expected a JSON object")
     createfields.check_create(body)
-    image = body.get("Image")
+    image = wire.string(body.get("Image"), "Image")
     if not image:
         raise InvalidArgument("invalid Image: an image name is required")
-    hc = body.get("HostConfig") or {}
+    hc = wire.obj(body.get("HostConfig"), "HostConfig")
+    exposed = wire.obj_map(body.get("ExposedPorts"), "ExposedPorts")
+    for key in exposed:
+        portmap.parse_key(key)
+    bindings = wire.obj(hc.get("PortBindings"), "HostConfig.PortBindings")
+    for key, hosts in bindings.items():
+        for i, h in enumerate(wire.array(hosts, f"HostConfig.PortBindings.{key}")):
+            for k in ("HostIp", "HostPort"):
+                wire.string(wire.obj(h, f"HostConfig.PortBindings.{key}[{i}]").get(k),
+                            f"HostConfig.PortBindings.{key}[{i}].{k}")
+    # the specs are checked now, as dockerd does at create (ports are allocated at start)
+    portmap.requests(bindings, exposed, False)
+    b = body.get
     stop_timeout = body.get("StopTimeout")
     if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, int)):
         raise InvalidArgument("invalid StopTimeout: expected an integer number of seconds")
     config = ContainerConfig(
         image=image, image_id="",
         cmd=_str_list(body.get("Cmd"), "Cmd"), entrypoint=_str_list(body.get("Entrypoint"), "Entrypoint"),
-        env=_str_list(body.get("Env"), "Env"), hostname=body.get("Hostname") or "",
-        domainname=body.get("Domainname") or "", workdir=body.get("WorkingDir") or "",
-        tty=bool(body.get("Tty")), open_stdin=bool(body.get("OpenStdin")),
-        exposed_ports=dict(body.get("ExposedPorts") or {}), labels=dict(body.get("Labels") or {}),
-        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=dict(body.get("Volumes") or {}),
-        attach_stdin=bool(body.get("AttachStdin")), attach_stdout=bool(body.get("AttachStdout")),
-        attach_stderr=bool(body.get("AttachStderr")), stdin_once=bool(body.get("StdinOnce")),
+        env=_str_list(body.get("Env"), "Env"), hostname=wire.string(b("Hostname"), "Hostname"),
+        domainname=wire.string(b("Domainname"), "Domainname"), workdir=wire.string(b("WorkingDir"), "WorkingDir"),
+        tty=wire.boolean(b("Tty"), "Tty"), open_stdin=wire.boolean(b("OpenStdin"), "OpenStdin"),
+        exposed_ports=exposed, labels=wire.str_map(b("Labels"), "Labels"),
+        healthcheck=healthcheck_request(body.get("Healthcheck")), volumes=wire.obj_map(b("Volumes"), "Volumes"),
+        attach_stdin=wire.boolean(b("AttachStdin"), "AttachStdin"),
+        attach_stdout=wire.boolean(b("AttachStdout"), "AttachStdout"),
+        attach_stderr=wire.boolean(b("AttachStderr"), "AttachStderr"),
+        stdin_once=wire.boolean(b("StdinOnce"), "StdinOnce"),
         stop_timeout=stop_timeout)
+    mode = wire.string(hc.get("NetworkMode"), "HostConfig.NetworkMode") or "default"
     host = HostConfig(
-        network_mode=hc.get("NetworkMode") or "default", auto_remove=bool(hc.get("AutoRemove")),
+        network_mode=mode, auto_remove=wire.boolean(hc.get("AutoRemove"), "HostConfig.AutoRemove"),
         dns=_str_list(hc.get("Dns"), "Dns"), dns_search=_str_list(hc.get("DnsSearch"), "DnsSearch"),
         dns_options=_str_list(hc.get("DnsOptions"), "DnsOptions"),
         extra_hosts=_str_list(hc.get("ExtraHosts"), "ExtraHosts"), links=_str_list(hc.get("Links"), "Links"),
-        port_bindings=dict(hc.get("PortBindings") or {}), publish_all=bool(hc.get("PublishAllPorts")),
-        sysctls=sysctl.check(hc.get("Sysctls"), hc.get("NetworkMode") or "default"),
+        port_bindings=dict(bindings), publish_all=wire.boolean(hc.get("PublishAllPorts"), "HostConfig.PublishAllPorts"),
+        sysctls=sysctl.check(hc.get("Sysctls"), mode),
         **security_request(hc), **mounts_request(body, hc))
     if host.auto_remove and host.restart_policy.get("Name") not in ("", "no"):
         raise InvalidArgument("invalid HostConfig.RestartPolicy: can't create 'AutoRemove' container with "
@@ -267,9 +290,11 @@ def container_request(body: dict[str, Any]) -> tuple[ContainerConfig, HostConfig
     for fld, values in (("Dns", host.dns), ("DnsSearch", host.dns_search), ("DnsOptions", host.dns_options),
                         ("ExtraHosts", host.extra_hosts)):
         _no_control_chars(f"HostConfig.{fld}", values)
-    eps_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig")) or {}
-    endpoints = {name: endpoint_request(cfg) for name, cfg in eps_cfg.items()}
-    mac = body.get("MacAddress")
+    netcfg = wire.obj(body.get("NetworkingConfig"), "NetworkingConfig")
+    eps_cfg = wire.obj(netcfg.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig")
+    endpoints = {name: endpoint_request(cfg, f"NetworkingConfig.EndpointsConfig.{name}")
+                 for name, cfg in eps_cfg.items()}
+    mac = wire.string(body.get("MacAddress"), "MacAddress")
     if mac:
         mode = host.network_mode if host.network_mode != "default" else "bridge"
         endpoints.setdefault(mode, EndpointRequest()).mac = mac

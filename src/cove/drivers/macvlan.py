@@ -132,7 +132,7 @@ class _StackedDriver:
         features.require(self.name)
         base, dot, vid = parent.partition(".")
         if dot:
-            if not vid.isdigit() or not 1 <= int(vid) <= 4094:
+            if not (vid.isascii() and vid.isdigit()) or not 1 <= int(vid) <= 4094:
                 raise field_error("option parent", parent, "the VLAN id after the dot must be 1-4094")
             features.require("vlan")
             if self.ctx.netlink.get(None).find(base) is None:

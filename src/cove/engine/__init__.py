@@ -181,8 +181,8 @@ class Engine:
     def remove_network(self, ref: str) -> Network:
         return self.nets.remove_network(ref)
 
-    def prune_networks(self) -> list[str]:
-        return self.nets.prune_networks()
+    def prune_networks(self, match: Callable[[Network], bool] | None = None) -> list[str]:
+        return self.nets.prune_networks(match)
 
     def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
         self.nets.connect(net_ref, container_ref, req)

@@ -657,7 +657,9 @@ def _default_env(base: list[str], extra: list[str]) -> list[str]:
 def _parse_signal(sig: str | int | None) -> int:
     if sig is None or sig == "":
         return int(_signal.SIGKILL)
-    if isinstance(sig, int) or str(sig).isdigit():
+    if isinstance(sig, int) or (str(sig).isascii() and str(sig).isdigit()):
+        if not 1 <= int(sig) <= _signal.SIGRTMAX:
+            raise field_error("signal", sig, f"not a signal number (1-{int(_signal.SIGRTMAX)})")
         return int(sig)
     name = str(sig).upper()
     if not name.startswith("SIG"):

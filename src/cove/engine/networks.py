@@ -173,11 +173,12 @@ class NetworkService:
             log.info("network %s (%s) removed", net.name, net.id[:12])
             return net
 
-    def prune_networks(self) -> list[str]:
+    def prune_networks(self, match: Callable[[Network], bool] | None = None) -> list[str]:
+        """Remove the unused networks (``match``: only those it accepts, the API's filters)."""
         with self.lock:
             removed = []
             for net in list(self.networks.values()):
-                if net.name in PREDEFINED or self.endpoints_on(net.id):
+                if net.name in PREDEFINED or self.endpoints_on(net.id) or (match is not None and not match(net)):
                     continue
                 if any(net.id in c.networks for c in self.containers.values()):
                     continue

@@ -52,7 +52,7 @@ def check_config(log_config: dict[str, Any]) -> None:
     if "max-size" in opts and opts["max-size"] != "-1" and parse_size(opts["max-size"]) <= 0:
         raise InvalidArgument("invalid LogConfig: max-size must be a positive size")
     if "max-file" in opts:
-        if not opts["max-file"].isdigit() or int(opts["max-file"]) < 1:
+        if not (opts["max-file"].isascii() and opts["max-file"].isdigit()) or int(opts["max-file"]) < 1:
             raise InvalidArgument(f"invalid LogConfig: max-file {opts['max-file']!r} must be a positive integer")
         if opts.get("max-size", "-1") == "-1" and int(opts["max-file"]) > 1:
             raise InvalidArgument("invalid LogConfig: max-file needs max-size")

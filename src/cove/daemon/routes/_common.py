@@ -7,6 +7,7 @@ from typing import Any
 from ...errors import InvalidArgument
 from ..backend import Backend
 from ...events import parse_filters
+from .. import wire
 from ..http import Request
 
 API_VERSION = "1.43"
@@ -19,10 +20,10 @@ def _filters(req: Request) -> dict[str, list[str]]:
 
 def _size(req: Request, name: str) -> int:
     """``h``/``w`` of a resize: an unsigned integer, as dockerd insists (400 otherwise)."""
-    raw = req.arg(name)
-    if raw is None or not raw.isdigit() or int(raw) > 0xFFFF:
-        raise InvalidArgument(f"invalid {name}: {raw!r} is not a terminal size (0-65535)")
-    return int(raw)
+    n = wire.query_int(req, name, 0, 0xFFFF)
+    if n is None:
+        raise InvalidArgument(f"invalid {name}: a terminal size (0-65535) is required")
+    return n
 
 
 def _reap_exec(engine: Backend, exec_id: str, handle: Any) -> None:

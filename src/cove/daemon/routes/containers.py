@@ -18,7 +18,7 @@ from ...errors import InvalidArgument, NotFound, NotImplementedByCove
 from ..backend import Backend
 from ...runtime.proc import descendants
 from ...runtime.streams import close_write, frame, pump_to_fifo
-from .. import schema
+from .. import schema, wire
 from ..listfilters import ContainerRow, select_containers
 from ..http import Handler, Request, Response
 from ._common import _filters, _size
@@ -26,11 +26,7 @@ from ._common import _filters, _size
 
 def containers_list(engine: Backend, req: Request) -> Response:
     f = _filters(req)
-    limit_arg = req.arg("limit") or "0"
-    try:
-        limit = int(limit_arg)
-    except ValueError:
-        raise InvalidArgument(f"invalid limit: {limit_arg!r} is not an integer") from None
+    limit = wire.query_int(req, "limit", -1, 2**31 - 1) or 0
     with engine.lock:
         cs = sorted(engine.containers.values(), key=lambda c: c.created, reverse=True)
         rows = [ContainerRow(schema.container_summary(engine, c), c.state.exit_code,
@@ -55,7 +51,7 @@ def containers_list(engine: Backend, req: Request) -> Response:
 
 
 def container_create(engine: Backend, req: Request) -> Response:
-    config, host, endpoints = schema.container_request(req.json())
+    config, host, endpoints = schema.container_request(wire.body_object(req, "container create"))
     c = engine.create_container(req.arg("name"), config, host, endpoints)
     return Response.json({"Id": c.id, "Warnings": []}, 201)
 
@@ -70,13 +66,24 @@ def container_start(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def container_stop(engine: Backend, req: Request, ref: str) -> Response:
-    t = req.arg("t")
-    return Response.empty(204 if engine.stop_container(ref, float(t) if t else None) else 304)
+    t = wire.query_int(req, "t", -1, STOP_TIMEOUT_MAX)
+    return Response.empty(204 if engine.stop_container(ref, _timeout(t)) else 304)
+
+
+#: the longest ``stop?t=`` (seconds) cove accepts: a day
+STOP_TIMEOUT_MAX = 86400
+
+
+def _timeout(t: int | None) -> float | None:
+    """``t=-1`` is Docker's "wait for the process forever": the longest wait cove has."""
+    if t is None:
+        return None
+    return float(STOP_TIMEOUT_MAX if t < 0 else t)
 
 
 def container_restart(engine: Backend, req: Request, ref: str) -> Response:
-    t = req.arg("t")
-    engine.restart_container(ref, float(t) if t else None)
+    t = wire.query_int(req, "t", -1, STOP_TIMEOUT_MAX)
+    engine.restart_container(ref, _timeout(t))
     return Response.empty()
 
 
@@ -131,11 +138,9 @@ def container_logs(engine: Backend, req: Request, ref: str) -> Response:
         if c.host_config.log_config.get("Type") == "none":
             raise NotImplementedByCove("configured logging driver does not support reading")
     want = {"stdout": req.flag("stdout"), "stderr": req.flag("stderr")}
-    tail = req.arg("tail")
-    if tail and tail != "all" and not tail.lstrip("-").isdigit():
-        raise InvalidArgument(f"invalid tail {tail!r}: a number of lines or all")
     # the last lines are read from the end of the logs, not the whole of them
-    it = engine.logs(ref, follow=req.flag("follow"), tail=None if not tail or tail == "all" else max(int(tail), 0),
+    tail = None if req.arg("tail") in (None, "", "all") else wire.query_int(req, "tail", -(2**31), 2**31 - 1)
+    it = engine.logs(ref, follow=req.flag("follow"), tail=None if tail is None else max(tail, 0),
                      timestamps=req.flag("timestamps"))
 
     def gen() -> Iterator[bytes]:

@@ -11,25 +11,28 @@ import threading
 
 from ..backend import Backend
 from ...runtime.streams import close_write, pump_exec
-from .. import schema
+from .. import schema, wire
 from ..http import Handler, Request, Response
 from ._common import _reap_exec, _size
 
 
 def exec_create(engine: Backend, req: Request, ref: str) -> Response:
-    body = req.json()
+    body = wire.body_object(req, "exec create")
     rec = engine.exec_create(ref, schema._str_list(body.get("Cmd"), "Cmd"), schema._str_list(body.get("Env"), "Env"),
-                        body.get("WorkingDir") or "", tty=bool(body.get("Tty")),
-                        stdin=bool(body.get("AttachStdin")), stdout=body.get("AttachStdout", True),
-                        stderr=body.get("AttachStderr", True))
+                             wire.string(body.get("WorkingDir"), "WorkingDir"), tty=wire.boolean(body.get("Tty"), "Tty"),
+                             stdin=wire.boolean(body.get("AttachStdin"), "AttachStdin"),
+                             stdout=wire.boolean(body.get("AttachStdout"), "AttachStdout", default=True),
+                             stderr=wire.boolean(body.get("AttachStderr"), "AttachStderr", default=True))
     return Response.json({"Id": rec.id}, 201)
 
 
 def exec_start(engine: Backend, req: Request, exec_id: str) -> Response:
-    body = req.json()
+    body = wire.body_object(req, "exec start")
+    detach = wire.boolean(body.get("Detach"), "Detach")
+    wire.boolean(body.get("Tty"), "Tty")
     rec = engine.find_exec(exec_id)
     handle = engine.exec_start(exec_id)
-    if body.get("Detach"):
+    if detach:
         threading.Thread(target=_reap_exec, args=(engine, exec_id, handle), daemon=True).start()
         return Response.empty(200)
 

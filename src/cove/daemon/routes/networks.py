@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ...errors import InvalidArgument
 from ..backend import Backend
-from ...model import PREDEFINED
-from .. import schema
+from ...events import check_keys, labels_match, parse_timestamp
+from ...model import PREDEFINED, Network, epoch_of
+from .. import schema, wire
 from ..listfilters import NetworkRow, select_networks
 from ..http import Handler, Request, Response
 from ._common import _filters
@@ -30,14 +31,16 @@ def network_inspect(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def network_create(engine: Backend, req: Request) -> Response:
-    body = req.json()
-    name = body.get("Name")
+    body = wire.body_object(req, "network create")
+    name = wire.string(body.get("Name"), "Name")
     if not name:
         raise InvalidArgument("invalid Name: a network name is required")
-    net = engine.create_network(name, body.get("Driver") or "bridge", schema.ipam_request(body),
-                           internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-                           ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
-                           labels=body.get("Labels") or {})
+    net = engine.create_network(name, wire.string(body.get("Driver"), "Driver") or "bridge", schema.ipam_request(body),
+                                internal=wire.boolean(body.get("Internal"), "Internal"),
+                                attachable=wire.boolean(body.get("Attachable"), "Attachable"),
+                                ipv6=wire.boolean(body.get("EnableIPv6"), "EnableIPv6"),
+                                options=wire.str_map(body.get("Options"), "Options"),
+                                labels=wire.str_map(body.get("Labels"), "Labels"))
     return Response.json({"Id": net.id, "Warning": ""}, 201)
 
 
@@ -47,19 +50,34 @@ def network_delete(engine: Backend, req: Request, ref: str) -> Response:
 
 
 def network_connect(engine: Backend, req: Request, ref: str) -> Response:
-    body = req.json()
-    engine.connect(ref, body.get("Container") or "", schema.endpoint_request(body.get("EndpointConfig")))
+    body = wire.body_object(req, "network connect")
+    engine.connect(ref, wire.string(body.get("Container"), "Container"),
+                   schema.endpoint_request(body.get("EndpointConfig"), "EndpointConfig"))
     return Response.empty(200)
 
 
 def network_disconnect(engine: Backend, req: Request, ref: str) -> Response:
-    body = req.json()
-    engine.disconnect(ref, body.get("Container") or "", force=bool(body.get("Force")))
+    body = wire.body_object(req, "network disconnect")
+    engine.disconnect(ref, wire.string(body.get("Container"), "Container"),
+                      force=wire.boolean(body.get("Force"), "Force"))
     return Response.empty(200)
 
 
 def network_prune(engine: Backend, req: Request) -> Response:
-    return Response.json({"NetworksDeleted": engine.prune_networks()})
+    """Docker's filters ``label``, ``label!`` and ``until``; any other is a 400 (never ignored: a
+    prune that dropped its filter would remove every unused network)."""
+    f = _filters(req)
+    check_keys(f, {"label", "label!", "until"}, "network prune")
+    until = parse_timestamp(f["until"][-1], "until") if f.get("until") else None
+
+    def match(net: Network) -> bool:
+        if "label" in f and not labels_match(net.labels, f["label"]):
+            return False
+        if "label!" in f and any(labels_match(net.labels, [w]) for w in f["label!"]):
+            return False
+        return until is None or epoch_of(net.created) * 1e9 < until
+
+    return Response.json({"NetworksDeleted": engine.prune_networks(match if f else None)})
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...errors import InvalidArgument
 from ...events import check_keys, labels_match
 from ..backend import Backend
+from .. import wire
 from ..http import Handler, Request, Response
 from ._common import _filters
 
@@ -33,16 +34,10 @@ def volumes_list(engine: Backend, req: Request) -> Response:
 
 
 def volume_create(engine: Backend, req: Request) -> Response:
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid volume config: expected a JSON object")
-    name = body.get("Name") or ""
-    driver = body.get("Driver") or "local"
-    opts, labels = body.get("DriverOpts") or {}, body.get("Labels") or {}
-    if not isinstance(name, str) or not isinstance(driver, str):
-        raise InvalidArgument("invalid Name/Driver: expected strings")
-    if not isinstance(opts, dict) or not isinstance(labels, dict):
-        raise InvalidArgument("invalid DriverOpts/Labels: expected objects")
+    body = wire.body_object(req, "volume create")
+    name = wire.string(body.get("Name"), "Name")
+    driver = wire.string(body.get("Driver"), "Driver") or "local"
+    opts, labels = wire.str_map(body.get("DriverOpts"), "DriverOpts"), wire.str_map(body.get("Labels"), "Labels")
     return Response.json(engine.volume_svc.create(name, driver, opts, labels), 201)
 
 
