@@ -45,12 +45,14 @@ class StatsService:
         with self.state.lock:
             c = self.state.find_container(ref)
             running, name, cid, netns, pid = c.running, c.name, c.id, c.state.netns, c.state.pid
-        if not running:
-            return empty_stats(name, cid)
+            if not running:
+                return empty_stats(name, cid)
+            # under the lock: a stop cannot delete the namespace (and drop its socket) between the
+            # check and the read, which would leave a socket open in a dead namespace
+            networks = self.networks(netns)
         read = rfc3339_nano(self.clock())
         out: dict[str, Any] = {"name": "/" + name, "id": cid, "read": read, "num_procs": 0, "storage_stats": {},
                                **self.cgroup_reader(pid)}
-        networks = self.networks(netns)
         if networks:
             out["networks"] = networks
         return out
