@@ -14,6 +14,8 @@ import json
 import re
 import socket
 import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,6 +86,27 @@ def test_ping_between_two_containers_shows_in_both_stats(cove: Daemon) -> None:
     # and what the container itself sees: its own eth0 counters
     inside = cove.ok("exec", "sa", "cat", "/sys/class/net/eth0/statistics/tx_bytes").strip()
     assert abs(int(inside) - eth0(cove, "sa")["tx_bytes"]) <= SLACK
+
+
+def test_http_download_counts_on_the_right_side(cove: Daemon, tmp_path: Path) -> None:
+    """One-way traffic tells rx from tx: the client receives the file, the server sends it."""
+    size = 300_000
+    (tmp_path / "blob").write_bytes(b"x" * size)
+    cove.ok("network", "create", "dlnet")
+    cove.ok("run", "-d", "--name", "web", "--network", "dlnet", "host", "python3", "-m", "http.server", "80",
+            "--directory", str(tmp_path))
+    cove.ok("run", "-d", "--name", "client", "--network", "dlnet", "bb", "sleep", "300")
+    ip = cove.ok("inspect", "-f", "{{.NetworkSettings.Networks.dlnet.IPAddress}}", "web").strip()
+    for _ in range(50):                                       # until the server listens
+        if cove.cli("exec", "client", "wget", "-q", "-O", "/dev/null", f"http://{ip}/").returncode == 0:
+            break
+        time.sleep(0.1)
+    c0, w0 = eth0(cove, "client"), eth0(cove, "web")
+    cove.ok("exec", "client", "wget", "-q", "-O", "/dev/null", f"http://{ip}/blob")
+    dc, dw = delta(eth0(cove, "client"), c0), delta(eth0(cove, "web"), w0)
+    overhead = size // 10                                     # TCP/IP/Ethernet headers, the HTTP head
+    assert size <= dc["rx_bytes"] <= size + overhead and dc["tx_bytes"] < overhead, dc
+    assert size <= dw["tx_bytes"] <= size + overhead and dw["rx_bytes"] < overhead, dw
 
 
 def test_macvlan_container_has_counters_without_a_host_peer(cove: Daemon, lan: str) -> None:
