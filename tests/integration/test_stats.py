@@ -83,6 +83,9 @@ def test_ping_between_two_containers_shows_in_both_stats(cove: Daemon) -> None:
     per_if = cove.ok("stats", "--no-stream", "--interfaces", "sa").splitlines()
     fields = per_if[1].split()
     assert fields[:2] == ["sa", "eth0"] and int(fields[2]) >= payload and int(fields[6]) >= payload
+    # cove graph --stats labels the interface with the same numbers
+    dot = cove.ok("graph", "--stats", "--network", "statsnet")
+    assert re.search(r"rx \d+(\.\d+)?kB / tx \d+(\.\d+)?kB", dot), dot
     # and what the container itself sees: its own eth0 counters
     inside = cove.ok("exec", "sa", "cat", "/sys/class/net/eth0/statistics/tx_bytes").strip()
     assert abs(int(inside) - eth0(cove, "sa")["tx_bytes"]) <= SLACK
