@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
 import subprocess
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from cove.stats import decimal_size
 
-from .conftest import Daemon, docker_cli
+from .conftest import COVE, Daemon, docker_cli
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.parametrize("daemon", ["nftables"], indirect=True, scope="module")]
@@ -122,6 +123,34 @@ def test_macvlan_container_has_counters_without_a_host_peer(cove: Daemon, lan: s
     assert 10 * FRAME <= d["tx_bytes"] <= 10 * FRAME + SLACK and 10 * FRAME <= d["rx_bytes"] <= 10 * FRAME + SLACK, d
 
 
+def stream_cli(d: Daemon, tty: bool, *args: str, seconds: float = 2.6) -> str:
+    """What ``cove ARGS`` writes in ``seconds`` to a pipe, or to a terminal (a pty) if ``tty``."""
+    import os
+    import pty
+
+    master, slave = pty.openpty() if tty else os.pipe()
+    p = subprocess.Popen([*COVE, *args], stdout=slave, stderr=subprocess.DEVNULL, env=d.env)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        p.kill()
+        p.wait()
+        os.close(master)
+    return out.decode(errors="replace")
+
+
 def test_stream_and_stopped_container(cove: Daemon) -> None:
     cove.ok("run", "-d", "--name", "ss", "bb", "sleep", "300")
     # the stream: one line a second, each with the previous one's time as preread
@@ -138,6 +167,12 @@ def test_stream_and_stopped_container(cove: Daemon) -> None:
     s.close()
     assert lines[1]["preread"] == lines[0]["read"] and "eth0" in lines[1]["networks"]
     assert lines[1]["pids_stats"]["current"] >= 1 and lines[1]["memory_stats"]["usage"] > 0   # from the cgroups
+
+    # the CLI without --no-stream: one table a tick into a pipe, redrawn in place on a terminal
+    for tty in (False, True):
+        out = stream_cli(cove, tty, "stats", "ss")
+        assert out.count("NET I/O") >= 2, out
+        assert ("\x1b[2J" in out) == tty, out
 
     cove.ok("stop", "-t", "0", "ss")
     status, body = api(cove, "/containers/ss/stats?stream=false")
