@@ -30,6 +30,7 @@ from ..runtime import cgroups
 from ..stats import empty_stats, network_json, rfc3339_nano
 from .state import State
 
+
 class StatsService:
     """One sample of a container's counters (:meth:`sample`); pairing samples is the caller's."""
 
