@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration,
 
 FRAME = 1042
 COUNT = 20
-SLACK = 1500            # ARP and the odd IPv6 router/neighbour message
+SLACK = 4000            # ARP and IPv6 router/neighbour/MLD messages of links just up (< 4 pings)
 
 
 def api(d: Daemon, path: str) -> tuple[int, Any]:
@@ -69,7 +69,7 @@ def test_ping_between_two_containers_shows_in_both_stats(cove: Daemon) -> None:
     for d, what in ((da, "sa"), (db, "sb")):
         assert payload <= d["tx_bytes"] <= payload + SLACK, (what, d)
         assert payload <= d["rx_bytes"] <= payload + SLACK, (what, d)
-        assert COUNT <= d["tx_packets"] <= COUNT + 20 and COUNT <= d["rx_packets"] <= COUNT + 20, (what, d)
+        assert COUNT <= d["tx_packets"] <= COUNT + 40 and COUNT <= d["rx_packets"] <= COUNT + 40, (what, d)
         assert d["rx_errors"] == d["tx_errors"] == 0, (what, d)
     # not swapped: what sa sent is what sb received, and the other way round
     assert abs(da["tx_bytes"] - db["rx_bytes"]) <= SLACK and abs(db["tx_bytes"] - da["rx_bytes"]) <= SLACK
