@@ -8,6 +8,7 @@ sandbox namespace, with its background networking off.  Missing Chromium fails t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,9 @@ def test_the_page_shows_the_containers_networks_picture_and_matrix(cove: Daemon,
     for net in ("bridge", "greatwall", "host", "none"):
         assert f'class="network" data-name="{net}"' in dom
     assert "<svg" in dom and "cove0" in dom                     # the Graphviz picture, inline
+    assert re.search(r"rx [\d.]+k?B / tx [\d.]+k?B", dom), dom[-3000:]   # each interface's traffic
+    st = json.loads(urllib.request.urlopen(page + "/api/container/milk/stats", timeout=30).read())
+    assert "eth0" in st["networks"] and st["read"] != "0001-01-01T00:00:00Z"
     assert 'id="reach"' in dom and "up to date" in dom
     m = json.loads(urllib.request.urlopen(page + "/api/matrix?probe=1", timeout=60).read())
     assert m["cells"]["milk bread"]["reachable"] is True and m["cells"]["milk bread"]["agrees"] is True

@@ -76,3 +76,11 @@ def test_labels_are_quoted_for_dot() -> None:
     nets = [{**NETS[0], "Name": 'we"ird'}]
     dot = to_dot(build(nets, [], LINKS))
     assert 'network we\\"ird (macvlan)' in dot
+
+
+def test_stats_label_each_interface_with_its_traffic() -> None:
+    counters = {CID_A: {"eth0": {"rx_bytes": 20840, "tx_bytes": 1000}, "eth1": {"rx_bytes": 7, "tx_bytes": 0}}}
+    g = build(NETS, CONTAINERS, LINKS, counters=counters)
+    assert g.nodes[f"{CID_A}:eth0"].label.endswith("rx 20.8kB / tx 1kB")
+    assert g.nodes[f"{CID_A}:eth1"].label.endswith("rx 7B / tx 0B")
+    assert "rx " not in build(NETS, CONTAINERS, LINKS).nodes[f"{CID_A}:eth0"].label

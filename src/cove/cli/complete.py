@@ -17,7 +17,7 @@ from click.shell_completion import CompletionItem, get_completion_class
 
 # (command path without "cove", argument name) -> what it names
 KINDS: dict[tuple[str, str], str] = {
-    **{(cmd, "names"): "container" for cmd in ("stop", "restart", "kill", "rm", "wait", "inspect", "start")},
+    **{(cmd, "names"): "container" for cmd in ("stop", "restart", "kill", "rm", "wait", "inspect", "start", "stats")},
     **{(cmd, "name"): "container" for cmd in ("logs", "port", "rename", "top")},
     **{(cmd, "container"): "container" for cmd in ("exec", "nsenter", "attach", "detach", "network connect",
                                                    "network disconnect")},

@@ -86,12 +86,22 @@ def _host_node(g: Graph, link: dict[str, Any], extra: str = "") -> str:
 
 
 def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host_links: list[dict[str, Any]],
-          only_network: str | None = None) -> Graph:
+          only_network: str | None = None, counters: dict[str, dict[str, Any]] | None = None) -> Graph:
     """The picture's model from the daemon's answers and ``ip -j -d addr`` (a pure function).
 
     ``networks`` are network inspect objects, ``containers`` container inspect objects; with
     ``only_network`` (a name or id) only that network, its endpoints and their containers are drawn.
+    ``counters`` (``--stats``): container id -> the ``networks`` object of its stats, drawn as
+    ``rx / tx`` bytes on each interface.
     """
+    def traffic(cid: str, ifname: str) -> list[str]:
+        n = ((counters or {}).get(cid) or {}).get(ifname)
+        if not n:
+            return []
+        from cove.stats import decimal_size
+
+        return [f"rx {decimal_size(n.get('rx_bytes', 0))} / tx {decimal_size(n.get('tx_bytes', 0))}"]
+
     g = Graph()
     links = {link["ifname"]: link for link in host_links if link.get("ifname") and link["ifname"] != "lo"}
     nets = {n["Id"]: n for n in networks}
@@ -158,6 +168,7 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
             lines.append(f"MAC {ep.get('MacAddress', '')}")
             aliases = [a for a in ep.get("Aliases") or [] if a != cid[:12]]
             lines.append(f"on {net_name}" + (f", aliases {', '.join(aliases)}" if aliases else ""))
+            lines += traffic(cid, ifname)
             iface = g.node(Node(f"{cid}:{ifname}", "\\n".join(lines), "iface", cid))
             primary = primary or iface
             if kobj.get("HostInterface"):
@@ -175,7 +186,7 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
                 g.edge(host(kobj["Parent"]), iface, f"{driver} child".strip(), "dashed")
         for ifname, x in ((settings.get("ExtraInterfaces") or {}).items() if only_network is None else ()):
             lines = [ifname, f"{x.get('IPAddress')}/{x.get('IPPrefixLen')}" if x.get("IPAddress") else "",
-                     f"MAC {x.get('MacAddress', '')}", "cove attach (pipework)"]
+                     f"MAC {x.get('MacAddress', '')}", "cove attach (pipework)", *traffic(cid, ifname)]
             iface = g.node(Node(f"{cid}:{ifname}", "\\n".join(a for a in lines if a), "iface", cid))
             veth = x.get("HostInterface") or ""
             if veth:
@@ -283,15 +294,29 @@ def collect(ctx: click.Context) -> tuple[list[dict[str, Any]], list[dict[str, An
     return networks, containers
 
 
+def link_counters(ctx: click.Context, containers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Container id -> the ``networks`` of one stats sample, for the running containers."""
+    from cove.cli.client import segment
+
+    api = client(ctx)
+    out: dict[str, dict[str, Any]] = {}
+    for c in containers:
+        if (c.get("State") or {}).get("Running"):
+            s = api.get(f"/containers/{segment(c['Id'])}/stats", {"stream": False, "one-shot": True}) or {}
+            out[c["Id"]] = s.get("networks") or {}
+    return out
+
+
 @click.command("graph")
 @click.option("-o", "--output", default=None, metavar="FILE",
               help="Write FILE: .dot (the DOT text), .svg or .png (drawn by Graphviz). Default: DOT on stdout.")
 @click.option("--network", default=None, metavar="NETWORK", help="Only this network and what is on it.")
+@click.option("--stats", "with_stats", is_flag=True, help="Label each container interface with its rx / tx bytes.")
 @click.pass_context
-def graph(ctx: click.Context, output: str | None, network: str | None) -> None:
+def graph(ctx: click.Context, output: str | None, network: str | None, with_stats: bool) -> None:
     """Draw the host's container network: NICs, bridges, veth pairs, containers, addresses, ports."""
     networks, containers = collect(ctx)
-    dot = to_dot(build(networks, containers, host_links(), network))
+    dot = to_dot(build(networks, containers, host_links(), network, link_counters(ctx, containers) if with_stats else None))
     if output is None or output == "-":
         click.echo(dot, nl=False)
         return

@@ -58,6 +58,7 @@ LAZY_COMMANDS = {
     "completion": "cove.cli.complete:completion",
     "ui": "cove.cli.ui:ui",
     "setup": "cove.cli.setup:setup",
+    "stats": "cove.cli.stats:stats",
 }
 
 

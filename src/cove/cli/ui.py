@@ -8,7 +8,8 @@ from the daemon with the CLI's own client:
 - ``/api/graph.svg``: the picture of ``cove graph``, drawn by Graphviz;
 - ``/api/matrix``: the reachability of every ordered pair of running containers, from the same
   verdict logic as ``cove diagnose`` (``?probe=1`` also runs the real probes, on demand);
-- ``/api/container/ID``: a container's inspect;
+- ``/api/container/ID``: a container's inspect; ``/api/container/ID/stats``: one sample of its
+  counters (the picture labels each container interface with its rx / tx bytes too);
 - ``/api/events``: the daemon's ``/events`` relayed as Server-Sent Events, so the page redraws
   when something changes;
 - ``POST /api/container/ID/{start,stop,restart}``: only with ``--allow-actions`` (403 otherwise).
@@ -118,6 +119,9 @@ def make_handler(ctx: click.Context, allow_actions: bool) -> type[BaseHTTPReques
                     self.json(matrix(api, parse_qs(url.query).get("probe") == ["1"]))
                 elif url.path == "/api/graph.svg":
                     self.send(200, render_svg(ctx), "image/svg+xml")
+                elif url.path.startswith("/api/container/") and url.path.endswith("/stats"):
+                    ref = url.path.split("/")[3]
+                    self.json(api.get(f"/containers/{segment(ref)}/stats", {"stream": False, "one-shot": True}))
                 elif url.path.startswith("/api/container/"):
                     self.json(api.get(f"/containers/{segment(url.path.rsplit('/', 1)[1])}/json"))
                 elif url.path == "/api/events":
@@ -168,10 +172,10 @@ def render_svg(ctx: click.Context) -> bytes:
     import shutil
     import subprocess
 
-    from cove.cli.graph import build, collect, host_links, to_dot
+    from cove.cli.graph import build, collect, host_links, link_counters, to_dot
 
     networks, containers = collect(ctx)
-    dot = to_dot(build(networks, containers, host_links()))
+    dot = to_dot(build(networks, containers, host_links(), counters=link_counters(ctx, containers)))
     tool = shutil.which("dot")
     if tool is None:
         return b"<svg xmlns='http://www.w3.org/2000/svg'><text y='20'>Graphviz is not installed</text></svg>"

@@ -40,6 +40,7 @@ from .ports import PortPublisher
 from ..model import epoch_of
 from .core import EngineConfig, new_id, now_rfc3339
 from .reconcile import Reconciler
+from .stats import StatsService
 from .cluster import ClusterSession
 from .overlay import EtcdKV, OverlayNetworks
 
@@ -96,6 +97,7 @@ class Engine:
                                      runtime=self.runtime)
         self.volume_svc = self.container_svc.volumes
         self.guard = FirewallGuard(self)
+        self.stats = StatsService(self.state, kernel)
 
     # start-up and recovery (the work is the State's and the Reconciler's) ----------------------
     def load(self) -> None:
@@ -212,6 +214,10 @@ class Engine:
 
     def list_sandboxes(self) -> list[dict[str, Any]]:
         return self.sandbox_svc.list_all()
+
+    # stats (the work is StatsService's) ----------------------------------------------------------
+    def container_stats(self, ref: str) -> dict[str, Any]:
+        return self.stats.sample(ref)
 
     @property
     def firewall_name(self) -> str:

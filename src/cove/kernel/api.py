@@ -58,6 +58,21 @@ class Link:
     mtu: int | None = None
 
 
+@dataclass(frozen=True)
+class LinkStats:
+    """One link's counters as the kernel keeps them (``IFLA_STATS64``), seen from its own namespace:
+    ``rx`` is what arrived on this link, ``tx`` what left by it."""
+
+    rx_bytes: int = 0
+    rx_packets: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_bytes: int = 0
+    tx_packets: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0
+
+
 class Netlink(Protocol):
     """Netlink verbs bound to one network namespace (``path``; None is the daemon's own)."""
 
@@ -76,6 +91,9 @@ class Netlink(Protocol):
     def set_bridge_port(self, index: int, isolated: bool = False, hairpin: bool = False) -> None: ...
     def announce(self, ifname: str, ip: IPv4Address, mac: str) -> None: ...
     def wait_running(self, ifname: str, timeout: float = 2.0) -> None: ...
+    def link_stats(self) -> dict[str, LinkStats]:
+        """The counters of every link of this namespace, by name (one netlink dump)."""
+        ...
     # addresses
     def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None: ...
     def delete_address(self, index: int, ip: IPv4Address, prefixlen: int) -> bool: ...

@@ -26,7 +26,7 @@ every verb, reads included, is one call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address, ip_interface, ip_network
 from typing import Any
 
@@ -38,6 +38,7 @@ from .api import (
     RTPROT_KERNEL,
     AddressRecord,
     Link,
+    LinkStats,
     RouteRecord,
 )
 
@@ -65,6 +66,7 @@ class _Link:
     hairpin: bool = False
     #: a VXLAN device's peers: mac -> (ip, vtep)
     peers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    stats: LinkStats = field(default_factory=LinkStats)
 
     def view(self) -> Link:
         return Link(index=self.index, name=self.name, kind=self.kind, alias=self.alias, master=self.master,
@@ -124,6 +126,22 @@ class FakeKernel:
         self.journal.append(what)
         if self._fail_at is not None and self.calls == self._fail_at:
             raise InjectedFailure(f"{what}: injected failure (call {self.calls})")
+
+    def traffic(self, path: str | None, ifname: str, nbytes: int, packets: int = 1, *, dropped: int = 0) -> None:
+        """Set-up helper (not counted): ``ifname`` in ``path`` sends ``packets`` packets of ``nbytes``
+        bytes in all; a veth's peer receives them (``dropped`` of them are lost on the way in)."""
+        link = self.ns(path).by_name(ifname)
+        if link is None:
+            raise NotFound(f"link {ifname} not found")
+        s = link.stats
+        link.stats = replace(s, tx_bytes=s.tx_bytes + nbytes, tx_packets=s.tx_packets + packets)
+        if link.peer is not None:
+            far = self.ns(link.peer[0]).links.get(link.peer[1])
+            if far is not None:
+                lost = nbytes * dropped // packets if packets else 0
+                f = far.stats
+                far.stats = replace(f, rx_bytes=f.rx_bytes + nbytes - lost, rx_packets=f.rx_packets + packets - dropped,
+                                    rx_dropped=f.rx_dropped + dropped)
 
     def add_lo(self, path: str | None) -> None:
         ns = self.namespaces[path]
@@ -406,6 +424,10 @@ class FakeNetlink:
         self.k.call(f"announce {ip} on {ifname}")
         if self._ns.by_name(ifname) is None:
             raise CoveError(f"announce {ip} on {ifname}: No such device")
+
+    def link_stats(self) -> dict[str, LinkStats]:
+        self.k.call("read link counters")
+        return {lk.name: lk.stats for lk in self._ns.links.values()}
 
     def wait_running(self, ifname: str, timeout: float = 2.0) -> None:
         self.k.call(f"look up link {ifname}")

@@ -49,6 +49,7 @@ from .api import (  # noqa: F401 - re-exported: the names callers knew here
     RTNH_F_ONLINK,
     RTPROT_KERNEL,
     Link,
+    LinkStats,
 )
 
 T = TypeVar("T")
@@ -102,6 +103,14 @@ def _link_from_msg(msg: Any) -> Link:
         up=bool(msg["flags"] & 1),
         mtu=msg.get("IFLA_MTU"),
     )
+
+
+def _stats_from_msg(msg: Any) -> LinkStats:
+    """A link's 64-bit counters (the 32-bit ``IFLA_STATS`` only if a kernel sent no 64-bit ones)."""
+    raw = msg.get("IFLA_STATS64") or msg.get("IFLA_STATS")
+    if raw is None:
+        return LinkStats()
+    return LinkStats(**{f: int(raw.get(f) or 0) for f in LinkStats.__dataclass_fields__})
 
 
 def _route_record(m: Any) -> dict[str, Any]:
@@ -281,6 +290,10 @@ class Netlink:
             if msgs and msgs[0].get("IFLA_OPERSTATE") == "UP":
                 return
             time.sleep(0.01)
+
+    def link_stats(self) -> dict[str, LinkStats]:
+        return self._do("read link counters",
+                        lambda ipr: {m.get("IFLA_IFNAME"): _stats_from_msg(m) for m in ipr.get_links()})
 
     # addresses and routes ----------------------------------------------------------
     def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None:

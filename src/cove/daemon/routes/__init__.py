@@ -17,7 +17,7 @@ from functools import partial
 from ..backend import Backend
 from ..http import Router
 from ..settings import Settings
-from . import containers, events, images, networks, sandboxes, system, volumes
+from . import containers, events, images, networks, sandboxes, stats, system, volumes
 from . import exec as exec_routes
 from ._common import API_VERSION, MIN_API_VERSION
 
@@ -26,7 +26,7 @@ __all__ = ["API_VERSION", "MIN_API_VERSION", "build_router"]
 
 def build_router(engine: Backend, settings: Settings | None = None) -> Router:
     r = Router()
-    for module in (events, system, networks, containers, exec_routes, images, sandboxes, volumes):
+    for module in (events, system, networks, containers, exec_routes, images, sandboxes, volumes, stats):
         for method, path, handler in module.ROUTES:
             r.add(method, path, partial(handler, engine), stream_body=(method, path) in images.STREAMED_BODY)
     r.add("GET", "/info", partial(system.info, engine, settings=settings))
