@@ -44,7 +44,8 @@ pytestmark = pytest.mark.integration
 
 PER_MODE = int(os.environ.get("COVE_FUZZ_PER_MODE", "4"))
 STREAMING = {("GET", "/events"), ("POST", "/containers/{ref}/attach"), ("POST", "/containers/{ref}/wait"),
-             ("POST", "/exec/{exec_id}/start"), ("GET", "/containers/{ref}/logs")}
+             ("POST", "/exec/{exec_id}/start"), ("GET", "/containers/{ref}/logs"),
+             ("GET", "/containers/{ref}/stats")}
 RANDOM_REFS_ONLY = {("POST", "/containers/{ref}/kill")}
 #: on ``fz-a`` only refused ones: a valid ``t`` may be a day, and a valid stop is no hostile input
 NEGATIVE_ONLY_ON_FIXTURES = {("POST", "/containers/{ref}/stop"), ("POST", "/containers/{ref}/restart")}

@@ -205,7 +205,8 @@ def test_stop_with_a_whole_number_of_seconds_still_works(rig: Rig) -> None:
 #: for an exit the fake runtime never reports): the integration fuzz covers them on a real daemon
 UNIT_SKIP = {("POST", "/images/create"), ("GET", "/images/json"), ("GET", "/images/{ref}/json"),
              ("DELETE", "/images/{ref}"), ("POST", "/images/{ref}/tag"), ("GET", "/containers/{ref}/logs"),
-             ("POST", "/containers/{ref}/attach"), ("POST", "/containers/{ref}/kill"), ("GET", "/info")}
+             ("POST", "/containers/{ref}/attach"), ("POST", "/containers/{ref}/kill"), ("GET", "/info"),
+             ("GET", "/containers/{ref}/stats")}  # streams a sample a second (tests/unit/test_stats.py)
 
 
 def test_schemathesis_over_every_route_on_the_fake_kernel(rig: Rig) -> None:
