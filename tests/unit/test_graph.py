@@ -84,3 +84,65 @@ def test_stats_label_each_interface_with_its_traffic() -> None:
     assert g.nodes[f"{CID_A}:eth0"].label.endswith("rx 20.8kB / tx 1kB")
     assert g.nodes[f"{CID_A}:eth1"].label.endswith("rx 7B / tx 0B")
     assert "rx " not in build(NETS, CONTAINERS, LINKS).nodes[f"{CID_A}:eth0"].label
+
+
+OV_ID = "0f" * 32
+CID_W = "d" * 64
+OV_NET = {"Id": OV_ID, "Name": "ov", "Driver": "overlay", "Options": {}, "Scope": "global",
+          "IPAM": {"Config": [{"Subnet": "10.10.0.0/24", "Gateway": "10.10.0.1"}]},
+          "Peers": [{"Name": "hosta", "IP": "10.99.0.21"}, {"Name": "hostb", "IP": "10.99.0.22"},
+                    {"Name": "hostc", "IP": "10.99.0.23"}],
+          "Cove": {"Bridge": f"ov-{OV_ID[:12]}", "ICC": True, "Masquerade": True,
+                   "VXLAN": {"Name": "vx-001000", "VNI": 4096, "Local": "10.99.0.21", "Port": 4789},
+                   "RemoteEndpoints": [
+                       {"Name": "cli2", "IPv4Address": "10.10.0.3/24", "MacAddress": "02:42:0a:0a:00:03",
+                        "Host": "hostb", "VTEP": "10.99.0.22"},
+                       {"Name": "db2", "IPv4Address": "10.10.0.5/24", "MacAddress": "02:42:0a:0a:00:05",
+                        "Host": "hostb", "VTEP": "10.99.0.22"},
+                       {"Name": "cli3", "IPv4Address": "10.10.0.4/24", "MacAddress": "02:42:0a:0a:00:04",
+                        "Host": "", "VTEP": "10.99.0.23"}]}}
+OV_LINKS = [
+    {"ifindex": 2, "ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.99.0.21", "prefixlen": 24,
+                                                     "scope": "global"}]},
+    {"ifindex": 3, "ifname": f"ov-{OV_ID[:12]}", "linkinfo": {"info_kind": "bridge"},
+     "addr_info": [{"family": "inet", "local": "10.10.0.1", "prefixlen": 24, "scope": "global"}]},
+    {"ifindex": 4, "ifname": "vx-001000", "master": f"ov-{OV_ID[:12]}", "linkinfo": {"info_kind": "vxlan"},
+     "addr_info": []},
+    {"ifindex": 5, "ifname": "veth1234567", "master": f"ov-{OV_ID[:12]}", "linkinfo": {"info_kind": "veth"},
+     "addr_info": []},
+]
+OV_CONTAINERS = [
+    {"Id": CID_W, "Name": "/web", "State": {"Status": "running"}, "HostConfig": {"NetworkMode": "ov"},
+     "NetworkSettings": {"Networks": {"ov": {
+         "NetworkID": OV_ID, "IPAddress": "10.10.0.2", "IPPrefixLen": 24, "MacAddress": "02:42:0a:0a:00:02",
+         "Cove": {"Interface": "eth0", "IfIndex": 5, "HostInterface": "veth1234567", "HostIfIndex": 6,
+                  "Bridge": f"ov-{OV_ID[:12]}"}}}, "Ports": {}}},
+]
+
+
+def test_an_overlay_network_shows_its_vxlan_device_and_remote_peers() -> None:
+    g = build([OV_NET], OV_CONTAINERS, OV_LINKS)
+    edges = {(e.a, e.b, e.label) for e in g.edges}
+    bridge, vx = f"host:ov-{OV_ID[:12]}", "host:vx-001000"
+    assert "VXLAN VNI 4096" in g.nodes[vx].label and "local VTEP 10.99.0.21, UDP 4789" in g.nodes[vx].label
+    assert (bridge, vx, "bridge port") in edges
+    assert ("host:eth0", vx, "underlay") in edges
+    assert ("host:veth1234567", f"{CID_W}:eth0", "veth pair") in edges       # the local container as before
+    # one node per remote host (VTEP), inside its own cluster named by hostname, reached from the vx device
+    assert (vx, "peer:10.99.0.22", "VXLAN VNI 4096") in edges and (vx, "peer:10.99.0.23", "VXLAN VNI 4096") in edges
+    assert "peer:10.99.0.21" not in g.nodes                                   # this host is no peer of itself
+    assert g.clusters["peer:10.99.0.22"] == "remote host hostb\\nVTEP 10.99.0.22"
+    assert g.clusters["peer:10.99.0.23"] == "remote host hostc\\nVTEP 10.99.0.23"   # name from Peers
+    cli2 = f"peer:10.99.0.22:{OV_ID}:10.10.0.3/24"
+    assert g.nodes[cli2].label.startswith("cli2\\n10.10.0.3/24") and g.nodes[cli2].cluster == "peer:10.99.0.22"
+    assert ("peer:10.99.0.22", cli2, "FDB + ARP proxy entry") in edges
+    assert ("peer:10.99.0.22", f"peer:10.99.0.22:{OV_ID}:10.10.0.5/24", "FDB + ARP proxy entry") in edges
+    dot = to_dot(g)
+    assert dot.count('subgraph "cluster_peer:10.99.0.2') == 2              # two distinct remote clusters
+    for text in ("vx-001000", "VNI 4096", "VTEP 10.99.0.22", "VTEP 10.99.0.23", "cli2", "10.10.0.3/24", "db2",
+                 "cli3", "10.10.0.4/24", "UDP 4789"):
+        assert text in dot, text
+    assert '"host:vx-001000" -- "peer:10.99.0.22" [label="VXLAN VNI 4096", style=dashed];' in dot
+    # --network ov keeps the overlay part; another network leaves it out
+    assert "peer:10.99.0.22" in build([OV_NET, NETS[0]], OV_CONTAINERS, OV_LINKS, only_network="ov").nodes
+    assert "peer:10.99.0.22" not in build([OV_NET, NETS[0]], OV_CONTAINERS, OV_LINKS, only_network="vlan20").nodes

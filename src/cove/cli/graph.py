@@ -3,11 +3,13 @@
 The picture has the host's NICs and bridges (with their addresses), every veth pair with both
 ends' names as ``ip link`` shows them (``vethXXXX`` on the host, ``eth0@ifN`` in the container),
 each container with its addresses, names and aliases, macvlan/ipvlan parents and their 802.1q
-sub-interfaces, pipework interfaces (``cove attach``), and published ports.
+sub-interfaces, pipework interfaces (``cove attach``), published ports, and for an overlay
+network its VXLAN device (VNI, local VTEP, UDP port) on the network's bridge and each remote host
+(its VTEP) with the containers reached through it.
 
 What is drawn comes from two places: the daemon (``GET /networks``, ``GET /containers/json``
 and each container's inspect, whose ``Cove`` fields name the kernel objects behind every
-endpoint) and the host's own links (``ip -j -d addr``), read where the CLI runs, which must be
+endpoint; an overlay network's inspect adds ``Peers`` and ``Cove.VXLAN``/``Cove.RemoteEndpoints``) and the host's own links (``ip -j -d addr``), read where the CLI runs, which must be
 the daemon's machine for that part (as ``cove capture``).  :func:`build` turns those answers
 into a small model and :func:`to_dot` writes it as Graphviz DOT; the layout is Graphviz's own
 (``dot -Tsvg`` / ``-Tpng``), there is no layout code here.
@@ -31,8 +33,8 @@ from cove.cli.main import client
 class Node:
     id: str
     label: str
-    kind: str              # nic, bridge, veth, vlan, iface, port, note
-    cluster: str = "host"  # "host" or a container id
+    kind: str              # nic, bridge, veth, vlan, iface, port, note, vxlan, peer, remote
+    cluster: str = "host"  # "host", a container id or "peer:<VTEP>" (a remote host of an overlay)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Edge:
 class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
-    clusters: dict[str, str] = field(default_factory=dict)   # container id -> its cluster's label
+    clusters: dict[str, str] = field(default_factory=dict)   # container id / peer:VTEP -> its cluster's label
 
     def node(self, node: Node) -> str:
         self.nodes.setdefault(node.id, node)
@@ -125,6 +127,36 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
             g.edge(host(lower), node, "802.1q trunk")
         return node
 
+    def overlay(net: dict[str, Any], cove: dict[str, Any]) -> None:
+        """The VXLAN device on the network's bridge, and each remote host (VTEP) with the endpoints
+        reached through it (``Cove.RemoteEndpoints`` of the network inspect)."""
+        vx = cove["VXLAN"]
+        name, vni, local, port = vx.get("Name", ""), vx.get("VNI"), vx.get("Local", ""), vx.get("Port", 4789)
+        shown_host.add(name)
+        node = g.node(Node(_host_id(name), f"{name}\\nVXLAN VNI {vni}\\nlocal VTEP {local or '?'}, UDP {port}",
+                           "vxlan"))
+        g.edge(_host_id(cove["Bridge"]), node, "bridge port")
+        nic = next((n for n, lk in links.items() if local and any(a.get("local") == local
+                                                                 for a in lk.get("addr_info", []))), None)
+        if nic is not None:
+            g.edge(host(nic), node, "underlay")
+        hosts = {str(p.get("IP")): str(p.get("Name") or "") for p in net.get("Peers") or []}
+        for ep in cove.get("RemoteEndpoints") or []:
+            vtep = str(ep.get("VTEP") or "?")
+            if vtep == local:
+                continue
+            hostname = str(ep.get("Host") or hosts.get(vtep) or "")
+            cluster = f"peer:{vtep}"
+            g.clusters.setdefault(cluster, f"remote host {hostname}".strip() + f"\\nVTEP {vtep}")
+            peer = g.node(Node(cluster, f"VTEP {vtep}\\nUDP {port}", "peer", cluster))
+            g.edge(node, peer, f"VXLAN VNI {vni}", "dashed")
+            addr = str(ep.get("IPv4Address") or "")
+            label = [str(ep.get("Name") or str(ep.get("ContainerID") or "")[:12]), addr,
+                     f"MAC {ep.get('MacAddress', '')}", f"on {net['Name']}"]
+            remote = g.node(Node(f"{cluster}:{net['Id']}:{addr}", "\\n".join(x for x in label if x), "remote",
+                                 cluster))
+            g.edge(peer, remote, "FDB + ARP proxy entry")
+
     # networks: their bridge (or parent NIC), subnets and gateway
     for net in nets.values():
         cove = net.get("Cove") or {}
@@ -135,6 +167,8 @@ def build(networks: list[dict[str, Any]], containers: list[dict[str, Any]], host
             host(cove["Bridge"], desc)
             if cove.get("Uplink"):
                 g.edge(host(cove["Uplink"]), _host_id(cove["Bridge"]), "uplink (bridge port)")
+            if cove.get("VXLAN"):
+                overlay(net, cove)
         elif net["Driver"] in ("macvlan", "ipvlan") and (net.get("Options") or {}).get("parent"):
             host(net["Options"]["parent"], desc)
 
@@ -244,6 +278,9 @@ _STYLE = {
     "iface": 'shape=box, style="rounded,filled", fillcolor="#ffffff"',
     "port": 'shape=cds, style="filled", fillcolor="#d9f2d9"',
     "note": 'shape=note, fontsize=10',
+    "vxlan": 'shape=box, style="rounded,filled", fillcolor="#fbe0e0"',
+    "peer": 'shape=box, style="filled", fillcolor="#fbe0e0", penwidth=2',
+    "remote": 'shape=box, style="rounded,dashed,filled", fillcolor="#ffffff"',
 }
 
 
@@ -261,7 +298,8 @@ def to_dot(g: Graph) -> str:
             out.append(f"    {_q(n.id)} [label={_q(n.label)}, {_STYLE[n.kind]}];")
     out.append("  }")
     for cid, label in g.clusters.items():
-        out += [f"  subgraph {_q('cluster_' + cid[:12])} {{", f"    label={_q(label)}; style=\"rounded,filled\";"
+        short = cid if cid.startswith("peer:") else cid[:12]      # a remote host's VTEP, or a container
+        out += [f"  subgraph {_q('cluster_' + short)} {{", f"    label={_q(label)}; style=\"rounded,filled\";"
                 ' fillcolor="#f2f2f2";']
         members = [n for n in g.nodes.values() if n.cluster == cid]
         for n in members:

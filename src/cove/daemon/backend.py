@@ -25,6 +25,7 @@ from ..sandbox import AttachRequest
 if TYPE_CHECKING:
     from ..engine.containers import ExecRecord
     from ..engine.core import EngineConfig
+    from ..engine.overlay import OverlayNetworks
     from ..engine.volumes import VolumeService
     from ..runtime.images import ImageStore
     from ..runtime.process import ExecHandle
@@ -50,6 +51,8 @@ class Backend(Protocol):
     def images(self) -> ImageStore: ...
     @property
     def firewall_name(self) -> str: ...
+    @property
+    def overlay(self) -> OverlayNetworks | None: ...
 
     def find_network(self, ref: str) -> Network: ...
     def find_container(self, ref: str) -> Container: ...

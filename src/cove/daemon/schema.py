@@ -50,10 +50,14 @@ def network_json(engine: Backend, net: Network, detail: bool = True) -> dict[str
                 "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else "",
                 "Cove": kernel_objects(net, ep, c.state.netns if c else ""),
             }
-        if net.driver == "bridge":
+        if net.driver in ("bridge", "overlay"):
             out["Cove"] = {"Bridge": net.bridge, "ICC": net.icc, "Masquerade": net.masquerade}
             if "cove.bridge.uplink" in net.options:
                 out["Cove"]["Uplink"] = net.options["cove.bridge.uplink"]
+        if net.driver == "overlay" and engine.overlay is not None:
+            extra = engine.overlay.inspect(net, bool(out["Containers"]))
+            out["Peers"] = extra.pop("Peers")       # Docker's shape: [{"Name": host, "IP": its VTEP}]
+            out["Cove"].update(extra)               # VXLAN (device, VNI, local VTEP, port), RemoteEndpoints
         if net.name in ("host", "none"):
             for c in engine.containers.values():
                 if c.running and c.host_config.network_mode == net.name:
@@ -340,7 +344,7 @@ def kernel_objects(net: Network, ep: Endpoint, sandbox: str) -> dict[str, Any]:
     return {
         "Interface": ep.ifname, "IfIndex": ep.ifindex,
         "HostInterface": ep.host_ifname, "HostIfIndex": ep.host_ifindex,
-        "Bridge": net.bridge if net.driver == "bridge" else "",
+        "Bridge": net.bridge if net.driver in ("bridge", "overlay") else "",
         "Parent": net.options.get("parent", "") if net.driver in ("macvlan", "ipvlan") else "",
         "SandboxKey": sandbox,
     }

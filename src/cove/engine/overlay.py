@@ -43,7 +43,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import ipam
-from ..drivers.overlay import OPT_VNI, OverlayDriver, vni_of
+from ..drivers.overlay import OPT_VNI, VXLAN_PORT, OverlayDriver, vni_of, vxlan_name
 from ..errors import Conflict, CoveError, NotFound, Unavailable, field_error
 from ..model import Container, Endpoint, EndpointRequest, Network
 from ..store.base import Entry, Event
@@ -146,6 +146,8 @@ class OverlayNetworks:
         self.guard = guard
         #: host id -> VTEP address of every host registered in the cluster
         self.vteps: dict[str, str] = {}
+        #: host id -> its name (``hosts/<id>``'s hostname), for network inspect's ``Peers``
+        self.host_names: dict[str, str] = {}
         self.lock = state.lock
         #: network id -> endpoint id -> record, for other hosts' endpoints (from the watch)
         self.remote: dict[str, dict[str, dict[str, Any]]] = {}
@@ -158,8 +160,7 @@ class OverlayNetworks:
         if self._started.is_set():
             return
         self._started.set()
-        if self.guard is not None:
-            self._stops.append(self.kv.watch("hosts/", self._logged(self._hosts_reset), self._logged(self._host_event)))
+        self._stops.append(self.kv.watch("hosts/", self._logged(self._hosts_reset), self._logged(self._host_event)))
         self._stops.append(self.kv.watch("networks/", self._logged(self._networks_reset),
                                          self._logged(self._network_event)))
         self._stops.append(self.kv.watch("endpoints/", self._logged(self._endpoints_reset),
@@ -188,11 +189,13 @@ class OverlayNetworks:
     # the VXLAN guard -----------------------------------------------------------------------
     def _hosts_reset(self, entries: list[Entry]) -> None:
         self.vteps = {e.key.split("/", 1)[1]: str(e.value.get("vtep", "")) for e in entries}
+        self.host_names = {e.key.split("/", 1)[1]: str(e.value.get("name", "")) for e in entries}
         self._guard()
 
     def _host_event(self, ev: Event) -> None:
         hid = ev.key.split("/", 1)[1]
         if ev.kind == "put" and ev.value is not None:
+            self.host_names[hid] = str(ev.value.get("name", ""))
             if self.vteps.get(hid) == ev.value.get("vtep"):
                 return
             self.vteps[hid] = str(ev.value.get("vtep", ""))
@@ -211,6 +214,33 @@ class OverlayNetworks:
 
     def remote_leases(self, net_id: str) -> list[str]:
         return [str(r["ip"]) for r in self.remote.get(net_id, {}).values()]
+
+    def inspect(self, net: Network, local_endpoints: bool) -> dict[str, Any]:
+        """What network inspect adds for an overlay network, from the watch's view of the cluster:
+        Docker's ``Peers`` (``[{"Name", "IP"}]``: the hosts with endpoints on it, this one included
+        when it has some, by hostname and VTEP address) and, under ``Cove``, the VXLAN device and
+        ``RemoteEndpoints`` (every other host's endpoint on it: container name, address, MAC and the
+        VTEP it is reached through)."""
+        vtep = self.nets.drivers.ctx.vtep
+        with self.lock:
+            remote = sorted(self.remote.get(net.id, {}).items(), key=lambda kv: (str(kv[1].get("vtep")),
+                                                                                  str(kv[1].get("ip"))))
+            names = dict(self.host_names)
+        prefix = next((c.subnet.prefixlen for c in net.ipam), 32)
+        peers: dict[str, dict[str, str]] = {}
+        if local_endpoints:
+            peers[vtep] = {"Name": names.get(self.kv.host_id) or self.kv.host_id[:12], "IP": vtep}
+        eps = []
+        for ep_id, rec in remote:
+            hid, ip = str(rec.get("host", "")), str(rec.get("vtep", ""))
+            host = names.get(hid) or hid[:12]
+            peers.setdefault(ip, {"Name": host, "IP": ip})
+            eps.append({"Name": str(rec.get("name", "")), "EndpointID": ep_id, "ContainerID": str(rec.get("container", "")),
+                        "IPv4Address": f"{rec.get('ip')}/{prefix}", "MacAddress": str(rec.get("mac", "")),
+                        "Host": host, "HostID": hid, "VTEP": ip})
+        return {"Peers": list(peers.values()),
+                "VXLAN": {"Name": vxlan_name(net), "VNI": vni_of(net), "Local": vtep, "Port": VXLAN_PORT},
+                "RemoteEndpoints": eps}
 
     # create / remove --------------------------------------------------------------------
     def create(self, name: str, ipam_config: list[ipam.IpamConfig], internal: bool, attachable: bool,
