@@ -106,7 +106,7 @@ class Host:
         self.guarded: list[set[str]] = []
         self.overlay = OverlayNetworks(self.engine.state, self.engine.nets, self.engine.records, self.kv,
                                        guard=self.guarded.append)
-        self.engine.nets.overlay = self.overlay
+        self.engine.nets.overlay = self.engine.overlay = self.overlay
         self.overlay.start()
 
     def run(self, name: str, net: str, **req: Any) -> str:
@@ -274,3 +274,26 @@ def test_the_vxlan_guard_follows_the_registered_hosts(two: tuple[MemoryCluster, 
     assert a.guarded[-1] == b.guarded[-1] == {"10.99.0.21", "10.99.0.22"}
     cluster.expire("hb-id")                           # b's lease ran out: its VTEP is refused again
     assert a.guarded[-1] == {"10.99.0.21"}
+
+
+def test_network_inspect_names_the_peers_and_the_remote_endpoints(two: tuple[MemoryCluster, Host, Host]) -> None:
+    cluster, a, b = two
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/24"))
+    seen = network_json(b.engine, b.engine.find_network("ov"))   # type: ignore[arg-type]
+    assert seen["Peers"] == [] and seen["Cove"]["RemoteEndpoints"] == []
+    assert seen["Cove"]["VXLAN"] == {"Name": "vx-001000", "VNI": 4096, "Local": "10.99.0.22", "Port": 4789}
+    assert seen["Cove"]["Bridge"] == f"ov-{net.id[:12]}"
+    a.run("web", "ov")
+    b.run("cli", "ov")
+    seen = network_json(b.engine, b.engine.find_network("ov"))   # type: ignore[arg-type]
+    # Docker's shape: the hosts with endpoints on the network, this one included, by name and VTEP
+    assert sorted(seen["Peers"], key=lambda p: p["IP"]) == [{"Name": "ha", "IP": "10.99.0.21"},
+                                                            {"Name": "hb", "IP": "10.99.0.22"}]
+    [web] = seen["Cove"]["RemoteEndpoints"]
+    assert (web["Name"], web["IPv4Address"], web["MacAddress"], web["Host"], web["VTEP"]) == \
+        ("web", "10.10.0.2/24", "02:42:0a:0a:00:02", "ha", "10.99.0.21")
+    assert [c["Name"] for c in seen["Containers"].values()] == ["cli"]          # Containers stays local
+    assert seen["Containers"][next(iter(seen["Containers"]))]["Cove"]["Bridge"] == f"ov-{net.id[:12]}"
+    a.engine.stop_container("web")
+    seen = network_json(b.engine, b.engine.find_network("ov"))   # type: ignore[arg-type]
+    assert seen["Cove"]["RemoteEndpoints"] == [] and seen["Peers"] == [{"Name": "hb", "IP": "10.99.0.22"}]
