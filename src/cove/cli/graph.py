@@ -9,10 +9,12 @@ network its VXLAN device (VNI, local VTEP, UDP port) on the network's bridge and
 
 What is drawn comes from two places: the daemon (``GET /networks``, ``GET /containers/json``
 and each container's inspect, whose ``Cove`` fields name the kernel objects behind every
-endpoint; an overlay network's inspect adds ``Peers`` and ``Cove.VXLAN``/``Cove.RemoteEndpoints``) and the host's own links (``ip -j -d addr``), read where the CLI runs, which must be
-the daemon's machine for that part (as ``cove capture``).  :func:`build` turns those answers
-into a small model and :func:`to_dot` writes it as Graphviz DOT; the layout is Graphviz's own
-(``dot -Tsvg`` / ``-Tpng``), there is no layout code here.
+endpoint; an overlay network's inspect adds ``Peers`` and ``Cove.VXLAN``/``Cove.RemoteEndpoints``,
+what the daemon programmed as FDB + neighbour entries from the cluster store) and the host's own
+links (``ip -j -d addr``), read where the CLI runs, which must be the daemon's machine for that
+part (as ``cove capture``).  :func:`build` turns those answers into a small model and
+:func:`to_dot` writes it as Graphviz DOT; the layout is Graphviz's own (``dot -Tsvg`` /
+``-Tpng``), there is no layout code here.
 """
 
 from __future__ import annotations
