@@ -144,6 +144,9 @@ class Lab:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
                     pass
+            # the underlay veth goes with its host end, whatever still holds the namespace (a process
+            # not yet reaped keeps it, and the next lab's `ip link add v-NAME` found it there)
+            sh("ip", "link", "del", f"v-{ns}", check=False)
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", "ul0", check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)

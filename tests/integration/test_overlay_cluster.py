@@ -228,6 +228,25 @@ def test_vxlan_is_accepted_only_from_registered_hosts(lab: Lab, ov: str) -> None
             h.cli("rm", "-f", c)
 
 
+def test_a_partitioned_host_joins_again_when_it_comes_back(lab: Lab, ov: str) -> None:
+    # h2 is cut off from the underlay for longer than the TTL while its daemon lives on: the others
+    # forget it with its lease; when the link is back, h2 takes a new lease and puts its host record
+    # and its endpoints back, and the others reach its container by name again
+    h1, h2 = lab.hosts[0], lab.hosts[1]
+    until(lambda: ping(h1, "web", "cli2"), 15)
+    until(lambda: "dst 10.99.0.22" in fdb(h1), 10)
+    sh("ip", "link", "set", "v-h2", "down")
+    try:
+        until(lambda: "dst 10.99.0.22" not in fdb(h1), TTL + 2 + 1)
+        assert not ping(h1, "web", "cli2", wait=1)
+    finally:
+        sh("ip", "link", "set", "v-h2", "up")
+    until(lambda: len(lab.store().list("hosts/")) == 3, TTL + 10)     # h2's record is back
+    until(lambda: "dst 10.99.0.22" in fdb(h1), 15)
+    until(lambda: ping(h1, "web", "cli2"), 10)
+    assert ping(h2, "cli2", "web")
+
+
 def test_a_killed_host_disappears_within_ttl(lab: Lab, ov: str) -> None:
     h1, h2, h3 = lab.hosts
     until(lambda: ping(h1, "web", "cli3"), 15)

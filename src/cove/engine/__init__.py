@@ -231,6 +231,7 @@ class Engine:
                                            guard=self._vxlan_guard())
             self.nets.overlay = self.overlay
             self.cluster.on_join = self.overlay.start
+            self.cluster.on_rejoin = self.overlay.rejoined
         self.load()
         self.volume_svc.load()
         self.reconcile()

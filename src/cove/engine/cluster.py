@@ -71,6 +71,11 @@ class ClusterSession:
         self.error = ""
         #: called (in the session's thread) once this host has joined: the overlay's watches start
         self.on_join: Callable[[], None] | None = None
+        #: called (in the session's thread) after the host joined again under a new lease, its old
+        #: one having expired (a partition or an etcd outage longer than the TTL): the overlay puts
+        #: this host's endpoints back
+        self.on_rejoin: Callable[[], None] | None = None
+        self.rejoins = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cove-cluster", daemon=True)
 
@@ -100,12 +105,44 @@ class ClusterSession:
                 self.error = ""
                 if self.on_join is not None and not self._stop.is_set():
                     self.on_join()
-                return
+                break
             except CoveError as exc:
                 self.error = str(exc)
                 log.warning("cluster store: %s (retrying)", exc)
                 self._stop.wait(backoff)
                 backoff = min(5.0, backoff * 2)
+        self._keep()
+
+    def _keep(self) -> None:
+        """Watch the lease: once etcd says it expired (keepalive answers TTL 0, after this host was
+        cut off for longer than the TTL), every key on it is gone, so the others forgot this host.
+        Join again under a new lease and let the overlay register this host's endpoints again.
+        Waits between tries like the first join; never spins while etcd is away."""
+        backoff = 0.2
+        while not self._stop.wait(max(0.2, self.cfg.cluster_lease_ttl / 3)):
+            lease = self.lease
+            if lease is None or lease.alive:
+                backoff = 0.2
+                continue
+            log.warning("cluster store: lease %x expired (this host was cut off for longer than %ds); "
+                        "joining again", lease.id, self.cfg.cluster_lease_ttl)
+            lease.close()
+            while not self._stop.is_set():
+                try:
+                    self._join()
+                    self.error = ""
+                    self.rejoins += 1
+                    if self.on_rejoin is not None and not self._stop.is_set():
+                        try:
+                            self.on_rejoin()
+                        except Exception:      # the watches' next re-list retries; the session keeps going
+                            log.exception("cluster store: registering this host's endpoints again failed")
+                    break
+                except CoveError as exc:
+                    self.error = str(exc)
+                    log.warning("cluster store: %s (retrying)", exc)
+                    self._stop.wait(backoff)
+                    backoff = min(5.0, backoff * 2)
 
     def _join(self) -> None:
         assert self.etcd is not None

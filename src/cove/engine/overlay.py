@@ -463,6 +463,11 @@ class OverlayNetworks:
         for c, net, ep in lost:
             self._safe(self._register_again, c, net, ep)
 
+    def rejoined(self) -> None:
+        """This host joined the cluster again under a new lease (the old one expired, and with it
+        every key of this host's endpoints): read the endpoints again, which puts this host's back."""
+        self._endpoints_reset(self.kv.scan("endpoints/"))
+
     def _register_again(self, c: Container, net: Network, ep: Endpoint) -> None:
         req = c.networks.get(net.id) or EndpointRequest()
         rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": [c.name, c.id[:12], *req.aliases],
