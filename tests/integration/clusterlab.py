@@ -100,6 +100,10 @@ class Lab:
     etcd: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def plug(self, ns: str, ip: str) -> None:
+        # what an earlier lab in this sandbox could not take down (a process it could not reap keeps
+        # a namespace and its veth) must not stop this one
+        sh("ip", "link", "del", f"v-{ns}", check=False)
+        sh("ip", "netns", "del", ns, check=False)
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", f"v-{ns}", "type", "veth", "peer", "name", "eth0", "netns", ns)
         sh("ip", "link", "set", f"v-{ns}", "master", "ul0", "up")
