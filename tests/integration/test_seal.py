@@ -264,6 +264,13 @@ def test_internal_network_dns_is_not_forwarded_upstream(cove: Daemon, upstream: 
     cove.ok("network", "connect", "open", "keeper")        # no longer only internal: forwarded again
     cove.cli("exec", "keeper", "nslookup", "after-connect.example")
     assert upstream.asked(b"after-connect")
+    # and back: the first query after leaving the open network is not forwarded either (the
+    # resolver used to keep the upstreams it had read for one more second; seen failing, the
+    # upstream got ``leak-after-leave``, with DnsService.refresh a no-op)
+    cove.ok("network", "disconnect", "open", "keeper")
+    r = cove.cli("exec", "keeper", "nslookup", "leak-after-leave.example")
+    assert r.returncode != 0
+    assert not upstream.asked(b"leak-after-leave")
 
 
 # --- interface names ------------------------------------------------------------------------

@@ -139,9 +139,13 @@ class FakeImages:
 @dataclass
 class FakeDns:
     served: dict[str, str] = field(default_factory=dict)
+    refreshed: list[str] = field(default_factory=list)
 
     def serve(self, container_id: str, sandbox: str, networks: Any, upstreams: Any) -> None:
         self.served[container_id] = sandbox
+
+    def refresh(self, container_id: str) -> None:
+        self.refreshed.append(container_id)
 
     def stop(self, container_id: str) -> None:
         self.served.pop(container_id, None)

@@ -231,6 +231,18 @@ class DnsService:
             self._sel.register(lst.tcp, selectors.EVENT_READ, ("accept", lst))
         os.write(self._wake_w, b"x")
 
+    def refresh(self, container_id: str) -> None:
+        """The container's networks changed: read its upstreams again at its next query.
+
+        Without this a container that has just left its last non-internal network would
+        forward names upstream for up to :data:`UPSTREAMS_TTL` more (the CVE-2024-29018 leak,
+        for a second), and one that has just joined one would have its names refused as long.
+        """
+        with self._lock:
+            lst = self._listeners.get(container_id)
+            if lst is not None:
+                lst._upstreams = (-1e9, [])
+
     def stop(self, container_id: str) -> None:
         with self._lock:
             lst = self._listeners.pop(container_id, None)

@@ -276,6 +276,7 @@ class ContainerService:
         return etcfiles.hosts(hostname, addrs, extra, c.config.domainname)
 
     def on_endpoints_changed(self, c: Container) -> None:
+        self.names.networks_changed(c.id)
         if c.running and c.mode == "bridge":
             paths = self._etc_paths(c)
             etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, c.config.hostname))

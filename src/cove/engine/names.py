@@ -89,5 +89,9 @@ class NameService:
         log.debug("resolver for %s at 127.0.0.11", c.name)
         return True
 
+    def networks_changed(self, container_id: str) -> None:
+        """A container joined or left a network: its resolver decides forwarding afresh."""
+        self.dns.refresh(container_id)
+
     def stop_resolver(self, container_id: str) -> None:
         self.dns.stop(container_id)
