@@ -9,7 +9,6 @@ just joined one must not have names refused.  Seen failing (the upstream got
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +27,10 @@ from .test_engine_rollback import _no_host_probes, container
 
 __all__ = ["_no_host_probes"]      # its autouse fixture keeps the engine test off the machine
 
+Fixture = tuple[DnsService, tuple[str, int], list[Upstream]]
+
 @pytest.fixture
-def resolver() -> Iterator[tuple[DnsService, tuple[str, int], list[Upstream], list[str]]]:
+def resolver() -> Iterator[Fixture]:
     records = Records()
     records.set_endpoint(NET, "c1", ["web"], "172.18.0.3")
     live = _LiveUpstream()
@@ -38,15 +39,15 @@ def resolver() -> Iterator[tuple[DnsService, tuple[str, int], list[Upstream], li
     u, t = _sockets()
     service.attach(Listener("c1", u, t, networks=lambda: [NET], upstreams=lambda: list(ups)))
     try:
-        yield service, u.getsockname(), ups, []
+        yield service, u.getsockname(), ups
     finally:
         service.close()
         live.close()
 
 
 def test_leaving_the_last_open_network_stops_forwarding_at_once(
-        resolver: tuple[DnsService, tuple[str, int], list[Upstream], list[str]]) -> None:
-    service, addr, ups, _ = resolver
+        resolver: Fixture) -> None:
+    service, addr, ups = resolver
     assert _ask(addr, "before.example")[0] == [LIVE_ANSWER]
     ups.clear()                        # the container is now on internal networks only
     service.refresh("c1")
@@ -55,8 +56,8 @@ def test_leaving_the_last_open_network_stops_forwarding_at_once(
 
 
 def test_joining_an_open_network_forwards_at_once(
-        resolver: tuple[DnsService, tuple[str, int], list[Upstream], list[str]]) -> None:
-    service, addr, ups, _ = resolver
+        resolver: Fixture) -> None:
+    service, addr, ups = resolver
     saved = list(ups)
     ups.clear()
     service.refresh("c1")
@@ -67,8 +68,8 @@ def test_joining_an_open_network_forwards_at_once(
 
 
 def test_refresh_of_an_unknown_container_is_harmless(
-        resolver: tuple[DnsService, tuple[str, int], list[Upstream], list[str]]) -> None:
-    service, addr, _, _ = resolver
+        resolver: Fixture) -> None:
+    service, addr, _ = resolver
     service.refresh("nobody")
     assert _ask(addr, "web")[0] == ["172.18.0.3"]
 
