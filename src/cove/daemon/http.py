@@ -28,6 +28,7 @@ import errno
 import json
 import logging
 import os
+import queue
 import re
 import select
 import socket
@@ -225,6 +226,50 @@ ACCEPT_RETRY = 0.1
 MAX_MESSAGE = 512
 
 
+#: threads kept waiting for the next connection once theirs closed.  The docker CLI opens a
+#: connection per command; a thread per connection started and ended tens of thousands of
+#: threads in a churn soak, each leaving its malloc arena and stack behind for a while.
+#: Connections beyond the kept threads (attach, logs -f, events) still get a thread each.
+WORKERS_KEPT = 8
+
+
+class _Workers:
+    """Threads that serve one connection after another: a connection goes to an idle thread
+    when one waits, else to a new thread; a thread whose connection closed waits for the next
+    one, unless :attr:`kept` threads already wait (then it ends)."""
+
+    def __init__(self, serve: Callable[[socket.socket], None], kept: int) -> None:
+        self._serve = serve
+        self.kept = kept
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._queue: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
+
+    @property
+    def idle(self) -> int:
+        return self._idle
+
+    def submit(self, conn: socket.socket) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._queue.put(conn)
+                return
+        threading.Thread(target=self._run, args=(conn,), daemon=True, name="cove-http").start()
+
+    def _run(self, conn: socket.socket) -> None:
+        while True:
+            try:
+                self._serve(conn)
+            except Exception:  # noqa: BLE001 - one connection's bug must not end the thread quietly
+                log.exception("serving a connection failed")
+            with self._lock:
+                if self._idle >= self.kept:
+                    return
+                self._idle += 1
+            conn = self._queue.get()
+
+
 class _Refuse(Exception):
     """Answer ``status`` with ``message`` and close the connection."""
 
@@ -317,6 +362,7 @@ class Server:
         self._count_lock = threading.Lock()
         self.connections = 0          # served right now
         self.accept_errors = 0        # accept() failures survived so far
+        self._workers = _Workers(self._serve_conn, WORKERS_KEPT)
 
     def bind(self) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
@@ -374,7 +420,7 @@ class Server:
             conn.close()
             return
         try:
-            threading.Thread(target=self._serve_conn, args=(conn,), daemon=True, name="cove-http").start()
+            self._workers.submit(conn)
         except BaseException:
             with self._count_lock:
                 self.connections -= 1

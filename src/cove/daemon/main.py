@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from ..errors import CoveError
 
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pyroute2").setLevel(max(level, logging.INFO))
     log = logging.getLogger("cove.daemon")
     raise_fd_limit()
+    from . import memory
+
+    memory.limit_arenas()
     from ..engine import Engine, EngineConfig
     from ..runtime.userns import check_reachable
     from ..runtime.userns import resolve as resolve_remap
@@ -125,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("cove daemon listening on unix://%s (firewall: %s)", path, engine.firewall_name)
     t = threading.Thread(target=server.serve_forever, name="cove-accept", daemon=True)
     t.start()
+    next_trim = time.monotonic() + memory.TRIM_EVERY
     while not stop.is_set():
         stop.wait(1.0)
+        if time.monotonic() >= next_trim:
+            memory.trim()
+            next_trim = time.monotonic() + memory.TRIM_EVERY
     engine.close()
     for fd in locks:
         os.close(fd)
