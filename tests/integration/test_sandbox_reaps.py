@@ -13,8 +13,11 @@ no process holds it any more, "would block" means one still runs.  No clock is i
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,7 +108,7 @@ def test_both_sandboxes_are_what_the_test_thinks() -> None:
 @pytest.mark.parametrize("where", list(LEAVE_BEHIND))
 def test_leftovers_are_killed_and_the_status_kept(pipe: Pipe, where: str, status: int) -> None:
     """Seen failing (the pipe still held by the ``sleep 300``) with ``reap`` taken out of
-    tests/sandbox.sh, for both places."""
+    tests/sandbox.sh, for both places; and (status -9) with the reaper's own pid not left out."""
     r = nested(pipe, LEAVE_BEHIND[where] + f"exit {status}")
     assert r.returncode == status, r.stderr
     assert not pipe.held(), f"a process the sandbox's command left behind survived: {pipe.holders()}"
@@ -155,3 +158,50 @@ def test_a_nested_sandbox_spares_the_processes_of_the_one_it_runs_in(pipe: Pipe)
     r = nested(pipe, SPARE_THE_OUTER, env=env)
     assert (r.returncode, r.stdout) == (0, "nested: 0\nbystander alive\n"), r.stderr
     assert not pipe.held(), pipe.holders()
+
+
+# A command that says when it waits, and how many ^C reached it.
+INTERRUPTIBLE = """
+import sys, time
+print("waiting", flush=True)
+try:
+    time.sleep(300)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        print("interrupted twice", flush=True)
+    sys.exit(5)
+"""
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once() -> None:
+    """The command runs in the background of sandbox.sh's shell (so SIGTERM can be passed on), where a
+    shell starts it with SIGINT ignored; ^C on the sandbox's terminal must still interrupt it, once, and
+    its status come back.  Seen failing (nothing interrupted; the SIGTERM of the hang guard ended it)
+    with ``env --default-signal=INT,QUIT`` taken out of tests/sandbox.sh."""
+    pid, fd = pty.fork()
+    if pid == 0:                                     # the child: sandbox.sh on a new terminal
+        os.execv(str(SANDBOX), [str(SANDBOX), sys.executable, "-c", INTERRUPTIBLE])
+    seen = b""
+    try:
+        while b"waiting" not in seen:
+            seen += os.read(fd, 1024)
+        os.write(fd, b"\x03")
+        while True:
+            if not select.select([fd], [], [], 60)[0]:      # a hang guard, not a measurement
+                os.kill(pid, signal.SIGTERM)
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:                                 # EIO: the terminal's other side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        os.close(fd)
+    lines = [line.removeprefix("^C") for line in seen.decode(errors="replace").splitlines()]   # ^C: the echo
+    assert "interrupted" in lines and "interrupted twice" not in lines, seen
+    assert status == 5, seen
