@@ -97,9 +97,19 @@ settle() {
 # terminal still reaches it (it shares this shell's process group, so this shell does
 # not pass SIGINT on: the command would get two).
 child="" pending=""
+# Whether the command is running (or a zombie not yet waited for): its pid is this shell's
+# child, so not a pid the system gave to someone else after the command was collected.
+running() {
+  [ -n "$child" ] && read -r st 2>/dev/null <"/proc/$child/stat" || return 1
+  # shellcheck disable=SC2086  # the fields after "(comm) ": state, ppid, ...
+  set -- ${st##*) }
+  [ "${2-}" = "$$" ]
+}
+# A signal sent to the whole process group (^C, killpg, timeout(1)) reaches the command
+# directly as well: SIGTERM and SIGHUP then arrive twice (cove's handlers ignore a second).
 forward() {
   pending=$1
-  [ -z "$child" ] || kill -s "$1" "$child" 2>/dev/null || true
+  if running; then kill -s "$1" "$child" 2>/dev/null || true; fi
 }
 trap 'forward TERM' TERM
 trap 'forward HUP' HUP
@@ -120,7 +130,7 @@ child=$!
 status=0
 while :; do
   wait "$child" && status=0 || status=$?
-  kill -0 "$child" 2>/dev/null || break      # a trap interrupted the wait: the command still runs
+  running || break      # else a trap interrupted the wait: the command still runs
 done
 trap '' TERM HUP INT QUIT
 reap || true
