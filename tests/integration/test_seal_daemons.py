@@ -235,6 +235,7 @@ def test_autostart_does_not_run_a_cove_package_planted_in_the_current_directory(
     (planted / "cove" / "__main__.py").write_text(payload)
     cli = Path(sys.executable).parent / "cove"
     env = {k: v for k, v in __import__("os").environ.items() if k != "COVE_NO_AUTOSTART"}
+    env["COVE_AUTOSTART"] = "1"       # no terminal here: autostart only when asked (tests/unit/test_autostart.py)
     r = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", AUTOSTART],
                        env={**env, "PLANTED": str(planted), "COVE_CLI": str(cli)},
                        capture_output=True, text=True, timeout=120)

@@ -890,6 +890,12 @@ def test_version_flag_imports_nothing_heavy() -> None:
 # -- starting the daemon on demand ------------------------------------------------------
 
 
+def asked_for_autostart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COVE_AUTOSTART=1: CliRunner's stdin/stderr are no terminal (tests/unit/test_autostart.py)."""
+    monkeypatch.delenv("COVE_NO_AUTOSTART", raising=False)
+    monkeypatch.setenv("COVE_AUTOSTART", "1")
+
+
 def test_autostart_message_and_retry(sockdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = os.path.join(sockdir, "late.sock")
     fake = FakeDaemon(path)
@@ -904,6 +910,7 @@ def test_autostart_message_and_retry(sockdir: str, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(cli_main, "spawn_daemon", spawn)
     monkeypatch.setenv("COVE_HOST", f"unix://{path}")
+    asked_for_autostart(monkeypatch)
     try:
         result = cove("network", "ls", "-q")
     finally:
@@ -922,6 +929,7 @@ def test_autostart_reports_a_daemon_that_died(sockdir: str, monkeypatch: pytest.
     monkeypatch.setattr(cli_main, "spawn_daemon",
                         lambda url: Spawned(pid=7, log_path=log, poll=lambda: 1))
     monkeypatch.setenv("COVE_HOST", f"unix://{sockdir}/none.sock")
+    asked_for_autostart(monkeypatch)
     result = cove("ps")
     assert result.exit_code == 1
     assert "started one in the background (pid 7" in result.stderr
@@ -934,6 +942,7 @@ def test_autostart_gives_up_after_the_timeout(sockdir: str, monkeypatch: pytest.
     monkeypatch.setattr(cli_main, "spawn_daemon",
                         lambda url: Spawned(pid=8, log_path="/tmp/l.log"))
     monkeypatch.setenv("COVE_HOST", f"unix://{sockdir}/none.sock")
+    asked_for_autostart(monkeypatch)
     started = time.monotonic()
     result = cove("ps")
     assert result.exit_code == 1
@@ -943,6 +952,7 @@ def test_autostart_gives_up_after_the_timeout(sockdir: str, monkeypatch: pytest.
 
 def test_no_autostart_for_tcp_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COVE_HOST", "tcp://127.0.0.1:1")
+    asked_for_autostart(monkeypatch)
     result = cove("ps")
     assert result.exit_code == 1
     assert result.stderr.startswith("cove: Cannot connect to the cove daemon at tcp://127.0.0.1:1")

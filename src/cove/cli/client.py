@@ -10,13 +10,20 @@ how ``attach`` and ``exec`` carry a raw two-way stream.
 
 When nothing answers on a local unix socket, an ``autostart`` hook given by the
 caller may start a daemon; the client then retries connecting for a while.  That is
-how ``cove`` brings its daemon up on demand.  The CLI imports this module lazily.
+how ``cove`` brings its daemon up on demand -- only when :func:`autostart_allowed`
+says so (a person at a terminal, or ``COVE_AUTOSTART=1``; never with
+``COVE_NO_AUTOSTART=1``): a script, a test or a CI job run on a machine where no daemon
+answers must not create bridges, firewall tables and ``ip_forward=1`` in that machine's
+own network namespace behind its author's back.  Otherwise the "no daemon" error says
+how to start one.  The CLI imports this module lazily.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 
@@ -122,6 +129,48 @@ class Spawned:
 
 
 AutostartHook = Callable[[Endpoint], "Spawned | None"]
+
+START_HINT = "start one with `cove daemon &`, or set COVE_AUTOSTART=1 to let the CLI start it"
+START_HINT_REFUSED = "start one with `cove daemon &` (COVE_NO_AUTOSTART=1 keeps the CLI from starting one)"
+
+
+def interactive() -> bool:
+    """Whether a person is at a terminal: the process's stdin and stderr are both ttys.
+
+    stderr too: the CLI says on stderr that it started a daemon, and ``2>/dev/null`` or a
+    log file is how scripts run it.
+    """
+    for stream in (sys.stdin, sys.stderr):
+        try:
+            if stream is None or not stream.isatty():
+                return False
+        except (ValueError, OSError):            # closed, or not a file at all
+            return False
+    return True
+
+
+def autostart_allowed(environ: Mapping[str, str] | None = None, tty: bool | None = None) -> bool:
+    """Whether the CLI may start a daemon when none answers on its unix socket.
+
+    ============================  ==========  =========
+    environment                   tty         autostart
+    ============================  ==========  =========
+    ``COVE_NO_AUTOSTART=1``       any         no (wins over ``COVE_AUTOSTART=1``)
+    ``COVE_AUTOSTART=1``          any         yes
+    ``COVE_AUTOSTART=0``          any         no
+    neither                       yes         yes
+    neither                       no          no
+    ============================  ==========  =========
+
+    ``tty`` is :func:`interactive` unless given; ``environ`` is ``os.environ`` unless given.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("COVE_NO_AUTOSTART") == "1":
+        return False
+    wanted = env.get("COVE_AUTOSTART")
+    if wanted in ("0", "1"):
+        return wanted == "1"
+    return interactive() if tty is None else tty
 
 
 class HTTPError(OSError):
@@ -388,7 +437,8 @@ class Client:
 
     ``autostart`` is called at most once, when the first connection finds no
     listener on a unix socket; if it returns a :class:`Spawned`, connecting is retried
-    for ``autostart_timeout`` seconds (or until that process exits).
+    for ``autostart_timeout`` seconds (or until that process exits).  ``hint`` replaces
+    "Is the cove daemon running?" in the error when nothing listens on a unix socket.
     """
 
     def __init__(
@@ -397,8 +447,10 @@ class Client:
         *,
         autostart: AutostartHook | None = None,
         autostart_timeout: float | None = None,
+        hint: str = "",
     ) -> None:
         self.endpoint = Endpoint.parse(host)
+        self._hint = hint
         self._autostart = autostart
         self._autostart_timeout = autostart_timeout
         self._spawned: Spawned | None = None
@@ -455,6 +507,10 @@ class Client:
 
     def _unreachable(self, exc: OSError) -> DaemonUnreachable:
         reason = exc.strerror or str(exc)
+        if self._hint and self.endpoint.scheme == "unix":
+            return DaemonUnreachable(
+                f"Cannot connect to the cove daemon at {self.endpoint.url} ({reason}); {self._hint}."
+            )
         return DaemonUnreachable(
             f"Cannot connect to the cove daemon at {self.endpoint.url} ({reason})."
             " Is the cove daemon running?"
@@ -560,6 +616,15 @@ class Client:
             reader.close()
             sock.close()
             raise
+
+
+def cli_client(host: str, hook: AutostartHook) -> Client:
+    """The CLI's client for ``host``: it may call ``hook`` if :func:`autostart_allowed`, else
+    its "no daemon" error says how to start one (both ``cove`` entry points use this)."""
+    if autostart_allowed():
+        return Client(host, autostart=hook)
+    refused = os.environ.get("COVE_NO_AUTOSTART") == "1"
+    return Client(host, hint=START_HINT_REFUSED if refused else START_HINT)
 
 
 def target(path: str, query: Query | None = None) -> str:

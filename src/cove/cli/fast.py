@@ -45,11 +45,10 @@ def _names(args: list[str]) -> bool:
 
 
 def _client() -> Client:
-    from cove.cli.client import DEFAULT_HOST, Client
+    """The click CLI's client too (:func:`cove.cli.client.cli_client`: autostart only when allowed)."""
+    from cove.cli.client import DEFAULT_HOST, cli_client
 
     host = os.environ.get("COVE_HOST") or DEFAULT_HOST
-    if os.environ.get("COVE_NO_AUTOSTART") == "1":
-        return Client(host, autostart=None)
 
     def autostart(endpoint: Any) -> Any:
         _full_path()
@@ -57,7 +56,7 @@ def _client() -> Client:
 
         return _autostart(endpoint)
 
-    return Client(host, autostart=autostart)
+    return cli_client(host, autostart)
 
 
 def _full_path() -> None:

@@ -7,8 +7,10 @@ client) is imported only when that command runs.
 
 The socket is ``-H/--host``, else ``$COVE_HOST``, else ``unix:///run/cove/cove.sock``
 (the same precedence as docker's ``-H`` over ``$DOCKER_HOST``).  When nothing answers
-on a local unix socket, :func:`spawn_daemon` starts ``cove daemon`` (isolated from the
-caller's directory) in the background and the request is retried for up to 10 s.
+on a local unix socket and :func:`cove.cli.client.autostart_allowed` (a terminal, or
+``COVE_AUTOSTART=1``), :func:`spawn_daemon` starts ``cove daemon`` (isolated from the
+caller's directory) in the background and the request is retried for up to 10 s;
+otherwise the error says how to start one.
 """
 
 from __future__ import annotations
@@ -132,15 +134,13 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def client(ctx: click.Context | None = None) -> Client:
-    """A client for the daemon chosen by the global options (starting it if needed)."""
-    from cove.cli.client import DEFAULT_HOST, Client
+    """A client for the daemon chosen by the global options (starting it if needed and allowed)."""
+    from cove.cli.client import DEFAULT_HOST, cli_client
 
     ctx = ctx or click.get_current_context()
     settings = ctx.find_object(Settings)
     host = (settings.host if settings else None) or DEFAULT_HOST
-    # COVE_NO_AUTOSTART=1 (set by the tests): never start a daemon behind the user's back.
-    autostart = None if os.environ.get("COVE_NO_AUTOSTART") == "1" else _autostart
-    return Client(host, autostart=autostart)
+    return cli_client(host, _autostart)
 
 
 def _autostart(endpoint: Endpoint) -> Spawned:
