@@ -136,6 +136,33 @@ def subnet_key(subnet: object) -> str:
     return "subnets/" + str(subnet).replace("/", "-")
 
 
+def network_txn(net: Network) -> tuple[list[Cond], list[tuple[str, dict[str, Any], bool]]]:
+    """The guards and keys of ``network create`` for ``net`` (its record first): the name, VNI and
+    subnet keys must be absent; none hangs on a lease."""
+    vni = vni_of(net)
+    subnets = [subnet_key(c.subnet) for c in net.ipam]
+    record = replace(net, bridge="", mtu=0).to_dict()
+    conds: list[Cond] = [("absent", f"names/networks/{net.name}"), ("absent", f"vni/{vni}"),
+                         *(("absent", k) for k in subnets)]
+    puts = [(f"networks/{net.id}", record, False), (f"names/networks/{net.name}", {"id": net.id}, False),
+            (f"vni/{vni}", {"network": net.id}, False), *((k, {"network": net.id}, False) for k in subnets)]
+    return conds, puts
+
+
+def register_endpoint(kv: GlobalKV, vtep: str, net_id: str, ep_id: str, container_id: str, name: str,
+                      names: list[str], ip: str, mac: str) -> bool:
+    """The one Txn that makes an endpoint of this host (``kv.host_id``) known cluster-wide: its
+    record, its address and its name, all on the host's lease; False if the network is gone or the
+    address or the name is taken."""
+    rec: dict[str, Any] = {"container": container_id, "name": name, "names": names, "ip": ip, "mac": mac,
+                           "host": kv.host_id, "vtep": vtep}
+    owner: dict[str, Any] = {"endpoint": ep_id, "host": kv.host_id}
+    return kv.txn([("present", f"networks/{net_id}"), ("absent", f"ipam/{net_id}/{ip}"),
+                   ("absent", f"epnames/{net_id}/{name}")],
+                  [(f"endpoints/{net_id}/{ep_id}", rec, True), (f"ipam/{net_id}/{ip}", owner, True),
+                   (f"epnames/{net_id}/{name}", owner, True)], [])
+
+
 class OverlayNetworks:
     """The global half of overlay networks on one host (see the module docstring)."""
 
@@ -267,12 +294,8 @@ class OverlayNetworks:
                 self.driver().validate(net)
             vni = vni_of(net)
             subnets = [subnet_key(c.subnet) for c in net.ipam]
-            record = replace(net, bridge="", mtu=0).to_dict()
-            conds: list[Cond] = [("absent", f"names/networks/{name}"), ("absent", f"vni/{vni}"),
-                                 *(("absent", k) for k in subnets)]
-            puts = [(f"networks/{net.id}", record, False), (f"names/networks/{name}", {"id": net.id}, False),
-                    (f"vni/{vni}", {"network": net.id}, False),
-                    *((k, {"network": net.id}, False) for k in subnets)]
+            conds, puts = network_txn(net)
+            record = puts[0][1]
             if self.kv.txn(conds, puts, []):
                 break
             if self.kv.get(f"names/networks/{name}") is not None:
@@ -470,13 +493,8 @@ class OverlayNetworks:
 
     def _register_again(self, c: Container, net: Network, ep: Endpoint) -> None:
         req = c.networks.get(net.id) or EndpointRequest()
-        rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": [c.name, c.id[:12], *req.aliases],
-                               "ip": ep.ip, "mac": ep.mac, "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
-        owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
-        if not self.kv.txn([("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
-                            ("absent", f"epnames/{net.id}/{c.name}")],
-                           [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
-                            (f"epnames/{net.id}/{c.name}", owner, True)], []):
+        if not register_endpoint(self.kv, self.nets.drivers.ctx.vtep, net.id, ep.id, c.id, c.name,
+                                 [c.name, c.id[:12], *req.aliases], ep.ip, ep.mac):
             log.warning("overlay network %s: container %s could not take back %s (another host has the address "
                         "or the name now); it is unreachable from other hosts", net.name, c.name, ep.ip)
         else:
@@ -500,14 +518,8 @@ class OverlayNetworks:
         take the next free address (``ep`` is updated) up to :data:`IP_RETRIES` times."""
         names = [c.name, c.id[:12], *req.aliases]
         for _ in range(IP_RETRIES):
-            rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": names, "ip": ep.ip, "mac": ep.mac,
-                   "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
-            owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
-            conds: list[Cond] = [("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
-                                 ("absent", f"epnames/{net.id}/{c.name}")]
-            puts = [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
-                    (f"epnames/{net.id}/{c.name}", owner, True)]
-            if self.kv.txn(conds, puts, []):
+            if register_endpoint(self.kv, self.nets.drivers.ctx.vtep, net.id, ep.id, c.id, c.name, names,
+                                 ep.ip, ep.mac):
                 return
             if self.kv.get(f"networks/{net.id}") is None:
                 raise NotFound(f"network {net.name} not found (removed from the cluster)")
