@@ -18,13 +18,15 @@ One real cove host converging against 100 simulated hosts × 100 endpoints, insi
      in h1's kernel (p50 and max over ``--events`` adds and as many removes; goal ≤ 1 s);
    - **host death**: one simulated host's lease revoked → its 100 endpoints gone from h1's kernel.
 
-Results go to bench/results/<date>-overlayscale.md with the goals beside them.
+Results go to bench/results/<date>-overlayscale.md with the goals beside them, and the figures to
+``<date>-overlayscale.json``, from which bench/run.py's targets table takes its overlay rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import statistics
 import sys
@@ -216,6 +218,13 @@ def main() -> int:
         print(text)
         out = ROOT / "bench" / "results" / f"{datetime.date.today()}-overlayscale.md"
         out.write_text(text)
+        # for bench/run.py's targets table (bench/harness/targets.py overlay_rows)
+        out.with_suffix(".json").write_text(json.dumps({
+            "meta": {"date": str(datetime.date.today()), "load": load, "fill_s": round(fill, 2)},
+            "hosts": args.hosts, "endpoints": args.endpoints, "cold_s": round(cold, 3),
+            "answered_s": round(answered, 3), "add_ms": [round(x * 1000, 1) for x in adds],
+            "remove_ms": [round(x * 1000, 1) for x in removes], "revoke_ms": round(death * 1000, 1),
+            "fdb_cold": fdb, "fdb_after_revoke": left}, indent=1) + "\n")
         return 0
     finally:
         for s in sims:
