@@ -195,8 +195,9 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
     (results / f"{stem}.md").write_text(md)
     print(report.table(data))
     dns, docker_dns = newest_dns(results)
-    tt = targets.table(data, dns, docker_dns)
-    met, missed, unjudged = targets.count(data, dns, docker_dns)
+    overlay = newest_overlay(results)
+    tt = targets.table(data, dns, docker_dns, overlay)
+    met, missed, unjudged = targets.count(data, dns, docker_dns, overlay)
     (results / f"{stem}-targets.md").write_text(
         f"# Issue #17 targets, {date} (`{data['meta']['command']}`, commit {data['meta']['commit']})\n\n"
         f"Load average before {data['meta']['load_before']}, after {data['meta']['load_after']}; "
@@ -210,6 +211,17 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
     for f in failures:
         print(f"bench: {f}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def newest_overlay(results: Path) -> dict[str, Any] | None:
+    """The newest bench/overlayscale.py results (its own bench: 3 etcd members and 100 simulated hosts)."""
+    for f in sorted(results.glob("*-overlayscale.json"), reverse=True):
+        try:
+            data: dict[str, Any] = json.loads(f.read_text())
+            return data
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def newest_dns(results: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -235,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.targets_from:
         data = json.loads(Path(args.targets_from).read_text())
         dns, docker_dns = newest_dns(Path(args.results_dir))
-        print(targets.table(data, dns, docker_dns))
+        print(targets.table(data, dns, docker_dns, newest_overlay(Path(args.results_dir))))
         return 0
     try:
         return run_part(args) if args.part else outer(args, argv)

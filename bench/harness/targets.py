@@ -4,7 +4,8 @@ Pure (JSON-like data in, text out): ``bench/run.py`` prints it and writes
 ``bench/results/<stem>-targets.md``; the unit tests check it without a kernel.  Docker
 and Podman columns are filled when that part ran (by hand, never in CI).  The DNS rows
 come from the newest ``*-dns.json`` of ``bench/dnsbench.py`` in the results directory
-(passed in as ``dns``), since the resolver has a bench of its own.
+(passed in as ``dns``), since the resolver has a bench of its own; the overlay rows (issue #15)
+likewise from the newest ``*-overlayscale.json`` of ``bench/overlayscale.py`` (``overlay``).
 
 A row is *met*, *not met* or *not judged* (a figure it needs is missing in this run, e.g.
 the scale run stopped below 1,000 or no Docker part ran); nothing is hidden.
@@ -199,23 +200,44 @@ def dataplane_rows(data: dict[str, Any]) -> list[Row]:
     return out
 
 
+def overlay_rows(ov: dict[str, Any] | None) -> list[Row]:
+    """From ``bench/overlayscale.py`` results (issue #15: one real host against simulated hosts in etcd);
+    no rows when there are none."""
+    if not ov:
+        return []
+    scale = f"{ov.get('hosts', '?')} hosts × {ov.get('endpoints', '?')} endpoints"
+    cold = ov.get("cold_s")
+    events = [float(x) for x in [*(ov.get("add_ms") or []), *(ov.get("remove_ms") or [])]]
+    revoke = ov.get("revoke_ms")
+    return [
+        Row(f"overlay: cold convergence ({scale})", "–" if cold is None else f"{float(cold):.2f} s", "≤ 10 s",
+            None if cold is None else float(cold) <= 10.0),
+        Row("overlay: one endpoint added/removed → in the kernel (max)",
+            f"{max(events):.0f} ms (p50 {sorted(events)[len(events) // 2]:.0f}, n {len(events)})" if events else "–",
+            "≤ 1 s", max(events) <= 1000.0 if events else None),
+        Row("overlay: a host's lease revoked → its endpoints gone",
+            "–" if revoke is None else f"{float(revoke):.0f} ms", "≤ 1 s",
+            None if revoke is None else float(revoke) <= 1000.0),
+    ]
+
+
 def rows(data: dict[str, Any], dns: dict[str, Any] | None = None,
-         docker_dns: dict[str, Any] | None = None) -> list[Row]:
+         docker_dns: dict[str, Any] | None = None, overlay: dict[str, Any] | None = None) -> list[Row]:
     return (cli_overhead_rows(data) + daemon_rows(data) + cli_vs_reference_rows(data) + scale_rows(data)
-            + dns_rows(dns, docker_dns) + dataplane_rows(data))
+            + dns_rows(dns, docker_dns) + dataplane_rows(data) + overlay_rows(overlay))
 
 
 def table(data: dict[str, Any], dns: dict[str, Any] | None = None,
-          docker_dns: dict[str, Any] | None = None) -> str:
+          docker_dns: dict[str, Any] | None = None, overlay: dict[str, Any] | None = None) -> str:
     lines = ["| target (issue #17) | cove, measured | target | verdict | Docker | Podman |",
              "|---|---|---|---|---|---|"]
-    for r in rows(data, dns, docker_dns):
+    for r in rows(data, dns, docker_dns, overlay):
         lines.append(f"| {r.target} | {r.measured} | {r.goal} | {r.verdict} | {r.docker} | {r.podman} |")
     return "\n".join(lines)
 
 
 def count(data: dict[str, Any], dns: dict[str, Any] | None = None,
-          docker_dns: dict[str, Any] | None = None) -> tuple[int, int, int]:
+          docker_dns: dict[str, Any] | None = None, overlay: dict[str, Any] | None = None) -> tuple[int, int, int]:
     """(met, not met, not judged)."""
-    rs = rows(data, dns, docker_dns)
+    rs = rows(data, dns, docker_dns, overlay)
     return (sum(r.met is True for r in rs), sum(r.met is False for r in rs), sum(r.met is None for r in rs))

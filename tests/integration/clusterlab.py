@@ -156,7 +156,9 @@ class Lab:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def make_lab(n_hosts: int = 3, ttl: int = 3) -> Lab:
+def make_lab(n_hosts: int = 3, ttl: int = 3, start: bool = True) -> Lab:
+    """The etcd members (ready) and ``n_hosts`` plugged hosts, their daemons started unless ``start``
+    is False (a bench that fills etcd first starts them itself with ``Host.start``)."""
     if os.environ.get("COVE_SANDBOX") != "1":
         raise RuntimeError("the cluster lab runs only inside tests/sandbox.sh")
     if not os.path.exists(ETCD):
@@ -176,7 +178,7 @@ def make_lab(n_hosts: int = 3, ttl: int = 3) -> Lab:
             root = f"{lab.tmp}/{name}"
             os.makedirs(root)
             lab.hosts.append(Host(name, f"10.99.0.2{i}", root, ttl))
-        for h in lab.hosts:
+        for h in lab.hosts if start else []:
             h.start()
     except BaseException:
         lab.close()

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from cove.errors import CoveError
 from cove.kernel import netns
 from cove.kernel.netlink import NetlinkPool
 
@@ -79,3 +80,38 @@ def test_create_and_delete_leave_nothing(tmp_path):
     assert path not in netns.bound_paths("/run/cove/netns")
     assert not os.path.exists(path)
     netns.delete(path)  # idempotent
+
+
+def test_peer_batches_land_in_the_namespace_of_their_socket(ns_path):
+    """replace_peers/delete_peers/peers go over a raw rtnetlink socket of their own: it must be made in
+    the namespace too, and what it writes must be what `bridge fdb` and `ip neigh` show there."""
+    import subprocess
+
+    pool = NetlinkPool()
+    try:
+        nl = pool.get(ns_path)
+        index = nl.add_link("vx-test", "vxlan", "cove:vx:test", vxlan_id=4242, vxlan_port=4789, vxlan_learning=0,
+                            vxlan_proxy=1)
+        peers = [(f"10.10.{i // 250}.{i % 250 + 1}", f"02:42:0a:0a:{i // 250:02x}:{i % 250 + 1:02x}",
+                  f"10.99.0.{i % 3 + 21}") for i in range(600)]
+        nl.replace_peers(index, peers)
+        nl.replace_peers(index, peers[:10])                    # replacing is idempotent
+        assert sorted(nl.peers(index)) == sorted(peers)
+
+        def show(*cmd: str) -> str:
+            return subprocess.run(["nsenter", f"--net={ns_path}", *cmd], capture_output=True, text=True,
+                                  check=True).stdout
+
+        fdb = show("bridge", "fdb", "show", "dev", "vx-test")
+        assert fdb.count(" self permanent") == 600 and "02:42:0a:0a:02:59 dst 10.99.0.21 self permanent" in fdb
+        assert show("ip", "neigh", "show", "dev", "vx-test", "nud", "permanent").count("lladdr") == 600
+        assert "vx-test" not in host_links(pool)
+        nl.delete_peers(index, peers[:300])
+        nl.delete_peers(index, peers[:300])                    # already gone: no error
+        assert sorted(nl.peers(index)) == sorted(peers[300:])
+        nl.replace_peer(index, "10.20.0.1", "02:42:0a:14:00:01", "10.99.0.29")    # the single verbs agree
+        assert ("10.20.0.1", "02:42:0a:14:00:01", "10.99.0.29") in nl.peers(index)
+        with pytest.raises(CoveError, match="2 entries failed"):
+            nl.replace_peers(index + 1000, peers[:1])
+    finally:
+        pool.close()

@@ -122,3 +122,17 @@ def test_issue17_targets_table() -> None:
     assert rows["daemon fds per container"].met is None
     table = targets.table(data, dns, old)
     assert table.count("\n") == len(rows) + 1 and "| not judged" in table
+
+
+def test_the_overlay_rows_come_from_the_overlayscale_bench_when_there_is_one() -> None:
+    from harness import targets
+
+    assert targets.overlay_rows(None) == []
+    ov = {"hosts": 100, "endpoints": 100, "cold_s": 1.34, "add_ms": [11.0, 191.0], "remove_ms": [14.0, 26.0],
+          "revoke_ms": 242.0}
+    rows = {r.target: r for r in targets.overlay_rows(ov)}
+    assert rows["overlay: cold convergence (100 hosts × 100 endpoints)"].met is True
+    assert rows["overlay: one endpoint added/removed → in the kernel (max)"].measured.startswith("191 ms")
+    assert rows["overlay: a host's lease revoked → its endpoints gone"].met is True
+    slow = targets.overlay_rows({**ov, "cold_s": 15.2, "add_ms": [2616.0], "remove_ms": [], "revoke_ms": None})
+    assert [r.met for r in slow] == [False, False, None]

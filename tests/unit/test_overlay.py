@@ -12,6 +12,7 @@ VXLAN device and peers on the fake.
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ import pytest
 
 from cove.daemon.schema import ipam_configs, network_json
 from cove.drivers.overlay import OPT_VNI
-from cove.engine.overlay import Cond, OverlayNetworks
+from cove.engine.overlay import Cond, OverlayNetworks, register_endpoint
 from cove.errors import Conflict, InvalidArgument
+from cove.ipam import mac_for_ip
 from cove.model import ContainerConfig, EndpointRequest, HostConfig
 from cove.store.base import Entry, Event
 
@@ -297,3 +299,55 @@ def test_network_inspect_names_the_peers_and_the_remote_endpoints(two: tuple[Mem
     a.engine.stop_container("web")
     seen = network_json(b.engine, b.engine.find_network("ov"))   # type: ignore[arg-type]
     assert seen["Cove"]["RemoteEndpoints"] == [] and seen["Peers"] == [{"Name": "hb", "IP": "10.99.0.22"}]
+
+
+def _remote_endpoints(cluster: MemoryCluster, net_id: str, hosts: int, per_host: int) -> None:
+    """What other hosts registered (with the same Txn a real host sends)."""
+    for h in range(hosts):
+        kv = MemoryKV(cluster, f"sim{h}-id", f"sim{h}")
+        for j in range(per_host):
+            ip = f"10.10.{h + 1}.{j + 1}"
+            assert register_endpoint(kv, f"10.98.0.{h + 1}", net_id, f"ep{h}-{j}", f"c{h}-{j}" + "0" * 12,
+                                     f"s{h}-{j}", [f"s{h}-{j}"], ip, mac_for_ip(IPv4Address(ip)))
+
+
+def test_a_cold_relist_programs_all_remote_endpoints_in_one_kernel_batch(
+        two: tuple[MemoryCluster, Host, Host]) -> None:
+    cluster, a, b = two
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/16"))
+    b.overlay.close()
+    _remote_endpoints(cluster, net.id, 5, 20)
+    kernel = b.rig.kernel
+    kernel.journal.clear()
+    b.overlay._endpoints_reset(b.kv.scan("endpoints/"))         # b's watch (re-)lists: 100 new peers
+    batches = [w for w in kernel.journal if "peer" in w and not w.startswith("list")]
+    assert batches == [f"add 100 peers on {b.overlay.driver()._vx_index(net)}"]
+    assert b.vx().count("peer 10.10.") == 100 and "peer 10.10.5.20 02:42:0a:0a:05:14 dst 10.98.0.5" in b.vx()
+    assert b.engine.records.lookup([net.id], "s4-19") == ["10.10.5.20"]
+    kernel.journal.clear()
+    b.overlay._endpoints_reset(b.kv.scan("endpoints/"))         # nothing changed: nothing programmed again
+    assert [w for w in kernel.journal if "peer" in w and not w.startswith("list")] == []
+
+
+def test_a_network_appearing_after_its_endpoints_programs_them_in_one_batch(tmp_path: Path) -> None:
+    cluster = MemoryCluster()
+    a = Host(tmp_path, cluster, "ha", "10.99.0.21")
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/16"))
+    _remote_endpoints(cluster, net.id, 3, 10)
+    b = Host(tmp_path, cluster, "hb", "10.99.0.22")   # its endpoints list may come before the network
+    assert b.vx().count("peer 10.10.") == 30
+    assert sum(1 for w in b.rig.kernel.journal if w.startswith("add ") and "peer" in w) <= 2
+    cluster.expire("sim1-id")                           # one host's lease ends: its 10 go, one by one
+    assert b.vx().count("peer 10.10.") == 20 and "dst 10.98.0.2" not in b.vx()
+
+
+def test_relist_removes_stale_kernel_peers_in_one_batch(two: tuple[MemoryCluster, Host, Host]) -> None:
+    cluster, a, b = two
+    net = b.engine.create_network("ov", "overlay", subnet("10.10.0.0/24"))
+    drv = b.overlay.driver()
+    drv.add_peers(net, [(f"10.10.0.{i}", mac_for_ip(IPv4Address(f"10.10.0.{i}")), "10.99.0.29") for i in (7, 8, 9)])
+    b.rig.kernel.journal.clear()
+    b.overlay._endpoints_reset(b.kv.scan("endpoints/"))
+    assert "peer " not in b.vx()
+    assert [w for w in b.rig.kernel.journal if "peer" in w] == [f"list peers of {drv._vx_index(net)}",
+                                                                f"delete 3 peers on {drv._vx_index(net)}"]

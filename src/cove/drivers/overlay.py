@@ -176,10 +176,21 @@ class OverlayDriver(BridgeDriver):
         if index is not None:
             self.ctx.kernel.host.replace_peer(index, ip, mac, vtep)
 
+    def add_peers(self, net: Network, peers: list[tuple[str, str, str]]) -> None:
+        """:meth:`add_peer` for many ``(ip, mac, vtep)``: one device look-up, one batch of messages."""
+        index = self._vx_index(net)
+        if index is not None and peers:
+            self.ctx.kernel.host.replace_peers(index, peers)
+
     def remove_peer(self, net: Network, ip: str, mac: str, vtep: str) -> None:
         index = self._vx_index(net)
         if index is not None:
             self.ctx.kernel.host.delete_peer(index, ip, mac, vtep)
+
+    def remove_peers(self, net: Network, peers: list[tuple[str, str, str]]) -> None:
+        index = self._vx_index(net)
+        if index is not None and peers:
+            self.ctx.kernel.host.delete_peers(index, peers)
 
     def peers(self, net: Network) -> list[tuple[str, str, str]]:
         index = self._vx_index(net)

@@ -136,6 +136,33 @@ def subnet_key(subnet: object) -> str:
     return "subnets/" + str(subnet).replace("/", "-")
 
 
+def network_txn(net: Network) -> tuple[list[Cond], list[tuple[str, dict[str, Any], bool]]]:
+    """The guards and keys of ``network create`` for ``net`` (its record first): the name, VNI and
+    subnet keys must be absent; none hangs on a lease."""
+    vni = vni_of(net)
+    subnets = [subnet_key(c.subnet) for c in net.ipam]
+    record = replace(net, bridge="", mtu=0).to_dict()
+    conds: list[Cond] = [("absent", f"names/networks/{net.name}"), ("absent", f"vni/{vni}"),
+                         *(("absent", k) for k in subnets)]
+    puts = [(f"networks/{net.id}", record, False), (f"names/networks/{net.name}", {"id": net.id}, False),
+            (f"vni/{vni}", {"network": net.id}, False), *((k, {"network": net.id}, False) for k in subnets)]
+    return conds, puts
+
+
+def register_endpoint(kv: GlobalKV, vtep: str, net_id: str, ep_id: str, container_id: str, name: str,
+                      names: list[str], ip: str, mac: str) -> bool:
+    """The one Txn that makes an endpoint of this host (``kv.host_id``) known cluster-wide: its
+    record, its address and its name, all on the host's lease; False if the network is gone or the
+    address or the name is taken."""
+    rec: dict[str, Any] = {"container": container_id, "name": name, "names": names, "ip": ip, "mac": mac,
+                           "host": kv.host_id, "vtep": vtep}
+    owner: dict[str, Any] = {"endpoint": ep_id, "host": kv.host_id}
+    return kv.txn([("present", f"networks/{net_id}"), ("absent", f"ipam/{net_id}/{ip}"),
+                   ("absent", f"epnames/{net_id}/{name}")],
+                  [(f"endpoints/{net_id}/{ep_id}", rec, True), (f"ipam/{net_id}/{ip}", owner, True),
+                   (f"epnames/{net_id}/{name}", owner, True)], [])
+
+
 class OverlayNetworks:
     """The global half of overlay networks on one host (see the module docstring)."""
 
@@ -267,12 +294,8 @@ class OverlayNetworks:
                 self.driver().validate(net)
             vni = vni_of(net)
             subnets = [subnet_key(c.subnet) for c in net.ipam]
-            record = replace(net, bridge="", mtu=0).to_dict()
-            conds: list[Cond] = [("absent", f"names/networks/{name}"), ("absent", f"vni/{vni}"),
-                                 *(("absent", k) for k in subnets)]
-            puts = [(f"networks/{net.id}", record, False), (f"names/networks/{name}", {"id": net.id}, False),
-                    (f"vni/{vni}", {"network": net.id}, False),
-                    *((k, {"network": net.id}, False) for k in subnets)]
+            conds, puts = network_txn(net)
+            record = puts[0][1]
             if self.kv.txn(conds, puts, []):
                 break
             if self.kv.get(f"names/networks/{name}") is not None:
@@ -338,8 +361,7 @@ class OverlayNetworks:
                 drv.delete(net)
                 raise
             self.state.networks[net.id] = net
-            for rec in self.remote.get(net.id, {}).values():
-                self._program(net, rec)
+            self._program(net, list(self.remote.get(net.id, {}).values()))
             if event:
                 self.state.network_event(net, "create")
             return net
@@ -386,28 +408,38 @@ class OverlayNetworks:
             log.warning("overlay: %s", exc)
 
     # remote endpoints --------------------------------------------------------------------
-    def _program(self, net: Network, rec: dict[str, Any]) -> None:
+    def _program(self, net: Network, recs: list[dict[str, Any]]) -> None:
+        """Program remote endpoints: their kernel entries in one batch (a cold start brings thousands;
+        one netlink round trip each took 15 s for 10,000), then their names."""
+        if not recs:
+            return
         try:
-            self.driver().add_peer(net, str(rec["ip"]), str(rec["mac"]), str(rec["vtep"]))
+            self.driver().add_peers(net, [(str(r["ip"]), str(r["mac"]), str(r["vtep"])) for r in recs])
         except CoveError as exc:
-            log.warning("overlay network %s: peer %s: %s", net.name, rec.get("ip"), exc)
-        try:
-            self.records.set_endpoint(net.id, str(rec["container"]), list(rec.get("names") or []), str(rec["ip"]))
-        except CoveError as exc:
-            log.warning("overlay network %s: names of %s: %s", net.name, rec.get("ip"), exc)
+            log.warning("overlay network %s: peers %s: %s", net.name,
+                        recs[0].get("ip") if len(recs) == 1 else f"({len(recs)})", exc)
+        for rec in recs:
+            try:
+                self.records.set_endpoint(net.id, str(rec["container"]), list(rec.get("names") or []),
+                                          str(rec["ip"]))
+            except CoveError as exc:
+                log.warning("overlay network %s: names of %s: %s", net.name, rec.get("ip"), exc)
 
-    def _add_remote(self, net_id: str, ep_id: str, rec: dict[str, Any]) -> None:
+    def _add_remote(self, net_id: str, ep_id: str, rec: dict[str, Any], program: bool = True) -> bool:
+        """Take a remote endpoint's record; True if it is new or changed.  With ``program`` False the
+        caller programs it (in a batch with others) if the network is here."""
         with self.lock:
             old = self.remote.setdefault(net_id, {}).get(ep_id)
             if old == rec:
-                return
+                return False
             if old is not None:
                 self._remove_remote(net_id, ep_id)
             self.remote[net_id][ep_id] = rec
             net = self.state.networks.get(net_id)
-            if net is not None and net.driver == "overlay":
-                self._program(net, rec)
+            if program and net is not None and net.driver == "overlay":
+                self._program(net, [rec])
             self.state.forget_pools(net_id)
+            return True
 
     def _remove_remote(self, net_id: str, ep_id: str) -> None:
         with self.lock:
@@ -439,16 +471,20 @@ class OverlayNetworks:
                 for ep_id in list(eps):
                     if (net_id, ep_id) not in want:
                         self._remove_remote(net_id, ep_id)
+            fresh: dict[str, list[dict[str, Any]]] = {}
             for (net_id, ep_id), rec in want.items():
-                self._add_remote(net_id, ep_id, rec)
+                if self._add_remote(net_id, ep_id, rec, program=False):
+                    fresh.setdefault(net_id, []).append(rec)
+            for net_id, recs in fresh.items():
+                net = self.state.networks.get(net_id)
+                if net is not None and net.driver == "overlay":
+                    self._program(net, recs)
             # peers the kernel still has from before (a restart) that no record wants any more
             drv = self.driver()
             for net in [n for n in self.state.networks.values() if n.driver == "overlay"]:
                 macs = {str(r["mac"]) for r in self.remote.get(net.id, {}).values()}
                 try:
-                    for ip, mac, vtep in drv.peers(net):
-                        if mac not in macs:
-                            drv.remove_peer(net, ip, mac, vtep)
+                    drv.remove_peers(net, [p for p in drv.peers(net) if p[1] not in macs])
                 except CoveError as exc:
                     log.warning("overlay network %s: %s", net.name, exc)
         for net_id, ep_id, rec in mine_stale:      # released while the store was away
@@ -470,13 +506,8 @@ class OverlayNetworks:
 
     def _register_again(self, c: Container, net: Network, ep: Endpoint) -> None:
         req = c.networks.get(net.id) or EndpointRequest()
-        rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": [c.name, c.id[:12], *req.aliases],
-                               "ip": ep.ip, "mac": ep.mac, "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
-        owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
-        if not self.kv.txn([("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
-                            ("absent", f"epnames/{net.id}/{c.name}")],
-                           [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
-                            (f"epnames/{net.id}/{c.name}", owner, True)], []):
+        if not register_endpoint(self.kv, self.nets.drivers.ctx.vtep, net.id, ep.id, c.id, c.name,
+                                 [c.name, c.id[:12], *req.aliases], ep.ip, ep.mac):
             log.warning("overlay network %s: container %s could not take back %s (another host has the address "
                         "or the name now); it is unreachable from other hosts", net.name, c.name, ep.ip)
         else:
@@ -500,14 +531,8 @@ class OverlayNetworks:
         take the next free address (``ep`` is updated) up to :data:`IP_RETRIES` times."""
         names = [c.name, c.id[:12], *req.aliases]
         for _ in range(IP_RETRIES):
-            rec: dict[str, Any] = {"container": c.id, "name": c.name, "names": names, "ip": ep.ip, "mac": ep.mac,
-                   "host": self.kv.host_id, "vtep": self.nets.drivers.ctx.vtep}
-            owner: dict[str, Any] = {"endpoint": ep.id, "host": self.kv.host_id}
-            conds: list[Cond] = [("present", f"networks/{net.id}"), ("absent", f"ipam/{net.id}/{ep.ip}"),
-                                 ("absent", f"epnames/{net.id}/{c.name}")]
-            puts = [(f"endpoints/{net.id}/{ep.id}", rec, True), (f"ipam/{net.id}/{ep.ip}", owner, True),
-                    (f"epnames/{net.id}/{c.name}", owner, True)]
-            if self.kv.txn(conds, puts, []):
+            if register_endpoint(self.kv, self.nets.drivers.ctx.vtep, net.id, ep.id, c.id, c.name, names,
+                                 ep.ip, ep.mac):
                 return
             if self.kv.get(f"networks/{net.id}") is None:
                 raise NotFound(f"network {net.name} not found (removed from the cluster)")

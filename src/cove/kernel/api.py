@@ -20,6 +20,7 @@ an unsupported link type :class:`cove.errors.Unavailable`, anything else a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Any, Protocol
@@ -113,6 +114,11 @@ class Netlink(Protocol):
     # VXLAN device itself) and a permanent neighbour entry IP -> MAC for its ARP proxy
     def replace_peer(self, index: int, ip: str, mac: str, vtep: str) -> None: ...
     def delete_peer(self, index: int, ip: str, mac: str, vtep: str) -> None: ...
+    def replace_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None:
+        """:meth:`replace_peer` for many ``(ip, mac, vtep)`` at once; every one is tried, then the failures
+        are raised together as one :class:`~cove.errors.CoveError`."""
+        ...
+    def delete_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None: ...
     def peers(self, index: int) -> list[tuple[str, str, str]]:
         """The peers programmed on VXLAN device ``index``: ``(ip, mac, vtep)``, from the FDB and neighbours."""
         ...

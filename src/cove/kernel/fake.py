@@ -26,6 +26,7 @@ every verb, reads included, is one call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address, ip_interface, ip_network
 from typing import Any
@@ -587,6 +588,22 @@ class FakeNetlink:
         link = self._ns.links.get(index)
         if link is not None:
             link.peers.pop(mac, None)
+
+    def replace_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None:
+        """One recorded call for the whole batch (so a test sees that it was batched)."""
+        self.k.call(f"add {len(peers)} peers on {index}")
+        link = self._link(index)
+        if link.kind != "vxlan":
+            raise CoveError(f"add {len(peers)} peers on {link.name}: Operation not supported (not a vxlan device)")
+        for ip, mac, vtep in peers:
+            link.peers[mac] = (ip, vtep)
+
+    def delete_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None:
+        self.k.call(f"delete {len(peers)} peers on {index}")
+        link = self._ns.links.get(index)
+        if link is not None:
+            for _, mac, _ in peers:
+                link.peers.pop(mac, None)
 
     def peers(self, index: int) -> list[tuple[str, str, str]]:
         self.k.call(f"list peers of {index}")

@@ -28,7 +28,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
@@ -39,7 +39,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from .. import crashpoint
 from ..errors import Conflict, CoveError, NotFound, Unavailable
-from . import netns
+from . import netns, peerbatch
 from .api import (  # noqa: F401 - re-exported: the names callers knew here
     ALIAS_PREFIX,
     IFA_F_NODAD,
@@ -57,6 +57,12 @@ T = TypeVar("T")
 #: neighbour state and flag of the VXLAN peer entries (linux/neighbour.h)
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
+#: netlink socket option: acks without a copy of the request (linux/netlink.h)
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10
+SO_RCVBUFFORCE = 33
+#: peer messages per datagram of a batch (2 per peer); their acks stay well inside the socket buffer
+PEER_CHUNK = 128
 
 
 class KernelThread:
@@ -147,6 +153,9 @@ class Netlink:
     def __init__(self, ipr: IPRoute, path: str | None) -> None:
         self._ipr = ipr
         self.path = path
+        #: a plain rtnetlink socket in the same namespace for batched peer entries (made on first use)
+        self._raw: socket.socket | None = None
+        self._seq = 1 << 30
 
     def _do(self, what: str, fn: Callable[[IPRoute], T]) -> T:
         """Run ``fn(ipr)`` on the kernel thread, translating netlink errors."""
@@ -162,6 +171,9 @@ class Netlink:
 
     def close(self) -> None:
         KERNEL_THREAD.call(self._ipr.close)
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     # links -------------------------------------------------------------------------
     def links(self) -> list[Link]:
@@ -456,18 +468,94 @@ class Netlink:
         except NotFound:
             pass
 
-    def peers(self, index: int) -> list[tuple[str, str, str]]:
-        def work(ipr: IPRoute) -> list[tuple[str, str, str]]:
-            vteps = {m.get_attr("NDA_LLADDR"): m.get_attr("NDA_DST") for m in ipr.fdb("dump", ifindex=index)
-                     if m["ifindex"] == index and m.get_attr("NDA_DST") and m["state"] & NUD_PERMANENT}
-            out = []
-            for m in ipr.get_neighbours(ifindex=index):
-                mac = m.get_attr("NDA_LLADDR")
-                if m["ifindex"] == index and m["state"] & NUD_PERMANENT and mac in vteps:
-                    out.append((str(m.get_attr("NDA_DST")), str(mac), str(vteps[mac])))
-            return out
+    def replace_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None:
+        """:meth:`replace_peer` for many peers: the messages go in chunks, many to a datagram, and
+        the acks are read back (:mod:`cove.kernel.peerbatch`).  Every entry is tried; the failures
+        are raised together afterwards as one error."""
+        self._peer_batch(index, peers, add=True)
 
-        return self._do(f"list peers of {index}", work)
+    def delete_peers(self, index: int, peers: Sequence[tuple[str, str, str]]) -> None:
+        """:meth:`delete_peer` for many peers (missing entries count as removed)."""
+        self._peer_batch(index, peers, add=False)
+
+    def _raw_socket(self) -> socket.socket:
+        """The batch socket, made (on the kernel thread) in this namespace."""
+        if self._raw is None:
+            def make() -> socket.socket:
+                s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+                try:                    # room for a whole chunk's acks (the kernel queues them during send)
+                    s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 21)
+                except OSError:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+                s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)      # acks without the request echoed
+                s.settimeout(5.0)
+                s.bind((0, 0))
+                return s
+
+            if self.path is None:
+                self._raw = make()
+            else:
+                with netns.entered(self.path):
+                    self._raw = make()
+        return self._raw
+
+    def _peer_batch(self, index: int, peers: Sequence[tuple[str, str, str]], add: bool) -> None:
+        if not peers:
+            return
+        what = f"{'add' if add else 'delete'} {len(peers)} peers on {index}"
+
+        def work() -> list[str]:
+            sock = self._raw_socket()
+            msgs = list(peerbatch.peer_messages(index, peers, add, self._seq))
+            self._seq += len(msgs)
+            if self._seq > 1 << 31:
+                self._seq = 1 << 30
+            failed: list[str] = []
+            for start in range(0, len(msgs), PEER_CHUNK):
+                chunk = msgs[start:start + PEER_CHUNK]
+                pending = {seq: desc for seq, _, desc in chunk}
+                try:
+                    sock.send(b"".join(m for _, m, _ in chunk))
+                    while pending:
+                        for seq, err in peerbatch.acks(sock.recv(1 << 16)):
+                            desc = pending.pop(seq, None)
+                            if desc is not None and err and not (not add and err in (errno.ENOENT, errno.ENODEV)):
+                                failed.append(f"{desc}: {os.strerror(err)}")
+                except OSError as exc:          # a timeout included: the rest of the batch is unknown
+                    raise CoveError(f"{what}: {exc}") from exc
+            return failed
+
+        failed = KERNEL_THREAD.call(work)
+        crashpoint.reached(what)
+        if failed:
+            raise CoveError(f"{what}: {len(failed)} entries failed, first: {failed[0]}")
+
+    def peers(self, index: int) -> list[tuple[str, str, str]]:
+        """Two raw dumps (FDB, then IPv4 neighbours) parsed with :mod:`struct`: through pyroute2 the
+        10,000 peers of a large cluster took 3 s to list, here a tenth of that."""
+        def work() -> list[tuple[str, str, str]]:
+            sock = self._raw_socket()
+            vteps = {mac: dst for fam, ix, state, dst, mac in self._dump(sock, peerbatch.AF_BRIDGE)
+                     if ix == index and dst and state & NUD_PERMANENT}
+            return [(dst, mac, vteps[mac]) for fam, ix, state, dst, mac in self._dump(sock, socket.AF_INET)
+                    if ix == index and state & NUD_PERMANENT and mac in vteps]
+
+        return KERNEL_THREAD.call(work)
+
+    def _dump(self, sock: socket.socket, family: int) -> list[peerbatch.Entry]:
+        self._seq += 1
+        try:
+            sock.send(peerbatch.dump_request(self._seq, family))
+            out: list[peerbatch.Entry] = []
+            while True:
+                entries, done, err = peerbatch.dump_entries(sock.recv(1 << 18), self._seq)
+                out += entries
+                if err:
+                    raise CoveError(f"list peers: {os.strerror(err)}")
+                if done:
+                    return out
+        except OSError as exc:
+            raise CoveError(f"list peers: {exc}") from exc
 
 
 class NetlinkPool:
