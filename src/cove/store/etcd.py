@@ -21,6 +21,11 @@ What it offers:
   reconnect to the next member from the last revision seen on any stream error).
 - every request tries the members in turn (3 s timeout each by default); only when all
   fail does it raise :class:`~cove.errors.Unavailable` ("cluster store unavailable").
+- TLS (:func:`tls_context`): dockerd's ``kv.cacertfile`` / ``kv.certfile`` / ``kv.keyfile``
+  make every request (watches included) HTTPS, verifying etcd's certificate against that CA
+  (and its address against the certificate's SANs) and presenting the client certificate to
+  an etcd started with ``--client-cert-auth``.  Without them: plain HTTP, as before.  TLS
+  failures say which option to check rather than OpenSSL's bare reason.
 """
 
 from __future__ import annotations
@@ -31,15 +36,16 @@ import http.client
 import json
 import random
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import Conflict, Unavailable, field_error
+from ..errors import Conflict, InvalidArgument, Unavailable, field_error
 from .base import Compacted, Entry, Event, check_expect, check_key, decode_value, encode_value
 
 #: longest pause between reconnect attempts of a watcher (jittered)
@@ -65,9 +71,13 @@ def _range_end(prefix: str) -> str:
     return base64.b64encode(b"\0").decode()
 
 
+#: the cluster-store options dockerd knew (``--cluster-store-opt kv.X=PATH``), all PEM files
+KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
+
+
 def parse_endpoints(url: str, name: str = "cluster-store") -> builtins.list[tuple[str, int]]:
-    """``etcd://h1:2379,h2:2379`` (or ``http://``) → [(h1, 2379), (h2, 2379)]."""
-    for scheme in ("etcd://", "http://"):
+    """``etcd://h1:2379,h2:2379`` (or ``http://``, ``https://``) → [(h1, 2379), (h2, 2379)]."""
+    for scheme in ("etcd://", "http://", "https://"):
         if url.startswith(scheme):
             rest = url[len(scheme):].rstrip("/")
             break
@@ -84,6 +94,80 @@ def parse_endpoints(url: str, name: str = "cluster-store") -> builtins.list[tupl
             raise field_error(name, url, f"bad member {part!r}; use HOST:PORT")
         out.append((host, port))
     return out
+
+
+class OptionError(InvalidArgument):
+    """A bad cluster-store setting; ``field``, ``value`` and ``reason`` for the daemon's settings error."""
+
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        super().__init__(str(field_error(field, value, reason)))
+        self.field, self.value, self.reason = field, value, reason
+
+
+def tls_context(opts: Mapping[str, str], url: str = "", name: str = "cluster-store-opts") -> ssl.SSLContext | None:
+    """The client TLS context the ``kv.*`` options ask for; None for plain HTTP.
+
+    ``kv.cacertfile`` is the CA etcd's certificate must chain to (without it: the system's CAs);
+    ``kv.certfile`` and ``kv.keyfile`` (both or neither) are this client's certificate for an
+    etcd with ``--client-cert-auth``.  An ``https://`` store URL without options is TLS with the
+    system's CAs; ``http://`` with options is refused (it says plain HTTP).  Every file is read
+    here, so a missing, unreadable or mismatched one is an InvalidArgument naming its option.
+    """
+    unknown = sorted(set(opts) - set(KV_OPTS))
+    if unknown:
+        raise OptionError(name, unknown[0], f"unknown cluster store option; cove knows {', '.join(KV_OPTS)}")
+    for k, path in opts.items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise OptionError(name, f"{k}={path}", "must be an absolute path")
+    if not opts:
+        return ssl.create_default_context() if url.startswith("https://") else None
+    if url.startswith("http://"):
+        raise OptionError("cluster-store", url, "http:// is plain HTTP but TLS options (kv.*) are given; "
+                          "use etcd:// or https://")
+    cert, key = opts.get("kv.certfile"), opts.get("kv.keyfile")
+    if (cert is None) != (key is None):
+        have, need = ("kv.certfile", "kv.keyfile") if cert else ("kv.keyfile", "kv.certfile")
+        raise OptionError(name, f"{have}={opts[have]}", f"{need} is needed too (the client certificate "
+                          "and its key go together)")
+    for k, path in opts.items():
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except OSError as e:
+            raise OptionError(name, f"{k}={path}", f"cannot read it: {e.strerror or e}") from None
+        if b"-----BEGIN " not in data:
+            raise OptionError(name, f"{k}={path}", "not a PEM file")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca = opts.get("kv.cacertfile")
+    if ca is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # verifies the peer and its name; only this CA
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except ssl.SSLError as e:
+            raise OptionError(name, f"kv.cacertfile={ca}", f"not a CA certificate: {e.reason or e}") from None
+    if cert is not None and key is not None:
+        try:
+            ctx.load_cert_chain(cert, key)
+        except ssl.SSLError as e:
+            raise OptionError(name, f"kv.certfile={cert}", f"does not load with kv.keyfile={key}: "
+                              f"{e.reason or e}") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def _tls_reason(e: ssl.SSLError) -> str:
+    """OpenSSL's failure as a one-line reason that names the option to check."""
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return (f"TLS: etcd's certificate was not accepted ({e.verify_message or e.reason}); "
+                "check kv.cacertfile and that the certificate names this address")
+    reason = (e.reason or str(e)).lower()
+    if "wrong_version" in reason or "wrong version" in reason or "record layer" in reason:
+        return "TLS: the member does not answer TLS (is etcd started with --cert-file?)"
+    if "certificate" in reason or "alert" in reason or "handshake" in reason:
+        return f"TLS: etcd refused this client ({e.reason or e}); check kv.certfile and kv.keyfile"
+    if isinstance(e, ssl.SSLEOFError) or "eof" in reason:
+        return "TLS: etcd closed the connection in the handshake (did it refuse this client? check kv.certfile)"
+    return f"TLS: {e.reason or e}"
 
 
 @dataclass
@@ -138,10 +222,11 @@ class EtcdStore:
     """A :class:`~cove.store.base.Store` on an etcd v3 cluster; keys live under ``prefix``."""
 
     def __init__(self, endpoints: builtins.list[tuple[str, int]], *, prefix: str = "/cove/v1/",
-                 timeout: float = 3.0) -> None:
+                 timeout: float = 3.0, tls: ssl.SSLContext | None = None) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         self.endpoints = list(endpoints)
+        self.tls = tls          # None: plain HTTP
         self.prefix = prefix
         self.timeout = timeout
         self._current = 0
@@ -150,13 +235,19 @@ class EtcdStore:
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, name: str = "cluster-store", **kw: Any) -> EtcdStore:
-        return cls(parse_endpoints(url, name), **kw)
+    def from_url(cls, url: str, name: str = "cluster-store", opts: Mapping[str, str] | None = None,
+                 **kw: Any) -> EtcdStore:
+        """A store on ``url``'s members; ``opts`` (the ``kv.*`` options) make it TLS (:func:`tls_context`)."""
+        endpoints = parse_endpoints(url, name)
+        if "tls" not in kw:
+            kw["tls"] = tls_context(opts or {}, url)
+        return cls(endpoints, **kw)
 
     # transport ----------------------------------------------------------------------
     def _connect(self, i: int, timeout: float | None) -> http.client.HTTPConnection:
         host, port = self.endpoints[i]
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = (http.client.HTTPConnection(host, port, timeout=timeout) if self.tls is None else
+                http.client.HTTPSConnection(host, port, timeout=timeout, context=self.tls))
         conn.connect()
         assert conn.sock is not None
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -180,6 +271,9 @@ class EtcdStore:
                     data = resp.read()
                 finally:
                     conn.close()
+            except ssl.SSLError as e:    # at connect, or (TLS 1.3) at the first read: a client cert refused
+                errors.append(f"{host}:{port}: {_tls_reason(e)}")
+                continue
             except (OSError, http.client.HTTPException) as e:
                 errors.append(f"{host}:{port}: {e or type(e).__name__}")
                 continue
@@ -196,6 +290,8 @@ class EtcdStore:
             if resp.status >= 500 or "no leader" in msg or "timed out" in msg:
                 errors.append(f"{host}:{port}: {msg}")
                 continue
+            if self.tls is None and "HTTPS" in msg:
+                msg += " (etcd serves TLS: give the kv.cacertfile/kv.certfile/kv.keyfile options)"
             raise Unavailable(f"cluster store refused {path}: {msg}")
         raise Unavailable("cluster store unavailable: " + "; ".join(errors))
 
@@ -386,6 +482,9 @@ class _WatchStream:
                     errors.append(f"{store.endpoints[i]}: HTTP {resp.status}")
                     conn.close()
                     continue
+            except ssl.SSLError as e:
+                errors.append(f"{store.endpoints[i]}: {_tls_reason(e)}")
+                continue
             except (OSError, http.client.HTTPException) as e:
                 errors.append(f"{store.endpoints[i]}: {e}")
                 continue
