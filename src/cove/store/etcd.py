@@ -155,6 +155,10 @@ def tls_context(opts: Mapping[str, str], url: str = "", name: str = "cluster-sto
     return ctx
 
 
+#: said when a member hangs up on (or answers "HTTPS") a plain-HTTP request: etcd with --cert-file does
+_PLAIN_HINT = " (if etcd serves TLS, give the kv.cacertfile/kv.certfile/kv.keyfile options)"
+
+
 def _tls_reason(e: ssl.SSLError) -> str:
     """OpenSSL's failure as a one-line reason that names the option to check."""
     if isinstance(e, ssl.SSLCertVerificationError):
@@ -275,7 +279,8 @@ class EtcdStore:
                 errors.append(f"{host}:{port}: {_tls_reason(e)}")
                 continue
             except (OSError, http.client.HTTPException) as e:
-                errors.append(f"{host}:{port}: {e or type(e).__name__}")
+                hint = _PLAIN_HINT if self.tls is None and isinstance(e, http.client.RemoteDisconnected) else ""
+                errors.append(f"{host}:{port}: {e or type(e).__name__}{hint}")
                 continue
             if resp.status == 200:
                 self._current = i
@@ -291,7 +296,7 @@ class EtcdStore:
                 errors.append(f"{host}:{port}: {msg}")
                 continue
             if self.tls is None and "HTTPS" in msg:
-                msg += " (etcd serves TLS: give the kv.cacertfile/kv.certfile/kv.keyfile options)"
+                msg += _PLAIN_HINT
             raise Unavailable(f"cluster store refused {path}: {msg}")
         raise Unavailable("cluster store unavailable: " + "; ".join(errors))
 
