@@ -8,10 +8,11 @@ register, and an overlay network made on h1 carries pings by name between a cont
 host; a daemon given another CA starts but never joins, and ``network create -d overlay`` on it
 says in one line that etcd's certificate was not accepted and to check kv.cacertfile; a daemon
 whose key file is missing exits at once with one line naming kv.keyfile.
-Seen failing with the TLS code removed (cove.store.etcd speaking plain HTTP, the kv.* options
-refused): the lab's daemons exit at start ("TLS to the cluster store is not supported yet").
-Seen failing with ``--client-cert-auth`` removed from the lab's members (the client without a
-certificate read the store).
+Seen failing with the TLS transport removed (EtcdStore always plain HTTP): the lab never got
+ready ("Remote end closed connection without response" from every member).  Seen failing with
+``--client-cert-auth`` and ``--trusted-ca-file`` removed from the lab's members: the client without
+a certificate read the store (etcd 3.4 demands client certificates as soon as it has a trusted
+CA file, so removing ``--client-cert-auth`` alone changes nothing).
 """
 
 from __future__ import annotations
