@@ -7,7 +7,9 @@ kv.cacertfile/kv.certfile/kv.keyfile`` (h1 with an ``etcd://`` store URL, h2 wit
 register, and an overlay network made on h1 carries pings by name between a container on each
 host; a daemon given another CA starts but never joins, and ``network create -d overlay`` on it
 says in one line that etcd's certificate was not accepted and to check kv.cacertfile; a daemon
-whose key file is missing exits at once with one line naming kv.keyfile.
+whose key file is missing exits at once with one line naming kv.keyfile.  The docker CLI (Debian's
+docker.io 20.10) makes an overlay network on h1, runs a container on each host and they ping each
+other by name; ``docker network inspect`` shows Scope "global" on both hosts.
 Seen failing with the TLS transport removed (EtcdStore always plain HTTP): the lab never got
 ready ("Remote end closed connection without response" from every member).  Seen failing with
 ``--client-cert-auth`` and ``--trusted-ca-file`` removed from the lab's members: the client without
@@ -17,6 +19,8 @@ CA file, so removing ``--client-cert-auth`` alone changes nothing).
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -122,3 +126,27 @@ def test_a_daemon_whose_key_file_is_missing_does_not_start(lab: Lab) -> None:
     assert lines[-1].startswith("cove daemon: invalid daemon setting cluster-store-opts")
     assert "kv.keyfile=/nonexistent/client.key" in lines[-1] and "cannot read it" in lines[-1]
     assert not lab.store().list("hosts/") or "10.99.0.24" not in {e.value["vtep"] for e in lab.store().list("hosts/")}
+
+
+def test_the_docker_cli_drives_an_overlay_across_the_tls_hosts(lab: Lab, docker_bin: str) -> None:
+    """Debian's docker.io 20.10 client (DOCKER_HOST at each host's socket), as a user of issue 15 would."""
+    h1, h2 = lab.hosts[:2]
+
+    def docker(h: Host, *args: str, check: bool = True) -> str:
+        r = subprocess.run([docker_bin, *args], capture_output=True, text=True, timeout=60,
+                           env={**h.env, "DOCKER_HOST": f"unix://{h.sock}"})
+        assert not check or r.returncode == 0, f"{h.name}: docker {' '.join(args)}: {r.stderr}\n{h.log()}"
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    docker(h1, "network", "create", "-d", "overlay", "--subnet", "10.32.0.0/24", "ovnet")
+    until(lambda: "ovnet" in docker(h2, "network", "ls", "--format", "{{.Name}}"), 10)
+    docker(h1, "run", "-d", "--name", "d1", "--network", "ovnet", "host", "sleep", "600")
+    docker(h2, "run", "-d", "--name", "d2", "--network", "ovnet", "host", "sleep", "600")
+    until(lambda: docker(h2, "exec", "d2", "busybox", "ping", "-c1", "-W2", "d1", check=False) != "", 15)
+    assert docker(h1, "exec", "d1", "busybox", "ping", "-c1", "-W2", "d2")
+    for h in (h1, h2):
+        net = json.loads(docker(h, "network", "inspect", "ovnet"))[0]
+        assert (net["Scope"], net["Driver"]) == ("global", "overlay")
+        assert net["IPAM"]["Config"][0]["Subnet"] == "10.32.0.0/24"
+    ip2 = docker(h2, "inspect", "-f", "{{.NetworkSettings.Networks.ovnet.IPAddress}}", "d2")
+    assert ip2.startswith("10.32.0.")
