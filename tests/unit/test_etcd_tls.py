@@ -6,7 +6,8 @@ with one line naming the option (``cove daemon`` exits 1 before it listens); aga
 "etcd" on loopback that demands client certificates (a stand-in answering ``/v3/kv/range``),
 a store with the options reads a key through ``etcd://`` and ``https://`` URLs, while a store
 with another CA, without a client certificate or without the options gets one line saying what
-to check.  Seen failing with the TLS code removed (the options were refused: "TLS to the cluster
+to check.  Requests share kept-alive connections (one handshake for many requests), and one a
+member closed while idle is replaced without an error.  Seen failing with the TLS code removed (the options were refused: "TLS to the cluster
 store is not supported yet"; EtcdStore spoke plain HTTP to the HTTPS member).
 """
 
@@ -99,6 +100,14 @@ def test_cove_daemon_exits_before_listening(pki: Pki, tmp_path: Path, capsys: py
 # a loopback stand-in for an etcd member with --client-cert-auth --------------------------------
 
 class _Etcd(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"          # keep-alive, as etcd's gateway
+    connections = 0                        # TCP connections accepted (class-wide; reset by _serve)
+    hang_up = False                        # close each connection after its answer, without saying so
+
+    def setup(self) -> None:
+        type(self).connections += 1
+        super().setup()
+
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         kv = {"key": base64.b64encode(b"/cove/v1/hosts/a").decode(),
@@ -109,12 +118,15 @@ class _Etcd(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body.encode())
+        if self.hang_up:
+            self.close_connection = True   # as a member closing an idle connection, or restarting
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 def _serve(ctx: ssl.SSLContext | None) -> Iterator[int]:
+    _Etcd.connections, _Etcd.hang_up = 0, False
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Etcd)
     if ctx is not None:
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
@@ -179,3 +191,26 @@ def test_without_options_it_is_plain_http(pki: Pki, tls_etcd: int, plain_etcd: i
     _refused(store(tls_etcd, {}))                       # an HTTPS member does not answer plain HTTP
     msg = _refused(store(plain_etcd, pki.kv_opts()))    # and TLS to a plain member says so
     assert "does not answer TLS" in msg
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_requests_share_a_kept_alive_connection(pki: Pki, tls_etcd: int, plain_etcd: int, tls: bool) -> None:
+    """Seen failing with the idle-connection pool removed (one connection, one TLS handshake, per request)."""
+    st = store(tls_etcd, pki.kv_opts()) if tls else store(plain_etcd, {})
+    before = _Etcd.connections
+    for _ in range(20):
+        assert st.get("hosts/a") is not None
+    assert _Etcd.connections - before == 1
+    st.close()
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_a_connection_the_member_closed_while_idle_is_replaced(pki: Pki, tls_etcd: int, plain_etcd: int,
+                                                                tls: bool) -> None:
+    """One member that closes every connection after its answer: each request still succeeds (the stale
+    kept-alive connection is replaced, not reported as the member being down).  Seen failing with the
+    retry on a new connection removed ("cluster store unavailable: ... Remote end closed connection")."""
+    _Etcd.hang_up = True
+    st = store(tls_etcd, pki.kv_opts()) if tls else store(plain_etcd, {})
+    for _ in range(5):
+        assert st.get("hosts/a") is not None

@@ -19,7 +19,8 @@ What it offers:
   ops), :meth:`EtcdStore.lease` (grant + keepalive thread every TTL/3), ``put(lease=)``,
   and :class:`Watcher` (list, then stream from ``revision+1``; re-list on compaction,
   reconnect to the next member from the last revision seen on any stream error).
-- every request tries the members in turn (3 s timeout each by default); only when all
+- every request tries the members in turn (3 s timeout each by default) on a kept-alive
+  connection (a few idle ones per member, shared by the threads); only when all
   fail does it raise :class:`~cove.errors.Unavailable` ("cluster store unavailable").
 - TLS (:func:`tls_context`): dockerd's ``kv.cacertfile`` / ``kv.certfile`` / ``kv.keyfile``
   make every request (watches included) HTTPS, verifying etcd's certificate against that CA
@@ -50,6 +51,8 @@ from .base import Compacted, Entry, Event, check_expect, check_key, decode_value
 
 #: longest pause between reconnect attempts of a watcher (jittered)
 MAX_BACKOFF = 5.0
+#: idle keep-alive connections kept per member (more are closed after their request)
+IDLE_PER_MEMBER = 4
 
 
 def _b64(text: str) -> str:
@@ -237,6 +240,9 @@ class EtcdStore:
         self._local = threading.local()
         self._lock = threading.RLock()  # this daemon's threads: one txn() at a time
         self._closed = False
+        # idle keep-alive connections per member, shared by all threads (a TLS handshake is ~2 ms)
+        self._idle: dict[int, builtins.list[http.client.HTTPConnection]] = {}
+        self._idle_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, name: str = "cluster-store", opts: Mapping[str, str] | None = None,
@@ -257,6 +263,45 @@ class EtcdStore:
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return conn
 
+    def _take(self, i: int) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to member ``i`` (reused: True) or a new one."""
+        with self._idle_lock:
+            pool = self._idle.get(i)
+            if pool:
+                return pool.pop(), True
+        return self._connect(i, self.timeout), False
+
+    def _give_back(self, i: int, conn: http.client.HTTPConnection) -> None:
+        with self._idle_lock:
+            pool = self._idle.setdefault(i, [])
+            if not self._closed and len(pool) < IDLE_PER_MEMBER:
+                pool.append(conn)
+                return
+        conn.close()
+
+    def _post(self, i: int, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        """One request to member ``i`` on a kept-alive connection; a connection the member had closed
+        while idle (it hangs up or resets on the next request) is replaced once by a new one."""
+        while True:
+            conn, reused = self._take(i)
+            try:
+                conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ssl.SSLEOFError):
+                conn.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                self._give_back(i, conn)
+            return resp.status, data
+
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to each member in turn until one answers; Unavailable if none does."""
         if self._closed:
@@ -268,13 +313,7 @@ class EtcdStore:
             i = (start + k) % n
             host, port = self.endpoints[i]
             try:
-                conn = self._connect(i, self.timeout)
-                try:
-                    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    data = resp.read()
-                finally:
-                    conn.close()
+                status, data = self._post(i, path, body)
             except ssl.SSLError as e:    # at connect, or (TLS 1.3) at the first read: a client cert refused
                 errors.append(f"{host}:{port}: {_tls_reason(e)}")
                 continue
@@ -282,7 +321,7 @@ class EtcdStore:
                 hint = _PLAIN_HINT if self.tls is None and isinstance(e, http.client.RemoteDisconnected) else ""
                 errors.append(f"{host}:{port}: {e or type(e).__name__}{hint}")
                 continue
-            if resp.status == 200:
+            if status == 200:
                 self._current = i
                 out = json.loads(data or b"{}")
                 assert isinstance(out, dict)
@@ -292,7 +331,7 @@ class EtcdStore:
                 msg = json.loads(msg).get("error") or json.loads(msg).get("message") or msg
             except ValueError:
                 pass
-            if resp.status >= 500 or "no leader" in msg or "timed out" in msg:
+            if status >= 500 or "no leader" in msg or "timed out" in msg:
                 errors.append(f"{host}:{port}: {msg}")
                 continue
             if self.tls is None and "HTTPS" in msg:
@@ -461,6 +500,11 @@ class EtcdStore:
 
     def close(self) -> None:
         self._closed = True
+        with self._idle_lock:
+            conns = [c for pool in self._idle.values() for c in pool]
+            self._idle.clear()
+        for c in conns:
+            c.close()
 
 
 class _WatchStream:
