@@ -7,8 +7,9 @@ with one line naming the option (``cove daemon`` exits 1 before it listens); aga
 a store with the options reads a key through ``etcd://`` and ``https://`` URLs, while a store
 with another CA, without a client certificate or without the options gets one line saying what
 to check.  Requests share kept-alive connections (one handshake for many requests), and one a
-member closed while idle is replaced without an error.  Seen failing with the TLS code removed (the options were refused: "TLS to the cluster
-store is not supported yet"; EtcdStore spoke plain HTTP to the HTTPS member).
+member closed while idle is replaced without an error.  Seen failing with the TLS code removed
+(the options were refused: "TLS to the cluster store is not supported yet"; EtcdStore spoke plain
+HTTP to the HTTPS member).
 """
 
 from __future__ import annotations
