@@ -6,7 +6,9 @@ plain and once in TLS mode (HTTPS with client certificates, ``--client-cert-auth
 :class:`~cove.store.etcd.EtcdStore` from the sandbox (10.99.0.254): ``put`` of a small record
 (an etcd Txn, the write path of every overlay change), ``get`` of it (a linearizable range read),
 and a ``watch`` round (a put seen by an open :class:`~cove.store.etcd.Watcher`: TLS only at the
-stream's start).  Each series has 20 unrecorded warm-up rounds.  Results go to
+stream's start).  Each series has 20 unrecorded warm-up rounds.  Every series runs twice: with
+the store's kept-alive connections and with them off (``IDLE_PER_MEMBER = 0``: a new connection,
+so a new TLS handshake, per request, as before they existed).  Results go to
 bench/results/<date>-cluster-tls.md.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import cove.store.etcd as etcd  # noqa: E402
 from cove.store.base import Entry, Event  # noqa: E402
 from cove.store.etcd import Watcher  # noqa: E402
 from tests.integration.clusterlab import make_lab  # noqa: E402
@@ -34,45 +37,57 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def measure(tls: bool, n: int) -> dict[str, list[float]]:
+def measure(tls: bool, n: int) -> dict[str, dict[str, list[float]]]:
     lab = make_lab(0, 5, tls=tls)
     try:
-        st = lab.store()
-        out: dict[str, list[float]] = {"put": [], "get": [], "watch": []}
-        for i in range(n + 20):
-            t0 = time.perf_counter()
-            st.put(f"bench/k{i % 50}", {"i": i, "pad": "x" * 100})
-            t1 = time.perf_counter()
-            st.get(f"bench/k{i % 50}")
-            t2 = time.perf_counter()
-            if i >= 20:
-                out["put"].append((t1 - t0) * 1000)
-                out["get"].append((t2 - t1) * 1000)
-        seen: dict[int, float] = {}
-        cv = threading.Condition()
-
-        def on_event(ev: Event) -> None:
-            if ev.value is not None:
-                with cv:
-                    seen[int(ev.value["i"])] = time.perf_counter()
-                    cv.notify_all()
-
-        def on_reset(entries: list[Entry]) -> None:
-            pass
-
-        w = Watcher(st, "watchbench/", on_reset, on_event).start()
-        time.sleep(1)
-        for i in range(n + 20):
-            t0 = time.perf_counter()
-            st.put("watchbench/k", {"i": i})
-            with cv:
-                cv.wait_for(lambda: i in seen, 10)
-            if i >= 20 and i in seen:
-                out["watch"].append((seen[i] - t0) * 1000)
-        w.stop()
-        return out
+        keep = etcd.IDLE_PER_MEMBER
+        res = {}
+        for mode, idle in (("kept-alive", keep), ("new connection per request", 0)):
+            etcd.IDLE_PER_MEMBER = idle
+            try:
+                res[mode] = _series(lab.store(), n)
+            finally:
+                etcd.IDLE_PER_MEMBER = keep
+        return res
     finally:
         lab.close()
+
+
+def _series(st: etcd.EtcdStore, n: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"put": [], "get": [], "watch": []}
+    for i in range(n + 20):
+        t0 = time.perf_counter()
+        st.put(f"bench/k{i % 50}", {"i": i, "pad": "x" * 100})
+        t1 = time.perf_counter()
+        st.get(f"bench/k{i % 50}")
+        t2 = time.perf_counter()
+        if i >= 20:
+            out["put"].append((t1 - t0) * 1000)
+            out["get"].append((t2 - t1) * 1000)
+    seen: dict[int, float] = {}
+    cv = threading.Condition()
+
+    def on_event(ev: Event) -> None:
+        if ev.value is not None:
+            with cv:
+                seen[int(ev.value["i"])] = time.perf_counter()
+                cv.notify_all()
+
+    def on_reset(entries: list[Entry]) -> None:
+        pass
+
+    w = Watcher(st, "watchbench/", on_reset, on_event).start()
+    time.sleep(1)
+    for i in range(n + 20):
+        t0 = time.perf_counter()
+        st.put("watchbench/k", {"i": i})
+        with cv:
+            cv.wait_for(lambda: i in seen, 10)
+        if i >= 20 and i in seen:
+            out["watch"].append((seen[i] - t0) * 1000)
+    w.stop()
+    st.close()
+    return out
 
 
 def main() -> int:
@@ -86,11 +101,12 @@ def main() -> int:
     tls = measure(True, args.n)
     lines = [f"# cluster store over TLS vs plain HTTP, {datetime.date.today()} "
              f"(3 etcd 3.4 members in namespaces, {args.n} rounds each)", "",
-             "| op (ms) | plain p50 | plain p99 | TLS p50 | TLS p99 |", "|---|---|---|---|---|"]
-    for op in ("put", "get", "watch"):
-        a, b = plain[op], tls[op]
-        lines.append(f"| {op} | {statistics.median(a):.2f} | {pct(a, 99):.2f} | "
-                     f"{statistics.median(b):.2f} | {pct(b, 99):.2f} |")
+             "| op (ms) | connections | plain p50 | plain p99 | TLS p50 | TLS p99 |", "|---|---|---|---|---|---|"]
+    for mode in plain:
+        for op in ("put", "get", "watch"):
+            a, b = plain[mode][op], tls[mode][op]
+            lines.append(f"| {op} | {mode} | {statistics.median(a):.2f} | {pct(a, 99):.2f} | "
+                         f"{statistics.median(b):.2f} | {pct(b, 99):.2f} |")
     lines += ["", "put: EtcdStore.put (one etcd Txn); get: EtcdStore.get (linearizable range); watch: a put",
               "until an open Watcher's callback ran (one stream, TLS only at its start)."]
     text = "\n".join(lines) + "\n"
