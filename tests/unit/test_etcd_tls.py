@@ -175,6 +175,11 @@ def _refused(s: EtcdStore) -> str:
 def test_another_ca_is_refused_naming_kv_cacertfile(pki: Pki, tls_etcd: int) -> None:
     msg = _refused(store(tls_etcd, {**pki.kv_opts(), "kv.cacertfile": pki.other_ca}))
     assert "etcd's certificate was not accepted" in msg and "kv.cacertfile" in msg
+    # members that fail alike are named together, the reason said once
+    two = EtcdStore.from_url(f"etcd://127.0.0.1:{tls_etcd},localhost:{tls_etcd}", timeout=2,
+                             opts={**pki.kv_opts(), "kv.cacertfile": pki.other_ca})
+    msg = _refused(two)
+    assert f"127.0.0.1:{tls_etcd}, localhost:{tls_etcd}: TLS" in msg and msg.count("kv.cacertfile") == 1
 
 
 def test_without_a_client_certificate_etcd_refuses(pki: Pki, tls_etcd: int) -> None:

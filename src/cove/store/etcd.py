@@ -162,6 +162,18 @@ def tls_context(opts: Mapping[str, str], url: str = "", name: str = "cluster-sto
 _PLAIN_HINT = " (if etcd serves TLS, give the kv.cacertfile/kv.certfile/kv.keyfile options)"
 
 
+def _member(ep: tuple[str, int]) -> str:
+    return f"{ep[0]}:{ep[1]}"
+
+
+def _joined(errors: builtins.list[tuple[str, str]]) -> str:
+    """``a:2379, b:2379: reason; c:2379: other``: members that failed alike share one reason."""
+    by_reason: dict[str, builtins.list[str]] = {}
+    for member, reason in errors:
+        by_reason.setdefault(reason, []).append(member)
+    return "; ".join(f"{', '.join(members)}: {reason}" for reason, members in by_reason.items())
+
+
 def _tls_reason(e: ssl.SSLError) -> str:
     """OpenSSL's failure as a one-line reason that names the option to check."""
     if isinstance(e, ssl.SSLCertVerificationError):
@@ -306,7 +318,7 @@ class EtcdStore:
         """POST ``body`` to each member in turn until one answers; Unavailable if none does."""
         if self._closed:
             raise Unavailable("cluster store is closed")
-        errors = []
+        errors: builtins.list[tuple[str, str]] = []
         n = len(self.endpoints)
         start = self._current
         for k in range(n):
@@ -315,11 +327,11 @@ class EtcdStore:
             try:
                 status, data = self._post(i, path, body)
             except ssl.SSLError as e:    # at connect, or (TLS 1.3) at the first read: a client cert refused
-                errors.append(f"{host}:{port}: {_tls_reason(e)}")
+                errors.append((f"{host}:{port}", _tls_reason(e)))
                 continue
             except (OSError, http.client.HTTPException) as e:
                 hint = _PLAIN_HINT if self.tls is None and isinstance(e, http.client.RemoteDisconnected) else ""
-                errors.append(f"{host}:{port}: {e or type(e).__name__}{hint}")
+                errors.append((f"{host}:{port}", f"{e or type(e).__name__}{hint}"))
                 continue
             if status == 200:
                 self._current = i
@@ -332,12 +344,12 @@ class EtcdStore:
             except ValueError:
                 pass
             if status >= 500 or "no leader" in msg or "timed out" in msg:
-                errors.append(f"{host}:{port}: {msg}")
+                errors.append((f"{host}:{port}", msg))
                 continue
             if self.tls is None and "HTTPS" in msg:
                 msg += _PLAIN_HINT
             raise Unavailable(f"cluster store refused {path}: {msg}")
-        raise Unavailable("cluster store unavailable: " + "; ".join(errors))
+        raise Unavailable("cluster store unavailable: " + _joined(errors))
 
     # helpers -------------------------------------------------------------------------
     def _k(self, key: str) -> str:
@@ -518,7 +530,7 @@ class _WatchStream:
         full = store.prefix + prefix
         body = json.dumps({"create_request": {"key": _b64(full), "range_end": _range_end(full),
                                               "start_revision": str(start)}})
-        errors = []
+        errors: builtins.list[tuple[str, str]] = []
         n = len(store.endpoints)
         for k in range(n):
             i = (store._current + k) % n
@@ -528,20 +540,20 @@ class _WatchStream:
                                                          "Grpc-Metadata-hasleader": "true"})
                 resp = conn.getresponse()
                 if resp.status != 200:
-                    errors.append(f"{store.endpoints[i]}: HTTP {resp.status}")
+                    errors.append((_member(store.endpoints[i]), f"HTTP {resp.status}"))
                     conn.close()
                     continue
             except ssl.SSLError as e:
-                errors.append(f"{store.endpoints[i]}: {_tls_reason(e)}")
+                errors.append((_member(store.endpoints[i]), _tls_reason(e)))
                 continue
             except (OSError, http.client.HTTPException) as e:
-                errors.append(f"{store.endpoints[i]}: {e}")
+                errors.append((_member(store.endpoints[i]), str(e)))
                 continue
             assert conn.sock is not None
             conn.sock.settimeout(timeout)
             self.conn, self.resp = conn, resp
             return
-        raise Unavailable("cluster store unavailable (watch): " + "; ".join(errors))
+        raise Unavailable("cluster store unavailable (watch): " + _joined(errors))
 
     def next_batch(self) -> builtins.list[Event] | None:
         """The next events ([] for a non-event message), None on timeout; raises on stream end."""
