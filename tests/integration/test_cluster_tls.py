@@ -14,7 +14,9 @@ Seen failing with the TLS transport removed (EtcdStore always plain HTTP): the l
 ready ("Remote end closed connection without response" from every member).  Seen failing with
 ``--client-cert-auth`` and ``--trusted-ca-file`` removed from the lab's members: the client without
 a certificate read the store (etcd 3.4 demands client certificates as soon as it has a trusted
-CA file, so removing ``--client-cert-auth`` alone changes nothing).
+CA file, so removing ``--client-cert-auth`` alone changes nothing).  Seen failing with the
+client's server verification off (``CERT_NONE``): the host with another CA joined and made the
+network.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ with another CA, without a client certificate or without the options gets one li
 to check.  Requests share kept-alive connections (one handshake for many requests), and one a
 member closed while idle is replaced without an error.  Seen failing with the TLS code removed
 (the options were refused: "TLS to the cluster store is not supported yet"; EtcdStore spoke plain
-HTTP to the HTTPS member).
+HTTP to the HTTPS member), and with server verification off (``CERT_NONE``: another CA was
+accepted).
 """
 
 from __future__ import annotations
