@@ -306,7 +306,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--debug", action="store_const", const="true")
     p.add_argument("--cluster-store", help="etcd://HOST:PORT[,HOST:PORT...]: the store overlay networks live in")
     p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
-    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
+    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append",
+                   help="TLS to etcd (repeatable): kv.cacertfile=CA.pem, kv.certfile=CERT.pem, kv.keyfile=KEY.pem")
     p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
     p.add_argument("--userns-remap", help="default or USER[:GROUP]: run containers' root as that user's "
                    "subordinate ids (default: the dockremap user, made if missing)")
