@@ -6,6 +6,11 @@ own veth (``v-e1``, ``v-h2``...), so a test can cut one link.  etcd members list
 data root and exec root under a temp dir) with ``--cluster-store`` naming all three
 members and ``--cluster-advertise eth0``.  Everything is killed by PID and removed at the
 end, even on failure; the sandbox namespace itself vanishes with the test run.
+
+``make_lab(tls=True)``: a CA, server certificates (SANs: each member's address) and a client
+certificate are made with ``openssl`` in the lab's temp dir (tests/pki.py); the members serve
+clients over HTTPS only and demand a client certificate signed by that CA (``--client-cert-auth``;
+peer traffic stays plain), and the daemons get ``--cluster-store-opt kv.cacertfile/certfile/keyfile``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cove.store.etcd import EtcdStore, wait_ready
+from tests.pki import Pki, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
@@ -39,6 +45,9 @@ class Host:
     root: str
     ttl: int
     proc: subprocess.Popen[bytes] | None = None
+    store_url: str = STORE_URL
+    #: the daemon's --cluster-store-opt values (kv.* -> path); empty: plain HTTP to etcd
+    kv_opts: dict[str, str] = field(default_factory=dict)
 
     @property
     def sock(self) -> str:
@@ -55,8 +64,8 @@ class Host:
             # nsenter, not `ip netns exec`: that remounts /sys and the cgroup mounts runc needs go with it
             ["nsenter", f"--net=/run/netns/{self.name}", sys.executable, "-m", "cove", "daemon", "--config-file",
              "/nonexistent", "--host", f"unix://{self.sock}", "--data-root", f"{self.root}/lib",
-             "--exec-root", f"{self.root}/run", "--cluster-store", STORE_URL, "--cluster-advertise", "eth0",
-             "--cluster-lease-ttl", str(self.ttl)], stdout=log, stderr=log, env=self.env)
+             "--exec-root", f"{self.root}/run", "--cluster-store", self.store_url, "--cluster-advertise", "eth0",
+             "--cluster-lease-ttl", str(self.ttl), *self.opt_args()], stdout=log, stderr=log, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -65,6 +74,9 @@ class Host:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"daemon {self.name} did not answer:\n{self.log()}")
+
+    def opt_args(self) -> list[str]:
+        return [a for k, v in self.kv_opts.items() for a in ("--cluster-store-opt", f"{k}={v}")]
 
     def kill(self) -> None:
         """Kill the daemon without any clean-up (a crash)."""
@@ -98,6 +110,7 @@ class Lab:
     ttl: int
     hosts: list[Host] = field(default_factory=list)
     etcd: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    pki: Pki | None = None        # TLS mode: the members serve clients over HTTPS with client-cert auth
 
     def plug(self, ns: str, ip: str) -> None:
         # what an earlier lab in this sandbox could not take down (a process it could not reap keeps
@@ -115,10 +128,16 @@ class Lab:
         ip = MEMBERS[name]
         cluster = ",".join(f"{n}=http://{a}:2380" for n, a in MEMBERS.items())
         log = open(f"{self.tmp}/{name}.log", "ab")
+        scheme, tls = "http", []
+        if self.pki is not None:
+            cert, key = self.pki.servers[name]
+            scheme, tls = "https", ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", self.pki.ca,
+                                    "--client-cert-auth"]
         self.etcd[name] = subprocess.Popen(
             ["ip", "netns", "exec", name, ETCD, "--name", name, "--data-dir", f"{self.tmp}/{name}",
              "--listen-peer-urls", f"http://{ip}:2380", "--initial-advertise-peer-urls", f"http://{ip}:2380",
-             "--listen-client-urls", f"http://{ip}:2379", "--advertise-client-urls", f"http://{ip}:2379",
+             "--listen-client-urls", f"{scheme}://{ip}:2379", "--advertise-client-urls", f"{scheme}://{ip}:2379",
+             *tls,
              "--initial-cluster", cluster, "--initial-cluster-state", "new",
              "--initial-cluster-token", "cove-lab", "--heartbeat-interval", "100",
              "--election-timeout", "1000", "--logger", "zap", "--log-level", "error"], stdout=log, stderr=log)
@@ -129,9 +148,28 @@ class Lab:
             p.send_signal(signal.SIGKILL)
             p.wait()
 
-    def store(self, timeout: float = 3.0) -> EtcdStore:
-        """A client of the cluster from the sandbox (which sits on the underlay as 10.99.0.254)."""
-        return EtcdStore.from_url(STORE_URL, timeout=timeout)
+    def store(self, timeout: float = 3.0, opts: dict[str, str] | None = None) -> EtcdStore:
+        """A client of the cluster from the sandbox (which sits on the underlay as 10.99.0.254);
+        in TLS mode with the lab's client certificate unless ``opts`` says otherwise."""
+        if opts is None:
+            opts = self.pki.kv_opts() if self.pki is not None else {}
+        return EtcdStore.from_url(STORE_URL, opts=opts, timeout=timeout)
+
+    def add_host(self, i: int, *, start: bool = True, store_url: str = STORE_URL,
+                 kv_opts: dict[str, str] | None = None) -> Host:
+        """Plug host ``h<i>`` (10.99.0.2<i>) with its own root; in TLS mode with the lab's client
+        certificate unless ``kv_opts`` says otherwise."""
+        name = f"h{i}"
+        self.plug(name, f"10.99.0.2{i}")
+        root = f"{self.tmp}/{name}"
+        os.makedirs(root, exist_ok=True)
+        if kv_opts is None:
+            kv_opts = self.pki.kv_opts() if self.pki is not None else {}
+        h = Host(name, f"10.99.0.2{i}", root, self.ttl, store_url=store_url, kv_opts=kv_opts)
+        self.hosts.append(h)
+        if start:
+            h.start()
+        return h
 
     def close(self) -> None:
         for h in self.hosts:
@@ -156,15 +194,17 @@ class Lab:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def make_lab(n_hosts: int = 3, ttl: int = 3, start: bool = True) -> Lab:
-    """The etcd members (ready) and ``n_hosts`` plugged hosts, their daemons started unless ``start``
-    is False (a bench that fills etcd first starts them itself with ``Host.start``)."""
+def make_lab(n_hosts: int = 3, ttl: int = 3, tls: bool = False, start: bool = True) -> Lab:
+    """The etcd members (ready, over TLS with ``tls``) and ``n_hosts`` plugged hosts, their daemons
+    started unless ``start`` is False (a bench that fills etcd first starts them with ``Host.start``)."""
     if os.environ.get("COVE_SANDBOX") != "1":
         raise RuntimeError("the cluster lab runs only inside tests/sandbox.sh")
     if not os.path.exists(ETCD):
         raise RuntimeError("etcd is not installed (scripts/install.sh installs etcd-server)")
     lab = Lab(tempfile.mkdtemp(prefix="cove-lab-"), ttl)
     try:
+        if tls:
+            lab.pki = make_pki(f"{lab.tmp}/pki", {name: [ip] for name, ip in MEMBERS.items()})
         sh("ip", "link", "add", "ul0", "type", "bridge")
         sh("ip", "link", "set", "ul0", "up")
         sh("ip", "addr", "add", "10.99.0.254/24", "dev", "ul0")
@@ -173,11 +213,7 @@ def make_lab(n_hosts: int = 3, ttl: int = 3, start: bool = True) -> Lab:
             lab.start_member(name)
         wait_ready(lab.store(), time.monotonic() + 30)
         for i in range(1, n_hosts + 1):
-            name = f"h{i}"
-            lab.plug(name, f"10.99.0.2{i}")
-            root = f"{lab.tmp}/{name}"
-            os.makedirs(root)
-            lab.hosts.append(Host(name, f"10.99.0.2{i}", root, ttl))
+            lab.add_host(i, start=False)
         for h in lab.hosts if start else []:
             h.start()
     except BaseException:

@@ -38,7 +38,9 @@ def test_cluster_flags_and_file_keys(tmp_path: Path) -> None:
     (["--cluster-advertise", "not an interface"], ["cluster-advertise", "IPv4 address or an interface"]),
     (["--cluster-lease-ttl", "1"], ["cluster-lease-ttl", "between 2 and 3600"]),
     (["--cluster-store-opt", "kv.nonsense=/x"], ["cluster-store-opts", "kv.nonsense", "unknown"]),
-    (["--cluster-store-opt", "kv.cacertfile=/ca.pem"], ["cluster-store-opts", "TLS", "not supported"]),
+    (["--cluster-store-opt", "kv.cacertfile=/ca.pem"], ["cluster-store-opts", "need --cluster-store"]),
+    (["--cluster-store", "etcd://h:2379", "--cluster-store-opt", "kv.cacertfile=ca.pem"],
+     ["cluster-store-opts", "kv.cacertfile=ca.pem", "absolute path"]),
 ])
 def test_bad_cluster_settings_name_the_key_and_reason(args: list[str], words: list[str]) -> None:
     with pytest.raises(SettingsError) as e:

@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                            ip_forward_no_drop=st.ip_forward_no_drop, image_import_max_size=st.image_import_max_size,
                            default_pools=st.default_address_pools, default_host_ip=st.ip, dns=st.dns,
                            dns_search=st.dns_search, dns_options=st.dns_opts, cluster_store=st.cluster_store,
-                           cluster_advertise=st.cluster_advertise, cluster_lease_ttl=st.cluster_lease_ttl,
+                           cluster_store_opts=st.cluster_store_opts, cluster_advertise=st.cluster_advertise,
+                           cluster_lease_ttl=st.cluster_lease_ttl,
                            userns_remap=remap)
         engine = Engine(cfg)
         engine.open()

@@ -76,7 +76,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "log-level": ("log_level", "loglevel"), "userns-remap": ("userns_remap", "userns"),
 }
 
-#: the cluster-store options cove knows (dockerd's kv.* names)
+#: the cluster-store options cove knows (dockerd's kv.* names): TLS to etcd (cove.store.etcd.tls_context)
 KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
 
 
@@ -219,15 +219,23 @@ def _advertise(key: str, v: Any) -> str:
     return v
 
 
-def _kvopts(key: str, v: Any) -> None:
-    items = v if isinstance(v, dict) else dict(x.split("=", 1) if "=" in x else (x, "") for x in
-                                                (v if isinstance(v, list) else [v]))
+def _kvopts(key: str, v: Any) -> dict[str, str]:
+    """``kv.X=PATH`` flags (repeatable) or daemon.json's object; the files are read in :func:`load`."""
+    if isinstance(v, dict):
+        items = dict(v)
+    else:
+        items = {}
+        for x in v if isinstance(v, list) else [v]:
+            if not isinstance(x, str):
+                raise bad(key, x, "use kv.OPTION=PATH")
+            k, _, val = x.partition("=")
+            items[k] = val
     for k, val in items.items():
         if k not in KV_OPTS:
             raise bad(key, k, f"unknown cluster store option; cove knows {', '.join(KV_OPTS)}")
         if not isinstance(val, str) or not val.startswith("/"):
             raise bad(key, f"{k}={val}", "must be an absolute path")
-    raise bad(key, v, "TLS to the cluster store is not supported yet; use an http etcd endpoint")
+    return items
 
 
 def _ttl(key: str, v: Any) -> int:
@@ -298,7 +306,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-D", "--debug", action="store_const", const="true")
     p.add_argument("--cluster-store", help="etcd://HOST:PORT[,HOST:PORT...]: the store overlay networks live in")
     p.add_argument("--cluster-advertise", help="this host's address for other hosts (IPv4 or interface name)")
-    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append", help="kv.OPTION=VALUE")
+    p.add_argument("--cluster-store-opt", dest="cluster-store-opts", action="append",
+                   help="TLS to etcd (repeatable): kv.cacertfile=CA.pem, kv.certfile=CERT.pem, kv.keyfile=KEY.pem")
     p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
     p.add_argument("--userns-remap", help="default or USER[:GROUP]: run containers' root as that user's "
                    "subordinate ids (default: the dockremap user, made if missing)")
@@ -343,7 +352,21 @@ def load(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
             raise bad("fixed-cidr", s.fixed_cidr, f"not inside the bridge subnet {IPv4Interface(s.bip).network}")
     if s.bridge and s.bip:
         raise bad("bip", s.bip, "--bip and --bridge cannot be used together (the bridge's own address is used)")
+    if s.cluster_store_opts:
+        _check_tls(s)
     return s
+
+
+def _check_tls(s: Settings) -> None:
+    """Read the kv.* files now: a missing or bad one stops the daemon before it starts, naming the option."""
+    from ..store.etcd import OptionError, tls_context
+
+    if not s.cluster_store:
+        raise bad("cluster-store-opts", ",".join(s.cluster_store_opts), "TLS options need --cluster-store")
+    try:
+        tls_context(s.cluster_store_opts, s.cluster_store)
+    except OptionError as exc:
+        raise bad(exc.field, exc.value, exc.reason) from None
 
 
 def effective(s: Settings) -> dict[str, Any]:
@@ -357,5 +380,6 @@ def effective(s: Settings) -> dict[str, Any]:
         "dns": s.dns, "dns-search": s.dns_search,
         "dns-opts": s.dns_opts, "mtu": s.mtu, "userland-proxy": False,
         "cluster-store": s.cluster_store, "cluster-advertise": s.cluster_advertise,
+        "cluster-store-opts": dict(s.cluster_store_opts),
         "cluster-lease-ttl": s.cluster_lease_ttl, "userns-remap": s.userns_remap,
     }

@@ -6,7 +6,10 @@ record ``hosts/<host-id>`` attached to it (name, VTEP address, VXLAN port), so t
 other hosts forget this one when it goes silent.  The host id is kept in the local
 store (``meta/host-id``); the lease id too, so a restart within the TTL reuses the lease.
 The session starts in a thread: an unreachable etcd never delays or blocks the
-daemon's start-up, and no etcd I/O runs under the engine lock.
+daemon's start-up, and no etcd I/O runs under the engine lock.  With the ``kv.*`` options
+(``--cluster-store-opt``) every etcd request is HTTPS with that CA and client certificate; a
+TLS failure (wrong CA, certificate refused) is the session's error, which ``network create -d
+overlay`` then names.
 
 Global overlay networks (:mod:`cove.engine.overlay`: global IPAM, endpoint records and the
 FDB/neighbour watcher) build on this session: ``on_join`` runs once the host has joined.
@@ -97,7 +100,12 @@ class ClusterSession:
     def _run(self) -> None:
         from ..store.etcd import EtcdStore
 
-        self.etcd = EtcdStore.from_url(self.cfg.cluster_store)
+        try:
+            self.etcd = EtcdStore.from_url(self.cfg.cluster_store, opts=self.cfg.cluster_store_opts)
+        except CoveError as exc:       # the daemon read the kv.* files at start; they went since
+            self.error = str(exc)
+            log.error("cluster store: %s", exc)
+            return
         backoff = 0.2
         while not self._stop.is_set():
             try:

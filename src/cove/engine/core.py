@@ -45,6 +45,7 @@ class EngineConfig:
     default_pools: list[str] = field(default_factory=list)   # --default-address-pool
     host_resolv_conf: str = "/etc/resolv.conf"
     cluster_store: str = ""                   # --cluster-store: etcd://h1:2379,... ("" : single host)
+    cluster_store_opts: dict[str, str] = field(default_factory=dict)   # --cluster-store-opt kv.*: TLS to etcd
     cluster_advertise: str = ""               # --cluster-advertise: this host's VTEP address or interface
     cluster_lease_ttl: int = 30               # --cluster-lease-ttl (seconds)
     userns_remap: IdMaps | None = None        # --userns-remap, resolved (cove.runtime.userns); None: off

@@ -19,8 +19,14 @@ What it offers:
   ops), :meth:`EtcdStore.lease` (grant + keepalive thread every TTL/3), ``put(lease=)``,
   and :class:`Watcher` (list, then stream from ``revision+1``; re-list on compaction,
   reconnect to the next member from the last revision seen on any stream error).
-- every request tries the members in turn (3 s timeout each by default); only when all
+- every request tries the members in turn (3 s timeout each by default) on a kept-alive
+  connection (a few idle ones per member, shared by the threads); only when all
   fail does it raise :class:`~cove.errors.Unavailable` ("cluster store unavailable").
+- TLS (:func:`tls_context`): dockerd's ``kv.cacertfile`` / ``kv.certfile`` / ``kv.keyfile``
+  make every request (watches included) HTTPS, verifying etcd's certificate against that CA
+  (and its address against the certificate's SANs) and presenting the client certificate to
+  an etcd started with ``--client-cert-auth``.  Without them: plain HTTP, as before.  TLS
+  failures say which option to check rather than OpenSSL's bare reason.
 """
 
 from __future__ import annotations
@@ -31,19 +37,22 @@ import http.client
 import json
 import random
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import Conflict, Unavailable, field_error
+from ..errors import Conflict, InvalidArgument, Unavailable, field_error
 from .base import Compacted, Entry, Event, check_expect, check_key, decode_value, encode_value
 
 #: longest pause between reconnect attempts of a watcher (jittered)
 MAX_BACKOFF = 5.0
+#: idle keep-alive connections kept per member (more are closed after their request)
+IDLE_PER_MEMBER = 4
 
 
 def _b64(text: str) -> str:
@@ -65,9 +74,13 @@ def _range_end(prefix: str) -> str:
     return base64.b64encode(b"\0").decode()
 
 
+#: the cluster-store options dockerd knew (``--cluster-store-opt kv.X=PATH``), all PEM files
+KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
+
+
 def parse_endpoints(url: str, name: str = "cluster-store") -> builtins.list[tuple[str, int]]:
-    """``etcd://h1:2379,h2:2379`` (or ``http://``) → [(h1, 2379), (h2, 2379)]."""
-    for scheme in ("etcd://", "http://"):
+    """``etcd://h1:2379,h2:2379`` (or ``http://``, ``https://``) → [(h1, 2379), (h2, 2379)]."""
+    for scheme in ("etcd://", "http://", "https://"):
         if url.startswith(scheme):
             rest = url[len(scheme):].rstrip("/")
             break
@@ -84,6 +97,96 @@ def parse_endpoints(url: str, name: str = "cluster-store") -> builtins.list[tupl
             raise field_error(name, url, f"bad member {part!r}; use HOST:PORT")
         out.append((host, port))
     return out
+
+
+class OptionError(InvalidArgument):
+    """A bad cluster-store setting; ``field``, ``value`` and ``reason`` for the daemon's settings error."""
+
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        super().__init__(str(field_error(field, value, reason)))
+        self.field, self.value, self.reason = field, value, reason
+
+
+def tls_context(opts: Mapping[str, str], url: str = "", name: str = "cluster-store-opts") -> ssl.SSLContext | None:
+    """The client TLS context the ``kv.*`` options ask for; None for plain HTTP.
+
+    ``kv.cacertfile`` is the CA etcd's certificate must chain to (without it: the system's CAs);
+    ``kv.certfile`` and ``kv.keyfile`` (both or neither) are this client's certificate for an
+    etcd with ``--client-cert-auth``.  An ``https://`` store URL without options is TLS with the
+    system's CAs; ``http://`` with options is refused (it says plain HTTP).  Every file is read
+    here, so a missing, unreadable or mismatched one is an InvalidArgument naming its option.
+    """
+    unknown = sorted(set(opts) - set(KV_OPTS))
+    if unknown:
+        raise OptionError(name, unknown[0], f"unknown cluster store option; cove knows {', '.join(KV_OPTS)}")
+    for k, path in opts.items():
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise OptionError(name, f"{k}={path}", "must be an absolute path")
+    if not opts:
+        return ssl.create_default_context() if url.startswith("https://") else None
+    if url.startswith("http://"):
+        raise OptionError("cluster-store", url, "http:// is plain HTTP but TLS options (kv.*) are given; "
+                          "use etcd:// or https://")
+    cert, key = opts.get("kv.certfile"), opts.get("kv.keyfile")
+    if (cert is None) != (key is None):
+        have, need = ("kv.certfile", "kv.keyfile") if cert else ("kv.keyfile", "kv.certfile")
+        raise OptionError(name, f"{have}={opts[have]}", f"{need} is needed too (the client certificate "
+                          "and its key go together)")
+    for k, path in opts.items():
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except OSError as e:
+            raise OptionError(name, f"{k}={path}", f"cannot read it: {e.strerror or e}") from None
+        if b"-----BEGIN " not in data:
+            raise OptionError(name, f"{k}={path}", "not a PEM file")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca = opts.get("kv.cacertfile")
+    if ca is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # verifies the peer and its name; only this CA
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except ssl.SSLError as e:
+            raise OptionError(name, f"kv.cacertfile={ca}", f"not a CA certificate: {e.reason or e}") from None
+    if cert is not None and key is not None:
+        try:
+            ctx.load_cert_chain(cert, key)
+        except ssl.SSLError as e:
+            raise OptionError(name, f"kv.certfile={cert}", f"does not load with kv.keyfile={key}: "
+                              f"{e.reason or e}") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+#: said when a member hangs up on (or answers "HTTPS") a plain-HTTP request: etcd with --cert-file does
+_PLAIN_HINT = " (if etcd serves TLS, give the kv.cacertfile/kv.certfile/kv.keyfile options)"
+
+
+def _member(ep: tuple[str, int]) -> str:
+    return f"{ep[0]}:{ep[1]}"
+
+
+def _joined(errors: builtins.list[tuple[str, str]]) -> str:
+    """``a:2379, b:2379: reason; c:2379: other``: members that failed alike share one reason."""
+    by_reason: dict[str, builtins.list[str]] = {}
+    for member, reason in errors:
+        by_reason.setdefault(reason, []).append(member)
+    return "; ".join(f"{', '.join(members)}: {reason}" for reason, members in by_reason.items())
+
+
+def _tls_reason(e: ssl.SSLError) -> str:
+    """OpenSSL's failure as a one-line reason that names the option to check."""
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return (f"TLS: etcd's certificate was not accepted ({e.verify_message or e.reason}); "
+                "check kv.cacertfile and that the certificate names this address")
+    reason = (e.reason or str(e)).lower()
+    if "wrong_version" in reason or "wrong version" in reason or "record layer" in reason:
+        return "TLS: the member does not answer TLS (is etcd started with --cert-file?)"
+    if "certificate" in reason or "alert" in reason or "handshake" in reason:
+        return f"TLS: etcd refused this client ({e.reason or e}); check kv.certfile and kv.keyfile"
+    if isinstance(e, ssl.SSLEOFError) or "eof" in reason:
+        return "TLS: etcd closed the connection in the handshake (did it refuse this client? check kv.certfile)"
+    return f"TLS: {e.reason or e}"
 
 
 @dataclass
@@ -138,52 +241,99 @@ class EtcdStore:
     """A :class:`~cove.store.base.Store` on an etcd v3 cluster; keys live under ``prefix``."""
 
     def __init__(self, endpoints: builtins.list[tuple[str, int]], *, prefix: str = "/cove/v1/",
-                 timeout: float = 3.0) -> None:
+                 timeout: float = 3.0, tls: ssl.SSLContext | None = None) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         self.endpoints = list(endpoints)
+        self.tls = tls          # None: plain HTTP
         self.prefix = prefix
         self.timeout = timeout
         self._current = 0
         self._local = threading.local()
         self._lock = threading.RLock()  # this daemon's threads: one txn() at a time
         self._closed = False
+        # idle keep-alive connections per member, shared by all threads (a TLS handshake is ~2 ms)
+        self._idle: dict[int, builtins.list[http.client.HTTPConnection]] = {}
+        self._idle_lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, name: str = "cluster-store", **kw: Any) -> EtcdStore:
-        return cls(parse_endpoints(url, name), **kw)
+    def from_url(cls, url: str, name: str = "cluster-store", opts: Mapping[str, str] | None = None,
+                 **kw: Any) -> EtcdStore:
+        """A store on ``url``'s members; ``opts`` (the ``kv.*`` options) make it TLS (:func:`tls_context`)."""
+        endpoints = parse_endpoints(url, name)
+        if "tls" not in kw:
+            kw["tls"] = tls_context(opts or {}, url)
+        return cls(endpoints, **kw)
 
     # transport ----------------------------------------------------------------------
     def _connect(self, i: int, timeout: float | None) -> http.client.HTTPConnection:
         host, port = self.endpoints[i]
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = (http.client.HTTPConnection(host, port, timeout=timeout) if self.tls is None else
+                http.client.HTTPSConnection(host, port, timeout=timeout, context=self.tls))
         conn.connect()
         assert conn.sock is not None
         conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return conn
 
+    def _take(self, i: int) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to member ``i`` (reused: True) or a new one."""
+        with self._idle_lock:
+            pool = self._idle.get(i)
+            if pool:
+                return pool.pop(), True
+        return self._connect(i, self.timeout), False
+
+    def _give_back(self, i: int, conn: http.client.HTTPConnection) -> None:
+        with self._idle_lock:
+            pool = self._idle.setdefault(i, [])
+            if not self._closed and len(pool) < IDLE_PER_MEMBER:
+                pool.append(conn)
+                return
+        conn.close()
+
+    def _post(self, i: int, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        """One request to member ``i`` on a kept-alive connection; a connection the member had closed
+        while idle (it hangs up or resets on the next request) is replaced once by a new one."""
+        while True:
+            conn, reused = self._take(i)
+            try:
+                conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ssl.SSLEOFError):
+                conn.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                self._give_back(i, conn)
+            return resp.status, data
+
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST ``body`` to each member in turn until one answers; Unavailable if none does."""
         if self._closed:
             raise Unavailable("cluster store is closed")
-        errors = []
+        errors: builtins.list[tuple[str, str]] = []
         n = len(self.endpoints)
         start = self._current
         for k in range(n):
             i = (start + k) % n
             host, port = self.endpoints[i]
             try:
-                conn = self._connect(i, self.timeout)
-                try:
-                    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    data = resp.read()
-                finally:
-                    conn.close()
-            except (OSError, http.client.HTTPException) as e:
-                errors.append(f"{host}:{port}: {e or type(e).__name__}")
+                status, data = self._post(i, path, body)
+            except ssl.SSLError as e:    # at connect, or (TLS 1.3) at the first read: a client cert refused
+                errors.append((f"{host}:{port}", _tls_reason(e)))
                 continue
-            if resp.status == 200:
+            except (OSError, http.client.HTTPException) as e:
+                hint = _PLAIN_HINT if self.tls is None and isinstance(e, http.client.RemoteDisconnected) else ""
+                errors.append((f"{host}:{port}", f"{e or type(e).__name__}{hint}"))
+                continue
+            if status == 200:
                 self._current = i
                 out = json.loads(data or b"{}")
                 assert isinstance(out, dict)
@@ -193,11 +343,13 @@ class EtcdStore:
                 msg = json.loads(msg).get("error") or json.loads(msg).get("message") or msg
             except ValueError:
                 pass
-            if resp.status >= 500 or "no leader" in msg or "timed out" in msg:
-                errors.append(f"{host}:{port}: {msg}")
+            if status >= 500 or "no leader" in msg or "timed out" in msg:
+                errors.append((f"{host}:{port}", msg))
                 continue
+            if self.tls is None and "HTTPS" in msg:
+                msg += _PLAIN_HINT
             raise Unavailable(f"cluster store refused {path}: {msg}")
-        raise Unavailable("cluster store unavailable: " + "; ".join(errors))
+        raise Unavailable("cluster store unavailable: " + _joined(errors))
 
     # helpers -------------------------------------------------------------------------
     def _k(self, key: str) -> str:
@@ -360,6 +512,11 @@ class EtcdStore:
 
     def close(self) -> None:
         self._closed = True
+        with self._idle_lock:
+            conns = [c for pool in self._idle.values() for c in pool]
+            self._idle.clear()
+        for c in conns:
+            c.close()
 
 
 class _WatchStream:
@@ -373,7 +530,7 @@ class _WatchStream:
         full = store.prefix + prefix
         body = json.dumps({"create_request": {"key": _b64(full), "range_end": _range_end(full),
                                               "start_revision": str(start)}})
-        errors = []
+        errors: builtins.list[tuple[str, str]] = []
         n = len(store.endpoints)
         for k in range(n):
             i = (store._current + k) % n
@@ -383,17 +540,20 @@ class _WatchStream:
                                                          "Grpc-Metadata-hasleader": "true"})
                 resp = conn.getresponse()
                 if resp.status != 200:
-                    errors.append(f"{store.endpoints[i]}: HTTP {resp.status}")
+                    errors.append((_member(store.endpoints[i]), f"HTTP {resp.status}"))
                     conn.close()
                     continue
+            except ssl.SSLError as e:
+                errors.append((_member(store.endpoints[i]), _tls_reason(e)))
+                continue
             except (OSError, http.client.HTTPException) as e:
-                errors.append(f"{store.endpoints[i]}: {e}")
+                errors.append((_member(store.endpoints[i]), str(e)))
                 continue
             assert conn.sock is not None
             conn.sock.settimeout(timeout)
             self.conn, self.resp = conn, resp
             return
-        raise Unavailable("cluster store unavailable (watch): " + "; ".join(errors))
+        raise Unavailable("cluster store unavailable (watch): " + _joined(errors))
 
     def next_batch(self) -> builtins.list[Event] | None:
         """The next events ([] for a non-event message), None on timeout; raises on stream end."""
