@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import CoveError, InvalidArgument
+from ..store.etcd import KV_OPTS  # the cluster-store options cove knows (dockerd's kv.* names)
 from ..model import parse_bool
 
 DEFAULT_HOST = "unix:///run/cove/cove.sock"
@@ -76,8 +77,6 @@ KEYS: dict[str, tuple[str, str]] = {
     "log-level": ("log_level", "loglevel"), "userns-remap": ("userns_remap", "userns"),
 }
 
-#: the cluster-store options cove knows (dockerd's kv.* names): TLS to etcd (cove.store.etcd.tls_context)
-KV_OPTS = ("kv.cacertfile", "kv.certfile", "kv.keyfile")
 
 
 def _bool(key: str, v: object) -> bool:
