@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 
 from .. import ipam
-from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
+from ..errors import Conflict, CoveError, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
 from ..dns.records import valid_name
 from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
@@ -52,6 +52,9 @@ class NetworkService:
         self.network_event, self.forget_pools = state.network_event, state.forget_pools
         #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
+        #: called after a running container's endpoint left: the default route and the published
+        #: ports follow the gateway endpoint (:meth:`cove.engine.ports.PortPublisher.follow_gateway`)
+        self.follow_gateway: Callable[[Container], bool] = lambda c: False
         #: the global half of overlay networks (cove.engine.overlay); None without a cluster store
         self.overlay: OverlayNetworks | None = None
     # subnets ------------------------------------------------------------------------
@@ -397,6 +400,11 @@ class NetworkService:
                 else:      # dockerd reports this one for a stopped container too
                     self.network_event(net, "disconnect", container=c.id)
             del c.networks[net.id]
+            if c.running:
+                try:
+                    self.follow_gateway(c)
+                except CoveError as exc:     # the disconnect itself is done: it stands
+                    log.warning("container %s: moving its gateway after leaving %s: %s", c.name, net.name, exc)
             with self.store.txn():
                 self.save_container(c)
                 intents.clear(self.store, intent)
