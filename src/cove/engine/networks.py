@@ -351,8 +351,14 @@ class NetworkService:
 
     def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
         with self.lock:
+            self.find_network(net_ref)              # a missing network is named before the container
+            self.find_container(container_ref)
+        with self.state.occupy(container_ref, "network connect") as c:
+            self._connect(net_ref, c, req)
+
+    def _connect(self, net_ref: str, c: Container, req: EndpointRequest) -> None:
+        with self.lock:
             net = self.find_network(net_ref)
-            c = self.find_container(container_ref)
             if not self.driver_of(net).has_endpoints or c.mode != "bridge":
                 raise Forbidden("container sharing network namespace with another container or host "
                                 "cannot be connected to any other network")
@@ -383,12 +389,23 @@ class NetworkService:
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
         with self.lock:
             try:
+                self.find_network(net_ref)
+            except NotFound:
+                if not force:
+                    raise
+                return
+            self.find_container(container_ref)
+        with self.state.occupy(container_ref, "network disconnect") as c:
+            self._disconnect(net_ref, c, force)
+
+    def _disconnect(self, net_ref: str, c: Container, force: bool) -> None:
+        with self.lock:
+            try:
                 net = self.find_network(net_ref)
             except NotFound:
                 if not force:
                     raise
                 return
-            c = self.find_container(container_ref)
             if net.id not in c.networks:
                 raise Conflict(f"container {c.id[:12]} is not connected to network {net.name}")
             # the interface goes before the records: a kill -9 in between leaves the intent,

@@ -74,9 +74,10 @@ class PortPublisher:
         self._probe = probe
 
     def published(self, exclude: str | None = None) -> list[PortMapping]:
-        """Every mapping held by a running container."""
+        """Every mapping held by a running container (or one being started, its runtime call unlocked)."""
         return [PortMapping.from_dict(d) for c in self.state.containers.values()
                 if c.running and c.id != exclude for d in c.state.ports] + \
+            [m for cid, ms in self.state.starting_ports.items() if cid != exclude for m in ms] + \
             [PortMapping.from_dict(d) for sb in self.state.sandboxes.values() for d in sb.ports]
 
     def check_ports(self, c: Container) -> None:
