@@ -232,3 +232,31 @@ def test_the_admin_hook_filters_published_ports(cove: Daemon, outside: str) -> N
     finally:
         subprocess.run(undo, check=True)
     assert fetch_from(outside, "http://203.0.113.1:8098/")
+
+
+def test_the_published_port_follows_the_container_to_its_other_network(cove: Daemon, outside: str) -> None:
+    """``run -p`` on network A, ``network connect B``, ``network disconnect A``: the port still answers
+    (from the host, its loopback and the LAN), ``cove port`` shows it, and a daemon restart keeps it.
+
+    As Docker (libnetwork sbLeave/updateGateway), the port mappings and the default route move to the
+    endpoint that becomes the gateway endpoint.  Seen failing with ``PortPublisher.follow_gateway``'s
+    call in ``NetworkService.disconnect`` removed (the DNAT kept leading to the address on A).
+    """
+    cove.ok("network", "create", "--subnet", "10.231.1.0/24", "mv-a")
+    cove.ok("network", "create", "--subnet", "10.231.2.0/24", "mv-b")
+    cove.ok("run", "-d", "--name", "mover", "--network", "mv-a", "-p", "8099:80", *WEB)
+    wait_web("http://127.0.0.1:8099/")
+    cove.ok("network", "connect", "mv-b", "mover")
+    cove.ok("network", "disconnect", "mv-a", "mover")
+    wait_web("http://127.0.0.1:8099/")
+    assert fetch("http://203.0.113.1:8099/") is not None           # the host on its own address
+    assert fetch_from(outside, "http://203.0.113.1:8099/")           # a LAN host: the reply needs the new route
+    assert cove.ok("port", "mover").strip() == "80/tcp -> 0.0.0.0:8099"
+    info = json.loads(cove.ok("inspect", "mover"))[0]["NetworkSettings"]
+    assert list(info["Networks"]) == ["mv-b"]
+    assert info["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8099"}]}
+    cove.stop()
+    cove.start()
+    wait_web("http://127.0.0.1:8099/")
+    assert fetch_from(outside, "http://203.0.113.1:8099/")
+    assert cove.ok("port", "mover").strip() == "80/tcp -> 0.0.0.0:8099"

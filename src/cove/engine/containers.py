@@ -289,66 +289,93 @@ class ContainerService:
                         etcfiles.write_in_place(paths["/etc/resolv.conf"], resolv)
 
     def start_container(self, ref: str, by_user: bool = True) -> bool:
-        """Start; False if it was already running (HTTP 304). ``by_user`` False: a restart by policy."""
+        """Start; False if it was already running (HTTP 304). ``by_user`` False: a restart by policy.
+
+        The kernel work (namespace, endpoints, ports, /etc files) is done under the engine lock;
+        the runtime's start (the shim and ``runc``) runs without it, the container marked busy
+        meanwhile, so other containers' requests go on.  A ``kill -9`` during it leaves the
+        container not running in the store: reconcile stops what was started and releases the rest.
+        """
+        with self.state.occupy(ref, "start") as c:
+            return self._start(c, by_user)
+
+    def _start(self, c: Container, by_user: bool) -> bool:
+        undo = ExitStack()
         with self.lock:
-            c = self.find_container(ref)
             if c.running:
                 return False
             if by_user:
                 self.restarter.user_started(c.id)
-            image = self.images.get(c.config.image_id)
-            with ExitStack() as undo:
-                sandbox = self._sandbox_for(c, undo)
-                if c.mode == "bridge":
-                    for net_id, req in c.networks.items():
-                        net = self.networks.get(net_id)
-                        if net is None:
-                            raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
-                        self.nets.attach(c, net, req, sandbox)
-                        undo.callback(self.nets.detach, c, net_id, sandbox)
-                ports: list[PortMapping] = []
-                eps = self.endpoints.get(c.id, {})
-                if eps:
-                    primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
-                    ports = self.ports.publish(c, primary.ip, primary.ip6)
-                    undo.callback(self.ports.unpublish, ports)
-                remapped = remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
-                                             remap.userns_for(self.cfg, c, self._joined(c)))
-                mounts = self.volumes.spec_mounts(c, image.rootfs)
-                remap.claim_volumes(self.cfg.userns_remap, c.host_config, mounts)
-                etc = self._etc_files(c)
-                if self.names.start_resolver(c, sandbox):
-                    undo.callback(self.names.stop_resolver, c.id)
-                spec = ContainerSpec(
-                    id=c.id, state_dir=self.cfg.container_state_dir(c.id),
-                    data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
-                    hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
-                    cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
-                    workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-                    stdin_once=c.config.stdin_once,
-                    mounts=mounts, **{**security_spec(c.host_config), **remapped})
-                try:
-                    pid = self.runtime.start(spec)
-                except Exception as exc:
-                    c.state.error = str(exc)
-                    c.state.exit_code = 127
-                    raise
+            try:
+                spec = self._prepare_start(c, undo)
+            except BaseException:
+                undo.close()
+                raise
+        try:
+            pid = self.runtime.start(spec)          # the slow part: without the lock
+        except BaseException as exc:
+            with self.lock:
+                c.state.error = str(exc)
+                c.state.exit_code = 127
+                undo.close()
+            raise
+        with self.lock:
+            try:
                 undo.callback(self.runtime.stop, spec.state_dir, 0)      # a later failure must not leave it running
-                c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=sandbox,
+                ports = self.state.starting_ports.pop(c.id, [])
+                c.state = ContainerState(status="running", pid=pid, started_at=now_rfc3339(), netns=spec.netns or "",
                                          ports=[m.to_dict() for m in ports])
                 self.health.begin(c)
                 self.save_container(c)
-                undo.pop_all()
+            except BaseException:
+                undo.close()
+                raise
+            undo.pop_all()
             self.watcher.watch(c.id, spec.state_dir)
-            if sandbox:
+            if spec.netns:
                 # the namespace's netlink socket (with pyroute2's event-loop descriptors) is not kept
                 # open for the container's life: reopened on demand (connect, exit), it would cost
                 # four descriptors per running container
-                self.kernel.drop(sandbox)
+                self.kernel.drop(spec.netns)
             self.container_event(c, "start")
             log.info("container %s (%s) started, pid %d", c.name, c.id[:12], pid)
             self.changed.notify_all()
             return True
+
+    def _prepare_start(self, c: Container, undo: ExitStack) -> ContainerSpec:
+        """Everything before the runtime's start (under the lock), each step's undo on ``undo``."""
+        image = self.images.get(c.config.image_id)
+        sandbox = self._sandbox_for(c, undo)
+        if c.mode == "bridge":
+            for net_id, req in c.networks.items():
+                net = self.networks.get(net_id)
+                if net is None:
+                    raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
+                self.nets.attach(c, net, req, sandbox)
+                undo.callback(self.nets.detach, c, net_id, sandbox)
+        eps = self.endpoints.get(c.id, {})
+        if eps:
+            primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
+            ports = self.ports.publish(c, primary.ip, primary.ip6)
+            undo.callback(self.ports.unpublish, ports)
+            # held while the runtime starts without the lock: no other start may take these host ports
+            self.state.starting_ports[c.id] = ports
+            undo.callback(self.state.starting_ports.pop, c.id, None)
+        remapped = remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
+                                     remap.userns_for(self.cfg, c, self._joined(c)))
+        mounts = self.volumes.spec_mounts(c, image.rootfs)
+        remap.claim_volumes(self.cfg.userns_remap, c.host_config, mounts)
+        etc = self._etc_files(c)
+        if self.names.start_resolver(c, sandbox):
+            undo.callback(self.names.stop_resolver, c.id)
+        return ContainerSpec(
+            id=c.id, state_dir=self.cfg.container_state_dir(c.id),
+            data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
+            hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
+            cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
+            workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
+            stdin_once=c.config.stdin_once,
+            mounts=mounts, **{**security_spec(c.host_config), **remapped})
 
     # exit ---------------------------------------------------------------------------
     def on_exit(self, cid: str, code: int | None) -> None:
@@ -424,39 +451,40 @@ class ContainerService:
 
     # stop / kill / wait -------------------------------------------------------------
     def stop_container(self, ref: str, timeout: float | None = None) -> bool:
-        with self.lock:
-            c = self.find_container(ref)
-            self._stopped_by_user(c)
-            if not c.running:
-                return False
-            state_dir = self.cfg.container_state_dir(c.id)
-            if timeout is None:        # the container's StopTimeout, else Docker's 10 s
-                timeout = 10 if c.config.stop_timeout is None else c.config.stop_timeout
-            self.container_event(c, "kill", signal=int(_signal.SIGTERM))
-
-        def killed() -> None:
+        with self.state.occupy(ref, "stop") as c:
             with self.lock:
-                self.container_event(c, "kill", signal=int(_signal.SIGKILL))
+                self._stopped_by_user(c)
+                if not c.running:
+                    return False
+                state_dir = self.cfg.container_state_dir(c.id)
+                if timeout is None:        # the container's StopTimeout, else Docker's 10 s
+                    timeout = 10 if c.config.stop_timeout is None else c.config.stop_timeout
+                self.container_event(c, "kill", signal=int(_signal.SIGTERM))
 
-        code = self.runtime.stop(state_dir, timeout, on_kill=killed)
-        self.on_exit(c.id, code)
-        with self.lock:
-            self.container_event(c, "stop")
-        return True
+            def killed() -> None:
+                with self.lock:
+                    self.container_event(c, "kill", signal=int(_signal.SIGKILL))
+
+            code = self.runtime.stop(state_dir, timeout, on_kill=killed)      # without the lock
+            self.on_exit(c.id, code)
+            with self.lock:
+                self.container_event(c, "stop")
+            return True
 
     def kill_container(self, ref: str, sig: str | int | None = None) -> None:
-        with self.lock:
-            c = self.find_container(ref)
-            if not c.running:
-                raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
-            signum = _parse_signal(sig)
-            self._stopped_by_user(c)
-            self.runtime.kill(self.cfg.container_state_dir(c.id), signum)
-            self.container_event(c, "kill", signal=signum)
-            if signum == _signal.SIGKILL:
-                # as dockerd: a SIGKILL returns once the exit is processed, so the next
-                # request (network disconnect, rm) sees a stopped container
-                self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
+        with self.state.occupy(ref, "kill") as c:
+            with self.lock:
+                if not c.running:
+                    raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
+                signum = _parse_signal(sig)
+                self._stopped_by_user(c)
+            self.runtime.kill(self.cfg.container_state_dir(c.id), signum)       # without the lock
+            with self.lock:
+                self.container_event(c, "kill", signal=signum)
+                if signum == _signal.SIGKILL:
+                    # as dockerd: a SIGKILL returns once the exit is processed, so the next
+                    # request (network disconnect, rm) sees a stopped container
+                    self.changed.wait_for(lambda: not c.running or c.id not in self.containers, 10)
 
     def _stopped_by_user(self, c: Container) -> None:
         """No restart by policy after this (as dockerd's HasBeenManuallyStopped); a pending one is cancelled."""
@@ -498,32 +526,34 @@ class ContainerService:
         return block
 
     def restart_container(self, ref: str, timeout: float | None = None) -> None:
-        self.stop_container(ref, timeout)
-        self.start_container(ref)
-        with self.lock:
-            self.container_event(self.find_container(ref), "restart")
+        with self.state.occupy(ref, "restart") as c:
+            self.stop_container(c.id, timeout)
+            self.start_container(c.id)
+            with self.lock:
+                self.container_event(c, "restart")
 
     # remove / rename ----------------------------------------------------------------
     def remove_container(self, ref: str, force: bool = False, volumes: bool = False) -> None:
-        with self.lock:
-            c = self.find_container(ref)
-            if c.running and not force:
-                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
-                               "attempting removal or force remove")
-            self.restarter.cancel(c.id)
-            c.state.stopped_by_user = True
-            if c.running:
+        with self.state.occupy(ref, "removal") as c:
+            with self.lock:
+                if c.running and not force:
+                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                                   "attempting removal or force remove")
+                self.restarter.cancel(c.id)
+                c.state.stopped_by_user = True
+                running = c.running
+            if running:
                 state_dir = self.cfg.container_state_dir(c.id)
-                self.runtime.kill(state_dir, _signal.SIGKILL)
-                self.container_event(c, "kill", signal=int(_signal.SIGKILL))
-        if c.running:
-            deadline = time.monotonic() + 10
-            while self.runtime.is_alive(self.cfg.container_state_dir(c.id)) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.on_exit(c.id, 137)
-        with self.lock:
-            if c.id in self.containers:
-                self._remove(c, volumes)
+                self.runtime.kill(state_dir, _signal.SIGKILL)                 # without the lock
+                with self.lock:
+                    self.container_event(c, "kill", signal=int(_signal.SIGKILL))
+                deadline = time.monotonic() + 10
+                while self.runtime.is_alive(state_dir) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                self.on_exit(c.id, 137)
+            with self.lock:
+                if c.id in self.containers:
+                    self._remove(c, volumes)
 
     def _remove(self, c: Container, volumes: bool = True) -> None:
         """Forget ``c``; ``volumes``: its anonymous volumes go too (rm -v, and always for --rm)."""

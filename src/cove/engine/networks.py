@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 
 from .. import ipam
-from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
+from ..errors import Conflict, CoveError, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
 from ..dns.records import valid_name
 from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
@@ -52,6 +52,9 @@ class NetworkService:
         self.network_event, self.forget_pools = state.network_event, state.forget_pools
         #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
+        #: called after a running container's endpoint left: the default route and the published
+        #: ports follow the gateway endpoint (:meth:`cove.engine.ports.PortPublisher.follow_gateway`)
+        self.follow_gateway: Callable[[Container], bool] = lambda c: False
         #: the global half of overlay networks (cove.engine.overlay); None without a cluster store
         self.overlay: OverlayNetworks | None = None
     # subnets ------------------------------------------------------------------------
@@ -348,8 +351,14 @@ class NetworkService:
 
     def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
         with self.lock:
+            self.find_network(net_ref)              # a missing network is named before the container
+            self.find_container(container_ref)
+        with self.state.occupy(container_ref, "network connect") as c:
+            self._connect(net_ref, c, req)
+
+    def _connect(self, net_ref: str, c: Container, req: EndpointRequest) -> None:
+        with self.lock:
             net = self.find_network(net_ref)
-            c = self.find_container(container_ref)
             if not self.driver_of(net).has_endpoints or c.mode != "bridge":
                 raise Forbidden("container sharing network namespace with another container or host "
                                 "cannot be connected to any other network")
@@ -380,12 +389,23 @@ class NetworkService:
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
         with self.lock:
             try:
+                self.find_network(net_ref)
+            except NotFound:
+                if not force:
+                    raise
+                return
+            self.find_container(container_ref)
+        with self.state.occupy(container_ref, "network disconnect") as c:
+            self._disconnect(net_ref, c, force)
+
+    def _disconnect(self, net_ref: str, c: Container, force: bool) -> None:
+        with self.lock:
+            try:
                 net = self.find_network(net_ref)
             except NotFound:
                 if not force:
                     raise
                 return
-            c = self.find_container(container_ref)
             if net.id not in c.networks:
                 raise Conflict(f"container {c.id[:12]} is not connected to network {net.name}")
             # the interface goes before the records: a kill -9 in between leaves the intent,
@@ -397,6 +417,11 @@ class NetworkService:
                 else:      # dockerd reports this one for a stopped container too
                     self.network_event(net, "disconnect", container=c.id)
             del c.networks[net.id]
+            if c.running:
+                try:
+                    self.follow_gateway(c)
+                except CoveError as exc:     # the disconnect itself is done: it stands
+                    log.warning("container %s: moving its gateway after leaving %s: %s", c.name, net.name, exc)
             with self.store.txn():
                 self.save_container(c)
                 intents.clear(self.store, intent)

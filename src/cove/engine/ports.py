@@ -7,22 +7,31 @@ and hand the mappings to the firewall (DNAT).  IPv6 host addresses map to the
 container's IPv6 address (``--ipv6`` networks only; checked at create).  At exit: remove them and drop
 the UDP conntrack entries that would otherwise keep steering a client's
 packets to the dead container.
+
+External connectivity follows the *gateway endpoint* (libnetwork's
+``sbLeave``/``updateGateway``): ``eth0`` while it is there; when it leaves
+(``network disconnect`` of the first network), the container's default route and
+its published ports move to the first remaining endpoint on a network with a
+gateway (not ``--internal``), by network name as Docker orders them, with the
+same host ports (:meth:`PortPublisher.follow_gateway`); with none left, the
+ports are withdrawn.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Sequence
-
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from ipaddress import IPv4Address, ip_address
 
 from .. import portmap
-from ..errors import Conflict
+from ..errors import Conflict, CoveError
 from ..firewall import Firewall
 from ..kernel.api import Kernel
-from ..model import Container
+from ..model import Container, Endpoint
 from ..portmap import PortMapping
+from .core import log
 from .state import State
 
 _SOCK_TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
@@ -65,9 +74,10 @@ class PortPublisher:
         self._probe = probe
 
     def published(self, exclude: str | None = None) -> list[PortMapping]:
-        """Every mapping held by a running container."""
+        """Every mapping held by a running container (or one being started, its runtime call unlocked)."""
         return [PortMapping.from_dict(d) for c in self.state.containers.values()
                 if c.running and c.id != exclude for d in c.state.ports] + \
+            [m for cid, ms in self.state.starting_ports.items() if cid != exclude for m in ms] + \
             [PortMapping.from_dict(d) for sb in self.state.sandboxes.values() for d in sb.ports]
 
     def check_ports(self, c: Container) -> None:
@@ -110,3 +120,58 @@ class PortPublisher:
         for m in mappings:
             if m.proto == "udp":
                 self.kernel.forget_udp_port(m.host_port, "ipv6" if ":" in m.host_ip else "ipv4")
+
+    # the gateway endpoint (libnetwork's getGatewayEndpoint) ------------------------------------
+    def gateway_endpoint(self, c: Container) -> Endpoint | None:
+        """The endpoint that gives ``c`` its external connectivity: ``eth0`` while it is there,
+        else the first endpoint on a network with a gateway (not internal), by network name."""
+        eps = list(self.state.endpoints.get(c.id, {}).values())
+        for ep in eps:
+            if ep.ifname == "eth0":
+                return ep
+        nets = self.state.networks
+        usable = [ep for ep in eps if ep.gateway and ep.network_id in nets and not nets[ep.network_id].internal]
+        return min(usable, key=lambda ep: (nets[ep.network_id].name, ep.ifname), default=None)
+
+    def follow_gateway(self, c: Container, program: bool = True) -> bool:
+        """After an endpoint left: give the gateway endpoint the default route (if the namespace has
+        none left) and the published ports (those that point at an address ``c`` no longer has).
+
+        Idempotent (a replayed disconnect calls it again); returns whether ``c.state.ports``
+        changed (the caller saves the container).  ``program`` False: the firewall is left alone
+        (at start-up, where the whole ruleset is rewritten from the records afterwards).
+        """
+        if not c.running or c.mode != "bridge" or not c.state.netns:
+            return False
+        gw = self.gateway_endpoint(c)
+        if gw is not None and gw.gateway:
+            inside = self.kernel.get(c.state.netns)
+            if inside.default_route() is None:       # it went with the old gateway endpoint's interface
+                inside.replace_default_route(IPv4Address(gw.gateway), inside.index(gw.ifname))
+                if gw.ip6 and gw.gateway6:
+                    try:
+                        inside.add_default_route(ip_address(gw.gateway6))
+                    except CoveError as exc:          # an IPv6 default route of someone else's: kept
+                        log.warning("container %s: IPv6 default route via %s: %s", c.name, gw.gateway6, exc)
+        held = {a for ep in self.state.endpoints.get(c.id, {}).values() for a in (ep.ip, ep.ip6) if a}
+        old = [PortMapping.from_dict(d) for d in c.state.ports]
+        stale = [m for m in old if m.container_ip not in held]
+        if not stale:
+            return False
+        moved: list[PortMapping] = []
+        if gw is not None:
+            for m in stale:
+                ip = gw.ip6 if ":" in m.container_ip else gw.ip
+                if ip:
+                    moved.append(replace(m, container_ip=ip))
+        keep = [m for m in old if m not in stale]
+        if program:
+            self.unpublish(stale)
+            try:
+                self.firewall.add_ports(moved)
+            except CoveError as exc:
+                log.warning("container %s: its published ports could not follow its gateway endpoint: %s",
+                            c.name, exc)
+                moved = []
+        c.state.ports = [m.to_dict() for m in keep + moved]
+        return True

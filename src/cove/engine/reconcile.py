@@ -203,8 +203,11 @@ class Reconciler:
             return
         if net_id in self.endpoints.get(cid, {}):
             self.nets.detach(c, net_id, c.state.netns or None)
-        if net_id in c.networks:
-            del c.networks[net_id]
+        moved = False
+        if c.running and self.runtime.is_alive(self.cfg.container_state_dir(cid)):
+            moved = self.ports.follow_gateway(c, program=False)   # restore_firewall programs them
+        if net_id in c.networks or moved:
+            c.networks.pop(net_id, None)
             self.state.save_container(c)
 
     def _undo_network_create(self, net: Network) -> None:

@@ -79,12 +79,12 @@ class Restarter:
                 return
             self.attempts[cid] = self.attempts.get(cid, 0) + 1
             c.restart_count += 1
-            try:
-                self.start(cid)
-            except CoveError as exc:
-                log.warning("container %s: restart by policy failed: %s", c.name, exc)
-            except Exception:  # noqa: BLE001 - a timer thread must not die silently
-                log.exception("container %s: restart by policy failed", c.name)
+        try:
+            self.start(cid)              # not under the lock: the runtime's start runs without it
+        except CoveError as exc:
+            log.warning("container %s: restart by policy failed: %s", c.name, exc)
+        except Exception:  # noqa: BLE001 - a timer thread must not die silently
+            log.exception("container %s: restart by policy failed", c.name)
 
     def on_daemon_start(self) -> None:
         """Exited containers under ``always`` (even one the user stopped, as dockerd) and

@@ -4,13 +4,21 @@ Every service is built from one :class:`State` and the outside parts it needs
 (passed in, never found through ``self``): :class:`cove.engine.ports.PortPublisher`
 (firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
 driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
-from validation to the store write; waiting happens on ``changed``.
+from validation to the store write; waiting happens on ``changed``.  The slow
+runtime calls (``runc`` start, stop, kill, delete) run without the lock, so
+requests about other containers go on meanwhile; an operation on one container
+(start, stop, kill, rm, connect, disconnect) first marks it busy
+(:meth:`State.occupy`): another one on the same container waits for it, as
+behind dockerd's per-container lock, and after :data:`BUSY_WAIT` seconds is
+refused with 409 naming the container busy.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +34,9 @@ if TYPE_CHECKING:
     from .core import EngineConfig
 
 _T = TypeVar("_T")
+
+#: how long an operation on a container waits for another one on the same container to end
+BUSY_WAIT = 30.0
 
 
 def _by_prefix(ref: str, table: dict[str, _T], kind: str) -> _T:
@@ -58,6 +69,10 @@ class State:
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     events: EventBus = field(default_factory=EventBus)
     started: float = field(default_factory=time.time)
+    #: container id -> (operation, thread, depth): an operation on it is in progress (:meth:`occupy`)
+    busy: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    #: container id -> the host ports a start in progress has published (not yet in its state)
+    starting_ports: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
@@ -79,6 +94,48 @@ class State:
         for e in self.store.list("sandboxes/"):
             sb = Sandbox.from_dict(e.value)
             self.sandboxes[sb.id] = sb
+
+    # one operation per container at a time ---------------------------------------------
+    def claim(self, ref: str, op: str, wait: float | None = None) -> Container:
+        """Mark the container ``ref`` busy with ``op`` and return it.  Another operation on it in
+        progress: wait up to ``wait`` (:data:`BUSY_WAIT`) seconds for its end, then 409 naming the
+        container busy.  Re-entrant in one thread (``restart`` is a stop and a start)."""
+        with self.lock:
+            c = self.find_container(ref)
+            me = threading.get_ident()
+
+            def free() -> bool:
+                cur = self.busy.get(c.id)
+                return cur is None or cur[1] == me
+
+            if not self.changed.wait_for(free, BUSY_WAIT if wait is None else wait):
+                raise Conflict(f"container {c.name} is busy: a {self.busy[c.id][0]} of it is in progress, "
+                               "try again when it is done")
+            if self.containers.get(c.id) is not c:
+                raise NotFound(f"No such container: {ref}")        # removed while this one waited
+            first, _, depth = self.busy.get(c.id, (op, me, 0))
+            self.busy[c.id] = (first, me, depth + 1)
+            return c
+
+    def release(self, c: Container) -> None:
+        with self.lock:
+            cur = self.busy.get(c.id)
+            if cur is None:
+                return
+            if cur[2] > 1:
+                self.busy[c.id] = (cur[0], cur[1], cur[2] - 1)
+            else:
+                del self.busy[c.id]
+                self.changed.notify_all()
+
+    @contextmanager
+    def occupy(self, ref: str, op: str) -> Iterator[Container]:
+        """``with state.occupy(ref, "start") as c:`` -- :meth:`claim`, then :meth:`release` at the end."""
+        c = self.claim(ref, op)
+        try:
+            yield c
+        finally:
+            self.release(c)
 
     # events (published where an action completes) ------------------------------------
     def container_event(self, c: Container, action: str, **extra: object) -> None:

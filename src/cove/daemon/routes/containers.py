@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from ... import pipework
 from ...errors import InvalidArgument, NotFound, NotImplementedByCove
@@ -21,33 +22,38 @@ from ...runtime.streams import close_write, frame, pump_to_fifo
 from .. import schema, wire
 from ..listfilters import ContainerRow, select_containers
 from ..http import Handler, Request, Response
-from ._common import _filters, _size
+from ._common import _filters, _size, read_view
 
 
 def containers_list(engine: Backend, req: Request) -> Response:
     f = _filters(req)
     limit = wire.query_int(req, "limit", -1, 2**31 - 1) or 0
-    with engine.lock:
-        cs = sorted(engine.containers.values(), key=lambda c: c.created, reverse=True)
-        rows = [ContainerRow(schema.container_summary(engine, c), c.state.exit_code,
-                             not c.state.started_at.startswith("0001"),
-                             health=(c.state.health.get("Status") or "none") if c.running else "none",
-                             volumes=tuple(x for m in c.host_config.mounts for x in (m["Source"], m["Target"])))
-                for c in cs]
-        ids = [c.id for c in cs]
+    return Response.json(read_view(engine, lambda: _list_containers(engine, req, f, limit)))
 
-        def index_of(ref: str) -> int:
-            return ids.index(engine.find_container(ref).id)
 
-        def image_id_of(ref: str) -> str | None:
-            try:
-                return engine.images.get(ref).id
-            except NotFound:
-                return None
+def _list_containers(engine: Backend, req: Request, f: dict[str, list[str]], limit: int) -> list[dict[str, Any]]:
+    cs = sorted(list(engine.containers.values()), key=lambda c: c.created, reverse=True)
+    rows = [ContainerRow(schema.container_summary(engine, c), c.state.exit_code,
+                         not c.state.started_at.startswith("0001"),
+                         health=(c.state.health.get("Status") or "none") if c.running else "none",
+                         volumes=tuple(x for m in c.host_config.mounts for x in (m["Source"], m["Target"])))
+            for c in cs]
+    ids = [c.id for c in cs]
 
-        out = select_containers(rows, f, all_=req.flag("all"), limit=limit, index_of=index_of,
-                                image_id_of=image_id_of)
-    return Response.json(out)
+    def index_of(ref: str) -> int:
+        cid = engine.find_container(ref).id
+        if cid not in ids:
+            raise KeyError(cid)        # created after the list was taken: read again (cove.daemon.routes._common)
+        return ids.index(cid)
+
+    def image_id_of(ref: str) -> str | None:
+        try:
+            return engine.images.get(ref).id
+        except NotFound:
+            return None
+
+    return select_containers(rows, f, all_=req.flag("all"), limit=limit, index_of=index_of,
+                             image_id_of=image_id_of)
 
 
 def container_create(engine: Backend, req: Request) -> Response:
@@ -57,8 +63,7 @@ def container_create(engine: Backend, req: Request) -> Response:
 
 
 def container_inspect(engine: Backend, req: Request, ref: str) -> Response:
-    with engine.lock:
-        return Response.json(schema.container_json(engine, engine.find_container(ref)))
+    return Response.json(read_view(engine, lambda: schema.container_json(engine, engine.find_container(ref))))
 
 
 def container_start(engine: Backend, req: Request, ref: str) -> Response:

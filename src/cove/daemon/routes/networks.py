@@ -13,21 +13,20 @@ from ...model import PREDEFINED, Network, epoch_of
 from .. import schema, wire
 from ..listfilters import NetworkRow, select_networks
 from ..http import Handler, Request, Response
-from ._common import _filters
+from ._common import _filters, read_view
 
 
 def networks_list(engine: Backend, req: Request) -> Response:
     f = _filters(req)
-    with engine.lock:
-        rows = [NetworkRow(schema.network_json(engine, net, detail=False), net.name in PREDEFINED,
-                           bool(engine.endpoints_on(net.id))) for net in engine.networks.values()]
+    rows = read_view(engine, lambda: [NetworkRow(schema.network_json(engine, net, detail=False), net.name in PREDEFINED,
+                                                 bool(engine.endpoints_on(net.id)))
+                                      for net in list(engine.networks.values())])
     out = select_networks(rows, f)
     return Response.json(sorted(out, key=lambda n: n["Name"]))
 
 
 def network_inspect(engine: Backend, req: Request, ref: str) -> Response:
-    with engine.lock:
-        return Response.json(schema.network_json(engine, engine.find_network(ref)))
+    return Response.json(read_view(engine, lambda: schema.network_json(engine, engine.find_network(ref))))
 
 
 def network_create(engine: Backend, req: Request) -> Response:
