@@ -134,10 +134,69 @@ def _inspect(names: list[str]) -> int:
         else:
             sys.stderr.write(f"Error: No such object: {name}\n")
             failed = True
-    import json
-
-    print(json.dumps(found, indent=4, ensure_ascii=False))     # cove.cli.format.dump_json
+    print(pretty_json(found))     # cove.cli.format.dump_json
     return 1 if failed else 0
+
+
+class _Unusual(Exception):
+    """A value :func:`pretty_json` leaves to ``json``."""
+
+
+def pretty_json(value: Any) -> str:
+    """``json.dumps(value, indent=4, ensure_ascii=False)`` without importing ``json`` (and its
+    ``re``, ``enum``: ~8 ms of a CLI run) for what API replies hold: dicts with str keys,
+    lists, str, int, float, bool, None.  Anything else goes to ``json`` itself."""
+    from _json import encode_basestring
+
+    out: list[str] = []
+
+    def emit(v: Any, pad: str) -> None:
+        if isinstance(v, str):
+            out.append(encode_basestring(v))
+        elif v is None:
+            out.append("null")
+        elif v is True:
+            out.append("true")
+        elif v is False:
+            out.append("false")
+        elif isinstance(v, int):
+            out.append(int.__repr__(v))
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise _Unusual
+            out.append(float.__repr__(v))
+        elif isinstance(v, (list, tuple)):
+            if not v:
+                out.append("[]")
+                return
+            inner = pad + "    "
+            out.append("[")
+            for i, item in enumerate(v):
+                out.append(("\n" if i == 0 else ",\n") + inner)
+                emit(item, inner)
+            out.append("\n" + pad + "]")
+        elif isinstance(v, dict):
+            if not v:
+                out.append("{}")
+                return
+            inner = pad + "    "
+            out.append("{")
+            for i, (key, item) in enumerate(v.items()):
+                if not isinstance(key, str):
+                    raise _Unusual
+                out.append(("\n" if i == 0 else ",\n") + inner + encode_basestring(key) + ": ")
+                emit(item, inner)
+            out.append("\n" + pad + "}")
+        else:
+            raise _Unusual
+
+    try:
+        emit(value, "")
+    except (_Unusual, RecursionError):
+        import json
+
+        return json.dumps(value, indent=4, ensure_ascii=False)
+    return "".join(out)
 
 
 def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:

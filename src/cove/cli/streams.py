@@ -14,25 +14,28 @@ import io
 import os
 import struct
 import sys
-import threading
-from typing import IO, Any, Protocol
-from collections.abc import Callable, Iterator
+
+TYPE_CHECKING = False   # typing, collections and threading stay unimported on the CLI's fast path (exec)
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Iterator
+    from typing import IO, Any, Protocol
+
+    class Connection(Protocol):
+        """What the streaming code needs from a hijacked connection."""
+
+        def read(self, size: int = 65536) -> bytes: ...
+
+        def write(self, data: bytes) -> None: ...
+
+        def close_write(self) -> None: ...
+
+        def abort(self) -> None: ...
+
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _HEADER = struct.Struct(">BxxxL")
-
-
-class Connection(Protocol):
-    """What the streaming code needs from a hijacked connection."""
-
-    def read(self, size: int = 65536) -> bytes: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def close_write(self) -> None: ...
-
-    def abort(self) -> None: ...
 
 
 def encode_frame(stream: int, payload: bytes) -> bytes:
@@ -174,6 +177,8 @@ def run_session(conn: Connection, *, tty: bool, interactive: bool) -> bool:
     With ``interactive`` the local stdin is copied to the daemon (and the write side
     closed at its EOF).  Returns True when the user detached with ctrl-p ctrl-q.
     """
+    import threading
+
     detached = threading.Event()
     fd = stdin_fd() if interactive and tty else None
     with RawTerminal(fd):
