@@ -50,18 +50,19 @@ PS_LIST = [
 ]
 
 
-def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False) -> tuple[int, str, str, list[str]]:
+def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
+                 no_site: bool = False) -> tuple[int, str, str, list[str]]:
     """Run the fast entry point in a fresh interpreter; also report which heavy modules it loaded."""
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
             "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
             " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers', 'socket', 'json', 're',"
-            " 'enum', 'collections', 'threading')"
+            " 'enum', 'collections', 'threading'" + (", 'os'" if no_site else "") + ")"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
     if autostart:
         del env["COVE_NO_AUTOSTART"]
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, timeout=30, check=False)
+    done = subprocess.run([sys.executable, *(["-S"] if no_site else []), "-c", code, *args], capture_output=True,
+                          text=True, env=env, timeout=30, check=False)
     *out, heavy = done.stdout.splitlines()
     return done.returncode, "".join(line + "\n" for line in out), done.stderr, [heavy]
 
@@ -233,9 +234,10 @@ def test_fast_path_imports_neither_socket_nor_json(fake: FakeDaemon) -> None:
     """``import socket, json`` was ~13 ms of CPU of every fast command (``enum``, ``re``,
     ``selectors``, ``collections``); the client uses ``_socket`` and ``_json`` directly.
     Seen failing (``['socket', 're', 'enum', 'collections', 'json']`` loaded) with the
-    client's ``import socket, json`` put back."""
+    client's ``import socket, json`` put back; ``os`` (~1.5 ms under ``-S``, the launcher's
+    flag) seen loaded with fast.py's ``import os`` put back."""
     for args in (("network", "create", "fastnet"), ("ps",), ("inspect", "net1"), ("exec", "web", "true")):
-        rc, _out, err, heavy = fast_process(fake, *args)
+        rc, _out, err, heavy = fast_process(fake, *args, no_site=True)     # as the installed launcher
         loaded = set(ast.literal_eval(heavy[0].removeprefix("HEAVY ")))
         assert rc in (0, 1, 7) and "Traceback" not in err, (args, err)     # exec: 7, inspect: not found
-        assert loaded & {"socket", "json", "re", "enum", "collections", "threading"} == set(), (args, heavy)
+        assert loaded & {"socket", "json", "re", "enum", "collections", "threading", "os"} == set(), (args, heavy)

@@ -11,11 +11,10 @@ stopping the container.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import sys
 
-TYPE_CHECKING = False   # typing, collections and threading stay unimported on the CLI's fast path (exec)
+TYPE_CHECKING = False   # typing, collections, threading, os stay unimported on the CLI's fast path (exec)
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterator
@@ -98,6 +97,8 @@ def copy_output(
 
 def iter_input(source: IO[bytes]) -> Iterator[bytes]:
     """Chunks from ``source`` as soon as they are available, until EOF."""
+    import os
+
     try:
         fd: int | None = source.fileno()
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -128,6 +129,8 @@ class RawTerminal:
         self._saved: list[Any] | None = None
 
     def __enter__(self) -> RawTerminal:
+        import os
+
         if self._fd is not None and os.isatty(self._fd):
             import termios
             import tty
@@ -161,6 +164,8 @@ def binary_stream(name: str) -> IO[bytes]:
 
 def terminal_size() -> tuple[int, int] | None:
     """``(rows, columns)`` of the terminal on stdout, or None without one."""
+    import os
+
     try:
         fd = sys.stdout.fileno()
         if not os.isatty(fd):
