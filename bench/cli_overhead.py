@@ -34,7 +34,7 @@ from collections.abc import Callable
 from cove.cli.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
-COVE = str(ROOT / ".venv" / "bin" / "cove")
+COVE = str(ROOT / ".venv" / "bin" / "cove") if (ROOT / ".venv").exists() else str(Path(sys.executable).parent / "cove")
 ENTRIES = {"cove script": [COVE],
            "click": [sys.executable, "-c", "import sys; from cove.cli.main import main; sys.exit(main())"]}
 RUN_BODY = {"Hostname": "", "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,

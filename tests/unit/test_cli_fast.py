@@ -50,18 +50,20 @@ PS_LIST = [
 ]
 
 
-def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False) -> tuple[int, str, str, list[str]]:
+def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
+                 no_site: bool = False) -> tuple[int, str, str, list[str]]:
     """Run the fast entry point in a fresh interpreter; also report which heavy modules it loaded."""
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
             "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
-            " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers')"
+            " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers', 'socket', 'json', 're',"
+            " 'enum', 'collections', 'threading'" + (", 'os'" if no_site else "") + ")"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
     if autostart:
         del env["COVE_NO_AUTOSTART"]
         env["COVE_AUTOSTART"] = "1"
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=env, timeout=30, check=False)
+    done = subprocess.run([sys.executable, *(["-S"] if no_site else []), "-c", code, *args], capture_output=True,
+                          text=True, env=env, timeout=30, check=False)
     *out, heavy = done.stdout.splitlines()
     return done.returncode, "".join(line + "\n" for line in out), done.stderr, [heavy]
 
@@ -99,10 +101,10 @@ def test_fast_path_matches_click_and_imports_no_click(
     assert sent == [(r.method, r.path, r.json) for r in fake.requests]
     assert queries == [r.query for r in fake.requests]
     assert sent, "nothing was sent"
-    # exec copies through cove.cli.streams, whose Protocol needs typing
-    allowed = {"typing", "contextlib"} if args[0] == "exec" else set()     # typing imports contextlib
-    if err:
-        allowed |= {"click", "cove.cli.main", "contextlib", "typing"}    # report_error
+    allowed: set[str] = set()
+    if err:     # report_error: click and what it imports
+        allowed |= {"click", "cove.cli.main", "contextlib", "typing", "re", "enum", "collections", "threading",
+                    "socket", "json"}
     assert set(ast.literal_eval(heavy[0].removeprefix("HEAVY "))) <= allowed, heavy
 
 
@@ -188,3 +190,55 @@ def test_autostart_hook_imports_click_only_when_no_daemon_answers(fake: FakeDaem
     """With autostart allowed (what users at a terminal run) a daemon that answers costs no click import."""
     rc, out, _err, heavy = fast_process(fake, "network", "create", "fastnet", autostart=True)
     assert (rc, out, heavy) == (0, "n" * 64 + "\n", ["HEAVY []"])
+
+
+ODD_JSON = [
+    {"Id": "c1" * 32, "Env": ["A=é", "B=\u2028\ud7ff"], "n": [0, -1, 10 ** 30, 2.5, -0.0, 1e100], "t": True,
+     "f": False, "z": None, "e": {}, "l": [], "nested": {"a": [{"b": [[]]}]}, "tab\t": "quote\"back\\slash\n"},
+    [], {}, "", 0, 1.5, None, [{"x": (1, 2)}],
+]
+
+
+@pytest.mark.parametrize("value", ODD_JSON)
+def test_client_json_is_the_json_modules(value: object) -> None:
+    """The fast path's client encodes and decodes JSON with the C modules alone, byte for byte
+    what ``json.dumps``/``json.loads`` (and ``json.dumps(indent=4, ensure_ascii=False)``, the
+    inspect output) give."""
+    import json
+
+    from cove.cli.client import decode_body, dumps, loads
+    from cove.cli.fast import pretty_json
+
+    assert dumps(value) == json.dumps(value)
+    assert pretty_json(value) == json.dumps(value, indent=4, ensure_ascii=False)
+    raw = json.dumps(value).encode()
+    assert loads(raw) == json.loads(raw)
+    assert loads(b" \n" + json.dumps(value, ensure_ascii=False).encode() + b"\r\n") == json.loads(raw)
+    assert decode_body(b"\xef\xbb\xbf" + raw) == json.loads(b"\xef\xbb\xbf" + raw)
+
+
+@pytest.mark.parametrize("raw", [b"{bad", b"[] x", b"[1,]", b'{"a": 1', b'"\\x"', b"\x00\x00"])
+def test_client_json_refuses_what_json_refuses(raw: bytes) -> None:
+    import json
+
+    from cove.cli.client import decode_body, loads
+
+    with pytest.raises(json.JSONDecodeError) as mine:
+        loads(raw)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(raw)
+    assert str(mine.value) == str(theirs.value)
+    assert decode_body(raw) == raw.decode("utf-8", "replace")
+
+
+def test_fast_path_imports_neither_socket_nor_json(fake: FakeDaemon) -> None:
+    """``import socket, json`` was ~13 ms of CPU of every fast command (``enum``, ``re``,
+    ``selectors``, ``collections``); the client uses ``_socket`` and ``_json`` directly.
+    Seen failing (``['socket', 're', 'enum', 'collections', 'json']`` loaded) with the
+    client's ``import socket, json`` put back; ``os`` (~1.5 ms under ``-S``, the launcher's
+    flag) seen loaded with fast.py's ``import os`` put back."""
+    for args in (("network", "create", "fastnet"), ("ps",), ("inspect", "net1"), ("exec", "web", "true")):
+        rc, _out, err, heavy = fast_process(fake, *args, no_site=True)     # as the installed launcher
+        loaded = set(ast.literal_eval(heavy[0].removeprefix("HEAVY ")))
+        assert rc in (0, 1, 7) and "Traceback" not in err, (args, err)     # exec: 7, inspect: not found
+        assert loaded & {"socket", "json", "re", "enum", "collections", "threading", "os"} == set(), (args, heavy)

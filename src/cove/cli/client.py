@@ -1,7 +1,14 @@
 """A tiny Docker Engine API client for cove's CLI, over a unix socket.
 
-Only the standard library is used (``socket``, ``json``), so the CLI installs nothing
-extra; the HTTP/1.1 it needs (a request, a response head, a body by Content-Length,
+Only the standard library is used, so the CLI installs nothing extra; and of it only the
+C modules ``_socket`` and ``_json`` (``import socket, json`` costs ~13 ms of CPU at each CLI
+start here: ``enum``, ``re``, ``selectors``; ``python -X importtime``): a socket's
+buffered reader is an :class:`io.BufferedReader` over :class:`_SocketIO`, and JSON is
+encoded and decoded by :func:`dumps` and :func:`loads`, which drive the same C encoder and
+scanner as ``json.dumps``/``json.loads`` with their default settings (byte-identical;
+``json`` itself is imported only to raise its error for a malformed body, or for the
+rare input the C scanner is not given: a BOM, UTF-16/32).  ``socket`` is imported for
+``tcp://`` hosts only. the HTTP/1.1 it needs (a request, a response head, a body by Content-Length,
 chunks or EOF) is written here rather than taken from ``http.client``, whose imports
 (``email``, ``ssl``) cost more start-up time than all of click.  The client speaks un-versioned API paths
 (``/containers/json``), turns ``{"message": ...}`` error bodies into
@@ -20,14 +27,12 @@ how to start one.  The CLI imports this module lazily.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
+import _socket
+import io
 import sys
 import time
-from collections.abc import Callable, Mapping
-
 from cove import __version__
+from cove.cli.environ import env
 from cove.errors import CoveError, Unavailable, field_error
 
 DEFAULT_HOST = "unix:///run/cove/cove.sock"
@@ -37,11 +42,14 @@ AUTOSTART_TIMEOUT = 10.0
 _RETRY_INTERVAL = 0.05
 _MAX_HEADER_BYTES = 1 << 20
 
-TYPE_CHECKING = False     # typing, contextlib, urllib.parse stay unimported: see Endpoint, segment
+TYPE_CHECKING = False     # typing, contextlib, urllib.parse, collections stay unimported: see Endpoint, segment
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import IO, Any
 
-Query = Mapping[str, "Any"]
+    from _json import make_scanner
+
+    Query = Mapping[str, Any]
 
 
 class APIError(CoveError):
@@ -100,18 +108,42 @@ class Endpoint:
     def url(self) -> str:
         return f"{self.scheme}://{self.address}"
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         """Open a connected stream socket (raises the OSError of a failed connect)."""
         if self.scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.connect(self.address)
             except BaseException:
                 sock.close()
                 raise
             return sock
+        import socket
+
         host, _, port = self.address.rpartition(":")
         return socket.create_connection((host.strip("[]"), int(port)))
+
+
+class _SocketIO(io.RawIOBase):
+    """The raw stream under :func:`buffered_reader` (what ``socket.makefile`` builds, without ``socket``).
+
+    Closing it leaves the socket open: its owner closes that.
+    """
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
+def buffered_reader(sock: _socket.socket) -> io.BufferedReader:
+    """A buffered binary reader of ``sock`` (``sock.makefile("rb")``)."""
+    return io.BufferedReader(_SocketIO(sock))
 
 
 class Spawned:
@@ -128,7 +160,8 @@ class Spawned:
         return f"Spawned(pid={self.pid!r}, log_path={self.log_path!r})"
 
 
-AutostartHook = Callable[[Endpoint], "Spawned | None"]
+if TYPE_CHECKING:
+    AutostartHook = Callable[[Endpoint], Spawned | None]
 
 START_HINT = "start one with `cove daemon &`, or set COVE_AUTOSTART=1 to let the CLI start it"
 START_HINT_REFUSED = "start one with `cove daemon &` (COVE_NO_AUTOSTART=1 keeps the CLI from starting one)"
@@ -162,15 +195,17 @@ def autostart_allowed(environ: Mapping[str, str] | None = None, tty: bool | None
     neither                       no          no
     ============================  ==========  =========
 
-    ``tty`` is :func:`interactive` unless given; ``environ`` is ``os.environ`` unless given.
+    ``tty`` is :func:`interactive` unless given; ``environ`` is the process's (:func:`env`)
+    unless given.
     """
-    env = os.environ if environ is None else environ
-    if env.get("COVE_NO_AUTOSTART") == "1":
+    get = env if environ is None else environ.get
+    if get("COVE_NO_AUTOSTART") == "1":
         return False
-    wanted = env.get("COVE_AUTOSTART")
+    wanted = get("COVE_AUTOSTART")
     if wanted in ("0", "1"):
         return wanted == "1"
     return interactive() if tty is None else tty
+
 
 
 class HTTPError(OSError):
@@ -274,7 +309,7 @@ class _Body:
 class Response:
     """An HTTP response whose body has not been read yet (close it when done)."""
 
-    def __init__(self, sock: socket.socket, reader: IO[bytes], status: int, reason: str,
+    def __init__(self, sock: _socket.socket, reader: IO[bytes], status: int, reason: str,
                  headers: Headers, body: _Body) -> None:
         self._sock = sock
         self._reader = reader
@@ -310,7 +345,7 @@ class Response:
 class Hijacked:
     """A connection the daemon upgraded to a raw two-way stream (attach, exec)."""
 
-    def __init__(self, sock: socket.socket, reader: IO[bytes]) -> None:
+    def __init__(self, sock: _socket.socket, reader: IO[bytes]) -> None:
         self._sock = sock
         self._reader = reader
 
@@ -328,14 +363,14 @@ class Hijacked:
     def close_write(self) -> None:
         """Tell the daemon our input ended (half-close), as docker does on stdin EOF."""
         try:
-            self._sock.shutdown(socket.SHUT_WR)
+            self._sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
     def abort(self) -> None:
         """Stop both directions now; a blocked :meth:`read` then returns b""."""
         try:
-            self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -353,10 +388,10 @@ class Hijacked:
 class Pending:
     """A request that was sent and whose response has not been read yet."""
 
-    def __init__(self, client: Client, sock: socket.socket, method: str, path: str) -> None:
+    def __init__(self, client: Client, sock: _socket.socket, method: str, path: str) -> None:
         self._client = client
         self._sock = sock
-        self._reader = sock.makefile("rb")
+        self._reader = buffered_reader(sock)
         self._method = method
         self._what = f"{method} {path}"
 
@@ -406,7 +441,7 @@ class _Failures:
             ) from exc
 
 
-def _send(sock: socket.socket, method: str, path: str, headers: dict[str, str], data: Any) -> None:
+def _send(sock: _socket.socket, method: str, path: str, headers: dict[str, str], data: Any) -> None:
     """Write one request; a file body is streamed (chunked unless a Content-Length is given)."""
     lower = {k.lower() for k in headers}
     chunked = False
@@ -458,7 +493,7 @@ class Client:
 
     # -- connecting ---------------------------------------------------------------
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         """Connect to the daemon, starting one first if allowed and needed."""
         try:
             return self._connect_once()
@@ -490,7 +525,7 @@ class Client:
                 )
             time.sleep(_RETRY_INTERVAL)
 
-    def _connect_once(self) -> socket.socket:
+    def _connect_once(self) -> _socket.socket:
         try:
             sock = self.endpoint.connect()
         except PermissionError as exc:
@@ -555,7 +590,7 @@ class Client:
             if isinstance(body, (bytes, bytearray)) or hasattr(body, "read"):
                 data = body
             else:
-                data = json.dumps(body).encode()
+                data = dumps(body).encode()
                 all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
         all_headers["Connection"] = "close"
@@ -588,7 +623,7 @@ class Client:
         The daemon answers ``101 UPGRADED`` (or ``200 OK``, as old daemons do) and then
         the connection carries the container's streams both ways.
         """
-        payload = b"" if body is None else json.dumps(body).encode()
+        payload = b"" if body is None else dumps(body).encode()
         head = (
             f"{method} {target(path, query)} HTTP/1.1\r\n"
             f"Host: cove\r\nUser-Agent: {USER_AGENT}\r\n"
@@ -597,7 +632,7 @@ class Client:
             f"Content-Length: {len(payload)}\r\n\r\n"
         )
         sock = self.connect()
-        reader = sock.makefile("rb")
+        reader = buffered_reader(sock)
         try:
             sock.sendall(head.encode("latin-1") + payload)
             status, reason, headers = _read_head(reader)
@@ -623,7 +658,7 @@ def cli_client(host: str, hook: AutostartHook) -> Client:
     its "no daemon" error says how to start one (both ``cove`` entry points use this)."""
     if autostart_allowed():
         return Client(host, autostart=hook)
-    refused = os.environ.get("COVE_NO_AUTOSTART") == "1"
+    refused = env("COVE_NO_AUTOSTART") == "1"
     return Client(host, hint=START_HINT_REFUSED if refused else START_HINT)
 
 
@@ -679,9 +714,67 @@ def decode_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def _not_serializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value)`` (default settings), by the C encoder alone."""
+    from _json import encode_basestring_ascii, make_encoder
+
+    encode = make_encoder({}, _not_serializable, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return "".join(encode(value, 0))
+
+
+class _ScanContext:
+    """The settings ``json.JSONDecoder()`` hands its C scanner (``json.loads``'s defaults)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo: dict[str, str] = {}
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return float(name.lower().replace("infinity", "inf"))   # NaN, Infinity, -Infinity
+
+
+_scanner: list[make_scanner] = []
+_JSON_SPACE = " \t\n\r"
+
+
+def loads(raw: bytes | str) -> Any:
+    """``json.loads(raw)``, by the C scanner alone; malformed input raises json's
+    ``JSONDecodeError`` (a ``ValueError``), as ``json.loads`` does."""
+    if isinstance(raw, (bytes, bytearray)):
+        if raw[:3] == b"\xef\xbb\xbf" or b"\0" in raw[:4]:
+            import json                     # a BOM, UTF-16 or UTF-32: json's detection
+
+            return json.loads(raw)
+        text = bytes(raw).decode("utf-8", "surrogatepass")
+    else:
+        text = raw
+    if not _scanner:
+        from _json import make_scanner
+
+        _scanner.append(make_scanner(_ScanContext()))  # type: ignore[arg-type]  # typeshed: "a scanner"
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _scanner[0](text, start)
+    except StopIteration:
+        end = -1
+    if end < 0 or text[end:].strip(_JSON_SPACE):
+        import json
+
+        return json.loads(text)             # raises its JSONDecodeError
+    return value
 
 
 def error_message(raw: bytes, status: int, reason: str = "") -> str:

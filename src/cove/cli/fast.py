@@ -16,8 +16,11 @@ commands' own (``tests/unit/test_cli_fast.py`` runs both on the same argv).
 
 Why: click and :mod:`cove.cli.main` cost ~30 ms of imports on this machine (``python -X
 importtime``), more than the daemon's work for most of these commands.  This module imports
-nothing at load time; :mod:`cove.cli.client` needs ``socket`` and ``json`` only (``typing``,
-``contextlib``, ``urllib.parse`` were left out of it for the same reason), and the
+nothing at load time; :mod:`cove.cli.client` needs the C modules ``_socket`` and ``_json``
+only (``socket``, ``json``, ``typing``, ``contextlib``, ``urllib.parse``, ``collections``
+were left out of it for the same reason: ``import socket, json`` alone was ~13 ms of CPU, a
+fast command's imports went from ~14 ms to ~4 ms of ``python -X importtime``; ``inspect``
+prints with :func:`pretty_json`, not ``json``), and the
 installed ``cove`` launcher (``scripts/install.sh``) runs Python with ``-S``: the ``site``
 module and the venv's ``.pth`` files are loaded only when the click CLI is needed.
 Errors are reported by ``cove.cli.main.report_error`` (click is imported then only).
@@ -25,8 +28,9 @@ Errors are reported by ``cove.cli.main.report_error`` (click is imported then on
 
 from __future__ import annotations
 
-import os
 import sys
+
+from cove.cli.environ import env as _env
 
 TYPE_CHECKING = False      # typing is not imported at run time: it is a third of a fast run
 if TYPE_CHECKING:
@@ -48,7 +52,7 @@ def _client() -> Client:
     """The click CLI's client too (:func:`cove.cli.client.cli_client`: autostart only when allowed)."""
     from cove.cli.client import DEFAULT_HOST, cli_client
 
-    host = os.environ.get("COVE_HOST") or DEFAULT_HOST
+    host = _env("COVE_HOST") or DEFAULT_HOST
 
     def autostart(endpoint: Any) -> Any:
         _full_path()
@@ -133,10 +137,69 @@ def _inspect(names: list[str]) -> int:
         else:
             sys.stderr.write(f"Error: No such object: {name}\n")
             failed = True
-    import json
-
-    print(json.dumps(found, indent=4, ensure_ascii=False))     # cove.cli.format.dump_json
+    print(pretty_json(found))     # cove.cli.format.dump_json
     return 1 if failed else 0
+
+
+class _Unusual(Exception):
+    """A value :func:`pretty_json` leaves to ``json``."""
+
+
+def pretty_json(value: Any) -> str:
+    """``json.dumps(value, indent=4, ensure_ascii=False)`` without importing ``json`` (and its
+    ``re``, ``enum``: ~8 ms of a CLI run) for what API replies hold: dicts with str keys,
+    lists, str, int, float, bool, None.  Anything else goes to ``json`` itself."""
+    from _json import encode_basestring
+
+    out: list[str] = []
+
+    def emit(v: Any, pad: str) -> None:
+        if isinstance(v, str):
+            out.append(encode_basestring(v))
+        elif v is None:
+            out.append("null")
+        elif v is True:
+            out.append("true")
+        elif v is False:
+            out.append("false")
+        elif isinstance(v, int):
+            out.append(int.__repr__(v))
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise _Unusual
+            out.append(float.__repr__(v))
+        elif isinstance(v, (list, tuple)):
+            if not v:
+                out.append("[]")
+                return
+            inner = pad + "    "
+            out.append("[")
+            for i, item in enumerate(v):
+                out.append(("\n" if i == 0 else ",\n") + inner)
+                emit(item, inner)
+            out.append("\n" + pad + "]")
+        elif isinstance(v, dict):
+            if not v:
+                out.append("{}")
+                return
+            inner = pad + "    "
+            out.append("{")
+            for i, (key, item) in enumerate(v.items()):
+                if not isinstance(key, str):
+                    raise _Unusual
+                out.append(("\n" if i == 0 else ",\n") + inner + encode_basestring(key) + ": ")
+                emit(item, inner)
+            out.append("\n" + pad + "}")
+        else:
+            raise _Unusual
+
+    try:
+        emit(value, "")
+    except (_Unusual, RecursionError):
+        import json
+
+        return json.dumps(value, indent=4, ensure_ascii=False)
+    return "".join(out)
 
 
 def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
@@ -292,7 +355,7 @@ def fast(argv: list[str]) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cove`` script; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if "_COVE_COMPLETE" not in os.environ:
+    if _env("_COVE_COMPLETE") is None:
         try:
             code = fast(args)
         except Exception as exc:

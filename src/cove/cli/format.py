@@ -9,11 +9,9 @@ Go's ``strconv.Quote`` after truncation to 20 characters.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-
-TYPE_CHECKING = False         # typing is not imported at run time (cove.cli.fast's start-up)
+TYPE_CHECKING = False         # typing, re, collections are not imported at load time (cove.cli.fast's start-up)
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 # click is imported only where an error is raised or a line echoed: cove.cli.fast prints
@@ -81,6 +79,8 @@ def parse_time(value: str | None) -> float | None:
     from datetime import datetime, timezone      # here: the ps table needs it only for an empty STATUS
 
     text = value.strip()
+    import re
+
     match = re.fullmatch(r"(.*?T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text)
     if not match:
         return None
@@ -223,6 +223,8 @@ def _port_group(key: str, first: int, last: int) -> str:
 
 def natural_key(text: str) -> list[Any]:
     """Sort key that orders "net2" before "net10"."""
+    import re
+
     return [(0, int(part), "") if part.isdigit() else (1, 0, part)
             for part in re.split(r"(\d+)", text) if part]
 

@@ -6,10 +6,9 @@ print the same bytes as the click command without loading click.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-TYPE_CHECKING = False         # typing is not imported at run time (start-up of cove.cli.fast)
+TYPE_CHECKING = False         # typing, collections are not imported at run time (start-up of cove.cli.fast)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 

@@ -11,28 +11,30 @@ stopping the container.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import sys
-import threading
-from typing import IO, Any, Protocol
-from collections.abc import Callable, Iterator
+
+TYPE_CHECKING = False   # typing, collections, threading, os stay unimported on the CLI's fast path (exec)
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Iterator
+    from typing import IO, Any, Protocol
+
+    class Connection(Protocol):
+        """What the streaming code needs from a hijacked connection."""
+
+        def read(self, size: int = 65536) -> bytes: ...
+
+        def write(self, data: bytes) -> None: ...
+
+        def close_write(self) -> None: ...
+
+        def abort(self) -> None: ...
+
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _HEADER = struct.Struct(">BxxxL")
-
-
-class Connection(Protocol):
-    """What the streaming code needs from a hijacked connection."""
-
-    def read(self, size: int = 65536) -> bytes: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def close_write(self) -> None: ...
-
-    def abort(self) -> None: ...
 
 
 def encode_frame(stream: int, payload: bytes) -> bytes:
@@ -95,6 +97,8 @@ def copy_output(
 
 def iter_input(source: IO[bytes]) -> Iterator[bytes]:
     """Chunks from ``source`` as soon as they are available, until EOF."""
+    import os
+
     try:
         fd: int | None = source.fileno()
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -125,6 +129,8 @@ class RawTerminal:
         self._saved: list[Any] | None = None
 
     def __enter__(self) -> RawTerminal:
+        import os
+
         if self._fd is not None and os.isatty(self._fd):
             import termios
             import tty
@@ -158,6 +164,8 @@ def binary_stream(name: str) -> IO[bytes]:
 
 def terminal_size() -> tuple[int, int] | None:
     """``(rows, columns)`` of the terminal on stdout, or None without one."""
+    import os
+
     try:
         fd = sys.stdout.fileno()
         if not os.isatty(fd):
@@ -174,6 +182,8 @@ def run_session(conn: Connection, *, tty: bool, interactive: bool) -> bool:
     With ``interactive`` the local stdin is copied to the daemon (and the write side
     closed at its EOF).  Returns True when the user detached with ctrl-p ctrl-q.
     """
+    import threading
+
     detached = threading.Event()
     fd = stdin_fd() if interactive and tty else None
     with RawTerminal(fd):
