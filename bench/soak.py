@@ -17,6 +17,11 @@ Exit status 1 when any leak, loss or failed check was seen.
 
     make soak                       # 200 kills + 10 minutes of churn
     make soak SOAK_ARGS="--kills 30 --churn-minutes 1"
+
+To see *what* grows, give the daemon the memory probe (:mod:`cove.daemon.memprobe`, passed on
+through the environment): ``COVE_TEST_MEMORY_FILE=/tmp/mem.txt COVE_TEST_MEMORY_EVERY=15`` adds a
+report every 15 s (tracemalloc's top lines and growth, objects, threads, malloc and obmalloc
+counts); ``COVE_TEST_MEMORY_FRAMES=0`` leaves tracemalloc off (its overhead doubles RSS).
 """
 
 from __future__ import annotations

@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pyroute2").setLevel(max(level, logging.INFO))
     log = logging.getLogger("cove.daemon")
     raise_fd_limit()
-    from . import memory
+    from . import memory, memprobe
+
+    memprobe.from_env()     # test-only: COVE_TEST_MEMORY_FILE (issue 14), off by default
 
     memory.limit_arenas()
     from ..engine import Engine, EngineConfig

@@ -48,6 +48,11 @@ _ADJ = ("admiring", "brave", "calm", "dazzling", "eager", "festive", "gifted", "
 _NOUN = ("albattani", "babbage", "curie", "darwin", "euler", "fermat", "galileo", "hopper", "jennings",
          "kepler", "lovelace", "meitner", "noether", "pasteur", "ritchie", "shannon", "turing", "wozniak")
 
+#: exit codes remembered for containers already removed, for a ``wait`` that was blocked when its
+#: container went (``--condition removed``, an ``--rm`` container): the most recent this many, so a
+#: long churn does not keep one per container ever run (issue 14)
+LAST_EXITS = 64
+
 
 @dataclass
 class ExecRecord:
@@ -416,7 +421,10 @@ class ContainerService:
             c.state.netns = ""
             c.state.finished_at = now_rfc3339()
             self.save_container(c)
+            self.last_exit.pop(cid, None)          # the newest last: the oldest go first
             self.last_exit[cid] = code
+            while len(self.last_exit) > LAST_EXITS:
+                del self.last_exit[next(iter(self.last_exit))]
             for failure in errors:
                 log.warning("container %s: teardown: %s", c.name, failure)
             log.info("container %s (%s) exited with %d", c.name, c.id[:12], code)
@@ -561,6 +569,8 @@ class ContainerService:
         self.runtime.abandon(self.cfg.container_state_dir(c.id))
         self.store.delete(f"containers/{c.id}")
         self.containers.pop(c.id, None)
+        for exec_id in [k for k, rec in self.execs.items() if rec.container_id == c.id]:
+            del self.execs[exec_id]           # its execs go with it, as in dockerd (issue 14: they piled up)
         self.volumes.on_remove(c, volumes)
         self.runtime.cleanup(self.cfg.container_state_dir(c.id))
         shutil.rmtree(self.cfg.container_data_dir(c.id), ignore_errors=True)

@@ -8,7 +8,15 @@ delete per matching entry.
 
 Why not the ``conntrack`` tool any more: two ``conntrack -D`` processes per released
 address made a detach cost ~58 ms (bench/README.md, run 2026-11-23-4); the fork and
-exec were most of it.  Deletion failures are logged, never raised: teardown goes on.
+exec were most of it.
+
+pyroute2 (0.9.7) opens a new asyncio event loop and transport for *each* call of a
+:class:`~pyroute2.conntrack.Conntrack` unless the socket's thread-local ``keep_event_loop``
+is set (its IPRoute sets it; Conntrack does not), and a socket kept for the daemon's life
+then grows by every call: the loop's id in ``status['eids']`` and one ECONNRESET message
+queued by the closed transport, never read (issue 14: found with the daemon's memory probe,
+:mod:`cove.daemon.memprobe`, ~600 of each in a 3-minute soak).  So :meth:`ConntrackFlows._sock`
+sets it, and the socket keeps one loop.  Deletion failures are logged, never raised: teardown goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ class ConntrackFlows:
             from pyroute2 import Conntrack
 
             sock = self._socks[family] = Conntrack(nfgen_family=family)
+            # keep one event loop and transport for the socket's life, as pyroute2's IPRoute does
+            # in its constructor (the flag is per thread: this is the kernel thread, the only user)
+            sock.asyncore.local.keep_event_loop = True
         return sock
 
     def _forget(self, family: int, **filt: Any) -> int:

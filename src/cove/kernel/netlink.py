@@ -147,6 +147,26 @@ def _route_record(m: Any) -> dict[str, Any]:
     }
 
 
+def drop_strays(ipr: IPRoute) -> int:
+    """Empty the queue where pyroute2 puts replies that no request waits for (tag 0); return how many.
+
+    pyroute2 (0.9.7) sends a ``get`` (link, route) with ``NLM_F_ACK``, returns at the answer and
+    frees the request's tag; the kernel's ACK that follows is read during the *next* request and,
+    its tag gone, queued under tag 0, which only a socket bound to multicast groups reads.  Nothing
+    here is (cove's sockets only ask), so that queue held one 36-byte ACK per lookup for the
+    socket's life: the host's socket lives as long as the daemon (issue 14, found with
+    :mod:`cove.daemon.memprobe`).  On the kernel thread, between requests.
+    """
+    queues = getattr(getattr(ipr.asyncore.local, "msg_queue", None), "queues", None)
+    queue = queues.get(0) if queues else None
+    dropped = 0
+    while queue is not None and not queue.empty():
+        queue.get_nowait()
+        queue.task_done()
+        dropped += 1
+    return dropped
+
+
 class Netlink:
     """Netlink verbs bound to one network namespace (the one its socket was made in)."""
 
@@ -161,8 +181,11 @@ class Netlink:
         """Run ``fn(ipr)`` on the kernel thread, translating netlink errors."""
 
         def work() -> T:
-            with _translate(what):
-                return fn(self._ipr)
+            try:
+                with _translate(what):
+                    return fn(self._ipr)
+            finally:
+                drop_strays(self._ipr)
 
         result = KERNEL_THREAD.call(work)
         if not what.startswith(("list ", "look up ")):      # a change: a test may die right after it
