@@ -163,8 +163,8 @@ def test_a_nested_sandbox_spares_the_processes_of_the_one_it_runs_in(pipe: Pipe)
 # A command that says when it waits, and how many ^C reached it.
 INTERRUPTIBLE = """
 import sys, time
-print("waiting", flush=True)
 try:
+    print("waiting", flush=True)      # inside the try: a ^C right after it is still caught here
     time.sleep(300)
 except KeyboardInterrupt:
     print("interrupted", flush=True)
