@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 MEMBERS = {f"e{i}": f"10.99.0.1{i}" for i in (1, 2, 3)}
 STORE_URL = "etcd://" + ",".join(f"{ip}:2379" for ip in MEMBERS.values())
+
+
+def until(cond: Callable[[], object], timeout: float) -> float:
+    """Poll ``cond`` every 50 ms until it holds (return the seconds it took) or ``timeout`` passes
+    (AssertionError)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s")
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

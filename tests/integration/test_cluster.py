@@ -10,11 +10,11 @@ on this lab: test_overlay_cluster.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from .clusterlab import Lab, make_lab
+from .clusterlab import Lab, make_lab, until
 
 TTL = 3
 
@@ -32,14 +32,6 @@ def hosts_in_store(lab: Lab) -> dict[str, dict[str, object]]:
     """vtep -> host record, as the cluster store has them now."""
     return {str(e.value["vtep"]): e.value for e in lab.store().list("hosts/")}
 
-
-def until(cond: Callable[[], bool], timeout: float) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return time.monotonic() - t0
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def test_every_host_registers_with_its_underlay_address(lab: Lab) -> None:

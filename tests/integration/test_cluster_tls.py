@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from cove.errors import Unavailable
 
-from .clusterlab import STORE_URL, Host, Lab, make_lab
+from .clusterlab import Host, Lab, STORE_URL, make_lab, until
 
 TTL = 10
 
@@ -44,16 +44,6 @@ def lab() -> Iterator[Lab]:
     finally:
         lab.close()
 
-
-def until(cond: Callable[[], object], timeout: float) -> None:
-    import time
-
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def ok(h: Host, *args: str) -> str:

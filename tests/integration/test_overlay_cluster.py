@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .clusterlab import MEMBERS, Host, Lab, make_lab, sh
+from .clusterlab import Host, Lab, MEMBERS, make_lab, sh, until
 
 TTL = 10     # a daemon restart on a loaded machine takes 2-8 s: the TTL must leave room
 
@@ -35,14 +35,6 @@ def lab() -> Iterator[Lab]:
     finally:
         lab.close()
 
-
-def until(cond: Callable[[], object], timeout: float) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return time.monotonic() - t0
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def ok(h: Host, *args: str) -> str:
