@@ -142,3 +142,39 @@ def test_the_docker_cli_drives_an_overlay_across_the_tls_hosts(lab: Lab, docker_
         assert net["IPAM"]["Config"][0]["Subnet"] == "10.32.0.0/24"
     ip2 = docker(h2, "inspect", "-f", "{{.NetworkSettings.Networks.ovnet.IPAddress}}", "d2")
     assert ip2.startswith("10.32.0.")
+
+
+def test_docker_py_drives_an_overlay_across_the_tls_hosts(lab: Lab) -> None:
+    """docker-py (the pinned SDK), as issue 15's user would: an attachable overlay made on h2 appears
+    on h1 with Scope "global"; a container on each host pings the other by name; removing the
+    network while h1 still has an endpoint on it is refused with Docker's "has active endpoints"
+    (naming h1's address), and succeeds everywhere once the containers are gone."""
+    import docker as sdk
+
+    h1, h2 = lab.hosts[:2]
+    c1, c2 = (sdk.DockerClient(base_url=f"unix://{h.sock}") for h in (h1, h2))
+    try:
+        net = c2.networks.create("pynet", driver="overlay", attachable=True,
+                                 ipam=sdk.types.IPAMConfig(pool_configs=[sdk.types.IPAMPool(subnet="10.33.0.0/24")]))
+        until(lambda: any(n.name == "pynet" for n in c1.networks.list()), 10)
+        assert c1.networks.get("pynet").attrs["Scope"] == "global"
+        p1 = c1.containers.run("host", ["sleep", "600"], name="py1", detach=True, network="pynet")
+        p2 = c2.containers.run("host", ["sleep", "600"], name="py2", detach=True, network="pynet")
+        until(lambda: p2.exec_run(["busybox", "ping", "-c1", "-W2", "py1"])[0] == 0, 15)
+        assert p1.exec_run(["busybox", "ping", "-c1", "-W2", "py2"])[0] == 0
+        p2.remove(force=True)
+        with pytest.raises(sdk.errors.APIError) as refused:
+            net.remove()
+        assert refused.value.status_code in (403, 409) and "active endpoints" in str(refused.value)
+        assert "10.99.0.21" in str(refused.value) or h1.name in str(refused.value), str(refused.value)
+        p1.remove(force=True)
+        net.remove()
+        until(lambda: not any(n.name == "pynet" for n in c1.networks.list()), 10)
+    finally:
+        for c in (c1, c2):
+            for name in ("py1", "py2"):
+                try:
+                    c.containers.get(name).remove(force=True)
+                except sdk.errors.NotFound:
+                    pass
+            c.close()

@@ -8,10 +8,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import cove.cli.fast as fastmod
+
 from .test_cli import FakeDaemon, _exec_routes, cove, sockdir  # noqa: F401 - a fixture
+
+#: where this cove is imported from (src/), which the installed launcher puts on sys.path
+SRC = str(Path(fastmod.__file__).resolve().parents[2])
 
 
 @pytest.fixture
@@ -62,6 +68,8 @@ def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
     if autostart:
         del env["COVE_NO_AUTOSTART"]
         env["COVE_AUTOSTART"] = "1"
+    if no_site:     # no site-packages, so no editable install's .pth: the launcher puts cove's path first
+        env["PYTHONPATH"] = os.pathsep.join([SRC, env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, *(["-S"] if no_site else []), "-c", code, *args], capture_output=True,
                           text=True, env=env, timeout=30, check=False)
     *out, heavy = done.stdout.splitlines()
