@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
-import threading
-from typing import Any
 
 import pytest
 from pyroute2.netlink import nlsocket
@@ -19,27 +16,11 @@ from pyroute2.netlink import nlsocket
 from cove.kernel.conntrack import ConntrackFlows
 from cove.kernel.netlink import KERNEL_THREAD
 
-
-def _fake_kernel_socket(self: Any) -> socket.socket:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-
-    def ack() -> None:
-        while True:
-            try:
-                req = theirs.recv(65536)
-            except OSError:
-                return
-            if len(req) < 16:
-                return
-            _, _, _, seq, pid = struct.unpack_from("IHHII", req)
-            theirs.send(struct.pack("IHHIIi", 36, 2, 0, seq, pid, 0) + req[:16])   # NLMSG_ERROR 0: ack
-
-    threading.Thread(target=ack, daemon=True).start()
-    return ours
+from .fakenetlink import fake_kernel_socket
 
 
 def test_many_calls_use_one_event_loop_and_queue_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(nlsocket.AsyncNetlinkSocket, "setup_socket", _fake_kernel_socket)
+    monkeypatch.setattr(nlsocket.AsyncNetlinkSocket, "setup_socket", fake_kernel_socket)
     loops = 0
     new_event_loop = asyncio.new_event_loop
 
