@@ -521,7 +521,9 @@ class OverlayNetworks:
                     drv.remove_peers(net, [p for p in drv.peers(net) if p[1] not in macs])
                 except CoveError as exc:
                     log.warning("overlay network %s: %s", net.name, exc)
-        for net_id, ep_id, rec in mine_stale:      # released while the store was away
+        for net_id, ep_id, rec in mine_stale:      # released while the store was away, or left by a kill -9
+            log.info("overlay: releasing endpoint %s (%s on network %s) of this host: it has no local endpoint",
+                     ep_id[:12], rec.get("ip"), net_id[:12])
             self._safe(self._release_keys, net_id, ep_id, rec)
         # this host's endpoints the store no longer has (a restart after the TTL): put them back
         present = {tuple(e.key.split("/", 2)[1:]) for e in entries}
