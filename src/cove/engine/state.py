@@ -5,8 +5,10 @@ Every service is built from one :class:`State` and the outside parts it needs
 (firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
 driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
 from validation to the store write; waiting happens on ``changed``.  The slow
-runtime calls (``runc`` start, stop, kill, delete) run without the lock, so
-requests about other containers go on meanwhile; an operation on one container
+runtime calls (``runc`` start, stop, kill, delete) and the cluster store's
+(an overlay endpoint's reservation, :meth:`State.unlocked_for`; its release,
+:attr:`State.settle`) run without the lock, so requests about other containers
+go on meanwhile; an operation on one container
 (start, stop, kill, rm, connect, disconnect) first marks it busy
 (:meth:`State.occupy`): another one on the same container waits for it, as
 behind dockerd's per-container lock, and after :data:`BUSY_WAIT` seconds is
