@@ -19,6 +19,7 @@ import pytest
 from cove.engine import Engine, intents
 from cove.engine.overlay import Cond, OverlayNetworks, register_endpoint
 from cove.model import ContainerConfig, Endpoint, EndpointRequest, HostConfig
+from cove.sandbox import AttachRequest, NetworkRequest
 
 from .enginefakes import FakeImages
 from .test_overlay import Host, MemoryCluster, MemoryKV, subnet
@@ -194,3 +195,20 @@ def test_a_restarted_container_takes_its_name_back(gated: tuple[MemoryCluster, H
     ep = a.engine.endpoints[cid][net.id]
     assert b.engine.records.lookup([net.id], "web") == [ep.ip]
     assert [k for k in cluster.data if k.startswith(f"endpoints/{net.id}/")] == [f"endpoints/{net.id}/{ep.id}"]
+
+
+def test_a_sandbox_detach_releases_its_overlay_keys(gated: tuple[MemoryCluster, Host, Host, GatedKV]) -> None:
+    """An external sandbox's endpoint (no container held busy: its Txns stay under the lock) is
+    released by the time the detach returns.  Seen failing without the settle after
+    ``Engine.detach_sandbox``: its address and name stayed reserved."""
+    cluster, a, b, _ = gated
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/24"))
+    ns = "/run/netns/podman-x"
+    a.rig.kernel.create_netns(ns)
+    sid = "c0ffee" * 4
+    a.engine.attach_sandbox(AttachRequest(id=sid, name="milk", netns=ns, ports=[],
+                                          networks=[NetworkRequest("ov", "eth0", [], None, None, None)]))
+    assert b.engine.records.lookup([net.id], "milk") == ["10.10.0.2"]
+    a.engine.detach_sandbox(sid)
+    assert b.engine.records.lookup([net.id], "milk") == []
+    assert not [k for k in cluster.data if k.startswith(("endpoints/", "ipam/", "epnames/"))]

@@ -38,7 +38,8 @@ is written first, and the address is kept out of the local pools while the Txn i
 (:attr:`OverlayNetworks.reserving`).  A detach (container stop, exit, rm, ``network
 disconnect``) queues the release of the endpoint's keys under the lock and does it once the
 operation has let go of the lock (:meth:`OverlayNetworks.settle`, called by
-:meth:`~cove.engine.state.State.occupy` and the exit handler), before the request is answered.
+:meth:`~cove.engine.state.State.occupy`, the exit handler and the sandbox verbs), before the
+request is answered.  An external sandbox's attach (no container held busy) keeps the lock.
 ``network rm`` still does its guarded Txn under the lock.
 
 Crash consistency: a ``kill -9`` can leave this host's endpoint keys in etcd with no local
