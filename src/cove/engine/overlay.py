@@ -221,6 +221,7 @@ class OverlayNetworks:
                                          self._logged(self._network_event)))
         self._stops.append(self.kv.watch("endpoints/", self._logged(self._endpoints_reset),
                                          self._logged(self._endpoint_event)))
+        self.settle(everything=True)       # what the reconcile's detaches queued (the listing released it)
 
     @staticmethod
     def _logged(fn: Callable[[Any], None]) -> Callable[[Any], None]:
