@@ -60,6 +60,8 @@ class Host:
     store_url: str = STORE_URL
     #: the daemon's --cluster-store-opt values (kv.* -> path); empty: plain HTTP to etcd
     kv_opts: dict[str, str] = field(default_factory=dict)
+    #: more environment for the daemon only (not its CLI): the crash hook, COVE_TEST_CRASH_FILE
+    daemon_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def sock(self) -> str:
@@ -77,7 +79,8 @@ class Host:
             ["nsenter", f"--net=/run/netns/{self.name}", sys.executable, "-m", "cove", "daemon", "--config-file",
              "/nonexistent", "--host", f"unix://{self.sock}", "--data-root", f"{self.root}/lib",
              "--exec-root", f"{self.root}/run", "--cluster-store", self.store_url, "--cluster-advertise", "eth0",
-             "--cluster-lease-ttl", str(self.ttl), *self.opt_args()], stdout=log, stderr=log, env=self.env)
+             "--cluster-lease-ttl", str(self.ttl), *self.opt_args()], stdout=log, stderr=log,
+            env={**self.env, **self.daemon_env})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -205,10 +205,16 @@ class Engine:
 
     # external sandboxes (cove.sandbox; the work is SandboxService's) ------------------------
     def attach_sandbox(self, req: AttachRequest) -> dict[str, Any]:
-        return self.sandbox_svc.attach(req)
+        try:
+            return self.sandbox_svc.attach(req)
+        finally:
+            self.state.settle_unlocked()     # overlay keys its failed or replaced endpoints held
 
     def detach_sandbox(self, sid: str, network: str | None = None) -> None:
-        self.sandbox_svc.detach(sid, network)
+        try:
+            self.sandbox_svc.detach(sid, network)
+        finally:
+            self.state.settle_unlocked()     # its overlay endpoints' keys (cove.engine.overlay)
 
     def sandbox_status(self, sid: str) -> dict[str, Any]:
         return self.sandbox_svc.status(sid)

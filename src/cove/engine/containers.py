@@ -384,7 +384,14 @@ class ContainerService:
 
     # exit ---------------------------------------------------------------------------
     def on_exit(self, cid: str, code: int | None) -> None:
-        """The container's process tree is gone: release everything it held."""
+        """The container's process tree is gone: release everything it held (its overlay endpoints'
+        cluster-store keys once the lock is let go, :attr:`State.settle`)."""
+        try:
+            self._on_exit(cid, code)
+        finally:
+            self.state.settle_unlocked()
+
+    def _on_exit(self, cid: str, code: int | None) -> None:
         with self.lock:
             c = self.containers.get(cid)
             if c is None or c.state.status != "running":

@@ -276,13 +276,23 @@ class NetworkService:
                           ip6=ip6, prefixlen6=plen6, gateway6=gw6)
             with ExitStack() as undo:
                 undo.callback(self.forget_pools, net.id)       # a failure: the pools forget this lease
-                if self.overlay is not None and net.driver == "overlay":
-                    self.overlay.reserve(c, net, req, ep, pool)     # cluster-wide first: it may move the address
-                    undo.callback(self.overlay.release, net, ep, c)
-                    ip = IPv4Address(ep.ip)
-                # a kill -9 from here on leaves the intent, and reconcile undoes the interface
+                # a kill -9 from here on leaves the intent, and reconcile undoes the interface (an
+                # overlay reservation without its endpoint record is released when the host's
+                # endpoints are next listed, cove.engine.overlay)
                 intent = intents.begin(self.store, "attach", endpoint=ep.to_dict(), sandbox=sandbox)
                 undo.callback(intents.clear, self.store, intent)
+                if self.overlay is not None and net.driver == "overlay":
+                    overlay = self.overlay
+                    undo.callback(overlay.reserved, ep.id)
+                    try:      # cluster-wide first, without the engine lock: it may move the address
+                        overlay.reserve(c, net, req, ep, pool, unlocked=lambda: self.state.unlocked_for(c))
+                    finally:
+                        undo.callback(overlay.release, net, ep, c)      # what a failed Txn left is nobody's
+                    if self.networks.get(net.id) is not net:
+                        raise NotFound(f"network {net.name} not found (removed meanwhile)")
+                    if ep.ip != str(ip):           # the address moved (a race lost to another host)
+                        ip = IPv4Address(ep.ip)
+                        self.store.put(intent, {"kind": "attach", "endpoint": ep.to_dict(), "sandbox": sandbox})
                 drv.join(net, ep, sandbox)
                 undo.callback(drv.leave, net, ep, sandbox)
                 self.names.register(c, ep)       # may refuse a name: before anything is saved
@@ -297,6 +307,8 @@ class NetworkService:
                     intents.clear(self.store, intent)
                 undo.pop_all()
             self.endpoints.setdefault(c.id, {})[net.id] = ep
+            if self.overlay is not None:
+                self.overlay.reserved(ep.id)
             self.network_event(net, "connect", container=c.id)
             return ep
 

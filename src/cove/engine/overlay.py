@@ -27,9 +27,28 @@ compaction) materialise every overlay network locally (bridge + VXLAN device, Sc
 "global" in ``network ls``) and program each remote endpoint as an FDB + neighbour entry on
 the network's VXLAN device and as names in the embedded DNS; a deleted key removes them.
 
-Engine-lock rule: ``network create`` does its etcd Txn outside the engine lock.  Attach,
-detach and rm run under it (they are steps of container start/stop), bounded by the store
-client's timeout (3 s per member, fail-over to the next).
+Engine-lock rule: no etcd call of ``network create``, of an endpoint's attach or of its
+release runs under the engine lock, so a slow or partitioned etcd (the store client waits 3 s
+per member, then fails over to the next) holds only the operation that needs it, never other
+containers' requests.  ``network create`` does its Txn before taking the lock.  An attach (a step
+of container start or of ``network connect``, under the lock) lets go of the lock around its
+reservation Txn (:meth:`cove.engine.state.State.unlocked_for`: only while the container is held
+busy by this thread, so nothing else about it can run in between); the endpoint's attach intent
+is written first, and the address is kept out of the local pools while the Txn is open
+(:attr:`OverlayNetworks.reserving`).  A detach (container stop, exit, rm, ``network
+disconnect``) queues the release of the endpoint's keys under the lock and does it once the
+operation has let go of the lock (:meth:`OverlayNetworks.settle`, called by
+:meth:`~cove.engine.state.State.occupy`, the exit handler and the sandbox verbs), before the
+request is answered.  An external sandbox's attach (no container held busy) keeps the lock.
+``network rm`` still does its guarded Txn under the lock.
+
+Crash consistency: a ``kill -9`` can leave this host's endpoint keys in etcd with no local
+endpoint (a reservation made, its endpoint record never written; a detach that removed the
+endpoint but had not yet released its keys).  A restart within the TTL keeps the lease, so they
+would stay; the first listing of ``endpoints/`` after joining (:meth:`_endpoints_reset`, after the
+reconcile has replayed the intents) releases every key of this host with no local endpoint and
+no reservation in progress, so the address is free again and the name no longer resolves on the
+other hosts.
 """
 
 from __future__ import annotations
@@ -38,6 +57,7 @@ import base64
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, Protocol
@@ -180,6 +200,15 @@ class OverlayNetworks:
         self.remote: dict[str, dict[str, dict[str, Any]]] = {}
         self._stops: list[Callable[[], None]] = []
         self._started = threading.Event()
+        #: endpoint id -> (network id, address): this host's reservations in progress (their Txn may
+        #: be open without the engine lock); under the engine lock
+        self.reserving: dict[str, tuple[str, str]] = {}
+        #: endpoint id -> (network id, {ip, name}, the thread that queued it): detached endpoints whose
+        #: keys are not released yet (:meth:`settle`); under ``_rel``
+        self.releasing: dict[str, tuple[str, dict[str, Any], int]] = {}
+        self._settling: set[str] = set()      # those of them a settle is releasing now
+        self._rel = threading.Condition()
+        state.settle = self.settle            # operations release queued keys once they let go of the lock
 
     # wiring ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -192,6 +221,7 @@ class OverlayNetworks:
                                          self._logged(self._network_event)))
         self._stops.append(self.kv.watch("endpoints/", self._logged(self._endpoints_reset),
                                          self._logged(self._endpoint_event)))
+        self.settle(everything=True)       # what the reconcile's detaches queued (the listing released it)
 
     @staticmethod
     def _logged(fn: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -240,7 +270,12 @@ class OverlayNetworks:
         return drv
 
     def remote_leases(self, net_id: str) -> list[str]:
-        return [str(r["ip"]) for r in self.remote.get(net_id, {}).values()]
+        """The addresses of ``net_id`` a local pool must not hand out besides the local endpoints':
+        other hosts', and this host's being reserved or released."""
+        with self._rel:
+            leaving = [str(rec.get("ip")) for nid, rec, _ in self.releasing.values() if nid == net_id]
+        return ([str(r["ip"]) for r in self.remote.get(net_id, {}).values()]
+                + [ip for nid, ip in self.reserving.values() if nid == net_id] + leaving)
 
     def inspect(self, net: Network, local_endpoints: bool) -> dict[str, Any]:
         """What network inspect adds for an overlay network, from the watch's view of the cluster:
@@ -458,7 +493,8 @@ class OverlayNetworks:
     def _endpoints_reset(self, entries: list[Entry]) -> None:
         want: dict[tuple[str, str], dict[str, Any]] = {}
         mine_stale = []
-        local = {ep.id for eps in self.state.endpoints.values() for ep in eps.values()}
+        with self.lock:      # an endpoint being attached is not stale: its reservation is in progress
+            local = {ep.id for eps in self.state.endpoints.values() for ep in eps.values()} | set(self.reserving)
         for e in entries:
             _, net_id, ep_id = e.key.split("/", 2)
             if e.value.get("host") == self.kv.host_id:
@@ -487,7 +523,9 @@ class OverlayNetworks:
                     drv.remove_peers(net, [p for p in drv.peers(net) if p[1] not in macs])
                 except CoveError as exc:
                     log.warning("overlay network %s: %s", net.name, exc)
-        for net_id, ep_id, rec in mine_stale:      # released while the store was away
+        for net_id, ep_id, rec in mine_stale:      # released while the store was away, or left by a kill -9
+            log.info("overlay: releasing endpoint %s (%s on network %s) of this host: it has no local endpoint",
+                     ep_id[:12], rec.get("ip"), net_id[:12])
             self._safe(self._release_keys, net_id, ep_id, rec)
         # this host's endpoints the store no longer has (a restart after the TTL): put them back
         present = {tuple(e.key.split("/", 2)[1:]) for e in entries}
@@ -526,33 +564,73 @@ class OverlayNetworks:
 
     # local endpoints ---------------------------------------------------------------------
     def reserve(self, c: Container, net: Network, req: EndpointRequest, ep: Endpoint,
-                pool: ipam.AddressPool) -> None:
+                pool: ipam.AddressPool,
+                unlocked: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         """Reserve the endpoint's address and name cluster-wide (one Txn); on a lost address race
-        take the next free address (``ep`` is updated) up to :data:`IP_RETRIES` times."""
+        take the next free address (``ep`` is updated) up to :data:`IP_RETRIES` times.  Called under
+        the engine lock; each Txn runs inside ``unlocked()`` (which lets go of it).  Until
+        :meth:`reserved` the endpoint counts as this host's (a re-list does not release it) and its
+        address stays out of the local pools."""
         names = [c.name, c.id[:12], *req.aliases]
+        vtep = self.nets.drivers.ctx.vtep
         for _ in range(IP_RETRIES):
-            if register_endpoint(self.kv, self.nets.drivers.ctx.vtep, net.id, ep.id, c.id, c.name, names,
-                                 ep.ip, ep.mac):
-                return
-            if self.kv.get(f"networks/{net.id}") is None:
+            self.reserving[ep.id] = (net.id, ep.ip)
+            with unlocked():
+                if not self.lock._is_owned():  # type: ignore[attr-defined]  # this host's releases first:
+                    self.settle(everything=True)       # a container started again takes its name back
+                ip, mac = ep.ip, ep.mac
+                if register_endpoint(self.kv, vtep, net.id, ep.id, c.id, c.name, names, ip, mac):
+                    return
+                gone = self.kv.get(f"networks/{net.id}") is None
+                name_taken = not gone and self.kv.get(f"epnames/{net.id}/{c.name}") is not None
+            if gone:
                 raise NotFound(f"network {net.name} not found (removed from the cluster)")
-            if self.kv.get(f"epnames/{net.id}/{c.name}") is not None:
+            if name_taken:
                 raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
             if req.ip is not None:
                 raise Conflict(f"ip {ep.ip} is already in use on network {net.name}")
-            ip = pool.allocate(None)        # the lost address stays taken in the pool: another host has it
-            ep.ip = str(ip)
+            new = pool.allocate(None)       # the lost address stays taken in the pool: another host has it
+            ep.ip = str(new)
             if req.mac is None:
-                ep.mac = ipam.mac_for_ip(IPv4Address(ip))
+                ep.mac = ipam.mac_for_ip(IPv4Address(new))
         raise Conflict(f"no free address on network {net.name} after {IP_RETRIES} tries (other hosts took them)")
 
+    def reserved(self, ep_id: str) -> None:
+        """The attach of ``ep_id`` is over (recorded, or undone): it is no longer in progress."""
+        self.reserving.pop(ep_id, None)
+
     def release(self, net: Network, ep: Endpoint, c: Container) -> None:
-        """Drop the endpoint's global keys (best effort: the lease is the backstop)."""
-        try:
-            self._release_keys(net.id, ep.id, {"ip": ep.ip, "name": c.name})
-        except CoveError as exc:
-            log.warning("overlay network %s: cannot release endpoint %s now (%s); it goes when its keys "
-                        "are next listed or with this host's lease", net.name, ep.id[:12], exc)
+        """Queue the release of the endpoint's global keys; :meth:`settle` does it, without the engine
+        lock (best effort: the next listing and the lease are the backstops)."""
+        with self._rel:
+            self.releasing[ep.id] = (net.id, {"ip": ep.ip, "name": c.name, "network": net.name},
+                                     threading.get_ident())
+
+    def settle(self, everything: bool = False) -> None:
+        """Release the keys this thread queued (``everything``: all queued, and wait for those other
+        threads are releasing: an attach taking a name back).  Called without the engine lock; a
+        release that fails is logged and left to the next listing."""
+        me = threading.get_ident()
+        while True:
+            with self._rel:
+                todo = next((k for k, (_, _, owner) in self.releasing.items()
+                             if k not in self._settling and (everything or owner == me)), None)
+                if todo is None:
+                    if everything:
+                        self._rel.wait_for(lambda: not self._settling)
+                    return
+                self._settling.add(todo)
+                net_id, rec, _ = self.releasing[todo]
+            try:
+                self._release_keys(net_id, todo, rec)
+            except CoveError as exc:
+                log.warning("overlay network %s: cannot release endpoint %s now (%s); it goes when its "
+                            "keys are next listed or with this host's lease", rec.get("network"), todo[:12], exc)
+            finally:
+                with self._rel:
+                    self._settling.discard(todo)
+                    self.releasing.pop(todo, None)
+                    self._rel.notify_all()
 
     def _release_keys(self, net_id: str, ep_id: str, rec: dict[str, Any]) -> None:
         deletes = [f"endpoints/{net_id}/{ep_id}"]
@@ -563,4 +641,3 @@ class OverlayNetworks:
         if name_owner is not None and name_owner.get("endpoint") == ep_id:
             deletes.append(f"epnames/{net_id}/{rec.get('name')}")
         self.kv.txn([], [], deletes)
-

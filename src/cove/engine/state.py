@@ -5,8 +5,10 @@ Every service is built from one :class:`State` and the outside parts it needs
 (firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
 driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
 from validation to the store write; waiting happens on ``changed``.  The slow
-runtime calls (``runc`` start, stop, kill, delete) run without the lock, so
-requests about other containers go on meanwhile; an operation on one container
+runtime calls (``runc`` start, stop, kill, delete) and the cluster store's
+(an overlay endpoint's reservation, :meth:`State.unlocked_for`; its release,
+:attr:`State.settle`) run without the lock, so requests about other containers
+go on meanwhile; an operation on one container
 (start, stop, kill, rm, connect, disconnect) first marks it busy
 (:meth:`State.occupy`): another one on the same container waits for it, as
 behind dockerd's per-container lock, and after :data:`BUSY_WAIT` seconds is
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -73,6 +75,9 @@ class State:
     busy: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     #: container id -> the host ports a start in progress has published (not yet in its state)
     starting_ports: dict[str, list[Any]] = field(default_factory=dict)
+    #: run once an operation has let go of the lock (the end of :meth:`occupy`, of an exit): the
+    #: overlay's cluster-store releases that detaches queued under the lock (cove.engine.overlay)
+    settle: Callable[[], None] = field(default=lambda: None)
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
@@ -136,6 +141,28 @@ class State:
             yield c
         finally:
             self.release(c)
+            self.settle_unlocked()
+
+    def settle_unlocked(self) -> None:
+        """Run :attr:`settle` if this thread does not hold the lock (else its outer operation will)."""
+        if not self.lock._is_owned():        # type: ignore[attr-defined]  # RLock's, as Condition uses it
+            self.settle()
+
+    @contextmanager
+    def unlocked_for(self, c: Container) -> Iterator[None]:
+        """Let go of the lock (all its levels) around a slow call that is not the kernel's or the local
+        store's (a cluster-store Txn), and take it back after; only when this thread holds ``c`` busy
+        (:meth:`occupy`), so no other operation on ``c`` can run in between, while requests about other
+        containers go on.  Otherwise (an external sandbox, the reconcile) the lock stays held."""
+        cur = self.busy.get(c.id)
+        if cur is None or cur[1] != threading.get_ident() or not self.lock._is_owned():  # type: ignore[attr-defined]
+            yield
+            return
+        saved = self.lock._release_save()      # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            self.lock._acquire_restore(saved)  # type: ignore[attr-defined]
 
     # events (published where an action completes) ------------------------------------
     def container_event(self, c: Container, action: str, **extra: object) -> None:
