@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,6 +182,7 @@ def _podman(args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def inside(args: argparse.Namespace) -> int:
