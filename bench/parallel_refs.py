@@ -19,8 +19,9 @@ against three daemons, each private and inside a throwaway namespace of its own:
 
 The two networks are made with ``POST /networks/create`` and removed with ``DELETE
 /networks/N`` (timed apart from the clients' operations).  Two Podman differences, both recorded
-in the results: its compat API resolves a short image name to ``docker.io/library/NAME``, so the
-imported ``bb`` is also tagged ``docker.io/library/bb:latest`` (a tag, no pull); and its
+in the results: its compat API may resolve a short image name to ``docker.io/library/NAME``, so the
+imported ``bb`` is also tagged ``docker.io/library/bb:latest`` (a tag, no pull; Podman 3 resolved
+the short name there, 4.3 to ``localhost/bb``); and its
 ``DELETE ?force=1`` stops a container with the container's stop timeout (10 s by default: ``sleep``
 as PID 1 ignores SIGTERM) where Docker and cove kill at once, so Podman's create bodies carry
 ``StopTimeout: 0`` (what ``rm -f -t 0`` does on its CLI).  Anything Podman's compat API refuses
@@ -310,6 +311,9 @@ def outer(args: argparse.Namespace) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     load_before = _loadavg()
     results: dict[str, dict[str, Any]] = {}
+    if args.keep_from:     # an earlier run's results for the systems not run again
+        earlier = json.loads(Path(args.keep_from).read_text())
+        results.update({s: earlier[s] for s in SYSTEMS if s in earlier and s not in wanted})
     with tempfile.TemporaryDirectory(prefix="parallel-refs-") as tmp:
         for system in wanted:
             results[system] = _launch(system, args, f"{tmp}/{system}.json")
@@ -320,6 +324,7 @@ def outer(args: argparse.Namespace) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = _stem(results_dir, started.date().isoformat())
     meta = {"started": started.isoformat(timespec="seconds"), "commit": commit, "clients": args.clients,
+            "kept_from": args.keep_from,
             "rounds": args.rounds, "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
             "command": shlex.join(["python", "bench/parallel_refs.py", *sys.argv[1:]])}
     (results_dir / f"{stem}.json").write_text(json.dumps({"meta": meta, **results}, indent=1) + "\n")
@@ -343,6 +348,7 @@ def main() -> int:
     p.add_argument("--only", default="cove,docker,podman", help="comma-separated systems, in order")
     p.add_argument("--timeout", type=float, default=600, help="seconds per system before it is stopped")
     p.add_argument("--results-dir", default=str(BENCH / "results"))
+    p.add_argument("--keep-from", metavar="JSON", help="take the systems --only leaves out from an earlier run's .json")
     p.add_argument("--inside", choices=sorted(SYSTEMS), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
