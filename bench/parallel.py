@@ -200,7 +200,8 @@ class Run:
         # a refused clash may be a 500 (Docker answers "port is already allocated" with one)
         fivexx_other = sum(n for k, n in self.statuses.items()
                            if k.rsplit(" ", 1)[1].startswith("5") and not k.startswith("clash-"))
-        clash = {k.rsplit(" ", 1)[1]: n for k, n in self.statuses.items() if k.startswith("clash-")}
+        # by operation and status ("clash-create 409", "clash-start 500"): a status alone would merge them
+        clash = {k: n for k, n in sorted(self.statuses.items()) if k.startswith("clash-")}
         return {"mode": "api" if self.eng.has_api else "cli", "clients": self.clients, "rounds": self.rounds,
                 "ops": len(self.lat), "seconds": round(wall, 2), "ops_per_s": round(len(self.lat) / wall, 1),
                 "p50_ms": round(_pct(self.lat, 0.50) * 1000, 1), "p99_ms": round(_pct(self.lat, 0.99) * 1000, 1),

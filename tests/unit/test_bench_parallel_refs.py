@@ -15,7 +15,7 @@ def _run(ops_per_s: float, p99: float, **extra: Any) -> dict[str, Any]:
     return {"version": "v1 | x", "clients": 32, "rounds": 4, "ops": 900, "seconds": 10.0, "ops_per_s": ops_per_s,
             "p50_ms": 12.0, "p99_ms": p99, "p99_ms_by_op": {"create": p99, "rm": 5.0}, "responses_5xx": 3,
             "responses_5xx_outside_clash": 0, "duplicate_count": 0, "duplicates": [],
-            "clash_statuses": {"409": 3}, "statuses": {"create 201": 128}, "errors": [],
+            "clash_statuses": {}, "statuses": {"create 201": 128, "clash-create 409": 3}, "errors": [],
             "networks": {"network_create_ms": [4.0, 6.0], "statuses": {"network_create 201": 2}}, **extra}
 
 
@@ -40,3 +40,10 @@ def test_stem_keeps_earlier_results(tmp_path: Path) -> None:
     assert parallel_refs._stem(tmp_path, "2026-01-01") == "2026-01-01-parallel-refs"
     (tmp_path / "2026-01-01-parallel-refs.md").write_text("x")
     assert parallel_refs._stem(tmp_path, "2026-01-01") == "2026-01-01-parallel-refs-2"
+
+
+def test_clash_answers_keep_create_and_start_apart() -> None:
+    run = _run(1.0, 1.0)
+    run["statuses"] = {"clash-create 409": 121, "clash-start 409": 3, "clash-start 204": 1, "rm 204": 4}
+    row = next(line for line in parallel_refs.table({"cove": run}).splitlines() if line.startswith("| clash answers"))
+    assert row == "| clash answers | create 409×121, start 204×1, start 409×3 |"
