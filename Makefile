@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: install demo check test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports soak clean
+.PHONY: install demo check test test-unit test-integration test-kernel test-uml bench bench-refs bench-dns bench-ports bench-parallel soak clean
 
 install:
 	./scripts/install.sh
@@ -44,6 +44,11 @@ bench-refs: install
 # issue #3: resolver qps/latency, cove vs aardvark-dns (podman) vs Docker 20.10; by hand only
 bench-dns: install
 	$(PY) bench/dnsbench.py $(BENCH_ARGS)
+
+# issue 14: 32 parallel API clients (ops/s, p50/p99, 5xx, duplicates), cove vs dockerd 20.10 vs podman's
+# compat API, each in its own sandbox; bench/results/<date>-parallel-refs.md; by hand only
+bench-parallel: install
+	$(PY) bench/parallel_refs.py $(BENCH_ARGS)
 
 # issue #4: per-port cost up to 10,000 ports on both firewall backends, HTTP through a port; by hand only
 bench-ports: install
