@@ -9,7 +9,8 @@
 #   tests/kernel/run.sh [pytest args...]        (default: -q tests/kernel)
 #   tests/kernel/run.sh --exec CMD [ARGS...]    run CMD in the guest instead of pytest (debugging)
 #
-# Environment: COVE_KERNEL_BACKEND=auto|uml|qemu (default auto: uml when a cached probe says it
+# Environment: COVE_KERNEL_BACKEND=auto|uml|qemu (default auto: qemu in strict runs -- CI or
+# COVE_STRICT=1 -- so every machine runs the same tests; otherwise uml when a cached probe says it
 # boots here, else qemu), COVE_KERNEL_TIMEOUT (seconds for the whole guest, default 900),
 # COVE_KERNEL_MEM (default 1G), COVE_KERNEL_OVS=0 (explicit opt-out: no Open vSwitch, its tests
 # skip; otherwise failing to provide it fails the run), COVE_KERNEL_CONSOLE=1 (copy the guest's
@@ -295,7 +296,13 @@ case "$backend" in
     uml_probe || die "COVE_KERNEL_BACKEND=uml, but User-Mode Linux cannot be used: $uml_why
 kernel: use COVE_KERNEL_BACKEND=qemu (or auto) on this machine";;
   auto)
-    if uml_probe; then backend=uml; else say "not using User-Mode Linux: $uml_why"; backend=qemu; fi;;
+    if [ -n "${CI:-}" ] || [ "${COVE_STRICT:-}" = 1 ]; then
+      # strict runs (CI) take the one backend that boots on every machine and has every feature the
+      # tests use: under UML (no nftables) the nftables tests would be skipped, which strict mode
+      # turns into a failure on exactly the machines where UML boots (AMD), and nowhere else
+      say "strict run: QEMU on every machine (User-Mode Linux lacks nftables; COVE_KERNEL_BACKEND=uml to choose it)"
+      backend=qemu
+    elif uml_probe; then backend=uml; else say "not using User-Mode Linux: $uml_why"; backend=qemu; fi;;
 esac
 if [ "$backend" = qemu ]; then qemu_ready; fi
 
