@@ -22,7 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,13 @@ def until(cond: Callable[[], object], timeout: float) -> float:
             return time.monotonic() - t0
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout} s")
+
+
+def ok(h: Host, *args: str) -> str:
+    """``cove ARGS`` on host ``h``: its output, or AssertionError with its stderr and the daemon's log."""
+    r = h.cli(*args)
+    assert r.returncode == 0, f"{h.name}: cove {' '.join(args)}: {r.stderr}\n{h.log()}"
+    return r.stdout.strip()
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -235,3 +243,14 @@ def make_lab(n_hosts: int = 3, ttl: int = 3, tls: bool = False, start: bool = Tr
         lab.close()
         raise
     return lab
+
+
+@contextmanager
+def registered_lab(n_hosts: int, ttl: int) -> Iterator[Lab]:
+    """:func:`make_lab`, once every host has registered in the cluster store; closed at the end."""
+    lab = make_lab(n_hosts, ttl)
+    try:
+        until(lambda: len(lab.store().list("hosts/")) == n_hosts, 20)
+        yield lab
+    finally:
+        lab.close()

@@ -29,7 +29,7 @@ import pytest
 
 from cove.errors import Unavailable
 
-from .clusterlab import Host, Lab, STORE_URL, make_lab, until
+from .clusterlab import Host, Lab, make_lab, ok, STORE_URL, until
 
 TTL = 10
 
@@ -45,11 +45,6 @@ def lab() -> Iterator[Lab]:
         lab.close()
 
 
-
-def ok(h: Host, *args: str) -> str:
-    r = h.cli(*args)
-    assert r.returncode == 0, f"{h.name}: cove {' '.join(args)}: {r.stderr}\n{h.log()}"
-    return r.stdout.strip()
 
 
 def ping(h: Host, container: str, target: str) -> bool:

@@ -21,26 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .clusterlab import Host, Lab, MEMBERS, make_lab, sh, until
+from .clusterlab import Host, Lab, MEMBERS, ok, registered_lab, sh, until
 
 TTL = 10     # a daemon restart on a loaded machine takes 2-8 s: the TTL must leave room
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = make_lab(3, TTL)
-    try:
-        until(lambda: len(lab.store().list("hosts/")) == 3, 20)
+    with registered_lab(3, TTL) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
-
-def ok(h: Host, *args: str) -> str:
-    r = h.cli(*args)
-    assert r.returncode == 0, f"{h.name}: cove {' '.join(args)}: {r.stderr}\n{h.log()}"
-    return r.stdout.strip()
 
 
 def ping(h: Host, container: str, target: str, wait: int = 2) -> bool:

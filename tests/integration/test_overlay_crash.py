@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .clusterlab import Host, Lab, make_lab
+from .clusterlab import Host, Lab, make_lab, ok, until
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +41,6 @@ def lab() -> Iterator[Lab]:
         lab.close()
 
 
-def until(cond: Callable[[], object], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s")
-        time.sleep(0.1)
-
-
-def ok(h: Host, *args: str) -> str:
-    r = h.cli(*args)
-    assert r.returncode == 0, f"{h.name}: cove {' '.join(args)}: {r.stderr}\n{h.log()}"
-    return r.stdout.strip()
 
 
 def log(h: Host) -> str:

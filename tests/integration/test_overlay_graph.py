@@ -21,20 +21,16 @@ import pytest
 
 from tests.integration.test_graph import parse
 
-from .clusterlab import Host, Lab, make_lab, sh
-from .test_overlay_cluster import ok, sleeper, until
+from .clusterlab import Host, Lab, ok, registered_lab, sh, until
+from .test_overlay_cluster import sleeper
 
 TTL = 10
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = make_lab(2, TTL)
-    try:
-        until(lambda: len(lab.store().list("hosts/")) == 2, 20)
+    with registered_lab(2, TTL) as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def inspect(h: Host, net: str) -> dict:

@@ -22,25 +22,16 @@ import pytest
 
 from cove.errors import Unavailable
 
-from .clusterlab import MEMBERS, Host, Lab, make_lab, until
+from .clusterlab import Host, Lab, MEMBERS, ok, registered_lab, until
 
 TTL = 10
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = make_lab(2, TTL)
-    try:
-        until(lambda: len(lab.store().list("hosts/")) == 2, 20)
+    with registered_lab(2, TTL) as lab:
         yield lab
-    finally:
-        lab.close()
 
-
-def ok(h: Host, *args: str) -> str:
-    r = h.cli(*args)
-    assert r.returncode == 0, f"{h.name}: cove {' '.join(args)}: {r.stderr}\n{h.log()}"
-    return r.stdout.strip()
 
 
 def run(h: Host, name: str, net: str, *extra: str) -> None:
