@@ -195,33 +195,14 @@ MODES = {
 
 def start_daemon(mode: str) -> Any:
     from harness.covedaemon import CoveDaemon
+    from harness.nskit import started
 
     class LatDaemon(CoveDaemon):
-        def start(self, timeout: float = 30.0) -> Any:
+        def command(self) -> list[str]:
             code = f"import sys; import cove.daemon.main as m\n{MODES[mode]}\nsys.exit(m.main(sys.argv[1:]))"
-            with open(self.log, "ab") as logf:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-c", code, "--host", f"unix://{self.sock}", "--data-root", f"{self.tmp}/lib",
-                     "--exec-root", self.exec_root],
-                    stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
-            eng = self.engine()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"cove daemon exited early:\n{self.log_tail()}")
-                if os.path.exists(self.sock) and eng.cli("version", timeout=10).rc == 0:
-                    return eng
-                time.sleep(0.05)
-            raise RuntimeError(f"cove daemon did not answer:\n{self.log_tail()}")
+            return [sys.executable, "-c", code, *self.daemon_args()]
 
-    d = LatDaemon()
-    try:
-        eng = d.start()
-        d.import_busybox(eng)
-    except BaseException:
-        d.stop()
-        raise
-    return d, eng
+    return started(LatDaemon())
 
 
 def churn(sock: str, stop: threading.Event, done: dict[str, int]) -> None:

@@ -70,11 +70,18 @@ class CoveDaemon:
         """More ``cove daemon`` flags (none here; subclasses add theirs)."""
         return ()
 
+    def command(self) -> list[str]:
+        """How the daemon is run (``cove daemon`` with :meth:`extra_args`; a bench may wrap it)."""
+        return [sys.executable, "-m", "cove", "daemon", *self.daemon_args()]
+
+    def daemon_args(self) -> list[str]:
+        return ["--host", f"unix://{self.sock}", "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root,
+                *self.extra_args()]
+
     def start(self, timeout: float = 30.0) -> Engine:
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cove", "daemon", "--host", f"unix://{self.sock}",
-                 "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root, *self.extra_args()],
+                self.command(),
                 stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=self.env,
                 start_new_session=True)  # a signal to the bench must not stop it before clean-up
         eng = self.engine()

@@ -98,6 +98,11 @@ def cove_engine(firewall: str = "nftables") -> tuple[CoveDaemon, Engine]:
     assert_sandboxed()
     d = FirewallCoveDaemon()
     d.firewall = firewall
+    return started(d)
+
+
+def started(d: CoveDaemon) -> tuple[CoveDaemon, Engine]:
+    """``d`` started, with image ``bb`` imported; stopped again if either fails."""
     try:
         eng = d.start()
         d.import_busybox(eng)
