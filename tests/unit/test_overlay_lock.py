@@ -212,3 +212,23 @@ def test_a_sandbox_detach_releases_its_overlay_keys(gated: tuple[MemoryCluster, 
     a.engine.detach_sandbox(sid)
     assert b.engine.records.lookup([net.id], "milk") == []
     assert not [k for k in cluster.data if k.startswith(("endpoints/", "ipam/", "epnames/"))]
+
+
+def test_rm_answers_after_the_exit_watchers_release_of_its_keys(
+        gated: tuple[MemoryCluster, Host, Host, GatedKV]) -> None:
+    """The container's process ends on its own and the exit watcher's thread detaches it; its
+    release Txn is slow.  ``rm -f`` right then must answer only once the keys are gone (a
+    ``network rm`` on another host right after was refused, "active endpoints on hosts " with no
+    host named: CI, docker-py test).  Seen failing (the keys still there when rm returned) with
+    ``occupy`` settling only the releases its own thread queued."""
+    cluster, a, _, kv = gated
+    net = a.engine.create_network("ov", "overlay", subnet("10.10.0.0/24"))
+    cid = a.run("web", "ov")
+    kv.hold = "delete"
+    watcher, errors = _in_thread(a.engine.on_exit, cid, 0)
+    assert kv.entered.wait(STUCK)
+    threading.Timer(0.3, kv.gate.set).start()
+    a.engine.remove_container(cid, force=True)
+    assert not [k for k in cluster.data if k.startswith(f"endpoints/{net.id}/")]
+    watcher.join(STUCK)
+    assert not errors

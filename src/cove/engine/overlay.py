@@ -362,16 +362,19 @@ class OverlayNetworks:
 
     def remove(self, net: Network) -> None:
         """The global part of ``network rm``: refused while any host has an endpoint (naming them)."""
-        ok = self.kv.txn([("empty", f"endpoints/{net.id}/")], [],
-                         [f"networks/{net.id}", f"names/networks/{net.name}", f"vni/{vni_of(net)}",
-                          *(subnet_key(c.subnet) for c in net.ipam)])
-        if ok:
-            return
         hosts: dict[str, str] = {}
-        for e in self.kv.scan(f"endpoints/{net.id}/"):
-            hid = str(e.value.get("host", ""))
-            rec = self.kv.get(f"hosts/{hid}") or {}
-            hosts[hid] = f"{rec.get('name') or hid[:12]} ({rec.get('vtep') or e.value.get('vtep') or '?'})"
+        for _ in range(3):      # an endpoint released between the guarded Txn and the scan: try again
+            ok = self.kv.txn([("empty", f"endpoints/{net.id}/")], [],
+                             [f"networks/{net.id}", f"names/networks/{net.name}", f"vni/{vni_of(net)}",
+                              *(subnet_key(c.subnet) for c in net.ipam)])
+            if ok:
+                return
+            for e in self.kv.scan(f"endpoints/{net.id}/"):
+                hid = str(e.value.get("host", ""))
+                rec = self.kv.get(f"hosts/{hid}") or {}
+                hosts[hid] = f"{rec.get('name') or hid[:12]} ({rec.get('vtep') or e.value.get('vtep') or '?'})"
+            if hosts:
+                break
         raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints "
                        f"on hosts {', '.join(sorted(hosts.values()))}")
 
@@ -603,21 +606,31 @@ class OverlayNetworks:
         """Queue the release of the endpoint's global keys; :meth:`settle` does it, without the engine
         lock (best effort: the next listing and the lease are the backstops)."""
         with self._rel:
-            self.releasing[ep.id] = (net.id, {"ip": ep.ip, "name": c.name, "network": net.name},
-                                     threading.get_ident())
+            self.releasing[ep.id] = (net.id, {"ip": ep.ip, "name": c.name, "network": net.name,
+                                              "container": c.id}, threading.get_ident())
 
-    def settle(self, everything: bool = False) -> None:
+    def settle(self, everything: bool = False, container: str | None = None) -> None:
         """Release the keys this thread queued (``everything``: all queued, and wait for those other
-        threads are releasing: an attach taking a name back).  Called without the engine lock; a
+        threads are releasing: an attach taking a name back; ``container``: also that container's,
+        whoever queued them, and wait for them: ``rm -f`` answers after its endpoints are released
+        even when the exit watcher's thread detached them).  Called without the engine lock; a
         release that fails is logged and left to the next listing."""
         me = threading.get_ident()
+
+        def mine(owner: int, rec: dict[str, Any]) -> bool:
+            return everything or owner == me or (container is not None and rec.get("container") == container)
+
         while True:
             with self._rel:
-                todo = next((k for k, (_, _, owner) in self.releasing.items()
-                             if k not in self._settling and (everything or owner == me)), None)
+                todo = next((k for k, (_, rec, owner) in self.releasing.items()
+                             if k not in self._settling and mine(owner, rec)), None)
                 if todo is None:
                     if everything:
                         self._rel.wait_for(lambda: not self._settling)
+                    elif container is not None:
+                        self._rel.wait_for(lambda: not any(
+                            self.releasing[k][1].get("container") == container
+                            for k in self._settling if k in self.releasing))
                     return
                 self._settling.add(todo)
                 net_id, rec, _ = self.releasing[todo]

@@ -77,7 +77,7 @@ class State:
     starting_ports: dict[str, list[Any]] = field(default_factory=dict)
     #: run once an operation has let go of the lock (the end of :meth:`occupy`, of an exit): the
     #: overlay's cluster-store releases that detaches queued under the lock (cove.engine.overlay)
-    settle: Callable[[], None] = field(default=lambda: None)
+    settle: Callable[..., None] = field(default=lambda **kw: None)
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
@@ -141,12 +141,16 @@ class State:
             yield c
         finally:
             self.release(c)
-            self.settle_unlocked()
+            self.settle_unlocked(c.id)
 
-    def settle_unlocked(self) -> None:
-        """Run :attr:`settle` if this thread does not hold the lock (else its outer operation will)."""
+    def settle_unlocked(self, container: str | None = None) -> None:
+        """Run :attr:`settle` if this thread does not hold the lock (else its outer operation will);
+        with ``container``, that container's queued releases too, whichever thread queued them."""
         if not self.lock._is_owned():        # type: ignore[attr-defined]  # RLock's, as Condition uses it
-            self.settle()
+            if container is None:
+                self.settle()
+            else:
+                self.settle(container=container)
 
     @contextmanager
     def unlocked_for(self, c: Container) -> Iterator[None]:
