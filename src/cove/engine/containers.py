@@ -493,9 +493,10 @@ class ContainerService:
                     raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
                 signum = _parse_signal(sig)
                 self._stopped_by_user(c)
+                # published before the signal: the exit watcher's "die" must come after it
+                self.container_event(c, "kill", signal=signum)
             self.runtime.kill(self.cfg.container_state_dir(c.id), signum)       # without the lock
             with self.lock:
-                self.container_event(c, "kill", signal=signum)
                 if signum == _signal.SIGKILL:
                     # as dockerd: a SIGKILL returns once the exit is processed, so the next
                     # request (network disconnect, rm) sees a stopped container
@@ -559,9 +560,9 @@ class ContainerService:
                 running = c.running
             if running:
                 state_dir = self.cfg.container_state_dir(c.id)
-                self.runtime.kill(state_dir, _signal.SIGKILL)                 # without the lock
-                with self.lock:
+                with self.lock:        # before the signal: the exit watcher's "die" comes after it
                     self.container_event(c, "kill", signal=int(_signal.SIGKILL))
+                self.runtime.kill(state_dir, _signal.SIGKILL)                 # without the lock
                 deadline = time.monotonic() + 10
                 while self.runtime.is_alive(state_dir) and time.monotonic() < deadline:
                     time.sleep(0.01)
