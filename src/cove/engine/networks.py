@@ -345,21 +345,38 @@ class NetworkService:
             net = self.networks.get(net_id)
             self.names.unregister(c.id, net_id)
             try:
-                if net is not None:
-                    drv = self.driver_of(net)
-                    drv.leave(net, ep, sandbox)
-                    if drv.flushes_conntrack:
-                        self.kernel.forget_flows(ep.ip, ep.ip6)
+                self.unplug(net, ep, sandbox)
             finally:
                 self.store.delete(f"endpoints/{c.id}/{net_id}")
-                self._release(net_id, ep)
-                if self.overlay is not None and net is not None and net.driver == "overlay":
-                    self.overlay.release(net, ep, c)
-                del self.endpoints[c.id][net_id]
-                if not self.endpoints[c.id]:
-                    del self.endpoints[c.id]
+                self.forget(c, net_id, ep)
             if net is not None:
                 self.network_event(net, "disconnect", container=c.id)
+
+    def unplug(self, net: Network | None, ep: Endpoint, sandbox: str | None) -> None:
+        """The kernel half of a detach: the endpoint's interfaces and its addresses' conntrack entries.
+
+        Touches no record, so a container's exit runs it without the engine lock (the endpoint
+        stays recorded, its addresses leased, until :meth:`forget` under the lock)."""
+        if net is None:
+            return
+        drv = self.driver_of(net)
+        drv.leave(net, ep, sandbox)
+        if drv.flushes_conntrack:
+            self.kernel.forget_flows(ep.ip, ep.ip6)
+
+    def forget(self, c: Container, net_id: str, ep: Endpoint) -> None:
+        """The records half of a detach, under the lock, once :meth:`unplug` is done (the store
+        record is the caller's to delete): the addresses go back to the pools, an overlay
+        endpoint's cluster keys are queued for release, the entry goes."""
+        net = self.networks.get(net_id)
+        self._release(net_id, ep)
+        if self.overlay is not None and net is not None and net.driver == "overlay":
+            self.overlay.release(net, ep, c)
+        mine = self.endpoints.get(c.id, {})
+        if mine.get(net_id) is ep:
+            del mine[net_id]
+        if not mine:
+            self.endpoints.pop(c.id, None)
 
     def connect(self, net_ref: str, container_ref: str, req: EndpointRequest) -> None:
         with self.lock:

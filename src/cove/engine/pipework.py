@@ -178,10 +178,23 @@ class PipeworkService:
 
     def _teardown_interface(self, x: ExtraInterface, sandbox: str | None) -> list[Exception]:
         """Delete the veth (its peer goes with it), the OVS port and the record; best effort, errors returned."""
+        errors = self.unplug(x)
+        if sandbox and x.gateway:
+            try:
+                inside = self.kernel.get(sandbox)
+                if inside.default_route() is None:      # ours went with the link; nobody set another
+                    self._restore_default_route(inside, x)
+            except CoveError as exc:
+                log.warning("container %s: could not restore the default route: %s", x.container_id[:12], exc)
+        self.forget(x)
+        return errors
+
+    def unplug(self, x: ExtraInterface) -> list[Exception]:
+        """The kernel half of a teardown (the veth, the OVS port), touching no record: a container's
+        exit runs it without the engine lock, then :meth:`forget` under it."""
         errors: list[Exception] = []
-        pool = self.kernel
         try:
-            pool.get(None).delete_link(x.host_ifname)
+            self.kernel.get(None).delete_link(x.host_ifname)
         except Exception as exc:  # noqa: BLE001 - teardown goes on
             errors.append(exc)
         if x.bridge_type == OVS:
@@ -189,19 +202,15 @@ class PipeworkService:
                 ovs.del_port(x.host_ifname)
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
-        if sandbox and x.gateway:
-            try:
-                inside = pool.get(sandbox)
-                if inside.default_route() is None:      # ours went with the link; nobody set another
-                    self._restore_default_route(inside, x)
-            except CoveError as exc:
-                log.warning("container %s: could not restore the default route: %s", x.container_id[:12], exc)
+        return errors
+
+    def forget(self, x: ExtraInterface) -> None:
+        """The records half: the store record and the entry (under the lock)."""
         self.store.delete(f"pipework/{x.container_id}/{x.ifname}")
         mine = self.extra_ifaces.get(x.container_id, {})
         mine.pop(x.ifname, None)
         if not mine:
             self.extra_ifaces.pop(x.container_id, None)
-        return errors
 
     def drop_interfaces(self, cid: str) -> list[Exception]:
         """The container's namespace is going away: remove all its extra interfaces."""

@@ -80,6 +80,13 @@ class PortPublisher:
             [m for cid, ms in self.state.starting_ports.items() if cid != exclude for m in ms] + \
             [PortMapping.from_dict(d) for sb in self.state.sandboxes.values() for d in sb.ports]
 
+    def programmed(self) -> list[PortMapping]:
+        """What the firewall must hold (a restore after a flush): :meth:`published` but the mappings an
+        exit is withdrawing without the lock (:attr:`State.exiting`), which stay reserved, so no one
+        else gets their host ports, until their elements are gone."""
+        leaving = {m for ms in self.state.exiting.values() for m in ms}
+        return [m for m in self.published() if m not in leaving]
+
     def check_ports(self, c: Container) -> None:
         """Validate the bindings at create time; refuse a fixed host port that is taken now."""
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,

@@ -155,7 +155,7 @@ class Reconciler:
             drv = self.driver_of(net)
             if isinstance(drv, Firewalled) and (r := drv.firewall_rules(net)) is not None:
                 rules.append(r)
-        fw.sync(rules, self.ports.published())
+        fw.sync(rules, self.ports.programmed())
 
     # the operations a kill -9 interrupted (cove.engine.intents) ---------------------------
     def replay_intents(self) -> None:

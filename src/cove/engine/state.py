@@ -5,11 +5,13 @@ Every service is built from one :class:`State` and the outside parts it needs
 (firewall, kernel), :class:`cove.engine.names.NameService` (records, DNS, the
 driver table).  Concurrency: every change of state holds ``lock`` (re-entrant)
 from validation to the store write; waiting happens on ``changed``.  The slow
-runtime calls (``runc`` start, stop, kill, delete) and the cluster store's
+runtime calls (``runc`` start, stop, kill, delete), a container's exit teardown
+(its veths, namespace, published ports, conntrack entries: the records change
+under the lock only once the kernel objects are gone) and the cluster store's
 (an overlay endpoint's reservation, :meth:`State.unlocked_for`; its release,
 :attr:`State.settle`) run without the lock, so requests about other containers
 go on meanwhile; an operation on one container
-(start, stop, kill, rm, connect, disconnect) first marks it busy
+(start, stop, kill, rm, connect, disconnect, the exit teardown) first marks it busy
 (:meth:`State.occupy`): another one on the same container waits for it, as
 behind dockerd's per-container lock, and after :data:`BUSY_WAIT` seconds is
 refused with 409 naming the container busy.
@@ -75,6 +77,9 @@ class State:
     busy: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     #: container id -> the host ports a start in progress has published (not yet in its state)
     starting_ports: dict[str, list[Any]] = field(default_factory=dict)
+    #: container id -> the host ports its exit is withdrawing without the lock: still held in its
+    #: state (no one else gets them) but no longer programmed (a firewall restore leaves them out)
+    exiting: dict[str, list[Any]] = field(default_factory=dict)
     #: run once an operation has let go of the lock (the end of :meth:`occupy`, of an exit): the
     #: overlay's cluster-store releases that detaches queued under the lock (cove.engine.overlay)
     settle: Callable[..., None] = field(default=lambda **kw: None)
