@@ -11,7 +11,9 @@ engine methods as in ``bench/profile.py``.  Everything it made is removed at the
 
 from __future__ import annotations
 
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -23,6 +25,23 @@ from harness.covedaemon import CoveDaemon  # noqa: E402
 from harness.parts import _assert_sandboxed  # noqa: E402
 
 PYSPY = "/tmp/benchvenv/bin/py-spy"
+
+
+def fd_table(pid: int) -> str:
+    """The daemon's open descriptors by kind (socket, pipe, anon_inode:..., file directory)."""
+    kinds: Counter[str] = Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("anon_inode:"):
+            kind = target                       # anon_inode:[pidfd], anon_inode:[eventpoll], ...
+        else:
+            kind = target.split(":[")[0] if ":[" in target else os.path.dirname(target) or target
+        kinds[kind] += 1
+    rows = "\n".join(f"| {k} | {v} |" for k, v in kinds.most_common(12))
+    return f"## daemon fds: {sum(kinds.values())}\n\n| kind | count |\n|---|---:|\n{rows}\n"
 
 
 def main(n: int) -> None:
@@ -58,15 +77,16 @@ def main(n: int) -> None:
                 api.request("POST", "/networks/sn/disconnect", {"Container": "probe"})
 
         print(f"# cove profile with {n} containers on one network\n")
+        print(fd_table(daemon.proc.pid))  # type: ignore[union-attr]
         raw, note = bench_profile.sampled(PYSPY, daemon.proc.pid, attach, 30)  # type: ignore[union-attr]
         print(f"## endpoint attach / detach with {n} containers on the network\n\n{note}\n")
-        print(bench_profile.fold(raw, "NetworkOps.connect ", depth=5, top=30))
-        print(bench_profile.fold(raw, "NetworkOps.disconnect ", depth=5, top=12))
+        print(bench_profile.fold(raw, "NetworkService.connect ", depth=5, top=30))
+        print(bench_profile.fold(raw, "NetworkService.disconnect ", depth=5, top=12))
         raw, note = bench_profile.sampled(PYSPY, daemon.proc.pid,  # type: ignore[union-attr]
                                           lambda: [start(i) for i in range(n + 1, n + 21)], 20)
         print(f"## container create + start, containers {n + 1}..{n + 20}\n\n{note}\n")
-        print(bench_profile.fold(raw, "ContainerOps.start_container ", depth=5, top=30))
-        print(bench_profile.fold(raw, "ContainerOps.create_container ", depth=4, top=15))
+        print(bench_profile.fold(raw, "ContainerService.start_container ", depth=5, top=30))
+        print(bench_profile.fold(raw, "ContainerService.create_container ", depth=4, top=15))
         api.close()
     finally:
         eng.cleanup()

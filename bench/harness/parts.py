@@ -97,6 +97,8 @@ def sandbox_part(opts: Options) -> dict[str, Any]:
     _assert_sandboxed()
     raw = Samples()
     _step(raw, f"raw: pyroute2 endpoints, bridges, namespaces x{opts.reps}", lambda: rawlimit.measure(raw, opts.reps))
+    _step(raw, f"raw: bridge + nftables rules of one network x{opts.reps}",
+          lambda: rawlimit.measure_firewalled(raw, opts.reps))
     cove = Samples()
     daemon = CoveDaemon()
     eng = daemon.engine()

@@ -7,6 +7,13 @@ up, an address, ``lo`` and ``eth0`` up, a default route via the bridge's address
 Teardown: delete the host end (its peer goes with it), unbind the namespace.  A
 network is a bridge with an address, up; then deleted.
 
+"Raw bridge + firewall" (``raw_bridge_fw_create`` / ``raw_bridge_fw_rm``, :func:`measure_firewalled`)
+adds to that bridge the nftables rules cove writes for one network, built by cove's own pure
+rule functions (:func:`cove.firewall.nftables.network_commands` / ``removal_commands``, both
+families) and sent directly in one libnftables transaction, as cove's fast path sends them: the
+fair figure for issue #17's "network create ≤ 2× the raw bridge + firewall work".  The tables
+themselves are made once before (untimed), as a running daemon has them.
+
 Two ways to make the namespace are timed: ``raw_netns`` (a short-lived thread
 unshares and bind-mounts its namespace: the cheapest, used for the limit) and
 ``raw_netns_pyroute2`` (``pyroute2.netns.create``, which forks a helper process).
@@ -208,3 +215,53 @@ def _ping_check(ipr: IPRoute, bridge: int) -> str:
         with contextlib.suppress(Exception):  # gone with its namespace anyway
             ipr.link("del", ifname="rawvcheck")
         netns_delete(path)
+
+
+FW_BRIDGE = "rawfw{}"
+
+
+def measure_firewalled(s: Samples, reps: int) -> None:
+    """``reps`` bridges with cove's nftables rules for one network: create, then remove, each timed."""
+    try:
+        from cove.firewall.base import NetworkRules
+        from cove.firewall.nftables import FAMILIES, NftablesFirewall, network_commands, removal_commands
+        fw = NftablesFirewall()
+    except Exception as exc:  # noqa: BLE001 - no libnftables here: the figure is left out
+        s.errors.append(f"raw bridge + firewall: nftables unavailable: {exc}")
+        return
+    fw.setup()
+    nft = fw._nft                      # the same libnftables handle type cove uses; used directly here
+    ipr = IPRoute()
+    made: list[str] = []
+    try:
+        for i in range(reps + 1):
+            name = FW_BRIDGE.format(i)
+            rules = NetworkRules(id=f"{i:012x}" + "f" * 52, bridge=name, subnets=(f"10.249.{i}.0/24",))
+            made.append(name)
+            t0 = time.perf_counter()
+            ipr.link("add", ifname=name, kind="bridge")
+            idx = ipr.link_lookup(ifname=name)[0]
+            ipr.addr("add", index=idx, address=f"10.249.{i}.1", prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+            rc, _, err = nft.json_cmd({"nftables": [c for f in FAMILIES for c in network_commands(rules, f)]})
+            t1 = time.perf_counter()
+            if rc != 0:
+                raise RuntimeError(f"nft add network: {err}")
+            rc, _, err = nft.json_cmd({"nftables": [c for f in FAMILIES for c in removal_commands(rules, f)]})
+            ipr.link("del", index=idx)
+            t2 = time.perf_counter()
+            made.remove(name)
+            if rc != 0:
+                raise RuntimeError(f"nft remove network: {err}")
+            if i:
+                s.add("raw_bridge_fw_create", t1 - t0)
+                s.add("raw_bridge_fw_rm", t2 - t1)
+        s.facts["raw_bridge_fw_backend"] = "nftables"
+    finally:
+        for name in made:
+            try:
+                ipr.link("del", ifname=name)
+            except Exception as exc:  # noqa: BLE001 - clean-up goes on
+                s.errors.append(f"raw: delete {name}: {exc}")
+        ipr.close()
+        fw.teardown()

@@ -115,3 +115,30 @@ def test_peer_batches_land_in_the_namespace_of_their_socket(ns_path):
             nl.replace_peers(index + 1000, peers[:1])
     finally:
         pool.close()
+
+
+def test_address_and_route_lists_are_what_the_kernel_holds(ns_path):
+    """The lists ``network create`` picks a free subnet from (read on a raw socket since 2026-12):
+    every IPv4 address with its link, IPv6 ones apart, and the main table's routes only."""
+    import subprocess
+    from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface
+
+    pool = NetlinkPool()
+    try:
+        nl = pool.get(ns_path)
+        index = nl.add_bridge("probe1", "cove:test", up=True)
+        nl.add_address(index, IPv4Address("10.61.0.1"), 24)
+
+        def run(*args: str) -> None:
+            subprocess.run(["nsenter", f"--net={ns_path}", "ip", *args], check=True)
+
+        run("-6", "addr", "add", "fd00:61::1/64", "dev", "probe1", "nodad")
+        run("route", "add", "10.62.0.0/16", "via", "10.61.0.2")
+        run("route", "add", "10.63.0.0/16", "via", "10.61.0.2", "table", "100")
+        run("route", "add", "default", "via", "10.61.0.254")
+        assert nl.addresses() == [(index, IPv4Interface("10.61.0.1/24"))]     # lo has no address until up
+        assert nl.addresses(index, family=10)[0] == (index, IPv6Interface("fd00:61::1/64"))
+        assert nl.addresses(index + 1000) == []
+        assert sorted(nl.routes()) == [IPv4Network("10.61.0.0/24"), IPv4Network("10.62.0.0/16")]
+    finally:
+        pool.close()

@@ -136,3 +136,19 @@ def test_the_overlay_rows_come_from_the_overlayscale_bench_when_there_is_one() -
     assert rows["overlay: a host's lease revoked → its endpoints gone"].met is True
     slow = targets.overlay_rows({**ov, "cold_s": 15.2, "add_ms": [2616.0], "remove_ms": [], "revoke_ms": None})
     assert [r.met for r in slow] == [False, False, None]
+
+
+def test_issue17_network_rows_use_the_raw_bridge_and_firewall_figure_when_the_run_has_one() -> None:
+    from harness import targets
+
+    data = _data()
+    data["cove"] = _part(net_create_api=[0.0090], net_rm_api=[0.120])
+    data["raw"] = _part(raw_bridge_create=[0.003], raw_bridge_fw_create=[0.005], raw_bridge_fw_rm=[0.050])
+    rows = {r.target: r for r in targets.rows(data, None, None)}
+    create, rm = rows["daemon: network create"], rows["daemon: network rm"]
+    assert create.met is True and "raw bridge + firewall" in create.goal      # 9 <= 2 x 5 (3x the bridge alone)
+    assert "1.80×" in create.measured and not create.notes
+    assert rm.met is False and "2.40×" in rm.measured                          # 120 > 2 x 50
+    del data["raw"]["summary"]["raw_bridge_fw_create"], data["raw"]["summary"]["raw_bridge_fw_rm"]
+    rows = {r.target: r for r in targets.rows(data, None, None)}
+    assert rows["daemon: network create"].met is False and "daemon: network rm" not in rows

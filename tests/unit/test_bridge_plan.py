@@ -11,6 +11,7 @@ from cove.drivers import DriverContext
 from cove.drivers.bridge import BridgeDriver, plan_create, plan_join
 from cove.drivers.bridge_plan import apply_bridge, apply_join
 from cove.kernel.fake import FakeKernel, InjectedFailure
+from cove.errors import Conflict
 from cove.model import Endpoint, Network
 
 from .enginefakes import FakeFirewall
@@ -93,7 +94,7 @@ def test_a_plan_applies_in_one_step_and_a_failure_at_any_call_leaves_nothing(ste
     kernel.fail_at(None)
     apply(ctx)
     total, dump = kernel.calls, kernel.dump()
-    assert total >= 5 and ("10.7.0.1/24" if step == "create" else "10.7.0.2/24") in dump
+    assert total >= (3 if step == "create" else 5) and ("10.7.0.1/24" if step == "create" else "10.7.0.2/24") in dump
     for n in range(1, total + 1):
         kernel, firewall, ctx = _kernel(with_bridge=step == "join")
         before = kernel.dump() + firewall.dump()
@@ -103,3 +104,37 @@ def test_a_plan_applies_in_one_step_and_a_failure_at_any_call_leaves_nothing(ste
         failed = kernel.journal[n - 1]
         kernel.fail_at(None)
         assert kernel.dump() + firewall.dump() == before, f"a failure at call {n} ({failed}) left this behind"
+
+
+def test_a_bridge_name_in_use_is_refused_naming_the_option_and_the_link_is_left_alone() -> None:
+    kernel, firewall, ctx = _kernel(with_bridge=False)
+    net = _net(**{"com.docker.network.bridge.name": "br-taken"})
+    kernel.host.add_link("br-taken", "dummy", "admin's")
+    before = kernel.dump() + firewall.dump()
+    with pytest.raises(Conflict, match="bridge br-taken already exists; choose another com.docker.network.bridge.name"):
+        BridgeDriver(ctx).create(net)
+    assert kernel.dump() + firewall.dump() == before
+
+
+def test_a_new_bridge_is_up_with_its_gateway() -> None:
+    kernel, _, ctx = _kernel(with_bridge=False)
+    BridgeDriver(ctx).create(_net())
+    link = kernel.host.find(f"br-{NET_ID[:12]}")
+    assert link is not None and link.up and link.alias == f"cove:net:{NET_ID}"
+    assert [str(a) for _, a in kernel.host.addresses(link.index)] == ["10.7.0.1/24"]
+
+
+def test_a_join_enslaves_the_veth_and_sets_the_inner_mac_in_its_create_request() -> None:
+    """Two requests fewer per endpoint: the bridge port and the container's MAC come with the
+    veth itself (IFLA_MASTER, the peer's IFLA_ADDRESS), not from ``set link`` requests after it."""
+    kernel, _, ctx = _kernel(with_bridge=True)
+    kernel.fail_at(None)
+    inner, host = apply_join(ctx, plan_join(_net(), _ep(), 0), SANDBOX)
+    bridge = kernel.host.find(f"br-{NET_ID[:12]}")
+    assert bridge is not None
+    host_end = [lk for lk in kernel.host.links() if lk.index == host][0]
+    inner_end = [lk for lk in kernel.get(SANDBOX).links() if lk.index == inner][0]
+    assert host_end.master == bridge.index and host_end.up
+    assert inner_end.mac == "02:42:0a:07:00:02" and inner_end.up
+    sets = [what for what in kernel.journal if what.startswith("set link")]
+    assert not [what for what in sets if "master" in what or "address" in what], sets

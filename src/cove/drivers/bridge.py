@@ -57,7 +57,7 @@ from ..ipam import AddressPool
 from ..model import Endpoint, Network
 from . import uplink
 from .base import DriverContext, register
-from .bridge_plan import Address, BridgePlan, JoinPlan, apply_bridge, apply_join
+from .bridge_plan import Address, BridgePlan, BridgeExists, JoinPlan, apply_bridge, apply_join
 from .options import bool_option
 from .uplink import HOST_AUX, OPT_UPLINK
 
@@ -269,8 +269,14 @@ class BridgeDriver:
 
     def create(self, net: Network) -> None:
         nl = self.ctx.kernel.host
-        existing = nl.find(net.bridge)
         mode = mode_of(net)
+        if mode is BridgeMode.MANAGED:
+            try:
+                apply_bridge(self.ctx, plan_create(net, self.ctx.mtu, self.ctx.firewall.name))
+            except BridgeExists as exc:
+                raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}") from exc
+            return
+        existing = nl.find(net.bridge)
         if mode is BridgeMode.UPLINK:
             if existing is not None:
                 raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
@@ -282,10 +288,6 @@ class BridgeDriver:
             nl.set_link(existing.index, state="up")
             route_localnet(self.ctx, net.bridge)
             self.ctx.firewall.ensure_network(rules_for(net))
-            return
-        if existing is not None:
-            raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}")
-        apply_bridge(self.ctx, plan_create(net, self.ctx.mtu, self.ctx.firewall.name))
 
     def _create_uplink(self, net: Network) -> None:
         """The bridge with the NIC inside and the NIC's addresses and routes on it; all or nothing."""

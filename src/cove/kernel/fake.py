@@ -26,10 +26,10 @@ every verb, reads included, is one call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_address, ip_interface, ip_network
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import Conflict, CoveError, NotFound
 from .api import (
@@ -44,6 +44,8 @@ from .api import (
 )
 
 HOST = "host"
+
+T = TypeVar("T")
 
 
 class InjectedFailure(CoveError):
@@ -194,6 +196,9 @@ class FakeKernel:
 
     def close(self) -> None:
         pass
+
+    def run(self, fn: Callable[[], T]) -> T:
+        return fn()
 
     def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
         self.call(f"sysctl {key}={value}" + (f" in {netns}" if netns else ""))
@@ -350,17 +355,25 @@ class FakeNetlink:
             raise NotFound(f"link {name} not found")
         return link.index
 
-    def add_bridge(self, name: str, alias: str, mtu: int | None = None) -> int:
+    def add_bridge(self, name: str, alias: str, mtu: int | None = None, up: bool = False) -> int:
         self.k.call(f"create bridge {name}")
-        return self._new(self._ns, name, "bridge", alias, mtu).index
+        link = self._new(self._ns, name, "bridge", alias, mtu)
+        link.up = up
+        return link.index
 
-    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None) -> int:
+    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None,
+                 master: int | None = None, peer_mac: str | None = None) -> int:
         self.k.call(f"create veth {name}")
         ns, peer_ns = self._ns, self.k.ns(peer_netns)
         if peer_ns.by_name(peer) is not None:
             raise Conflict(f"create veth {name}: File exists")
+        if master is not None and self._link(master).kind != "bridge":
+            raise CoveError(f"create veth {name}: Operation not supported")
         here = self._new(ns, name, "veth", alias, mtu)
         there = self._new(peer_ns, peer, "veth", None, mtu)
+        here.master = master
+        if peer_mac is not None:
+            there.mac = peer_mac
         here.peer, there.peer = (peer_netns, there.index), (self.path, here.index)
         return here.index
 

@@ -8,11 +8,15 @@ written by a short-lived thread that enters it (:func:`netlink.sysctl_set_in`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from .. import crashpoint
 from . import netns
 from .conntrack import ConntrackFlows
-from .netlink import NetlinkPool, sysctl_set, sysctl_set_in
+from .netlink import KERNEL_THREAD, NetlinkPool, sysctl_set, sysctl_set_in
+
+T = TypeVar("T")
 
 
 class LinuxKernel(NetlinkPool):
@@ -23,6 +27,10 @@ class LinuxKernel(NetlinkPool):
     def close(self) -> None:
         self.conntrack.close()
         super().close()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        # not get(): its pool lock may be held by a thread waiting for this very thread
+        return KERNEL_THREAD.call(fn)
 
     def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
         if netns is None:

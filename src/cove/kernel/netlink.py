@@ -39,13 +39,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from .. import crashpoint
 from ..errors import Conflict, CoveError, NotFound, Unavailable
-from . import netns, peerbatch
+from . import netns, peerbatch, rtdump
 from .api import (  # noqa: F401 - re-exported: the names callers knew here
     ALIAS_PREFIX,
     IFA_F_NODAD,
     IFA_F_NOPREFIXROUTE,
     RT_SCOPE_LINK,
     RT_TABLE_LOCAL,
+    RT_TABLE_MAIN,
     RTNH_F_ONLINK,
     RTPROT_KERNEL,
     Link,
@@ -53,6 +54,7 @@ from .api import (  # noqa: F401 - re-exported: the names callers knew here
 )
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 #: neighbour state and flag of the VXLAN peer entries (linux/neighbour.h)
 NUD_PERMANENT = 0x80
@@ -215,10 +217,14 @@ class Netlink:
             raise NotFound(f"link {name} not found")
         return link.index
 
-    def add_bridge(self, name: str, alias: str, mtu: int | None = None) -> int:
+    def add_bridge(self, name: str, alias: str, mtu: int | None = None, up: bool = False) -> int:
+        """A bridge, tagged; ``up``: up from the start (the kernel applies the request's ``IFF_UP``
+        on create, so that is one round trip fewer than a ``set_link(state="up")`` after)."""
         kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
         if mtu:
             kw["mtu"] = mtu
+        if up:
+            kw["state"] = "up"
         self._do(f"create bridge {name}", lambda ipr: ipr.link("add", **kw))
         return self._tag(name, alias)
 
@@ -232,12 +238,21 @@ class Netlink:
             raise
         return index
 
-    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None) -> int:
-        """Create a veth pair: ``name`` here, ``peer`` directly inside ``peer_netns``."""
+    def add_veth(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None,
+                 master: int | None = None, peer_mac: str | None = None) -> int:
+        """Create a veth pair: ``name`` here, ``peer`` directly inside ``peer_netns``.
+
+        ``master`` and ``peer_mac`` go in the create request itself (the kernel enslaves a new
+        link to ``IFLA_MASTER`` and gives the peer its ``IFLA_ADDRESS``): two requests fewer
+        per endpoint than a ``set`` for each afterwards."""
         fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
             peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": fd}
             kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
+            if master is not None:
+                kw["master"] = master
+            if peer_mac is not None:
+                peer_spec["address"] = peer_mac
             if mtu:
                 kw["mtu"] = mtu
                 peer_spec["mtu"] = mtu
@@ -374,11 +389,9 @@ class Netlink:
 
     def addresses(self, index: int | None = None, family: int = 2) -> list[tuple[int, Any]]:
         """(link index, address/prefix) of every IPv4 address (``family=10``: IPv6)."""
-        kw: dict[str, Any] = {"family": family} if index is None else {"family": family, "index": index}
-        msgs = self._do("list addresses", lambda ipr: list(ipr.get_addr(**kw)))
+        found = self._raw_dump("list addresses", rtdump.addr_request, rtdump.addr_entries, family)
         make = IPv4Interface if family == 2 else IPv6Interface
-        return [(m["index"], make(f"{m.get('IFA_LOCAL') or m.get('IFA_ADDRESS')}/{m['prefixlen']}"))
-                for m in msgs]
+        return [(ix, make(f"{ip}/{plen}")) for ix, ip, plen in found if index is None or ix == index]
 
     def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
         if gateway.version == 6:
@@ -459,13 +472,31 @@ class Netlink:
 
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""
-        msgs = self._do("list routes", lambda ipr: list(ipr.get_routes(family=2, table=254)))
-        out: list[IPv4Network] = []
-        for m in msgs:
-            dst = m.get("RTA_DST")
-            if dst is not None and m["dst_len"] > 0:
-                out.append(IPv4Network(f"{dst}/{m['dst_len']}", strict=False))
-        return out
+        found = self._raw_dump("list routes", rtdump.route_request, rtdump.route_entries, socket.AF_INET)
+        return [IPv4Network(f"{dst}/{plen}", strict=False) for table, dst, plen in found
+                if table == RT_TABLE_MAIN and dst and plen > 0]
+
+    def _raw_dump(self, what: str, request: Callable[[int, int], bytes],
+                  parse: Callable[[bytes, int], tuple[list[E], bool, int]], family: int) -> list[E]:
+        """One dump on the raw socket, parsed by :mod:`.rtdump` (a tenth of pyroute2's cost)."""
+        def work() -> list[E]:
+            sock = self._raw_socket()
+            self._seq += 1
+            seq = self._seq
+            out: list[E] = []
+            try:
+                sock.send(request(seq, family))
+                while True:
+                    entries, done, err = parse(sock.recv(1 << 18), seq)
+                    out += entries
+                    if err:
+                        raise CoveError(f"{what}: {os.strerror(err)}")
+                    if done:
+                        return out
+            except OSError as exc:
+                raise CoveError(f"{what}: {exc}") from exc
+
+        return KERNEL_THREAD.call(work)
 
 
     # VXLAN peers ------------------------------------------------------------------------
