@@ -260,3 +260,27 @@ def test_the_published_port_follows_the_container_to_its_other_network(cove: Dae
     wait_web("http://127.0.0.1:8099/")
     assert fetch_from(outside, "http://203.0.113.1:8099/")
     assert cove.ok("port", "mover").strip() == "80/tcp -> 0.0.0.0:8099"
+
+
+def test_ports_of_a_container_on_an_internal_network_answer_once_it_joins_a_network_with_a_gateway(
+        cove: Daemon, outside: str) -> None:
+    """``run -p`` on an ``--internal`` network only: no way out (no default route) and nothing published,
+    as under Docker (libnetwork programs external connectivity only on a network that is not internal);
+    ``network connect`` of a network with a gateway: the port answers from the host, its loopback and
+    the LAN, and the default route goes there.  Seen failing with ``gateway_joined``'s call in
+    ``NetworkService._connect`` removed (the port never answered after the connect).
+    """
+    cove.ok("network", "create", "--internal", "--subnet", "10.232.1.0/24", "in-only")
+    cove.ok("network", "create", "--subnet", "10.232.2.0/24", "in-out")
+    cove.ok("run", "-d", "--name", "walled", "--network", "in-only", "-p", "8093:80", *WEB)
+    assert "default" not in cove.ok("exec", "walled", "ip", "route")
+    assert fetch("http://127.0.0.1:8093/", timeout=1) is None
+    assert cove.ok("port", "walled").strip() == ""
+    cove.ok("network", "connect", "in-out", "walled")
+    wait_web("http://127.0.0.1:8093/")
+    assert fetch_from(outside, "http://203.0.113.1:8093/")          # a LAN host: the reply needs the route
+    assert "default via 10.232.2.1 dev eth1" in cove.ok("exec", "walled", "ip", "route")
+    assert cove.ok("port", "walled").strip() == "80/tcp -> 0.0.0.0:8093"
+    cove.ok("network", "disconnect", "in-out", "walled")            # only internal again: withdrawn
+    assert fetch("http://127.0.0.1:8093/", timeout=1) is None
+    assert cove.ok("port", "walled").strip() == ""

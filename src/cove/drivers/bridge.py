@@ -151,14 +151,17 @@ def plan_create(net: Network, default_mtu: int, firewall: str) -> BridgePlan:
 
 
 def plan_join(net: Network, ep: Endpoint, default_mtu: int) -> JoinPlan:
-    """What ``join`` makes for an endpoint (pure); only ``eth0`` gets the default routes."""
+    """What ``join`` makes for an endpoint (pure); only ``eth0`` gets the default routes, and not on
+    an ``--internal`` network (libnetwork's bridge driver sets no gateway there: the container has
+    no way out, ``Network is unreachable``, as under Docker)."""
     addresses: list[Address] = [(IPv4Address(ep.ip), ep.prefixlen)]
     routes: list[IPv4Address | IPv6Address] = []
     if ep.ip6:
         addresses.append((ip_address(ep.ip6), ep.prefixlen6))
-    if ep.ifname == "eth0" and ep.gateway:
+    gateway = ep.ifname == "eth0" and not net.internal
+    if gateway and ep.gateway:
         routes.append(IPv4Address(ep.gateway))
-    if ep.ifname == "eth0" and ep.ip6 and ep.gateway6:
+    if gateway and ep.ip6 and ep.gateway6:
         routes.append(ip_address(ep.gateway6))
     return JoinPlan(host_ifname=ep.host_ifname, ifname=ep.ifname, alias=ep_alias(ep),
                     mtu=net.mtu or default_mtu or None, bridge=net.bridge, isolated=not net.icc, mac=ep.mac,

@@ -90,6 +90,7 @@ class Engine:
                                               self.images, self.runtime)
         self.nets.endpoints_changed = self.container_svc.on_endpoints_changed
         self.nets.follow_gateway = self.ports.follow_gateway
+        self.nets.gateway_joined = self.ports.gateway_joined
         self.sandbox_svc = SandboxService(self.state, kernel, self.nets, self.names, self.driver_ctx.firewall)
         self.watcher = self.container_svc.watcher
         self.reconciler = Reconciler(self.state, kernel, self.driver_ctx.firewall, self.driver_table,

@@ -365,10 +365,8 @@ class ContainerService:
                     raise NotFound(f"network {net_id} not found (removed while the container was stopped)")
                 self.nets.attach(c, net, req, sandbox)
                 undo.callback(self.nets.detach, c, net_id, sandbox)
-        eps = self.endpoints.get(c.id, {})
-        if eps:
-            primary = next(ep for ep in eps.values() if ep.ifname == "eth0")
-            ports = self.ports.publish(c, primary.ip, primary.ip6)
+        if self.endpoints.get(c.id):
+            ports = self.ports.publish_on_gateway(c)
             undo.callback(self.ports.unpublish, ports)
             # held while the runtime starts without the lock: no other start may take these host ports
             self.state.starting_ports[c.id] = ports

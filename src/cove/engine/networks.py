@@ -53,8 +53,11 @@ class NetworkService:
         #: called after a running container's endpoints changed (the containers part rewrites /etc/hosts)
         self.endpoints_changed: Callable[[Container], None] = lambda c: None
         #: called after a running container's endpoint left: the default route and the published
-        #: ports follow the gateway endpoint (:meth:`cove.engine.ports.PortPublisher.follow_gateway`)
+        #: ports follow the gateway endpoint (:meth:`cove.engine.ports.PortPublisher.follow_gateway`
+        #: after a disconnect, :meth:`~cove.engine.ports.PortPublisher.gateway_joined` after a connect,
+        #: which returns the undo of what it changed)
         self.follow_gateway: Callable[[Container], bool] = lambda c: False
+        self.gateway_joined: Callable[[Container, Endpoint], Callable[[], None] | None] = lambda c, ep: None
         #: the global half of overlay networks (cove.engine.overlay); None without a cluster store
         self.overlay: OverlayNetworks | None = None
     # subnets ------------------------------------------------------------------------
@@ -398,15 +401,23 @@ class NetworkService:
                 check_dns_name("alias", alias)
             c.networks[net.id] = req          # before attach: the resolver registers its aliases
             intent = intents.begin(self.store, "connect", container=c.id, network=net.id) if c.running else None
+            undo_ports = ExitStack()
             try:
                 if c.running:
                     self.attach(c, net, req, c.state.netns)
                     self.names.start_resolver(c, c.state.netns)
+                    # the new endpoint may be its gateway endpoint now (it had only internal
+                    # networks): the default route and the ports go there; a fixed host port
+                    # taken meanwhile is a 409, and the connect is undone below
+                    undo = self.gateway_joined(c, self.endpoints[c.id][net.id])
+                    if undo is not None:
+                        undo_ports.callback(undo)
                 with self.store.txn():
                     self.save_container(c)
                     if intent is not None:
                         intents.clear(self.store, intent)
             except BaseException:
+                undo_ports.close()
                 del c.networks[net.id]
                 if intent is not None:
                     if net.id in self.endpoints.get(c.id, {}):

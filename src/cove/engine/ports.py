@@ -9,12 +9,17 @@ the UDP conntrack entries that would otherwise keep steering a client's
 packets to the dead container.
 
 External connectivity follows the *gateway endpoint* (libnetwork's
-``sbLeave``/``updateGateway``): ``eth0`` while it is there; when it leaves
-(``network disconnect`` of the first network), the container's default route and
-its published ports move to the first remaining endpoint on a network with a
-gateway (not ``--internal``), by network name as Docker orders them, with the
-same host ports (:meth:`PortPublisher.follow_gateway`); with none left, the
-ports are withdrawn.
+``sbJoin``/``sbLeave``/``updateGateway``): ``eth0`` while it is there on a network that
+is not ``--internal``; else the first endpoint on a network with a gateway (not
+internal), by network name as Docker orders them.  Ports are published on it at
+start and nowhere when there is none (a container only on internal networks:
+libnetwork programs external connectivity only ``if !n.internal``).  When the
+gateway endpoint changes (:meth:`PortPublisher.follow_gateway`, after a
+``network connect`` or ``disconnect``), the default route and the published ports
+move to it with the same host ports; with none left, the ports are withdrawn; and
+a container whose ports were withdrawn gets them again, chosen afresh, when it
+joins a network with a gateway (a fixed host port taken meanwhile refuses that
+connect with Docker's 409, and the connect is undone).
 """
 
 from __future__ import annotations
@@ -107,6 +112,17 @@ class PortPublisher:
                     raise Conflict(f"Bind for {portmap.host_spec(r.host_ip, port)} failed: port is already allocated")
 
     def publish(self, c: Container, container_ip: str, container_ip6: str = "") -> list[PortMapping]:
+        mappings = self._allocate(c, container_ip, container_ip6)
+        if mappings:
+            self.firewall.add_ports(mappings)
+        return mappings
+
+    def publish_on_gateway(self, c: Container) -> list[PortMapping]:
+        """At start, after the endpoints exist: the ports on the gateway endpoint (none without one)."""
+        gw = self.gateway_endpoint(c)
+        return [] if gw is None else self.publish(c, gw.ip, gw.ip6)
+
+    def _allocate(self, c: Container, container_ip: str, container_ip6: str = "") -> list[PortMapping]:
         reqs = portmap.requests(c.host_config.port_bindings, c.config.exposed_ports, c.host_config.publish_all,
                                 self.state.cfg.default_host_ip)
         if not reqs:
@@ -115,10 +131,8 @@ class PortPublisher:
         addrs = [str(a.ip) for _, a in host.addresses()]
         if container_ip6:
             addrs += [str(a.ip) for _, a in host.addresses(family=10)]
-        mappings = portmap.allocate(reqs, container_ip, self.published(exclude=c.id), self._probe or host_port_free,
-                                    ephemeral_range(), addrs, container_ip6)
-        self.firewall.add_ports(mappings)
-        return mappings
+        return portmap.allocate(reqs, container_ip, self.published(exclude=c.id), self._probe or host_port_free,
+                                ephemeral_range(), addrs, container_ip6)
 
     def unpublish(self, mappings: Sequence[PortMapping]) -> None:
         if not mappings:
@@ -130,39 +144,76 @@ class PortPublisher:
 
     # the gateway endpoint (libnetwork's getGatewayEndpoint) ------------------------------------
     def gateway_endpoint(self, c: Container) -> Endpoint | None:
-        """The endpoint that gives ``c`` its external connectivity: ``eth0`` while it is there,
-        else the first endpoint on a network with a gateway (not internal), by network name."""
+        """The endpoint that gives ``c`` its external connectivity: ``eth0`` while it is there on a
+        network that is not internal, else the first endpoint on a network with a gateway (not
+        internal), by network name; None on internal networks only."""
         eps = list(self.state.endpoints.get(c.id, {}).values())
-        for ep in eps:
-            if ep.ifname == "eth0":
-                return ep
         nets = self.state.networks
         usable = [ep for ep in eps if ep.gateway and ep.network_id in nets and not nets[ep.network_id].internal]
+        for ep in usable:
+            if ep.ifname == "eth0":
+                return ep
         return min(usable, key=lambda ep: (nets[ep.network_id].name, ep.ifname), default=None)
 
+    def gateway_joined(self, c: Container, ep: Endpoint) -> Callable[[], None] | None:
+        """After ``ep`` joined running ``c``: when it is the gateway endpoint now (the container had
+        none, or only one it sorts before), :meth:`follow_gateway`; returns the undo of the ports'
+        change (for a connect that fails later), None when nothing changed."""
+        gw = self.gateway_endpoint(c)
+        if gw is None or gw.id != ep.id:
+            return None
+        saved = list(c.state.ports)
+        if not self.follow_gateway(c):
+            return None
+
+        def undo() -> None:
+            was = [PortMapping.from_dict(d) for d in saved]
+            now = [PortMapping.from_dict(d) for d in c.state.ports]
+            self.unpublish([m for m in now if m not in was])
+            back = [m for m in was if m not in now]
+            if back:
+                self.firewall.add_ports(back)
+            c.state.ports = saved
+        return undo
+
     def follow_gateway(self, c: Container, program: bool = True) -> bool:
-        """After an endpoint left: give the gateway endpoint the default route (if the namespace has
-        none left) and the published ports (those that point at an address ``c`` no longer has).
+        """After an endpoint joined or left: give the gateway endpoint the default route (if the
+        namespace has none) and the published ports (those that point at another address); a
+        container with no ports published (withdrawn when only internal networks were left) gets
+        them afresh when it has a gateway endpoint again.
 
         Idempotent (a replayed disconnect calls it again); returns whether ``c.state.ports``
         changed (the caller saves the container).  ``program`` False: the firewall is left alone
-        (at start-up, where the whole ruleset is rewritten from the records afterwards).
+        (at start-up, where the whole ruleset is rewritten from the records afterwards).  A fresh
+        publication that cannot have its host ports raises (:class:`Conflict`) with nothing changed.
         """
         if not c.running or c.mode != "bridge" or not c.state.netns:
             return False
         gw = self.gateway_endpoint(c)
         if gw is not None and gw.gateway:
             inside = self.kernel.get(c.state.netns)
-            if inside.default_route() is None:       # it went with the old gateway endpoint's interface
+            others = {ep.gateway for ep in self.state.endpoints.get(c.id, {}).values() if ep is not gw}
+            route = inside.default_route()
+            # none: it went with the old gateway endpoint's interface; via another endpoint's
+            # gateway: an internal network's (an admin's or pipework's own route is left alone)
+            if route is None or (route[0] != gw.gateway and route[0] in others):
                 inside.replace_default_route(IPv4Address(gw.gateway), inside.index(gw.ifname))
                 if gw.ip6 and gw.gateway6:
                     try:
                         inside.add_default_route(ip_address(gw.gateway6))
                     except CoveError as exc:          # an IPv6 default route of someone else's: kept
                         log.warning("container %s: IPv6 default route via %s: %s", c.name, gw.gateway6, exc)
-        held = {a for ep in self.state.endpoints.get(c.id, {}).values() for a in (ep.ip, ep.ip6) if a}
         old = [PortMapping.from_dict(d) for d in c.state.ports]
-        stale = [m for m in old if m.container_ip not in held]
+        if not old:
+            fresh = [] if gw is None else self._allocate(c, gw.ip, gw.ip6)
+            if not fresh:
+                return False
+            if program:
+                self.firewall.add_ports(fresh)
+            c.state.ports = [m.to_dict() for m in fresh]
+            return True
+        here = {a for a in (gw.ip, gw.ip6) if a} if gw is not None else set()
+        stale = [m for m in old if m.container_ip not in here]
         if not stale:
             return False
         moved: list[PortMapping] = []
