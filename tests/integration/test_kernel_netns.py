@@ -185,3 +185,24 @@ def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_ind
     finally:
         pool.close()
         netns.delete(peer_ns)
+
+
+def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_path, monkeypatch):
+    """Kernels before 6.3 ignore ``NLM_F_ECHO`` on a link create (Debian 12's 6.1 in the guest-kernel
+    stage): the create asked without it must still give the right indexes, by one ``RTM_GETLINK``."""
+    from cove.kernel import rtlink
+
+    monkeypatch.setattr(rtlink, "NLM_F_ECHO", 0)
+    pool = NetlinkPool()
+    peer_ns = f"{ns_path}-peer"
+    netns.create(peer_ns)
+    try:
+        nl = pool.get(ns_path)
+        br = nl.add_bridge("probebr", "cove:test", up=True)
+        nl.add_bridge("probepad", "cove:test")              # the two namespaces' indexes differ
+        host, peer = nl.add_veth_pair("probev0", "eth7", peer_ns, "cove:ep:probe", master=br, up=True)
+        assert nl.index("probev0") == host and pool.get(peer_ns).index("eth7") == peer
+        assert nl.find("probev0").alias == "cove:ep:probe"  # type: ignore[union-attr]
+    finally:
+        pool.close()
+        netns.delete(peer_ns)
