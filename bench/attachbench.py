@@ -1,10 +1,10 @@
 """Endpoint attach/detach of a running container over the API vs the raw kernel work, A/B (by hand, root).
 
-    .venv/bin/python bench/attachbench.py [--base DIR] [--branch DIR] [--rounds 3] [--reps 30] [--count 10]
+    .venv/bin/python bench/attachbench.py [--base REV|DIR] [--branch REV|DIR] [--rounds 3] [--reps 30] [--count 10]
 
 Issue #17's "endpoint attach ≤ 1.5× raw".  Each run is one fresh ``tests/sandbox.sh`` with a private
-cove daemon whose ``PYTHONPATH`` is the tree under test (``--base``: by default main exported with
-``git archive`` to a temp dir; ``--branch``: this tree); the trees alternate, round by round
+cove daemon whose ``PYTHONPATH`` is the tree under test (``--base``: by default main, a revision
+exported with ``git archive`` to a temp dir, or a directory; ``--branch``: by default this tree); the trees alternate, round by round
 (base, branch, branch, base, ...).  In a run, a container ``ab-c`` on the user network ``ab-ping``
 is connected to ``ab-conn`` and disconnected again ``--reps`` times over one kept-open API
 connection (``POST /networks/ab-conn/connect`` / ``disconnect``), and each rep is followed by the
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -171,21 +172,30 @@ def count_requests(pid: int, count: int, ok) -> dict[str, object]:  # type: igno
 
 # -- outside: the A/B --------------------------------------------------------------------------
 
-def export_main() -> str:
-    dest = tempfile.mkdtemp(prefix="attach-base-")
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "main", "src"], capture_output=True, check=True)
+def tree_of(ref: str) -> tuple[str, str]:
+    """(directory, label) of ``ref``: a directory as it is, else a git revision exported (its src/)
+    with ``git archive`` to a temp dir, so the tree under test is exactly that commit."""
+    if os.path.isdir(ref):
+        rev = subprocess.run(["git", "-C", ref, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=False).stdout.strip()
+        return ref, f"{ref} ({rev or 'no git'}{', with uncommitted changes' if _dirty(ref) else ''})"
+    dest = tempfile.mkdtemp(prefix="attach-tree-")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "main"], capture_output=True, text=True,
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True, text=True,
                          check=True).stdout.strip()
-    return f"{dest}#{rev}"
+    return dest, f"{ref} = {rev}"
+
+
+def _dirty(path: str) -> bool:
+    return bool(subprocess.run(["git", "-C", path, "status", "--porcelain", "src"], capture_output=True,
+                               text=True, check=False).stdout.strip())
 
 
 def outer(args: argparse.Namespace) -> None:
-    base = args.base or export_main()
-    base_dir, _, base_rev = base.partition("#")
-    branch_rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    trees = {"base": base_dir, "branch": args.branch}
+    base_dir, base_label = tree_of(args.base)
+    branch_dir, branch_label = tree_of(args.branch)
+    trees = {"base": base_dir, "branch": branch_dir}
     runs: list[dict[str, object]] = []
     for r in range(args.rounds):
         order = ("base", "branch") if r % 2 == 0 else ("branch", "base")
@@ -200,10 +210,13 @@ def outer(args: argparse.Namespace) -> None:
             os.unlink(out)
             res["label"], res["round"] = label, r + 1
             runs.append(res)
+    for d in (base_dir, branch_dir):
+        if d.startswith(tempfile.gettempdir() + "/attach-tree-"):
+            shutil.rmtree(d, ignore_errors=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"base": base, "branch": f"{args.branch}#{branch_rev}",
-                                               "runs": runs}, indent=1))
-    print(report(runs, base_rev or base_dir, branch_rev))
+        Path(args.json).write_text(json.dumps({"base": base_label, "branch": branch_label, "rounds": args.rounds,
+                                               "reps": args.reps, "runs": runs}, indent=1))
+    print(report(runs, base_label, branch_label))
 
 
 def report(runs: list[dict[str, object]], base_rev: str, branch_rev: str) -> str:
@@ -242,8 +255,8 @@ def main() -> None:
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--tree", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
-    p.add_argument("--base", help="tree of the A side (DIR or DIR#label); default: main exported with git archive")
-    p.add_argument("--branch", default=str(ROOT), help="tree of the B side (default: this tree)")
+    p.add_argument("--base", default="main", help="the A side: a directory, or a git revision to export (default: main)")
+    p.add_argument("--branch", default=str(ROOT), help="the B side: a directory or a git revision (default: this tree)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--reps", type=int, default=30)
     p.add_argument("--count", type=int, default=10, help="strace'd connect/disconnect pairs (first round only)")
