@@ -309,7 +309,7 @@ class Netlink:
             try:
                 sock.send(build(seq))
                 while True:
-                    found, acks = rtlink.replies(sock.recv(1 << 16))
+                    found, acks = rtlink.replies(sock.recv(1 << 16), seq)
                     links += found
                     if seq in acks:
                         if acks[seq]:

@@ -147,20 +147,21 @@ def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
     return out
 
 
-def replies(data: bytes) -> tuple[list[LinkInfo], dict[int, int]]:
-    """The links (``RTM_NEWLINK``) and the acks (sequence number -> errno, 0 for success) in one
-    datagram of answers."""
+def replies(data: bytes, seq: int) -> tuple[list[LinkInfo], dict[int, int]]:
+    """The links (``RTM_NEWLINK``) answering request ``seq`` (a reply, or the echo of a create,
+    which carries the request's number) and the acks (sequence number -> errno, 0 for success) in
+    one datagram of answers."""
     links: list[LinkInfo] = []
     acks: dict[int, int] = {}
     off = 0
     while off + _HDR.size <= len(data):
-        length, mtype, _, seq, _ = _HDR.unpack_from(data, off)
+        length, mtype, _, mseq, _ = _HDR.unpack_from(data, off)
         if length < _HDR.size:
             break
         if mtype == NLMSG_ERROR and length >= _HDR.size + 4:
             (err,) = struct.unpack_from("=i", data, off + _HDR.size)
-            acks[seq] = -err
-        elif mtype == RTM_NEWLINK and length >= _HDR.size + _IFINFO.size:
+            acks[mseq] = -err
+        elif mtype == RTM_NEWLINK and mseq == seq and length >= _HDR.size + _IFINFO.size:
             _, _, index, _, _ = _IFINFO.unpack_from(data, off + _HDR.size)
             attrs = _attrs(data, off + _HDR.size + _IFINFO.size, off + length)
             name = attrs.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode(errors="replace")
