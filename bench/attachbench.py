@@ -62,6 +62,7 @@ def inner(tree: str, reps: int, count: int, out: str) -> None:
     result: dict[str, object] = {"tree": tree, "series": {k: [] for k in SERIES}}
     ipr = IPRoute()
     raw_ns = f"{rawlimit.NETNS_DIR}/abraw"
+    api: UnixAPI | None = None
     try:
         eng = d.start()
         d.import_busybox(eng)
@@ -105,6 +106,14 @@ def inner(tree: str, reps: int, count: int, out: str) -> None:
         if count:
             result["requests"] = count_requests(d.proc.pid if d.proc else 0, count, ok)
     finally:
+        if api is not None:     # the container's init outlives a stopped daemon (and its killed shim)
+            for method, url in (("DELETE", "/containers/ab-c?force=1"), ("DELETE", "/networks/ab-conn"),
+                                ("DELETE", "/networks/ab-ping")):
+                try:
+                    api.request(method, url)
+                except Exception as exc:  # noqa: BLE001 - clean-up goes on
+                    log(f"clean-up {method} {url}: {exc}")
+            api.close()
         try:
             ipr.link("del", ifname=rawlimit.BRIDGE)
         except Exception:  # noqa: BLE001 - gone with the sandbox anyway
