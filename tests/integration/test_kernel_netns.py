@@ -142,3 +142,67 @@ def test_address_and_route_lists_are_what_the_kernel_holds(ns_path):
         assert sorted(nl.routes()) == [IPv4Network("10.61.0.0/24"), IPv4Network("10.62.0.0/16")]
     finally:
         pool.close()
+
+
+def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_indexes(ns_path):
+    """``add_veth_pair``: the raw create (master, both ends up, the peer's MAC, echoed with both
+    indexes on Linux 6.3+) and the tag (alias + bridge port flags) land as asked, in the namespace of
+    the socket; a name already taken is a Conflict that leaves the existing link untouched."""
+    import json
+    import subprocess
+
+    from cove.errors import Conflict
+    from cove.kernel.api import BridgePort
+
+    pool = NetlinkPool()
+    peer_ns = f"{ns_path}-peer"
+    netns.create(peer_ns)
+    try:
+        nl = pool.get(ns_path)
+        br = nl.add_bridge("probebr", "cove:test", up=True)
+        host, peer = nl.add_veth_pair("probev0", "eth7", peer_ns, "cove:ep:probe", mtu=1400, master=br,
+                                      peer_mac="02:42:0a:3d:00:07", up=True,
+                                      port=BridgePort(hairpin=True, isolated=True))
+
+        def show(netns_path: str, dev: str) -> dict:  # type: ignore[type-arg]
+            out = subprocess.run(["nsenter", f"--net={netns_path}", "ip", "-d", "-j", "link", "show", dev],
+                                 check=True, capture_output=True, text=True).stdout
+            return json.loads(out)[0]  # type: ignore[no-any-return]
+
+        h, p = show(ns_path, "probev0"), show(peer_ns, "eth7")
+        assert h["ifindex"] == host and p["ifindex"] == peer
+        assert h["master"] == "probebr" and "UP" in h["flags"] and h["ifalias"] == "cove:ep:probe"
+        assert h["mtu"] == 1400 and p["mtu"] == 1400
+        assert h["linkinfo"]["info_slave_data"]["hairpin"] is True
+        assert h["linkinfo"]["info_slave_data"]["isolated"] is True
+        assert p["address"] == "02:42:0a:3d:00:07" and "UP" not in p["flags"]     # the peer: up later
+        with pytest.raises(Conflict):
+            nl.add_veth_pair("probev0", "eth8", peer_ns, "cove:ep:other", master=br, up=True)
+        assert show(ns_path, "probev0")["ifalias"] == "cove:ep:probe"
+        with pytest.raises(CoveError):            # a stale master index: nothing is left behind
+            nl.add_veth_pair("probev1", "eth9", peer_ns, "cove:ep:stale", master=br + 1000, up=True)
+        assert nl.find("probev1") is None
+    finally:
+        pool.close()
+        netns.delete(peer_ns)
+
+
+def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_path, monkeypatch):
+    """Kernels before 6.3 ignore ``NLM_F_ECHO`` on a link create (Debian 12's 6.1 in the guest-kernel
+    stage): the create asked without it must still give the right indexes, by one ``RTM_GETLINK``."""
+    from cove.kernel import rtlink
+
+    monkeypatch.setattr(rtlink, "NLM_F_ECHO", 0)
+    pool = NetlinkPool()
+    peer_ns = f"{ns_path}-peer"
+    netns.create(peer_ns)
+    try:
+        nl = pool.get(ns_path)
+        br = nl.add_bridge("probebr", "cove:test", up=True)
+        nl.add_bridge("probepad", "cove:test")              # the two namespaces' indexes differ
+        host, peer = nl.add_veth_pair("probev0", "eth7", peer_ns, "cove:ep:probe", master=br, up=True)
+        assert nl.index("probev0") == host and pool.get(peer_ns).index("eth7") == peer
+        assert nl.find("probev0").alias == "cove:ep:probe"  # type: ignore[union-attr]
+    finally:
+        pool.close()
+        netns.delete(peer_ns)

@@ -10,6 +10,7 @@ from cove.daemon.schema import ipam_configs
 from cove.drivers import DriverContext
 from cove.drivers.bridge import BridgeDriver, plan_create, plan_join
 from cove.drivers.bridge_plan import apply_bridge, apply_join
+from cove.kernel.api import BridgePort
 from cove.kernel.fake import FakeKernel, InjectedFailure
 from cove.errors import Conflict
 from cove.model import Endpoint, Network
@@ -129,12 +130,81 @@ def test_a_join_enslaves_the_veth_and_sets_the_inner_mac_in_its_create_request()
     veth itself (IFLA_MASTER, the peer's IFLA_ADDRESS), not from ``set link`` requests after it."""
     kernel, _, ctx = _kernel(with_bridge=True)
     kernel.fail_at(None)
-    inner, host = apply_join(ctx, plan_join(_net(), _ep(), 0), SANDBOX)
+    inner, host, bridge_index = apply_join(ctx, plan_join(_net(), _ep(), 0), SANDBOX)
     bridge = kernel.host.find(f"br-{NET_ID[:12]}")
-    assert bridge is not None
+    assert bridge is not None and bridge_index == bridge.index
     host_end = [lk for lk in kernel.host.links() if lk.index == host][0]
     inner_end = [lk for lk in kernel.get(SANDBOX).links() if lk.index == inner][0]
     assert host_end.master == bridge.index and host_end.up
     assert inner_end.mac == "02:42:0a:07:00:02" and inner_end.up
     sets = [what for what in kernel.journal if what.startswith("set link")]
     assert not [what for what in sets if "master" in what or "address" in what], sets
+
+
+def _join_requests(kernel: FakeKernel, start: int) -> list[str]:
+    return [w.split(" ")[0] + " " + w.split(" ")[1] for w in kernel.journal[start:]]
+
+
+def test_a_join_is_the_create_the_tag_the_address_and_the_route_when_the_bridge_index_is_known() -> None:
+    """The pair comes up enslaved and both indexes come back from ``add_veth_pair``: no lookup of the
+    bridge, of the new link or of the peer, no host ``set link ... up``, no separate port flags."""
+    kernel, _, ctx = _kernel(with_bridge=False)
+    drv = BridgeDriver(ctx)
+    net = _net(**{"com.docker.network.bridge.enable_icc": "false"})
+    drv.create(net)
+    kernel.fail_at(None)
+    start = len(kernel.journal)
+    ep = _ep()
+    drv.join(net, ep, SANDBOX)
+    assert _join_requests(kernel, start) == ["create veth", "tag link", "add address", "set link", "add default"]
+    host_end = kernel.host.find(ep.host_ifname)
+    assert host_end is not None and host_end.index == ep.host_ifindex and host_end.alias == f"cove:ep:{ep.id}"
+    inner = [lk for lk in kernel.get(SANDBOX).links() if lk.name == "eth0"][0]
+    assert inner.index == ep.ifindex and inner.up
+    dump = kernel.dump()
+    assert "isolated" in dump and "hairpin" in dump, dump
+
+
+def test_add_veth_pair_returns_both_indexes_and_a_failed_tag_leaves_nothing() -> None:
+    kernel = FakeKernel()
+    kernel.create_netns(SANDBOX)
+    br = kernel.host.add_bridge("br0", "cove:net:x", up=True)
+    host, peer = kernel.host.add_veth_pair("vethx", "eth3", SANDBOX, "cove:ep:x", master=br, peer_mac="02:00:00:00:00:07",
+                                           up=True, port=BridgePort(hairpin=True))
+    assert kernel.host.index("vethx") == host and kernel.get(SANDBOX).index("eth3") == peer
+    before = kernel.dump()
+    kernel.fail_at(2)                            # the create passes, the tag fails
+    with pytest.raises(InjectedFailure):
+        kernel.host.add_veth_pair("vethy", "eth4", SANDBOX, "cove:ep:y", master=br)
+    kernel.fail_at(None)
+    assert kernel.dump() == before
+
+
+def test_a_join_after_the_bridge_was_made_again_retries_once_with_its_new_index() -> None:
+    """The bridge's index is cached per network; a bridge deleted and made again behind cove's back
+    (reconcile's restore on another driver object, an admin) has another index: the create fails on
+    the stale one (EINVAL, ENODEV), the index is looked up again and the join goes on with it."""
+    kernel, _, ctx = _kernel(with_bridge=False)
+    drv = BridgeDriver(ctx)
+    net = _net()
+    drv.create(net)
+    old = drv.bridge_index(net)
+    kernel.host.delete_link(net.bridge)
+    BridgeDriver(ctx).restore(net)            # another driver object: this one's cache is stale
+    fresh = kernel.host.index(net.bridge)
+    assert old is not None and fresh != old and drv.bridge_index(net) == old
+    ep = _ep("eth1")
+    drv.join(net, ep, SANDBOX)
+    host_end = kernel.host.find(ep.host_ifname)
+    assert host_end is not None and host_end.master == fresh and drv.bridge_index(net) == fresh
+
+
+def test_a_join_with_no_cached_index_looks_the_bridge_up_and_caches_it() -> None:
+    kernel, _, ctx = _kernel(with_bridge=True)      # made without this driver: nothing cached
+    drv = BridgeDriver(ctx)
+    net = _net()
+    assert drv.bridge_index(net) is None
+    drv.join(net, _ep(), SANDBOX)
+    assert drv.bridge_index(net) == kernel.host.index(net.bridge)
+    drv.delete(net)
+    assert drv.bridge_index(net) is None

@@ -103,7 +103,7 @@ def test_start_on_two_networks_with_ports(tmp_path: Path) -> None:
                                 "53/udp": [{"HostIp": "", "HostPort": "5353"}]})
 
     n = sweep(tmp_path, setup, lambda rig, cid: rig.engine.start_container(cid))
-    assert n >= 20
+    assert n >= 12          # 20 before a join became 5 kernel calls (add_veth_pair, 2026-12-06): 14 now
 
 
 def test_start_on_an_ipv6_network(tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ class Listener:
     inflight: int = 0
     scheduled: bool = False
     dropped: int = 0      # forwarded queries dropped: queue full, or waited too long
+    #: (st_dev, st_ino) of the network namespace the sockets were made in (None: not known)
+    netns: tuple[int, int] | None = None
     _upstreams: tuple[float, list[Upstream]] = (-1e9, [])
 
     def current_upstreams(self) -> list[Upstream]:
@@ -102,8 +104,19 @@ class Listener:
         return ups
 
 
-def _open_in(path: str) -> tuple[socket.socket, socket.socket]:
-    """UDP and TCP sockets on 127.0.0.11:53 inside the namespace at ``path``."""
+def netns_identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the network namespace bound at ``path`` (as ``ip netns identify``
+    compares them); None if nothing is bound there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _open_in(path: str) -> tuple[socket.socket, socket.socket, tuple[int, int]]:
+    """UDP and TCP sockets on 127.0.0.11:53 inside the namespace at ``path``, and that namespace's
+    identity (:func:`netns_identity`)."""
     result: list[object] = []
 
     def work() -> None:
@@ -111,12 +124,13 @@ def _open_in(path: str) -> tuple[socket.socket, socket.socket]:
             with netns.entered(path):
                 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                st = os.stat("/proc/thread-self/ns/net")
             for s in (u, t):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((ADDRESS, 53))
                 s.setblocking(False)
             t.listen(64)
-            result.append((u, t))
+            result.append((u, t, (st.st_dev, st.st_ino)))
         except BaseException as exc:  # noqa: BLE001 - handed back
             result.append(exc)
 
@@ -218,10 +232,24 @@ class DnsService:
     # listeners ------------------------------------------------------------------------
     def serve(self, container_id: str, sandbox: str, networks: Callable[[], Sequence[str]],
               upstreams: Callable[[], Sequence[Upstream]]) -> None:
-        """Start answering at 127.0.0.11 in ``sandbox`` for this container."""
+        """Start answering at 127.0.0.11 in ``sandbox`` for this container.
+
+        Asked again for a container it already serves in the same namespace (a network connect),
+        it keeps the listener's sockets and takes the new callbacks (the upstreams are read again
+        at the next query): opening two sockets in a namespace needs a thread of its own to enter
+        it, ~12% of a connect's time (bench/results/2026-12-06-attach.md).  Another namespace at
+        ``sandbox`` (the container started again) gets new sockets; the old ones are closed.
+        """
+        ident = netns_identity(sandbox)
+        with self._lock:
+            lst = self._listeners.get(container_id)
+            if lst is not None and ident is not None and lst.netns == ident:
+                lst.networks, lst.upstreams = networks, upstreams
+                lst._upstreams = (-1e9, [])
+                return
         self.stop(container_id)
-        udp, tcp = _open_in(sandbox)
-        self.attach(Listener(container_id, udp, tcp, networks, upstreams))
+        udp, tcp, made_in = _open_in(sandbox)
+        self.attach(Listener(container_id, udp, tcp, networks, upstreams, netns=made_in))
 
     def attach(self, lst: Listener) -> None:
         """Serve on ``lst``'s sockets (bound, non-blocking, the TCP one listening)."""

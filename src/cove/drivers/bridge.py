@@ -202,6 +202,14 @@ class BridgeDriver:
 
     def __init__(self, ctx: DriverContext) -> None:
         self.ctx = ctx
+        #: network id -> (bridge name, its ifindex as last known): a join enslaves to it without a
+        #: lookup; a stale one (the bridge made again behind cove's back) is looked up again once
+        self._bridge_index: dict[str, tuple[str, int]] = {}
+
+    def bridge_index(self, net: Network) -> int | None:
+        """The cached index of ``net``'s bridge, if any (None: the next join looks it up)."""
+        known = self._bridge_index.get(net.id)
+        return known[1] if known is not None and known[0] == net.bridge else None
 
     def host_ifname(self, ep_id: str) -> str:
         return f"veth{ep_id[:7]}"
@@ -275,9 +283,10 @@ class BridgeDriver:
         mode = mode_of(net)
         if mode is BridgeMode.MANAGED:
             try:
-                apply_bridge(self.ctx, plan_create(net, self.ctx.mtu, self.ctx.firewall.name))
+                index = apply_bridge(self.ctx, plan_create(net, self.ctx.mtu, self.ctx.firewall.name))
             except BridgeExists as exc:
                 raise Conflict(f"bridge {net.bridge} already exists; choose another {OPT_NAME}") from exc
+            self._bridge_index[net.id] = (net.bridge, index)
             return
         existing = nl.find(net.bridge)
         if mode is BridgeMode.UPLINK:
@@ -341,6 +350,7 @@ class BridgeDriver:
                                net.name, net.options[OPT_UPLINK], net.bridge, exc)
 
     def delete(self, net: Network) -> None:
+        self._bridge_index.pop(net.id, None)
         errors: list[Exception] = []
         try:
             self.ctx.firewall.remove_network(net.id)
@@ -388,10 +398,13 @@ class BridgeDriver:
                 nl.add_address(index, gw, plen)
         nl.set_link(index, state="up")
         route_localnet(self.ctx, net.bridge)
+        self._bridge_index[net.id] = (net.bridge, index)
 
     # endpoints ------------------------------------------------------------------------
     def join(self, net: Network, ep: Endpoint, sandbox: str) -> None:
-        ep.ifindex, ep.host_ifindex = apply_join(self.ctx, plan_join(net, ep, self.ctx.mtu), sandbox)
+        ep.ifindex, ep.host_ifindex, bridge = apply_join(self.ctx, plan_join(net, ep, self.ctx.mtu), sandbox,
+                                                         self.bridge_index(net))
+        self._bridge_index[net.id] = (net.bridge, bridge)
 
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
         # Deleting the host end removes the peer inside the namespace too.

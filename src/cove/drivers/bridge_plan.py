@@ -15,9 +15,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from ..errors import Conflict
+from ..errors import Conflict, CoveError
 from ..firewall import NetworkRules
-from ..kernel.api import Netlink
+from ..kernel.api import BridgePort, Netlink
 from .base import DriverContext
 
 Address = tuple[IPv4Address | IPv6Address, int]      # an address and its prefix length
@@ -55,8 +55,9 @@ class BridgeExists(Conflict):
     """A link already has the plan's bridge name (nothing was made, nothing of it deleted)."""
 
 
-def apply_bridge(ctx: DriverContext, plan: BridgePlan) -> None:
-    """Make the bridge of ``plan``: all of it, or nothing (the bridge is deleted on a failure).
+def apply_bridge(ctx: DriverContext, plan: BridgePlan) -> int:
+    """Make the bridge of ``plan``: all of it, or nothing (the bridge is deleted on a failure);
+    returns its index.
 
     The bridge is made up (``IFF_UP`` in the create request) and a name already taken is the
     kernel's ``EEXIST`` (:class:`BridgeExists`), not a lookup before: two netlink round trips
@@ -75,24 +76,45 @@ def apply_bridge(ctx: DriverContext, plan: BridgePlan) -> None:
             nl.add_address(index, ip, plen)
         ctx.firewall.ensure_network(plan.rules)
         undo.pop_all()
+    return index
 
 
-def apply_join(ctx: DriverContext, plan: JoinPlan, sandbox: str) -> tuple[int, int]:
-    """Make the veth pair of ``plan`` into ``sandbox``, all or nothing; returns (inner, host) ifindex."""
+def apply_join(ctx: DriverContext, plan: JoinPlan, sandbox: str,
+               bridge_index: int | None = None) -> tuple[int, int, int]:
+    """Make the veth pair of ``plan`` into ``sandbox``, all or nothing; returns (inner, host, bridge)
+    ifindex.  ``bridge_index``: the bridge's index as the caller last knew it (no lookup then); when
+    the create fails with it and a lookup finds another index (the bridge was made again), the
+    create is tried once more with that one."""
     host = ctx.kernel.host
     inside = ctx.kernel.get(sandbox)        # before run(): get() is not for the kernel thread
-    return ctx.kernel.run(lambda: _join(ctx, plan, sandbox, host, inside))
+    return ctx.kernel.run(lambda: _join(ctx, plan, sandbox, host, inside, bridge_index))
 
 
-def _join(ctx: DriverContext, plan: JoinPlan, sandbox: str, host: Netlink, inside: Netlink) -> tuple[int, int]:
+def _join(ctx: DriverContext, plan: JoinPlan, sandbox: str, host: Netlink, inside: Netlink,
+          bridge_index: int | None) -> tuple[int, int, int]:
+    master = host.index(plan.bridge) if bridge_index is None else bridge_index
+
+    def pair(master: int) -> tuple[int, int]:
+        # enslaved, up and the peer's MAC in the create request, the alias and the port flags in
+        # one change after it: two requests, and both indexes known (no lookup of the peer)
+        return host.add_veth_pair(plan.host_ifname, plan.ifname, sandbox, plan.alias, mtu=plan.mtu,
+                                  master=master, peer_mac=plan.mac, up=True,
+                                  port=BridgePort(hairpin=True, isolated=plan.isolated))
+
     with ExitStack() as undo:
-        # enslaved and given the peer's MAC in the create request itself
-        index = host.add_veth(plan.host_ifname, plan.ifname, sandbox, plan.alias, mtu=plan.mtu,
-                              master=host.index(plan.bridge), peer_mac=plan.mac)
+        try:
+            index, peer = pair(master)
+        except Conflict:
+            raise
+        except CoveError:
+            if bridge_index is None:
+                raise
+            fresh = host.index(plan.bridge)             # stale (ENODEV, EINVAL): ask the kernel again
+            if fresh == master:
+                raise
+            master = fresh
+            index, peer = pair(master)
         undo.callback(host.delete_link, plan.host_ifname)      # the inner end goes with it
-        host.set_bridge_port(index, isolated=plan.isolated, hairpin=True)
-        host.set_link(index, state="up")
-        peer = inside.index(plan.ifname)
         for key, value in plan.sysctls:
             ctx.kernel.sysctl(key, value, netns=sandbox)
         for ip, plen in plan.addresses:
@@ -101,4 +123,4 @@ def _join(ctx: DriverContext, plan: JoinPlan, sandbox: str, host: Netlink, insid
         for gateway in plan.routes:
             inside.add_default_route(gateway)
         undo.pop_all()
-    return peer, index
+    return peer, index, master

@@ -76,6 +76,15 @@ class LinkStats:
     tx_dropped: int = 0
 
 
+@dataclass(frozen=True)
+class BridgePort:
+    """A bridge port's flags: ``hairpin`` (frames may leave by the port they came in on),
+    ``isolated`` (no frames to or from other isolated ports: ``enable_icc=false``)."""
+
+    hairpin: bool = False
+    isolated: bool = False
+
+
 class Netlink(Protocol):
     """Netlink verbs bound to one network namespace (``path``; None is the daemon's own)."""
 
@@ -90,6 +99,13 @@ class Netlink(Protocol):
                  master: int | None = None, peer_mac: str | None = None) -> int:
         """A veth pair, ``name`` here (tagged ``alias``) and ``peer`` inside ``peer_netns``; ``master``:
         enslaved to that bridge, ``peer_mac``: the peer's MAC address, both in the create request."""
+        ...
+    def add_veth_pair(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None,
+                      master: int | None = None, peer_mac: str | None = None, up: bool = False,
+                      port: BridgePort | None = None) -> tuple[int, int]:
+        """:meth:`add_veth` with this end ``up`` from the create (the peer cannot be: the kernel opens
+        it before the pair is tied) and ``port``'s bridge port flags set with the alias; returns (index here, the peer's
+        index in ``peer_netns``), so no lookup follows."""
         ...
     def add_link(self, name: str, kind: str, alias: str, **attrs: Any) -> int: ...
     def add_link_in(self, name: str, kind: str, netns_path: str, **attrs: Any) -> None: ...

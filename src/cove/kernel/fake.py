@@ -38,6 +38,7 @@ from .api import (
     RT_TABLE_MAIN,
     RTPROT_KERNEL,
     AddressRecord,
+    BridgePort,
     Link,
     LinkStats,
     RouteRecord,
@@ -376,6 +377,39 @@ class FakeNetlink:
             there.mac = peer_mac
         here.peer, there.peer = (peer_netns, there.index), (self.path, here.index)
         return here.index
+
+    def add_veth_pair(self, name: str, peer: str, peer_netns: str, alias: str, mtu: int | None = None,
+                      master: int | None = None, peer_mac: str | None = None, up: bool = False,
+                      port: BridgePort | None = None) -> tuple[int, int]:
+        """As the real one: the create (untagged), then the alias and port flags; a failed tag
+        deletes the pair again."""
+        self.k.call(f"create veth {name}")
+        ns, peer_ns = self._ns, self.k.ns(peer_netns)
+        if ns.by_name(name) is not None or peer_ns.by_name(peer) is not None:
+            raise Conflict(f"create veth {name}: File exists")
+        if master is not None:
+            bridge = ns.links.get(master)
+            if bridge is None:
+                raise CoveError(f"create veth {name}: Invalid argument")      # the kernel's do_set_master
+            if bridge.kind != "bridge":
+                raise CoveError(f"create veth {name}: Operation not supported")
+        here = self._new(ns, name, "veth", None, mtu)
+        there = self._new(peer_ns, peer, "veth", None, mtu)
+        here.master, here.up = master, up
+        if peer_mac is not None:
+            there.mac = peer_mac
+        here.peer, there.peer = (peer_netns, there.index), (self.path, here.index)
+        try:
+            self.k.call(f"tag link {name}")
+            if port is not None and here.master is None:
+                raise CoveError(f"tag link {name}: Operation not supported")
+        except CoveError:
+            self.k.delete(self.path, here)
+            raise
+        here.alias = alias
+        if port is not None:
+            here.isolated, here.hairpin = port.isolated, port.hairpin
+        return here.index, there.index
 
     def add_link(self, name: str, kind: str, alias: str, **attrs: Any) -> int:
         self.k.call(f"create {kind} link {name}")

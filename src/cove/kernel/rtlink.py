@@ -1,0 +1,171 @@
+"""A veth pair made, enslaved, up and tagged in one round trip: raw rtnetlink link messages.
+
+An endpoint's host side used to be six requests through pyroute2 (bridge index, create, index,
+alias, bridge port flags, up) and its inner side began with a lookup of the peer's index.  Here the
+pair is one ``RTM_NEWLINK`` create: the host end with ``IFLA_MASTER`` and ``IFF_UP`` in its
+``ifinfomsg``, the peer (``VETH_INFO_PEER``: its own ``ifinfomsg`` and attributes) created with
+its MAC straight inside the container's namespace (``IFLA_NET_NS_FD``); the kernel applies
+a create request's flags and master (``rtnl_configure_link``, ``do_set_master``).  A second
+``RTM_NEWLINK`` on the new link's index (no ``NLM_F_CREATE``: a change) sets the alias that marks
+it as cove's (``IFLA_IFALIAS``, which the kernel ignores on create) and the bridge port flags
+(``IFLA_INFO_SLAVE_DATA``: hairpin, isolated; ``slave_changelink``).  Not in the create's datagram
+by name: had the create failed with ``EEXIST``, that would tag someone else's link as cove's.
+
+The create asks for ``NLM_F_ECHO``: Linux 6.3 and later send the new host link back (its index,
+and in ``IFLA_LINK`` the peer's index in its namespace), so no lookup follows; an older kernel
+sends nothing and the caller asks with :func:`getlink_request`.  Pure functions: the I/O is
+:meth:`cove.kernel.netlink.Netlink.add_veth_pair`, on the kernel thread, on its raw socket.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+_HDR = struct.Struct("=IHHII")       # nlmsghdr: len, type, flags, seq, pid
+_IFINFO = struct.Struct("=BxHiII")   # ifinfomsg: family, type, index, flags, change
+_ATTR = struct.Struct("=HH")         # rtattr: len, type
+
+NLMSG_ERROR = 2
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_ECHO = 0x8
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLA_F_NESTED = 0x8000
+RTM_NEWLINK = 16
+RTM_GETLINK = 18
+IFF_UP = 0x1
+
+IFLA_ADDRESS = 1
+IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
+IFLA_MASTER = 10
+IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
+IFLA_NET_NS_FD = 28
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+IFLA_INFO_SLAVE_KIND = 4
+IFLA_INFO_SLAVE_DATA = 5
+VETH_INFO_PEER = 1
+IFLA_BRPORT_MODE = 4                 # hairpin
+IFLA_BRPORT_ISOLATED = 33
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    """What a ``RTM_NEWLINK`` answer says of a link: index, name, and ``IFLA_LINK`` (a veth's peer)."""
+
+    index: int
+    name: str
+    iflink: int | None
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    raw = _ATTR.pack(_ATTR.size + len(payload), kind) + payload
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _nested(kind: int, *parts: bytes) -> bytes:
+    return _attr(kind | NLA_F_NESTED, b"".join(parts))
+
+
+def _name(kind: int, text: str) -> bytes:
+    return _attr(kind, text.encode() + b"\0")
+
+
+def _u32(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack("=I", value))
+
+
+def _u8(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack("=B", value))
+
+
+def _mac(text: str) -> bytes:
+    raw = bytes.fromhex(text.replace(":", ""))
+    if len(raw) != 6:
+        raise ValueError(f"not a MAC address: {text}")
+    return raw
+
+
+def _message(mtype: int, flags: int, seq: int, body: bytes) -> bytes:
+    return _HDR.pack(_HDR.size + len(body), mtype, flags, seq, 0) + body
+
+
+def veth_request(seq: int, name: str, peer: str, netns_fd: int, *, mtu: int | None = None,
+                 master: int | None = None, peer_mac: str | None = None, up: bool = False) -> bytes:
+    """``RTM_NEWLINK`` create (exclusive, acked, echoed) of veth ``name`` here and ``peer`` in the
+    namespace of ``netns_fd``."""
+    peer_attrs = [_name(IFLA_IFNAME, peer), _u32(IFLA_NET_NS_FD, netns_fd)]
+    attrs = [_name(IFLA_IFNAME, name)]
+    if mtu:
+        attrs.append(_u32(IFLA_MTU, mtu))
+        peer_attrs.append(_u32(IFLA_MTU, mtu))
+    if peer_mac is not None:
+        peer_attrs.append(_attr(IFLA_ADDRESS, _mac(peer_mac)))
+    if master is not None:
+        attrs.append(_u32(IFLA_MASTER, master))
+    # the peer cannot be made up here: its open (veth_open) finds no peer yet and says ENOTCONN
+    peer_info = _IFINFO.pack(0, 0, 0, 0, 0) + b"".join(peer_attrs)
+    attrs.append(_nested(IFLA_LINKINFO, _name(IFLA_INFO_KIND, "veth"),
+                         _nested(IFLA_INFO_DATA, _nested(VETH_INFO_PEER, peer_info))))
+    flags = IFF_UP if up else 0
+    body = _IFINFO.pack(0, 0, 0, flags, flags) + b"".join(attrs)
+    return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_ECHO | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+
+
+def tag_request(seq: int, index: int, alias: str, port: tuple[bool, bool] | None = None) -> bytes:
+    """``RTM_NEWLINK`` change of link ``index``: its alias, and with ``port`` = (hairpin, isolated)
+    its bridge port flags."""
+    attrs = [_name(IFLA_IFALIAS, alias)]
+    if port is not None:
+        hairpin, isolated = port
+        attrs.append(_nested(IFLA_LINKINFO, _name(IFLA_INFO_SLAVE_KIND, "bridge"),
+                             _nested(IFLA_INFO_SLAVE_DATA, _u8(IFLA_BRPORT_MODE, int(hairpin)),
+                                     _u8(IFLA_BRPORT_ISOLATED, int(isolated)))))
+    body = _IFINFO.pack(0, 0, index, 0, 0) + b"".join(attrs)
+    return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body)
+
+
+def getlink_request(seq: int, name: str) -> bytes:
+    """``RTM_GETLINK`` of one link by name (acked, so the answer ends with the ack)."""
+    body = _IFINFO.pack(0, 0, 0, 0, 0) + _name(IFLA_IFNAME, name)
+    return _message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body)
+
+
+def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    while start + _ATTR.size <= end:
+        alen, atype = _ATTR.unpack_from(data, start)
+        if alen < _ATTR.size:
+            break
+        out.setdefault(atype & 0x3FFF, data[start + _ATTR.size:start + alen])
+        start += (alen + 3) & ~3
+    return out
+
+
+def replies(data: bytes, seq: int) -> tuple[list[LinkInfo], dict[int, int]]:
+    """The links (``RTM_NEWLINK``) answering request ``seq`` (a reply, or the echo of a create,
+    which carries the request's number) and the acks (sequence number -> errno, 0 for success) in
+    one datagram of answers."""
+    links: list[LinkInfo] = []
+    acks: dict[int, int] = {}
+    off = 0
+    while off + _HDR.size <= len(data):
+        length, mtype, _, mseq, _ = _HDR.unpack_from(data, off)
+        if length < _HDR.size:
+            break
+        if mtype == NLMSG_ERROR and length >= _HDR.size + 4:
+            (err,) = struct.unpack_from("=i", data, off + _HDR.size)
+            acks[mseq] = -err
+        elif mtype == RTM_NEWLINK and mseq == seq and length >= _HDR.size + _IFINFO.size:
+            _, _, index, _, _ = _IFINFO.unpack_from(data, off + _HDR.size)
+            attrs = _attrs(data, off + _HDR.size + _IFINFO.size, off + length)
+            name = attrs.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode(errors="replace")
+            link = attrs.get(IFLA_LINK)
+            links.append(LinkInfo(index, name, struct.unpack("=I", link)[0] if link and len(link) == 4 else None))
+        off += (length + 3) & ~3
+    return links, acks

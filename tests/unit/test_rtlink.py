@@ -1,0 +1,76 @@
+"""The raw link messages of ``Netlink.add_veth_pair``, read back as data (no root, no kernel)."""
+
+from __future__ import annotations
+
+import struct
+
+from cove.kernel import rtlink
+
+HDR = struct.Struct("=IHHII")
+IFINFO = struct.Struct("=BxHiII")
+
+
+def _attrs(data: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
+    out = []
+    while start + 4 <= end:
+        alen, atype = struct.unpack_from("=HH", data, start)
+        assert alen >= 4, f"a malformed attribute at {start}"
+        out.append((atype, data[start + 4:start + alen]))
+        start += (alen + 3) & ~3
+    return out
+
+
+def _nested(attrs: list[tuple[int, bytes]], kind: int) -> list[tuple[int, bytes]]:
+    payload = next(p for t, p in attrs if t & 0x3FFF == kind)
+    return _attrs(payload, 0, len(payload))
+
+
+def test_the_create_carries_master_up_and_the_peer_with_its_mac_and_namespace() -> None:
+    msg = rtlink.veth_request(7, "vethab", "eth1", 42, mtu=1400, master=5, peer_mac="02:42:0a:00:00:02", up=True)
+    length, mtype, flags, seq, _ = HDR.unpack_from(msg)
+    assert (length, mtype, seq) == (len(msg), rtlink.RTM_NEWLINK, 7)
+    assert flags & rtlink.NLM_F_CREATE and flags & rtlink.NLM_F_EXCL and flags & rtlink.NLM_F_ECHO
+    _, _, index, ifi_flags, change = IFINFO.unpack_from(msg, HDR.size)
+    assert (index, ifi_flags, change) == (0, rtlink.IFF_UP, rtlink.IFF_UP)
+    attrs = _attrs(msg, HDR.size + IFINFO.size, len(msg))
+    plain = dict(attrs)
+    assert plain[rtlink.IFLA_IFNAME] == b"vethab\0" and struct.unpack("=I", plain[rtlink.IFLA_MASTER]) == (5,)
+    assert struct.unpack("=I", plain[rtlink.IFLA_MTU]) == (1400,)
+    info = _nested(attrs, rtlink.IFLA_LINKINFO)
+    assert dict(info)[rtlink.IFLA_INFO_KIND] == b"veth\0"
+    raw_peer = next(p for t, p in _nested(info, rtlink.IFLA_INFO_DATA))
+    assert IFINFO.unpack_from(raw_peer)[3] == 0           # the peer is not up: the kernel would say ENOTCONN
+    peer = dict(_attrs(raw_peer, IFINFO.size, len(raw_peer)))
+    assert peer[rtlink.IFLA_IFNAME] == b"eth1\0" and struct.unpack("=I", peer[rtlink.IFLA_NET_NS_FD]) == (42,)
+    assert peer[rtlink.IFLA_ADDRESS] == bytes.fromhex("02420a000002")
+
+
+def test_the_tag_is_a_change_of_the_new_index_with_alias_and_port_flags() -> None:
+    msg = rtlink.tag_request(8, 17, "cove:ep:abc", (True, False))
+    _, mtype, flags, _, _ = HDR.unpack_from(msg)
+    assert mtype == rtlink.RTM_NEWLINK and not flags & rtlink.NLM_F_CREATE
+    assert IFINFO.unpack_from(msg, HDR.size)[2] == 17
+    attrs = _attrs(msg, HDR.size + IFINFO.size, len(msg))
+    assert dict(attrs)[rtlink.IFLA_IFALIAS] == b"cove:ep:abc\0"
+    info = _nested(attrs, rtlink.IFLA_LINKINFO)
+    port = dict(_nested(info, rtlink.IFLA_INFO_SLAVE_DATA))
+    assert port == {rtlink.IFLA_BRPORT_MODE: b"\x01", rtlink.IFLA_BRPORT_ISOLATED: b"\x00"}
+
+
+def _link_msg(seq: int, index: int, name: str, iflink: int) -> bytes:
+    body = IFINFO.pack(0, 1, index, 0, 0)
+    for kind, payload in ((rtlink.IFLA_IFNAME, name.encode() + b"\0"), (rtlink.IFLA_LINK, struct.pack("=I", iflink))):
+        a = struct.pack("=HH", 4 + len(payload), kind) + payload
+        body += a + b"\0" * (-len(a) % 4)
+    return HDR.pack(HDR.size + len(body), rtlink.RTM_NEWLINK, 0, seq, 0) + body
+
+
+def _ack(seq: int, err: int) -> bytes:
+    return HDR.pack(HDR.size + 20, rtlink.NLMSG_ERROR, 0, seq, 0) + struct.pack("=i", -err) + HDR.pack(16, 0, 0, seq, 0)
+
+
+def test_replies_take_the_echo_of_this_request_only_and_read_the_acks() -> None:
+    data = _link_msg(3, 9, "vethold", 4) + _link_msg(5, 11, "vethab", 2) + _ack(5, 0) + _ack(6, 17)
+    links, acks = rtlink.replies(data, 5)
+    assert links == [rtlink.LinkInfo(11, "vethab", 2)]
+    assert acks == {5: 0, 6: 17}
