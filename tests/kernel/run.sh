@@ -86,7 +86,7 @@ new_result() {
   for v in CI COVE_STRICT COVE_STAGE COVE_MIN_TESTS; do
     eval "val=\${$v-}"
     case "$val" in *[!A-Za-z0-9_.-]*) die "$v has characters the guest cannot take: $val";; esac
-    [ -n "$val" ] && printf 'export %s=%s\n' "$v" "$val"
+    if [ -n "$val" ]; then printf 'export %s=%s\n' "$v" "$val"; fi
   done > "$made/env"
 }
 
