@@ -31,6 +31,17 @@ def ns_path(tmp_path):
         netns.delete(path)
 
 
+@pytest.fixture
+def peer_ns(ns_path):
+    """A second namespace beside ``ns_path``, where a veth's other end goes."""
+    path = f"{ns_path}-peer"
+    netns.create(path)
+    try:
+        yield path
+    finally:
+        netns.delete(path)
+
+
 def host_links(pool: NetlinkPool) -> set[str]:
     return {link.name for link in pool.get(None).links()}
 
@@ -144,7 +155,7 @@ def test_address_and_route_lists_are_what_the_kernel_holds(ns_path):
         pool.close()
 
 
-def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_indexes(ns_path):
+def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_indexes(ns_path, peer_ns):
     """``add_veth_pair``: the raw create (master, both ends up, the peer's MAC, echoed with both
     indexes on Linux 6.3+) and the tag (alias + bridge port flags) land as asked, in the namespace of
     the socket; a name already taken is a Conflict that leaves the existing link untouched."""
@@ -155,8 +166,6 @@ def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_ind
     from cove.kernel.api import BridgePort
 
     pool = NetlinkPool()
-    peer_ns = f"{ns_path}-peer"
-    netns.create(peer_ns)
     try:
         nl = pool.get(ns_path)
         br = nl.add_bridge("probebr", "cove:test", up=True)
@@ -184,18 +193,15 @@ def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_ind
         assert nl.find("probev1") is None
     finally:
         pool.close()
-        netns.delete(peer_ns)
 
 
-def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_path, monkeypatch):
+def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_path, peer_ns, monkeypatch):
     """Kernels before 6.3 ignore ``NLM_F_ECHO`` on a link create (Debian 12's 6.1 in the guest-kernel
     stage): the create asked without it must still give the right indexes, by one ``RTM_GETLINK``."""
     from cove.kernel import rtlink
 
     monkeypatch.setattr(rtlink, "NLM_F_ECHO", 0)
     pool = NetlinkPool()
-    peer_ns = f"{ns_path}-peer"
-    netns.create(peer_ns)
     try:
         nl = pool.get(ns_path)
         br = nl.add_bridge("probebr", "cove:test", up=True)
@@ -205,4 +211,3 @@ def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_
         assert nl.find("probev0").alias == "cove:ep:probe"  # type: ignore[union-attr]
     finally:
         pool.close()
-        netns.delete(peer_ns)

@@ -54,7 +54,8 @@ def _text(family: int, raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if family == socket.AF_INET6 else socket.AF_INET, raw)
 
 
-def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+def attributes(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    """The attributes between ``start`` and ``end`` by type (the first of each; nested flag bits off)."""
     out: dict[int, bytes] = {}
     while start + _ATTR.size <= end:
         alen, atype = _ATTR.unpack_from(data, start)
@@ -95,7 +96,7 @@ def addr_entries(data: bytes, seq: int) -> tuple[list[Addr], bool, int]:
         if length < _HDR.size + _IFADDR.size:
             continue
         family, plen, _, _, index = _IFADDR.unpack_from(data, off + _HDR.size)
-        attrs = _attrs(data, off + _HDR.size + _IFADDR.size, off + length)
+        attrs = attributes(data, off + _HDR.size + _IFADDR.size, off + length)
         raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
         if raw is not None and len(raw) in (4, 16):
             out.append((index, _text(family, raw), plen))
@@ -111,7 +112,7 @@ def route_entries(data: bytes, seq: int) -> tuple[list[Route], bool, int]:
         if length < _HDR.size + _RTMSG.size:
             continue
         family, dst_len, _, _, table, _, _, _, _ = _RTMSG.unpack_from(data, off + _HDR.size)
-        attrs = _attrs(data, off + _HDR.size + _RTMSG.size, off + length)
+        attrs = attributes(data, off + _HDR.size + _RTMSG.size, off + length)
         tab = attrs.get(RTA_TABLE)
         if tab is not None and len(tab) == 4:
             (table,) = struct.unpack("=I", tab)

@@ -22,6 +22,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from . import rtdump
+from .peerbatch import acks as read_acks
+
 _HDR = struct.Struct("=IHHII")       # nlmsghdr: len, type, flags, seq, pid
 _IFINFO = struct.Struct("=BxHiII")   # ifinfomsg: family, type, index, flags, change
 _ATTR = struct.Struct("=HH")         # rtattr: len, type
@@ -136,36 +139,21 @@ def getlink_request(seq: int, name: str) -> bytes:
     return _message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq, body)
 
 
-def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while start + _ATTR.size <= end:
-        alen, atype = _ATTR.unpack_from(data, start)
-        if alen < _ATTR.size:
-            break
-        out.setdefault(atype & 0x3FFF, data[start + _ATTR.size:start + alen])
-        start += (alen + 3) & ~3
-    return out
-
-
 def replies(data: bytes, seq: int) -> tuple[list[LinkInfo], dict[int, int]]:
     """The links (``RTM_NEWLINK``) answering request ``seq`` (a reply, or the echo of a create,
     which carries the request's number) and the acks (sequence number -> errno, 0 for success) in
     one datagram of answers."""
     links: list[LinkInfo] = []
-    acks: dict[int, int] = {}
     off = 0
     while off + _HDR.size <= len(data):
         length, mtype, _, mseq, _ = _HDR.unpack_from(data, off)
         if length < _HDR.size:
             break
-        if mtype == NLMSG_ERROR and length >= _HDR.size + 4:
-            (err,) = struct.unpack_from("=i", data, off + _HDR.size)
-            acks[mseq] = -err
-        elif mtype == RTM_NEWLINK and mseq == seq and length >= _HDR.size + _IFINFO.size:
+        if mtype == RTM_NEWLINK and mseq == seq and length >= _HDR.size + _IFINFO.size:
             _, _, index, _, _ = _IFINFO.unpack_from(data, off + _HDR.size)
-            attrs = _attrs(data, off + _HDR.size + _IFINFO.size, off + length)
+            attrs = rtdump.attributes(data, off + _HDR.size + _IFINFO.size, off + length)
             name = attrs.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode(errors="replace")
             link = attrs.get(IFLA_LINK)
             links.append(LinkInfo(index, name, struct.unpack("=I", link)[0] if link and len(link) == 4 else None))
         off += (length + 3) & ~3
-    return links, acks
+    return links, dict(read_acks(data))
