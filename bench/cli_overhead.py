@@ -86,6 +86,12 @@ def main() -> int:
     opts = ap.parse_args()
     if os.environ.get("COVE_SANDBOX") != "1":
         sys.exit("run inside tests/sandbox.sh")
+    sys.path[:0] = [str(ROOT / "bench")]
+    from harness.covedaemon import launcher_problem
+
+    problem = launcher_problem(Path(COVE))
+    if problem:
+        sys.exit(f"cli_overhead: {problem}")
     tmp = tempfile.mkdtemp(prefix="cove-cliov-")
     sock = f"unix://{tmp}/cove.sock"
     env = dict(os.environ, COVE_HOST=sock, COVE_NO_AUTOSTART="1")

@@ -26,10 +26,30 @@ ROOT = Path(__file__).resolve().parents[2]
 PYCACHE = "/tmp/cove-bench-pycache"
 
 
+def launcher_problem(script: Path) -> str | None:
+    """Why ``script`` is not the launcher ``scripts/install.sh`` writes (Python with ``-S``, then
+    ``cove.cli.fast.launch``), or None.  ``pip install -e .`` puts back pip's own script (``site``
+    and ``re`` at every start: ~10 ms more per command), and CLI rows timed with it measure pip."""
+    try:
+        with open(script, encoding="utf-8") as f:
+            head = f.read(400)
+    except OSError as exc:
+        return f"{script}: {exc.strerror}"
+    if " -S" not in head.splitlines()[0] or "launch()" not in head:
+        return f"{script} is not cove's launcher (pip rewrote it?): run ./scripts/install.sh again"
+    return None
+
+
 def cove_cli_argv() -> list[str]:
-    """The ``cove`` console script next to this interpreter (what users run), else ``-m cove``."""
+    """The ``cove`` launcher next to this interpreter (what users run), else ``-m cove``;
+    a pip-generated script fails the run (:func:`launcher_problem`)."""
     script = Path(sys.executable).parent / "cove"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cove"]
+    if not script.exists():
+        return [sys.executable, "-m", "cove"]
+    problem = launcher_problem(script)
+    if problem:
+        raise SystemExit(f"bench: {problem}")
+    return [str(script)]
 
 
 @dataclass

@@ -45,7 +45,13 @@ if [ -n "$missing" ]; then
   done
 fi
 # NO_PIP=1: leave the venv alone (a venv shared by several worktrees keeps its editable install)
-[ -n "${NO_PIP:-}" ] || "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test,bench]'
+# pip writes its own `cove` script over the -S launcher of scripts/install.sh (site and re at
+# every start: the CLI rows of a bench run measured pip's script, ~+10-15 ms a command), so
+# scripts/install.sh runs again after it: it puts the launcher back (its other steps are no-ops).
+if [ -z "${NO_PIP:-}" ]; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test,bench]'
+  VENV="$VENV" ./scripts/install.sh
+fi
 echo "bench-refs: $(dockerd --version 2>/dev/null); $(podman --version 2>/dev/null);" \
   "netavark $(/usr/lib/podman/netavark --version 2>/dev/null | cut -d' ' -f2);" \
   "CNI $(ls /usr/lib/cni 2>/dev/null | wc -l) plugins; $(iperf3 --version 2>/dev/null | head -1)"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,67 @@ def test_fast_path_imports_neither_socket_nor_json(fake: FakeDaemon) -> None:
         loaded = set(ast.literal_eval(heavy[0].removeprefix("HEAVY ")))
         assert rc in (0, 1, 7) and "Traceback" not in err, (args, err)     # exec: 7, inspect: not found
         assert loaded & {"socket", "json", "re", "enum", "collections", "threading", "os"} == set(), (args, heavy)
+
+
+def _accepted_bytes(listener: Any) -> bytes:
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(5)
+        data = b""
+        while not data.endswith(b"\r\n\r\n"):
+            block = conn.recv(4096)
+            if not block:
+                break
+            data += block
+        return data
+
+
+@pytest.mark.parametrize(("path", "query"), [("/containers/c1", {"force": True, "v": None}),
+                                             ("/containers/c1", {"force": None, "v": None}),
+                                             ("/networks/n-1.x_y", None)])
+def test_presend_writes_the_bytes_the_client_writes(sockdir: str, path: str, query: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DELETE sent before cove.cli.client is loaded is the request Client.send makes."""
+    import socket
+
+    from cove.cli.client import Client, target
+
+    where = os.path.join(sockdir, "pre.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(where)
+        listener.listen(2)
+        monkeypatch.setenv("COVE_HOST", f"unix://{where}")
+        sock = fastmod._presend("DELETE", target(path, query))
+        assert sock is not None
+        sock.close()
+        early = _accepted_bytes(listener)
+        pending = Client(f"unix://{where}").send("DELETE", path, query=query)
+        late = _accepted_bytes(listener)
+        pending._close()
+    assert early == late
+    assert early.startswith(f"DELETE {target(path, query)} HTTP/1.1\r\n".encode())
+
+
+def test_presend_sends_nothing_without_a_local_daemon(sockdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COVE_HOST", f"unix://{sockdir}/nobody.sock")
+    assert fastmod._presend("DELETE", "/containers/x") is None
+    monkeypatch.setenv("COVE_HOST", "tcp://127.0.0.1:1")
+    assert fastmod._presend("DELETE", "/containers/x") is None
+
+
+@pytest.mark.parametrize("args", [("rm", "c1", "bad", "c2"), ("network", "rm", "-f", "gone", "fastnet"),
+                                  ("network", "create", "fastnet"), ("inspect", "c1")])
+def test_launch_leaves_with_the_answer_and_its_output(fake: FakeDaemon, args: tuple[str, ...]) -> None:
+    """The launcher's posix._exit after a fast answer loses no output and keeps the exit status
+    and the requests of main() (stdout and stderr are pipes here: block-buffered until the flush)."""
+    rc, out, err, _heavy = fast_process(fake, *args)
+    sent = [(r.method, r.path, r.query) for r in fake.requests]
+    fake.requests.clear()
+    env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
+    env.pop("PYTHONUNBUFFERED", None)           # as a user's shell has it
+    done = subprocess.run([sys.executable, "-c", "import sys; from cove.cli.fast import launch;"
+                           " sys.argv[0] = 'cove'; launch()", *args],
+                          capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (rc, out, err)
+    assert sent == [(r.method, r.path, r.query) for r in fake.requests]
+    assert out

@@ -599,6 +599,12 @@ class Client:
             _send(pending._sock, method, target(path, query), all_headers, data)
         return pending
 
+    def adopt(self, sock: _socket.socket, method: str, path: str) -> Pending:
+        """A request already written on ``sock`` (connected to this daemon) by someone else:
+        :func:`cove.cli.fast._presend`, which sends before this module is imported."""
+        self._reached = True
+        return Pending(self, sock, method, path)
+
     def call(self, method: str, path: str, *, query: Query | None = None, body: Any = None) -> Any:
         """Send a request and return its decoded JSON body (None when empty)."""
         with self.request(method, path, query=query, body=body) as resp:
