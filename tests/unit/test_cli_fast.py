@@ -258,45 +258,62 @@ def _accepted_bytes(listener: Any) -> bytes:
     with conn:
         conn.settimeout(5)
         data = b""
-        while not data.endswith(b"\r\n\r\n"):
+        while b"\r\n\r\n" not in data:
+            block = conn.recv(4096)
+            if not block:
+                return data
+            data += block
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(rest) < length:
             block = conn.recv(4096)
             if not block:
                 break
-            data += block
-        return data
+            rest += block
+        return head + b"\r\n\r\n" + rest
 
 
-@pytest.mark.parametrize(("path", "query"), [("/containers/c1", {"force": True, "v": None}),
-                                             ("/containers/c1", {"force": None, "v": None}),
-                                             ("/networks/n-1.x_y", None)])
-def test_presend_writes_the_bytes_the_client_writes(sockdir: str, path: str, query: Any,
+@pytest.mark.parametrize(("method", "path", "query", "body"), [
+    ("DELETE", "/containers/c1", {"force": True, "v": None}, None),
+    ("DELETE", "/containers/c1", {"force": None, "v": None}, None),
+    ("DELETE", "/networks/n~1 é/x", None, None),
+    ("POST", "/containers/c1/start", None, None),
+    ("POST", "/networks/create", None, {"Name": "é\"x", "IPAM": {"Config": []}, "Internal": False}),
+    ("POST", "/containers/create", {"name": "web 1"}, {"Cmd": ["sleep", "9"], "Env": ["A=é"], "Entrypoint": None}),
+])
+def test_presend_writes_the_bytes_the_client_writes(sockdir: str, method: str, path: str, query: Any, body: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A DELETE sent before cove.cli.client is loaded is the request Client.send makes."""
+    """A request written before cove.cli.client is loaded is the one Client.send makes."""
     import socket
 
-    from cove.cli.client import Client, target
+    from cove.cli.client import Client
+    from cove.cli.wire import presend, segment, target
 
     where = os.path.join(sockdir, "pre.sock")
+    path = "/".join(segment(part) if i > 1 else part for i, part in enumerate(path.split("/")))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(where)
         listener.listen(2)
         monkeypatch.setenv("COVE_HOST", f"unix://{where}")
-        sock = fastmod._presend("DELETE", target(path, query))
+        sock = presend(method, target(path, query), body)
         assert sock is not None
         sock.close()
         early = _accepted_bytes(listener)
-        pending = Client(f"unix://{where}").send("DELETE", path, query=query)
+        pending = Client(f"unix://{where}").send(method, path, query=query, body=body)
         late = _accepted_bytes(listener)
         pending._close()
     assert early == late
-    assert early.startswith(f"DELETE {target(path, query)} HTTP/1.1\r\n".encode())
+    assert early.startswith(f"{method} {target(path, query)} HTTP/1.1\r\n".encode())
 
 
 def test_presend_sends_nothing_without_a_local_daemon(sockdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cove.cli.wire import presend
+
     monkeypatch.setenv("COVE_HOST", f"unix://{sockdir}/nobody.sock")
-    assert fastmod._presend("DELETE", "/containers/x") is None
+    assert presend("DELETE", "/containers/x") is None
     monkeypatch.setenv("COVE_HOST", "tcp://127.0.0.1:1")
-    assert fastmod._presend("DELETE", "/containers/x") is None
+    assert presend("DELETE", "/containers/x") is None
 
 
 @pytest.mark.parametrize("args", [("rm", "c1", "bad", "c2"), ("network", "rm", "-f", "gone", "fastnet"),

@@ -33,6 +33,10 @@ import sys
 import time
 from cove import __version__
 from cove.cli.environ import env
+from cove.cli.wire import _quote as _quote
+from cove.cli.wire import dumps as dumps
+from cove.cli.wire import segment as segment
+from cove.cli.wire import target as target
 from cove.errors import CoveError, Unavailable, field_error
 
 DEFAULT_HOST = "unix:///run/cove/cove.sock"
@@ -668,53 +672,6 @@ def cli_client(host: str, hook: AutostartHook) -> Client:
     return Client(host, hint=START_HINT_REFUSED if refused else START_HINT)
 
 
-def target(path: str, query: Query | None = None) -> str:
-    """The request target: ``path`` plus the query, without None values.
-
-    Booleans become ``1``/``0`` (what the Docker API accepts); other values ``str()``.
-    """
-    if not query:
-        return path
-    pairs = []
-    for key, value in query.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            pairs += [(key, str(v)) for v in value]
-            continue
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        pairs.append((key, str(value)))
-    return f"{path}?{'&'.join(_quote(k, '', True) + '=' + _quote(v, '', True) for k, v in pairs)}" if pairs else path
-
-
-def segment(name: str) -> str:
-    """Quote a name or id for use inside an API path."""
-    return _quote(name, "/:@+=,")
-
-
-_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-
-
-def _quote(text: str, safe: str, plus: bool = False) -> str:
-    """``urllib.parse.quote`` (``quote_plus`` with ``plus``) for the few calls made here.
-
-    Written out because importing ``urllib.parse`` costs more than a request to the
-    daemon at CLI start-up (~1.7 ms of ``python -X importtime``); the unit tests check it
-    against ``urllib.parse`` on odd names.
-    """
-    ok = _ALWAYS_SAFE | frozenset(safe.encode())
-    out = []
-    for byte in text.encode("utf-8"):
-        if byte in ok:
-            out.append(chr(byte))
-        elif plus and byte == 0x20:
-            out.append("+")
-        else:
-            out.append(f"%{byte:02X}")
-    return "".join(out)
-
-
 def decode_body(raw: bytes) -> Any:
     """JSON-decode a response body; None when empty, text when not JSON."""
     if not raw.strip():
@@ -723,18 +680,6 @@ def decode_body(raw: bytes) -> Any:
         return loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
-
-
-def _not_serializable(value: Any) -> Any:
-    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
-
-
-def dumps(value: Any) -> str:
-    """``json.dumps(value)`` (default settings), by the C encoder alone."""
-    from _json import encode_basestring_ascii, make_encoder
-
-    encode = make_encoder({}, _not_serializable, encode_basestring_ascii, None, ": ", ", ", False, False, True)
-    return "".join(encode(value, 0))
 
 
 class _ScanContext:

@@ -71,74 +71,50 @@ def _full_path() -> None:
         site.main()
 
 
-#: what a name may hold for :func:`_presend` to put it in a path unquoted (Docker's container and
-#: network name characters; anything else waits for :func:`cove.cli.client.segment`)
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-DEFAULT_SOCKET = "/run/cove/cove.sock"      # cove.cli.client.DEFAULT_HOST's path
 _DONE = False                               # main() answered on the fast path (launch() may _exit)
 
 
-def _presend(method: str, path: str) -> Any:
-    """Connect to the daemon's unix socket and write a bodiless request, before
-    :mod:`cove.cli.client` is imported (~1.1 ms: ``io``'s classes, the HTTP reader): the
-    daemon works on the request while this process loads what reads the answer.  The bytes
-    are the ones :meth:`cove.cli.client.Client.send` writes (a unit test compares them).
+def _early(method: str, path: str, body: Any = None) -> tuple[Client, Any]:
+    """The client and ``call(method, path, body=body)``'s answer, the request written before
+    the client is imported (:func:`cove.cli.wire.presend`) when a daemon listens on a unix
+    socket; otherwise the usual way (autostart included)."""
+    from cove.cli.wire import presend
 
-    Returns the connected socket, or None when nothing was sent (a ``tcp://`` host, no
-    daemon listening, any error): the caller then goes the usual way, autostart included.
-    """
-    host = _env("COVE_HOST") or "unix://" + DEFAULT_SOCKET
-    if host.startswith("unix://"):
-        address = host[len("unix://"):]
-    elif host.startswith("/"):
-        address = host
-    else:
-        return None
-    if not address:
-        return None
-    import _socket
-
-    from cove import __version__
-
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.connect(address)
-        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: cove\r\nUser-Agent: cove-cli/{__version__}\r\n"
-                     "Connection: close\r\n\r\n".encode("latin-1"))
-    except OSError:
-        sock.close()
-        return None
-    return sock
+    pre = presend(method, path, body)
+    api = _client()
+    if pre is None:
+        return api, api.call(method, path, body=body)
+    with api.adopt(pre, method, path).response() as resp:
+        return api, resp.json()
 
 
 def _delete_each(names: list[str], path: str, query: str, skip_404: bool = False) -> int:
-    """``DELETE path.format(name) + query`` for each name, the first one sent by :func:`_presend`."""
-    first = names[0]
-    pre = _presend("DELETE", path.format(first) + query) if set(first) <= _PLAIN else None
-    from cove.cli.client import segment
+    """``DELETE path.format(segment(name)) + query`` for each name, the first one written
+    early (:func:`_early`)."""
+    from cove.cli.wire import segment
 
-    api = _client()
+    first: list[Any] = []
 
     def action(name: str) -> None:
-        nonlocal pre
-        if pre is not None:
-            sock, pre = pre, None
-            with api.adopt(sock, "DELETE", path.format(name)).response() as resp:
-                resp.json()
+        where = path.format(segment(name)) + query
+        if not first:
+            first.append(_early("DELETE", where)[0])
             return
-        api.call("DELETE", path.format(segment(name)) + query)
+        first[0].call("DELETE", where)
 
     return _each(names, action, skip_404=skip_404)
 
 
 def _each(names: list[str], action: Any, skip_404: bool = False) -> int:
-    from cove.cli.client import APIError
-
     failed = False
     for name in names:
         try:
             action(name)
-        except APIError as exc:
+        except Exception as exc:
+            from cove.cli.client import APIError     # loaded by now: the action used the client
+
+            if not isinstance(exc, APIError):
+                raise
             if skip_404 and exc.status == 404:
                 continue
             sys.stderr.write(f"Error response from daemon: {exc.message}\n")
@@ -315,12 +291,14 @@ def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
 
 
 def _run_d(name: str | None, body: dict[str, Any]) -> int:
-    from cove.cli.client import segment
+    from cove.cli.wire import segment
     from cove.errors import CoveError
 
     try:
-        api = _client()
-        reply = api.post("/containers/create", body, query={"name": name}) or {}
+        from cove.cli.wire import target
+
+        api, reply = _early("POST", target("/containers/create", {"name": name}), body)
+        reply = reply or {}
         for warning in reply.get("Warnings") or []:
             sys.stderr.write(f"WARNING: {warning}\n")
         cid = str(reply.get("Id", ""))
@@ -374,7 +352,7 @@ def fast(argv: list[str]) -> int | None:
         body = {"Name": argv[2], "Driver": "bridge", "Internal": False, "Attachable": False,
                 "EnableIPv6": False, "Options": {}, "Labels": {}, "CheckDuplicate": True,
                 "IPAM": {"Driver": "default", "Config": [], "Options": {}}}
-        reply = _client().post("/networks/create", body) or {}
+        reply = _early("POST", "/networks/create", body)[1] or {}
         if reply.get("Warning"):
             sys.stderr.write(f"WARNING: {reply['Warning']}\n")
         print(reply.get("Id", ""))
