@@ -600,10 +600,11 @@ class Server:
         if resp.stream is None:
             if resp.status not in (204, 304):
                 hdrs.append(("Content-Length", str(len(resp.body))))
-            sock.sendall(conn.send(h11.Response(status_code=resp.status, headers=hdrs)))
+            # one write: the head and the body in separate ones cost the client a second wake-up
+            out = conn.send(h11.Response(status_code=resp.status, headers=hdrs))
             if resp.body and req.method != "HEAD":
-                sock.sendall(conn.send(h11.Data(data=resp.body)))
-            sock.sendall(conn.send(h11.EndOfMessage()))
+                out += conn.send(h11.Data(data=resp.body))
+            sock.sendall(out + conn.send(h11.EndOfMessage()))
             return
         sock.sendall(conn.send(h11.Response(status_code=resp.status, headers=hdrs)))
         watcher = _HangupWatcher(sock, resp.on_hangup) if resp.on_hangup is not None else None
