@@ -316,13 +316,14 @@ def _exec(container: str, command: list[str]) -> int:
     """``exec C CMD...`` without -i/-t/-d/-e/-w/-u: cove.cli.attach.exec_'s requests and output."""
     import time
 
-    from cove.cli.client import segment
-    from cove.cli.streams import copy_output
+    from cove.cli.wire import segment
 
-    api = _client()
     body = {"User": "", "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False,
             "Cmd": command, "Env": [], "WorkingDir": ""}
-    exec_id = str((api.post(f"/containers/{segment(container)}/exec", body) or {}).get("Id", ""))
+    api, reply = _early("POST", f"/containers/{segment(container)}/exec", body)
+    exec_id = str((reply or {}).get("Id", ""))
+    from cove.cli.streams import copy_output
+
     path = f"/exec/{segment(exec_id)}"
     with api.hijack("POST", f"{path}/start", body={"Detach": False, "Tty": False}) as conn:
         # run_session(tty=False, interactive=False) is this copy; its streams come from click
