@@ -45,6 +45,53 @@ def api_exec(api: Client, container: str, cmd: list[str]) -> int:
     return int(api.get(f"/exec/{eid}/json")["ExitCode"])
 
 
+class Floors:
+    """runc's own times on this machine, next to cove's (no daemon, no network, no HTTP)."""
+
+    def __init__(self, tmp: str, pinger: str) -> None:
+        self.pinger = pinger
+        self.state = f"{tmp}/exec/containers/{pinger}"
+        self.proc = f"{tmp}/floor-process.json"
+        with open(f"{self.state}/spec.json") as f:
+            from cove.runtime import profile
+            from cove.runtime.spec import ContainerSpec
+
+            spec = ContainerSpec.from_json(f.read())
+        caps = profile.capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
+        Path(self.proc).write_text(json.dumps(profile.process(["true"], {"PATH": "/bin:/usr/bin"}, "/", False, caps,
+                                                              spec.no_new_privileges)))
+        # a bundle of its own for `runc run`: the pinger's config with a plain directory root (no network)
+        self.bundle = f"{tmp}/floor-bundle"
+        os.makedirs(f"{self.bundle}/rootfs", exist_ok=True)
+        subprocess.run(["cp", "-a", f"{tmp}/data/images", f"{self.bundle}/img"], check=True)
+        roots = [p for p in Path(f"{self.bundle}/img").rglob("bin/busybox")]
+        cfg = json.loads(Path(f"{self.state}/config.json").read_text())
+        cfg["root"] = {"path": str(roots[0].parent.parent), "readonly": False}
+        cfg["process"]["args"] = ["sleep", "3600"]
+        cfg["process"]["terminal"] = False
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if not m["source"].startswith(tmp)]
+        cfg.get("hooks", {}).clear()
+        cfg["linux"]["cgroupsPath"] = f"cove-floor/{os.getpid()}"     # not the pinger's
+        Path(f"{self.bundle}/config.json").write_text(json.dumps(cfg))
+        self.n = 0
+
+    def round(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        subprocess.run(["runc", "--root", f"{self.state}/runc", "exec", "--process", self.proc, self.pinger],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        t1 = time.perf_counter()
+        self.n += 1
+        name = f"floor-{self.n}"
+        subprocess.run(["runc", "--root", f"{self.bundle}/runc", "run", "--detach", "--bundle", self.bundle, name],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t2 = time.perf_counter()
+        subprocess.run(["runc", "--root", f"{self.bundle}/runc", "delete", "--force", name], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        t3 = time.perf_counter()
+        return {"floor runc exec": t1 - t0, "floor runc run -d": t2 - t1, "floor runc delete -f": t3 - t2}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", default=str(ROOT / "src"))
@@ -53,6 +100,9 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=0.0, help="seconds between rounds")
     ap.add_argument("--pyspy", default=None, help="py-spy binary: sample the daemon (raw stacks to --pyspy-out)")
     ap.add_argument("--pyspy-out", default="/tmp/startpath-pyspy.txt")
+    ap.add_argument("--floors", action="store_true",
+                    help="also time, in each round, runc's own floors: `runc exec` of `true` in the pinger "
+                         "(the process cove's exec gives it) and `runc run --detach` + `runc delete -f`")
     opts = ap.parse_args()
     if os.environ.get("COVE_SANDBOX") != "1":
         sys.exit("run inside tests/sandbox.sh")
@@ -78,7 +128,9 @@ def main() -> int:
         subprocess.run([str(ROOT / ".venv" / "bin" / "cove"), "import", "-c", 'CMD ["sh"]', tar, "bb"],
                        env=dict(env, COVE_HOST=sock, COVE_NO_AUTOSTART="1"), check=True, stdout=subprocess.DEVNULL)
         api.post("/networks/create", {"Name": "spnet"})
-        api.post(f"/containers/{api.post('/containers/create', BODY, {'name': 'sppinger'})['Id']}/start")
+        pinger = api.post('/containers/create', BODY, {'name': 'sppinger'})['Id']
+        api.post(f"/containers/{pinger}/start")
+        floors = Floors(tmp, pinger) if opts.floors else None
         spy = None
         if opts.pyspy:
             spy = subprocess.Popen([opts.pyspy, "record", "--idle", "--threads", "-r", "1000", "-f", "raw", "-o",
@@ -105,6 +157,10 @@ def main() -> int:
             t5 = time.perf_counter()
             api_exec(api, "sppinger", ["true"])
             t6 = time.perf_counter()
+            if floors is not None:
+                for k, v in floors.round().items():
+                    if i:
+                        samples.setdefault(k, []).append(v * 1000)
             if i:
                 for k, v in (("create", t1 - t0), ("start", t2 - t1), ("run -d", t2 - t0), ("run_to_ping", t3 - t0),
                              ("ping part", t3 - t2), ("attempts", attempts / 1000), ("rm -f", t4 - t3),
