@@ -160,7 +160,8 @@ def containers(busybox: str) -> Iterator[Containers]:
 def exec_out(pid: int, cmd: list[str], **kw: object) -> str:
     handle = rt.exec_process(pid, cmd, [], **kw)  # type: ignore[arg-type]
     out, err = handle.popen.communicate(timeout=20)
-    assert handle.popen.returncode == 0, f"{cmd} exited {handle.popen.returncode}: {err.decode()}"
+    code = handle.finish(handle.popen.returncode)
+    assert code == 0, f"{cmd} exited {code}: {err.decode()}"
     return out.decode()
 
 
@@ -260,7 +261,7 @@ def test_exec_of_a_missing_command_fails(containers: Containers) -> None:
     _, pid = containers.start(["sleep", "3600"])
     handle = rt.exec_process(pid, ["nosuch"], [])
     handle.popen.communicate(timeout=20)
-    assert handle.popen.returncode == 127
+    assert handle.finish(handle.popen.returncode) == 127
 
 
 # -- exit codes, stop -------------------------------------------------------------------------

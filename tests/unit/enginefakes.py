@@ -115,6 +115,9 @@ class FakeRuntime:
     def is_alive(self, state_dir: str) -> bool:
         return state_dir in self.running
 
+    def wait_gone(self, state_dir: str, timeout: float) -> bool:
+        return state_dir not in self.running
+
     def abandon(self, state_dir: str) -> bool:
         return self.running.pop(state_dir, None) is not None
 

@@ -82,3 +82,33 @@ def test_the_runtime_verbs_stay_importable_from_process() -> None:
                  "ZYGOTE", "exec_process", "ExecHandle", "resize_container_tty", "set_winsize", "follow_logs",
                  "StateDir"):
         assert hasattr(process, name), name
+
+
+def test_wait_gone_returns_when_the_init_ends(tmp_path: Path) -> None:
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    try:
+        _record(tmp_path, "pid", p.pid, proc_start_time(p.pid))
+        assert process.wait_gone(str(tmp_path), 30)
+        assert not process.is_alive(str(tmp_path))
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_cleanup_waits_for_a_shim_that_recorded_the_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rm -f cleans up as soon as the init is dead, while its shim runs `runc delete`: the cleanup
+    waits for the shim instead of racing it with a second `runc delete` (issue 17)."""
+    from cove.runtime import supervise
+
+    shim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    try:
+        sd = _record(tmp_path, "shim.pid", shim.pid, proc_start_time(shim.pid))
+        (tmp_path / "exit").write_text("137\n")
+        shim_ran: list[bool] = []
+        monkeypatch.setattr(supervise, "_runc_delete", lambda state_dir, cid=None: shim_ran.append(sd.is_alive("shim.pid")))
+        supervise.cleanup(str(tmp_path))
+        assert shim_ran == [False]
+        assert not tmp_path.exists()
+    finally:
+        shim.kill()
+        shim.wait()

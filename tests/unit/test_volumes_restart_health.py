@@ -232,6 +232,9 @@ class Probe:
 
         class Handle:
             popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+            def finish(self, code: int | None) -> int:
+                return -1 if code is None else code
         return Handle()
 
 

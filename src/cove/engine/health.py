@@ -117,10 +117,10 @@ class HealthMonitor:
         except subprocess.TimeoutExpired:
             handle.popen.kill()
             handle.popen.communicate()
+            handle.finish(None)
             return -1, f"Health check exceeded timeout ({timeout:g}s)", start
         text = (out + err).decode(errors="replace")[:MAX_OUTPUT]
-        code = handle.popen.returncode
-        return (code if code is not None else -1), text, start
+        return handle.finish(handle.popen.returncode), text, start
 
     def _record(self, cid: str, started_at: str, check: dict[str, Any], result: tuple[int, str, str],
                 in_start_period: bool) -> None:

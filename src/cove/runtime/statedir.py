@@ -173,6 +173,11 @@ def exit_code(state_dir: str) -> int | None:
     return StateDir(state_dir).exit_code()
 
 
+def wait_gone(state_dir: str, timeout: float) -> bool:
+    """Wait (on a pidfd, no polling) until the container's init has ended; False after ``timeout`` s."""
+    return StateDir(state_dir).wait_gone("pid", timeout)
+
+
 def kill(state_dir: str, sig: int) -> bool:
     """Send ``sig`` to the container's init; False if it is not running."""
     return StateDir(state_dir).kill(sig)

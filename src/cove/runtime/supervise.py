@@ -301,8 +301,13 @@ def cleanup(target: ContainerSpec | str, data_dir: str | None = None) -> None:
         state_dir, data_dir = target.state_dir, target.data_dir
     else:
         state_dir = target
+    sd = StateDir(state_dir)
     if is_alive(state_dir):
         log.warning("cleaning up %s while its init still runs", state_dir)
+    elif sd.exit_code() is not None:
+        # its shim recorded the exit and is running `runc delete` itself (rm -f gets here as soon
+        # as the init is dead): wait for it instead of racing it with a second runc (~13 ms)
+        sd.wait_gone("shim.pid", SHIM_EXIT_TIMEOUT)
     _runc_delete(state_dir)
     for path in (state_dir, data_dir):
         if path:

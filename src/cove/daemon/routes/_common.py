@@ -33,7 +33,7 @@ def _size(req: Request, name: str) -> int:
 
 
 def _reap_exec(engine: Backend, exec_id: str, handle: Any) -> None:
-    engine.exec_finished(exec_id, handle.popen.wait())
+    engine.exec_finished(exec_id, handle.wait())
 
 
 def read_view(engine: Backend, build: Callable[[], _T]) -> _T:

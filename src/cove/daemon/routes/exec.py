@@ -40,7 +40,7 @@ def exec_start(engine: Backend, req: Request, exec_id: str) -> Response:
         try:
             pump_exec(handle, sock, leftover, rec.tty, rec.stdin)
         finally:
-            engine.exec_finished(exec_id, handle.popen.wait())
+            engine.exec_finished(exec_id, handle.wait())
         close_write(sock)
 
     return Response(hijack=run, content_type="application/vnd.docker.raw-stream" if rec.tty
