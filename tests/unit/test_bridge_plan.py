@@ -62,6 +62,9 @@ def test_join_plan_of_the_first_interface() -> None:
     assert plan.addresses == ((IPv4Address("10.7.0.2"), 24), (IPv6Address("fd00:7::2"), 64))
     assert plan.sysctls == (("net.ipv6.conf.eth0.disable_ipv6", "0"),)
     assert plan.routes == (IPv4Address("10.7.0.1"), IPv6Address("fd00:7::1"))
+    # the host end is a bridge port only: no IPv6 of its own, even on an IPv6 network (the
+    # bridge has the gateway), so the host's IPv6 route table does not grow with the containers
+    assert plan.host_sysctls == (("net.ipv6.conf.vethcdcdcdc.disable_ipv6", "1"),)
 
 
 def test_join_plan_of_a_second_interface_on_an_isolated_network() -> None:
@@ -156,7 +159,8 @@ def test_a_join_is_the_create_the_tag_the_address_and_the_route_when_the_bridge_
     start = len(kernel.journal)
     ep = _ep()
     drv.join(net, ep, SANDBOX)
-    assert _join_requests(kernel, start) == ["create veth", "tag link", "add address", "set link", "add default"]
+    assert _join_requests(kernel, start) == ["create veth", "tag link", f"sysctl net.ipv6.conf.{ep.host_ifname}.disable_ipv6=1",
+                                             "add address", "set link", "add default"]
     host_end = kernel.host.find(ep.host_ifname)
     assert host_end is not None and host_end.index == ep.host_ifindex and host_end.alias == f"cove:ep:{ep.id}"
     inner = [lk for lk in kernel.get(SANDBOX).links() if lk.name == "eth0"][0]

@@ -10,6 +10,15 @@ id>`` on host-side veth ends):
   container's namespace (named ``eth0``, ``eth1``...), the host end enslaved to
   the bridge; inside: MAC, address, up, and the default route via the gateway
   for the first endpoint;
+- the host end gets ``disable_ipv6=1`` before the inner end comes up: it is a
+  bridge port, never addressed (an IPv6 network's gateway is on the bridge).
+  Left on, each port with carrier gets a link-local address, an ``fe80::/64``
+  route and two local routes in the *host's* table, and every link event
+  (a veth created, up, carrier, deleted) walks that whole table
+  (``fib6_clean_all``): with 1,000 containers on a network the host held
+  1,001 + 2,003 IPv6 routes and ``perf`` put a quarter of the kernel time of
+  an attach's create request in those walks (issue #17,
+  bench/results/2026-12-06-scale-flat.md);
 - ``--ipv6`` networks: the bridge also holds the IPv6 gateway address and each
   endpoint an IPv6 address (both added ``nodad``, so usable at once; IPv6 is
   switched on for those interfaces with ``disable_ipv6=0``), with a default IPv6
@@ -166,7 +175,8 @@ def plan_join(net: Network, ep: Endpoint, default_mtu: int) -> JoinPlan:
     return JoinPlan(host_ifname=ep.host_ifname, ifname=ep.ifname, alias=ep_alias(ep),
                     mtu=net.mtu or default_mtu or None, bridge=net.bridge, isolated=not net.icc, mac=ep.mac,
                     sysctls=((f"net.ipv6.conf.{ep.ifname}.disable_ipv6", "0"),) if ep.ip6 else (),
-                    addresses=tuple(addresses), routes=tuple(routes))
+                    addresses=tuple(addresses), routes=tuple(routes),
+                    host_sysctls=((f"net.ipv6.conf.{ep.host_ifname}.disable_ipv6", "1"),))
 
 
 class DefaultBridgeSettings(Protocol):

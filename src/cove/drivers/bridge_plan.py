@@ -49,6 +49,9 @@ class JoinPlan:
     sysctls: tuple[tuple[str, str], ...]        # inside the namespace, before the addresses
     addresses: tuple[Address, ...]
     routes: tuple[IPv4Address | IPv6Address, ...]   # default routes via these gateways
+    #: on the host end, right after the create (before the inner end is up: no carrier yet, so
+    #: the kernel has made no IPv6 address or route for it): ``disable_ipv6=1`` (why: :mod:`cove.drivers.bridge`)
+    host_sysctls: tuple[tuple[str, str], ...] = ()
 
 
 class BridgeExists(Conflict):
@@ -115,6 +118,11 @@ def _join(ctx: DriverContext, plan: JoinPlan, sandbox: str, host: Netlink, insid
             master = fresh
             index, peer = pair(master)
         undo.callback(host.delete_link, plan.host_ifname)      # the inner end goes with it
+        for key, value in plan.host_sysctls:
+            try:
+                ctx.kernel.sysctl(key, value)
+            except FileNotFoundError:       # a kernel without IPv6 (ipv6.disable=1): nothing to switch off
+                pass
         for key, value in plan.sysctls:
             ctx.kernel.sysctl(key, value, netns=sandbox)
         for ip, plen in plan.addresses:
