@@ -217,6 +217,9 @@ class Resolver:
         self.records = records
         self.timeout = timeout
         self.forwarder: Forwarder = forwarder or functools.partial(forward_udp_tcp, timeout=timeout)
+        #: whether queries go upstream the default way (UDP then TCP, :func:`forward_udp_tcp`):
+        #: then a socket loop may do the same without a thread (:mod:`cove.dns.forwarding`)
+        self.default_forwarder = forwarder is None
         self.stats = Stats()
         self._cache: dict[tuple[object, ...], _Plan] = {}
         self._cache_version = records.version
@@ -266,8 +269,32 @@ class Resolver:
             self.stats.queries -= 1  # counted again by answer()
         return reply
 
-    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream] | None,
-                transport: str) -> bytes | None:
+    def forwarding(self) -> None:
+        """Count a query that :meth:`answer_local` said to forward and the caller sends upstream
+        itself; its reply comes from :meth:`forwarded`."""
+        self.stats.queries += 1
+        self.stats.forwarded += 1
+
+    def forwarded(self, packet: bytes, networks: Sequence[str], transport: str, reply: bytes | None) -> bytes | None:
+        """The reply to send for ``packet``, a query :meth:`answer_local` said to forward, given
+        what the upstreams answered: ``reply`` (with ``packet``'s id) or None for no answer.
+        As :meth:`answer` would have: SERVFAIL for no answer or one that does not answer the
+        question, TC for one larger than the client takes."""
+        try:
+            planned = self._planned(packet, tuple(networks), transport)
+            if not isinstance(planned, tuple):
+                return planned
+            qid, flags, end, plan = planned
+            return self._finish(packet, qid, flags & RD, packet[12:end], plan, reply)
+        except Exception:
+            log.exception("dns: failed to answer a forwarded query")
+            self.stats.dropped += 1
+            return None
+
+    def _planned(self, packet: bytes, nets: tuple[str, ...],
+                 transport: str) -> tuple[int, int, int, _Plan] | bytes | None:
+        """(id, flags, end of the question, plan) for a query, or the reply that ends it here
+        (None: drop it; FORMERR, NOTIMP)."""
         if not 12 <= len(packet) <= MAX_QUERY:
             return None
         qid, flags, qdcount = _HEADER.unpack_from(packet)[:3]
@@ -280,7 +307,6 @@ class Resolver:
         if end < 0:
             self.stats.formerr += 1
             return _error(qid, flags, FORMERR)
-        nets = tuple(networks)
         tcp = transport == "tcp"
         name_end = end - 4
         key = (nets, tcp, packet[4:12], packet[12:name_end].lower(), packet[name_end:])
@@ -293,6 +319,15 @@ class Resolver:
                 return _error(qid, flags, FORMERR)
             if len(packet) - end <= CACHE_TAIL:
                 self._store(key, plan)
+        return qid, flags, end, plan
+
+    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream] | None,
+                transport: str) -> bytes | None:
+        nets = tuple(networks)
+        planned = self._planned(packet, nets, transport)
+        if not isinstance(planned, tuple):
+            return planned
+        qid, flags, end, plan = planned
         question = packet[12:end]
         rd = flags & RD
         if plan.kind == _FORWARD:
@@ -378,6 +413,10 @@ class Resolver:
                 reply = self.forwarder(packet, chosen, transport)
             except Exception:
                 log.exception("dns: forwarder failed")
+        return self._finish(packet, qid, rd, question, plan, reply)
+
+    def _finish(self, packet: bytes, qid: int, rd: int, question: bytes, plan: _Plan, reply: bytes | None) -> bytes:
+        """The reply to a forwarded query from the upstream's ``reply`` (None: none came)."""
         if reply is None or len(reply) > 65535 or not _matches(packet, reply, 12 + len(question)):
             self.stats.servfail += 1
             return _render(qid, rd, question, plan)
@@ -445,6 +484,9 @@ def _matches(query: bytes, reply: bytes, end: int) -> bool:
     return reply[4:6] == b"\0\1" and reply[12:end].lower() == query[12:end].lower()
 
 
+matches = _matches
+
+
 def _family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
@@ -499,4 +541,6 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes | None
     return b"".join(chunks)
 
 
-__all__ = ["FORWARD", "Resolver", "Stats", "Upstream", "forward_udp_tcp", "question_end", "TTL"]
+ask_tcp = _ask_tcp
+
+__all__ = ["FORWARD", "Resolver", "Stats", "Upstream", "ask_tcp", "forward_udp_tcp", "matches", "question_end", "TTL"]
