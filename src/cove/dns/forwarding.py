@@ -111,15 +111,18 @@ class UdpForwarder:
         self._results_lock = threading.Lock()
         self._current: dict[Upstream, _Socket] = {}   # the socket new queries to an upstream go on
         self._sockets: set[_Socket] = set()           # every open socket, current or draining
-        self._ids = b""
+        self._ids = b""                      # random bytes, taken two at a time from _ids_at
+        self._ids_at = 0
         self.outstanding = 0
 
     # ids ---------------------------------------------------------------------------------
     def _xid(self, taken: dict[bytes, Pending]) -> bytes:
         while True:
-            if not self._ids:
-                self._ids = os.urandom(4096)
-            xid, self._ids = self._ids[:2], self._ids[2:]
+            at = self._ids_at
+            if at >= len(self._ids):
+                self._ids, at = os.urandom(4096), 0
+            self._ids_at = at + 2
+            xid = self._ids[at:at + 2]
             if xid not in taken:
                 return xid
 
