@@ -255,8 +255,11 @@ class Resolver:
             networks = tuple(networks)
         hit = self._replies.get((networks, transport, packet[2:]))
         if hit is not None and hit[0] == self.records.version:
-            self.stats.answered_local += 1
             tails = hit[1]
+            if not tails:                # this exact query was forwarded before
+                self.stats.queries -= 1  # counted again by answer() or forwarding()
+                return FORWARD
+            self.stats.answered_local += 1
             return packet[:2] + (tails[0] if len(tails) == 1 else random.choice(tails))
         try:
             reply = self._answer(packet, networks, None, transport)
@@ -281,6 +284,9 @@ class Resolver:
         As :meth:`answer` would have: SERVFAIL for no answer or one that does not answer the
         question, TC for one larger than the client takes."""
         try:
+            if (reply is not None and transport == "udp" and len(reply) <= UDP_DEFAULT
+                    and _matches(packet, reply, question_end(packet))):
+                return reply     # what _finish would give: it fits any client (no need of the plan)
             planned = self._planned(packet, tuple(networks), transport)
             if not isinstance(planned, tuple):
                 return planned
@@ -332,6 +338,8 @@ class Resolver:
         rd = flags & RD
         if plan.kind == _FORWARD:
             if upstreams is None:
+                if len(packet) - end <= CACHE_TAIL:
+                    self._store_tails((nets, transport, packet[2:]), plan.version, ())
                 return FORWARD
             return self._forward(packet, qid, rd, question, plan, upstreams, transport)
         if plan.flags & 0xF == NXDOMAIN:
@@ -347,12 +355,16 @@ class Resolver:
         bodies = plan.bodies or (b"",)
         tails = tuple(_render(qid, rd, question, _Plan(plan.kind, plan.flags, plan.answers, (b,), plan.opt,
                                                        plan.limit, plan.version))[2:] for b in bodies)
+        self._store_tails(key, plan.version, tails)
+
+    def _store_tails(self, key: tuple[object, ...], version: int, tails: tuple[bytes, ...]) -> None:
+        """Remember the replies (less the id) to an exact query; () for one that is forwarded."""
         with self._cache_lock:
-            if plan.version != self._cache_version:
+            if version != self._cache_version:
                 return  # stale, or the plan cache is about to be cleared
             if len(self._replies) >= CACHE_SIZE:
                 self._replies.pop(next(iter(self._replies)))
-            self._replies[key] = (plan.version, tails)
+            self._replies[key] = (version, tails)
 
     def _store(self, key: tuple[object, ...], plan: _Plan) -> None:
         with self._cache_lock:
