@@ -21,8 +21,10 @@ without one:
 - ids are 16 random bits from ``os.urandom``, unique among a socket's open queries, and a
   socket is used for :data:`SOCKET_QUERIES` queries, then closed once they are answered or
   expired: its successor gets a new random source port from the kernel, so a spoofed answer
-  has to guess both.  (Docker's resolver opens a socket per query; one per 64 saves ~6
-  system calls a query and leaves a blind spoofer ~2^31 guesses for 64 live queries.)
+  has to guess both.  A blind spoofer's odds per packet are (open queries) / (ephemeral
+  ports x 65,536), as with a socket per query (what Docker's resolver does); one that has
+  learnt a socket's port has up to 64 ids to hit instead of one.  A socket per query would
+  cost ~6 more system calls a query.
 - an answer with TC set is fetched again over TCP from the same upstream, as before: that
   blocks, so it runs on a worker thread (``to_worker``, the service's pool with its budget per
   container) and its result comes back to the loop (:meth:`UdpForwarder.from_workers`); when

@@ -19,10 +19,13 @@ budget below had to be that tight, or one container with a dead upstream held
 every thread), one container got 7,300-10,000 forwarded queries/s (dnsperf with
 a dnsmasq upstream, bench/results/2026-12-06-dns.md), 0.57x Docker 20.10: two
 queries at a time, each a round-trip plus two hand-overs between threads.
-Forwarded from the loop it
-gets 19,000-25,000/s, ~1.7x Docker (bench/results/2026-12-06-dnsfwd.md); the
-time left is mostly the kernel's, in the send to the upstream and the reply to
-the client.  TCP (a client's retry of a truncated answer, and the fetch of a
+Forwarded from the loop, a query costs the loop ~13 us of CPU
+(time.thread_time per query, dnsperf -> this service -> dnsmasq on loopback,
+most of it the kernel's send to the upstream and to the client), and one
+container gets 1.5-1.6x the threaded version's forwarded queries/s and
+1.4-2.4x Docker's in runs alternated with both on this 2-core machine
+(bench/results/2026-12-06-dnsfwd.md; 14,642 vs 8,975 vs Docker 10,767 q/s).
+TCP (a client's retry of a truncated answer, and the fetch of a
 truncated upstream answer again over TCP) still runs on worker threads: it is
 rare, and blocking there is simpler than a state machine per connection.
 
