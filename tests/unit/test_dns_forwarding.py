@@ -94,6 +94,15 @@ def test_a_forwarded_answer_comes_back_with_the_clients_id(loopback: Callable[..
     assert ask(udp, "web") is not None and addresses(ask(udp, "web")) == ["172.18.0.3"]
 
 
+def test_the_same_query_twice_goes_upstream_twice(loopback: Callable[..., LoopbackUpstream], serve: Serve) -> None:
+    # the resolver remembers that a query is forwarded, never the upstream's answer
+    server = loopback()
+    udp, _ = serve([server.upstream])
+    assert addresses(ask(udp, qid=1)) == ["198.51.100.7"]
+    assert addresses(ask(udp, qid=1)) == ["198.51.100.7"]
+    assert server.udp_queries == 2
+
+
 def test_the_upstream_sees_random_ids_and_changing_source_ports(serve: Serve) -> None:
     seen: list[tuple[int, int]] = []                       # (id, source port) of every query
     up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
