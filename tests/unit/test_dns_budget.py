@@ -5,10 +5,11 @@ Two "containers" share one :class:`DnsService`, each with its resolver sockets o
 where).  The noisy one holds slow TCP connections and floods queries towards a dead
 upstream; the quiet one's local and forwarded lookups must still answer.
 
-Protection check: with the budget switched off (``FORWARD_INFLIGHT = WORKERS``, queues
-unbounded and no MAX_WAIT: the pool of before), ``test_a_noisy_container_cannot_starve_another``
-fails: every worker sits on the dead upstream and the quiet container's forwarded
-lookups go unanswered.  Run it with ``COVE_DNS_NO_BUDGET=1`` to see that.
+Protection check: with the budget switched off (``FORWARD_OUTSTANDING = FORWARD_TOTAL``: one
+container may hold every slot for forwarded queries; and for TCP ``FORWARD_INFLIGHT = WORKERS``,
+queues unbounded and no MAX_WAIT), ``test_a_noisy_container_cannot_starve_another`` fails: the
+noisy container's queries to the dead upstream fill every slot and the quiet container's
+forwarded lookups are dropped.  Run it with ``COVE_DNS_NO_BUDGET=1`` to see that.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class _LiveUpstream:
 @pytest.fixture
 def setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     if os.environ.get("COVE_DNS_NO_BUDGET"):
+        monkeypatch.setattr(svc, "FORWARD_OUTSTANDING", svc.FORWARD_TOTAL)
         monkeypatch.setattr(svc, "FORWARD_INFLIGHT", svc.WORKERS)
         monkeypatch.setattr(svc, "FORWARD_QUEUE", 10**9)
         monkeypatch.setattr(svc, "MAX_WAIT", 1e9)

@@ -217,6 +217,9 @@ class Resolver:
         self.records = records
         self.timeout = timeout
         self.forwarder: Forwarder = forwarder or functools.partial(forward_udp_tcp, timeout=timeout)
+        #: whether queries go upstream the default way (UDP then TCP, :func:`forward_udp_tcp`):
+        #: then a socket loop may do the same without a thread (:mod:`cove.dns.forwarding`)
+        self.default_forwarder = forwarder is None
         self.stats = Stats()
         self._cache: dict[tuple[object, ...], _Plan] = {}
         self._cache_version = records.version
@@ -252,8 +255,11 @@ class Resolver:
             networks = tuple(networks)
         hit = self._replies.get((networks, transport, packet[2:]))
         if hit is not None and hit[0] == self.records.version:
-            self.stats.answered_local += 1
             tails = hit[1]
+            if not tails:                # this exact query was forwarded before
+                self.stats.queries -= 1  # counted again by answer() or forwarding()
+                return FORWARD
+            self.stats.answered_local += 1
             return packet[:2] + (tails[0] if len(tails) == 1 else random.choice(tails))
         try:
             reply = self._answer(packet, networks, None, transport)
@@ -266,8 +272,35 @@ class Resolver:
             self.stats.queries -= 1  # counted again by answer()
         return reply
 
-    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream] | None,
-                transport: str) -> bytes | None:
+    def forwarding(self) -> None:
+        """Count a query that :meth:`answer_local` said to forward and the caller sends upstream
+        itself; its reply comes from :meth:`forwarded`."""
+        self.stats.queries += 1
+        self.stats.forwarded += 1
+
+    def forwarded(self, packet: bytes, networks: Sequence[str], transport: str, reply: bytes | None) -> bytes | None:
+        """The reply to send for ``packet``, a query :meth:`answer_local` said to forward, given
+        what the upstreams answered: ``reply`` (with ``packet``'s id) or None for no answer.
+        As :meth:`answer` would have: SERVFAIL for no answer or one that does not answer the
+        question, TC for one larger than the client takes."""
+        try:
+            if (reply is not None and transport == "udp" and len(reply) <= UDP_DEFAULT
+                    and _matches(packet, reply, question_end(packet))):
+                return reply     # what _finish would give: it fits any client (no need of the plan)
+            planned = self._planned(packet, tuple(networks), transport)
+            if not isinstance(planned, tuple):
+                return planned
+            qid, flags, end, plan = planned
+            return self._finish(packet, qid, flags & RD, packet[12:end], plan, reply)
+        except Exception:
+            log.exception("dns: failed to answer a forwarded query")
+            self.stats.dropped += 1
+            return None
+
+    def _planned(self, packet: bytes, nets: tuple[str, ...],
+                 transport: str) -> tuple[int, int, int, _Plan] | bytes | None:
+        """(id, flags, end of the question, plan) for a query, or the reply that ends it here
+        (None: drop it; FORMERR, NOTIMP)."""
         if not 12 <= len(packet) <= MAX_QUERY:
             return None
         qid, flags, qdcount = _HEADER.unpack_from(packet)[:3]
@@ -280,7 +313,6 @@ class Resolver:
         if end < 0:
             self.stats.formerr += 1
             return _error(qid, flags, FORMERR)
-        nets = tuple(networks)
         tcp = transport == "tcp"
         name_end = end - 4
         key = (nets, tcp, packet[4:12], packet[12:name_end].lower(), packet[name_end:])
@@ -293,10 +325,21 @@ class Resolver:
                 return _error(qid, flags, FORMERR)
             if len(packet) - end <= CACHE_TAIL:
                 self._store(key, plan)
+        return qid, flags, end, plan
+
+    def _answer(self, packet: bytes, networks: Sequence[str], upstreams: Sequence[Upstream] | None,
+                transport: str) -> bytes | None:
+        nets = tuple(networks)
+        planned = self._planned(packet, nets, transport)
+        if not isinstance(planned, tuple):
+            return planned
+        qid, flags, end, plan = planned
         question = packet[12:end]
         rd = flags & RD
         if plan.kind == _FORWARD:
             if upstreams is None:
+                if len(packet) - end <= CACHE_TAIL:
+                    self._store_tails((nets, transport, packet[2:]), plan.version, ())
                 return FORWARD
             return self._forward(packet, qid, rd, question, plan, upstreams, transport)
         if plan.flags & 0xF == NXDOMAIN:
@@ -312,12 +355,16 @@ class Resolver:
         bodies = plan.bodies or (b"",)
         tails = tuple(_render(qid, rd, question, _Plan(plan.kind, plan.flags, plan.answers, (b,), plan.opt,
                                                        plan.limit, plan.version))[2:] for b in bodies)
+        self._store_tails(key, plan.version, tails)
+
+    def _store_tails(self, key: tuple[object, ...], version: int, tails: tuple[bytes, ...]) -> None:
+        """Remember the replies (less the id) to an exact query; () for one that is forwarded."""
         with self._cache_lock:
-            if plan.version != self._cache_version:
+            if version != self._cache_version:
                 return  # stale, or the plan cache is about to be cleared
             if len(self._replies) >= CACHE_SIZE:
                 self._replies.pop(next(iter(self._replies)))
-            self._replies[key] = (plan.version, tails)
+            self._replies[key] = (version, tails)
 
     def _store(self, key: tuple[object, ...], plan: _Plan) -> None:
         with self._cache_lock:
@@ -378,6 +425,10 @@ class Resolver:
                 reply = self.forwarder(packet, chosen, transport)
             except Exception:
                 log.exception("dns: forwarder failed")
+        return self._finish(packet, qid, rd, question, plan, reply)
+
+    def _finish(self, packet: bytes, qid: int, rd: int, question: bytes, plan: _Plan, reply: bytes | None) -> bytes:
+        """The reply to a forwarded query from the upstream's ``reply`` (None: none came)."""
         if reply is None or len(reply) > 65535 or not _matches(packet, reply, 12 + len(question)):
             self.stats.servfail += 1
             return _render(qid, rd, question, plan)
@@ -445,6 +496,9 @@ def _matches(query: bytes, reply: bytes, end: int) -> bool:
     return reply[4:6] == b"\0\1" and reply[12:end].lower() == query[12:end].lower()
 
 
+matches = _matches
+
+
 def _family(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
@@ -499,4 +553,6 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes | None
     return b"".join(chunks)
 
 
-__all__ = ["FORWARD", "Resolver", "Stats", "Upstream", "forward_udp_tcp", "question_end", "TTL"]
+ask_tcp = _ask_tcp
+
+__all__ = ["FORWARD", "Resolver", "Stats", "Upstream", "ask_tcp", "forward_udp_tcp", "matches", "question_end", "TTL"]

@@ -4,23 +4,42 @@ Nothing extra runs inside a container.  For each container on a user-defined
 network the daemon opens a UDP socket and a listening TCP socket bound to
 127.0.0.11:53 *inside the container's network namespace* (created while a
 thread is in that namespace; a socket keeps the namespace it was made in), and
-one thread watches all of them with a ``selectors`` loop and hands each query
-to a small thread pool: answers for container names come from the
-:class:`~cove.dns.server.Resolver`'s cache, other names are forwarded to the
-upstreams from the daemon's own namespace, so a host resolver on 127.0.0.53
-works, and a slow upstream never blocks the loop.
+one thread watches all of them with a ``selectors`` loop.  Answers for
+container names come from the :class:`~cove.dns.server.Resolver`'s cache, in
+the loop.  Other names are forwarded to the upstreams from the daemon's own
+namespace (so a host resolver on 127.0.0.53 works), also by the loop, without
+a thread per query (:class:`~cove.dns.forwarding.UdpForwarder`): the query goes
+out on a non-blocking UDP socket connected to the upstream under a fresh random
+id, the answer is read when that socket is readable, and a slow or dead upstream
+costs entries in a table until the timeout, never the loop's time.
+
+Why no thread per forwarded query: with a pool of 16 threads each blocking on an
+upstream round-trip, and at most 2 of one container's queries on them (the
+budget below had to be that tight, or one container with a dead upstream held
+every thread), one container got 7,300-10,000 forwarded queries/s (dnsperf with
+a dnsmasq upstream, bench/results/2026-12-06-dns.md), 0.57x Docker 20.10: two
+queries at a time, each a round-trip plus two hand-overs between threads.
+Forwarded from the loop, a query costs the loop ~13 us of CPU
+(time.thread_time per query, dnsperf -> this service -> dnsmasq on loopback,
+most of it the kernel's send to the upstream and to the client), and one
+container gets 1.5-1.6x the threaded version's forwarded queries/s and
+1.4-2.4x Docker's in runs alternated with both on this 2-core machine
+(bench/results/2026-12-06-dnsfwd.md; 14,642 vs 8,975 vs Docker 10,767 q/s).
+TCP (a client's retry of a truncated answer, and the fetch of a
+truncated upstream answer again over TCP) still runs on worker threads: it is
+rare, and blocking there is simpler than a state machine per connection.
 
 Budgets per container, so that one container cannot deny names to the others
 (a container is anything that runs there, including a hostile process):
 
-- Forwarded queries wait in a bounded queue of the asking container
-  (:data:`FORWARD_QUEUE`); when it is full, the new query is dropped (its
-  client asks again), so a flood costs the flooder its own queries only.
-- Workers (:data:`WORKERS`) take queries from the containers in turn
-  (round-robin), and at most :data:`FORWARD_INFLIGHT` of one container at once:
-  a container whose upstream is dead ties up two workers, never the pool.
-- A query that waited longer than :data:`MAX_WAIT` is dropped unasked (its
-  client has given up), so a backlog does not outlive the flood.
+- At most :data:`FORWARD_OUTSTANDING` forwarded UDP queries of one container
+  wait for an upstream at once, :data:`FORWARD_TOTAL` of all containers; a new
+  query beyond either is dropped (its client asks again), so a flood towards a
+  dead upstream costs the flooder its own queries and a bounded amount of memory.
+- Forwarded TCP queries wait in a bounded queue of the asking container
+  (:data:`FORWARD_QUEUE`); workers (:data:`WORKERS`) take them from the
+  containers in turn (round-robin), at most :data:`FORWARD_INFLIGHT` of one
+  container at once, and drop one that waited longer than :data:`MAX_WAIT`.
 - DNS over TCP is read in the loop without blocking: at most
   :data:`TCP_PER_CONTAINER` connections per container, and one deadline
   (:data:`TCP_DEADLINE`) for a whole message, after which the connection is
@@ -42,6 +61,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..kernel import netns
+from .forwarding import Pending, UdpForwarder
 from .server import FORWARD, Resolver, Upstream
 
 log = logging.getLogger("cove.dns")
@@ -50,22 +70,30 @@ ADDRESS = "127.0.0.11"
 MAX_TCP = 65535
 UPSTREAMS_TTL = 1.0  # a container's upstreams are read again (host resolv.conf) at most once a second
 
-#: threads that forward queries upstream, shared by all containers.  An upstream
-#: answers in milliseconds, so 16 threads carry thousands of forwarded queries per
-#: second; a dead one holds a thread for the resolver's timeout (3 s), which is
-#: what FORWARD_INFLIGHT bounds per container.
+#: forwarded UDP queries of one container waiting for an upstream's answer (entries in a
+#: table, no thread): 128 carries tens of thousands of queries per second to a live upstream
+#: (dnsperf keeps 100 outstanding), and a dead upstream holds at most 128 entries of the
+#: container for the resolver's timeout (3 s).  Beyond it the container's new queries drop.
+FORWARD_OUTSTANDING = 128
+#: forwarded UDP queries of all containers waiting at once (memory, ~1 KiB each): it takes
+#: 32 containers with dead upstreams to fill it.
+FORWARD_TOTAL = 4096
+#: threads that forward TCP queries (the client's retry of a truncated answer) upstream,
+#: shared by all containers; a dead upstream holds one for the resolver's timeout (3 s),
+#: which is what FORWARD_INFLIGHT bounds per container.
 WORKERS = 16
-#: forwarded queries of one container in flight at once: 2 keeps 14 of the 16
+#: forwarded TCP queries of one container in flight at once: 2 keeps 14 of the 16
 #: workers for the others while one container's upstream is dead (it would take
-#: 8 such containers to use them all), and still lets a container with a live
-#: upstream forward hundreds of queries per second.
+#: 8 such containers to use them all).
 FORWARD_INFLIGHT = 2
-#: forwarded queries of one container waiting for a worker: a burst of a program
-#: starting (a few dozen names) fits; beyond it the container's own queries drop.
+#: forwarded TCP queries of one container waiting for a worker; beyond it the
+#: container's own connections are closed unanswered.
 FORWARD_QUEUE = 64
 #: a query that waited this long for a worker is dropped: glibc asks again after
 #: 5 s, so an answer after that is thrown away by the client anyway.
 MAX_WAIT = 4.0
+#: how often waiting queries are checked against their deadline
+EXPIRE_EVERY = 0.1
 #: TCP connections one container may have open to the resolver: TCP is the
 #: fallback for truncated answers, one query at a time per resolver library.
 TCP_PER_CONTAINER = 4
@@ -89,7 +117,9 @@ class Listener:
     pending: deque[tuple[float, Callable[[], None]]] = field(default_factory=deque)
     inflight: int = 0
     scheduled: bool = False
-    dropped: int = 0      # forwarded queries dropped: queue full, or waited too long
+    dropped: int = 0      # forwarded queries dropped: too many outstanding, queue full, or waited too long
+    #: forwarded UDP queries waiting for an upstream (touched by the loop's thread only)
+    outstanding: int = 0
     #: (st_dev, st_ino) of the network namespace the sockets were made in (None: not known)
     netns: tuple[int, int] | None = None
     _upstreams: tuple[float, list[Upstream]] = (-1e9, [])
@@ -143,7 +173,7 @@ def _open_in(path: str) -> tuple[socket.socket, socket.socket, tuple[int, int]]:
 
 
 class _FairPool:
-    """Worker threads that run the containers' forwarded queries in turn.
+    """Worker threads that run the containers' blocking forwarded queries (TCP) in turn.
 
     A container with queries waiting is in the ready line once; a worker takes
     one query of the first container in line and puts the container back at the
@@ -216,6 +246,19 @@ class _FairPool:
             self._cond.notify_all()
 
 
+class _Asked(Pending):
+    """A forwarded query and where its answer goes."""
+
+    __slots__ = ("listener", "peer", "nets")
+
+    def __init__(self, packet: bytes, upstreams: list[Upstream], deadline: float, listener: Listener,
+                 peer: tuple[str, int], nets: tuple[str, ...]) -> None:
+        super().__init__(packet, upstreams, deadline)
+        self.listener = listener
+        self.peer = peer
+        self.nets = nets
+
+
 class DnsService:
     def __init__(self, resolver: Resolver, workers: int = WORKERS) -> None:
         self.resolver = resolver
@@ -225,6 +268,8 @@ class DnsService:
         self._pool = _FairPool(workers, FORWARD_INFLIGHT, FORWARD_QUEUE, MAX_WAIT)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        # made here, in the daemon's namespace; its sockets are made by the loop's thread, also there
+        self._upstream = UdpForwarder(self._sel, self._forwarded, self._to_worker, self._wake)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="cove-dns", daemon=True)
         self._thread.start()
@@ -292,24 +337,36 @@ class DnsService:
         os.write(self._wake_w, b"x")
         self._thread.join(2)
         self._pool.close()
+        if not self._thread.is_alive():
+            self._upstream.close()
 
     # the loop ---------------------------------------------------------------------------
     def _run(self) -> None:
-        next_sweep = 0.0
+        next_sweep = next_expiry = 0.0
+        upstream = self._upstream
         while not self._closed:
             try:
-                events = self._sel.select(0.5)
+                events = self._sel.select(EXPIRE_EVERY if upstream.outstanding else 0.5)
             except OSError:
                 continue
             now = time.monotonic()
             if now >= next_sweep:
                 self._sweep(now)
                 next_sweep = now + 0.25
+            if now >= next_expiry:
+                try:
+                    upstream.expire(now)
+                except Exception:  # noqa: BLE001 - the loop must go on
+                    log.exception("dns: expiring forwarded queries")
+                next_expiry = now + EXPIRE_EVERY
             for key, _ in events:
                 kind, lst = key.data
                 try:
-                    if kind == "wake":
+                    if kind == "upstream":
+                        upstream.on_readable(lst)
+                    elif kind == "wake":
                         os.read(self._wake_r, 4096)
+                        upstream.from_workers()
                     elif kind == "udp":
                         self._on_udp(lst)
                     elif kind == "accept":
@@ -326,8 +383,8 @@ class DnsService:
 
     def _on_udp(self, lst: Listener) -> None:
         # Container names (and every other answer that needs no upstream) are answered
-        # right here from the resolver's cache; only forwarded names go to a worker,
-        # since an upstream may take seconds.
+        # right here from the resolver's cache; forwarded names are sent upstream from
+        # here too, and their answers read by this loop (UdpForwarder).
         udp = lst.udp
         nets = tuple(lst.networks())
         answer_local = self.resolver.answer_local
@@ -338,12 +395,50 @@ class DnsService:
                 return
             reply = answer_local(packet, nets, "udp")
             if reply is FORWARD:
-                self._pool.submit(lst, functools.partial(self._reply_udp, lst, packet, peer))
-            elif reply:
+                if not self.resolver.default_forwarder:     # a forwarder of its own: it may block
+                    self._pool.submit(lst, functools.partial(self._reply_udp, lst, packet, peer))
+                    continue
+                reply = self._forward_udp(lst, packet, peer, nets)
+            if reply:
                 try:
                     udp.sendto(reply, peer)
                 except OSError:
                     pass   # a full socket buffer drops the reply, as the kernel would
+
+    def _forward_udp(self, lst: Listener, packet: bytes, peer: tuple[str, int], nets: tuple[str, ...]) -> bytes | None:
+        """Send a query upstream; the reply to send now if it has one (no upstreams: SERVFAIL)."""
+        upstreams = lst.current_upstreams()
+        if not upstreams:
+            return self.resolver.answer(packet, nets, upstreams, "udp")
+        if lst.outstanding >= FORWARD_OUTSTANDING or self._upstream.outstanding >= FORWARD_TOTAL:
+            lst.dropped += 1          # its client asks again; a flood costs the flooder its own queries
+            return None
+        lst.outstanding += 1
+        self.resolver.forwarding()
+        self._upstream.submit(_Asked(packet, upstreams, time.monotonic() + self.resolver.timeout, lst, peer, nets))
+        return None
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass      # the pipe is full: the loop wakes anyway
+
+    def _to_worker(self, query: Pending, job: Callable[[], None]) -> bool:
+        assert isinstance(query, _Asked)
+        return self._pool.submit(query.listener, job)
+
+    def _forwarded(self, query: Pending, reply: bytes | None) -> None:
+        """An upstream answered ``query`` (``reply``), or none did in time (None)."""
+        assert isinstance(query, _Asked)
+        lst = query.listener
+        lst.outstanding -= 1
+        out = self.resolver.forwarded(query.packet, query.nets, "udp", reply)
+        if out:
+            try:
+                lst.udp.sendto(out, query.peer)
+            except OSError:
+                pass   # a full buffer, or the container is gone
 
     def _reply_udp(self, lst: Listener, packet: bytes, peer: tuple[str, int]) -> None:
         reply = self._answer(lst, packet, "udp")
