@@ -1,6 +1,6 @@
 """A container's exit teardown runs without the engine lock (issue 14), its addresses and ports held until it is done.
 
-A fake kernel whose detaching of one veth (off its bridge, down) waits on a gate stands for the ~70 ms of kernel
+A fake kernel whose deletion of one veth waits on a gate stands for the ~70 ms of kernel
 work of an exit (veths, namespace, map elements, conntrack).  While one container's
 teardown is inside it: requests about other containers complete; the dying container's
 address and host port are not given to anyone; an operation on it waits (after
@@ -98,12 +98,11 @@ def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 
 
 def _dying(r: Rig) -> tuple[Container, KernelGate, threading.Thread, list[Any]]:
-    """Container ``a`` (ADDRESS, host port 8080) exits; its teardown stops where its veth is cut off (the
-    pair goes with the namespace, the kernel's own clean-up)."""
+    """Container ``a`` (ADDRESS, host port 8080) exits; its teardown stops at its veth's deletion."""
     a = _create(r, "a", "8080", ADDRESS)
     r.engine.start_container(a.id)
     ep = next(iter(r.engine.endpoints[a.id].values()))
-    gate = KernelGate(r, f"detach link {ep.host_ifname}")
+    gate = KernelGate(r, f"delete link {ep.host_ifname}")
     r.runtime.running.pop(r.engine.cfg.container_state_dir(a.id))          # its process is gone
     t, out = _in_thread(lambda: r.engine.on_exit(a.id, 3))                 # as the exit watcher reports it
     assert gate.inside.wait(10)

@@ -87,17 +87,6 @@ class Firewalled(Protocol):
 
 
 @runtime_checkable
-class NamespaceLeaver(Protocol):
-    """A driver whose endpoint interfaces the kernel deletes with their namespace (a veth pair)."""
-
-    def leave_with_namespace(self, net: Network, ep: Endpoint) -> None:
-        """``leave`` when the endpoint's namespace is deleted next, with no process left in it: only
-        cut the endpoint off the network now; the kernel's own clean-up of the namespace deletes
-        its interfaces (asynchronously, off the caller's thread)."""
-        ...
-
-
-@runtime_checkable
 class EndpointRestorer(Protocol):
     """A driver with host-side objects per endpoint to re-make after a restart."""
 

@@ -419,11 +419,3 @@ class BridgeDriver:
     def leave(self, net: Network, ep: Endpoint, sandbox: str | None) -> None:
         # Deleting the host end removes the peer inside the namespace too.
         self.ctx.kernel.host.delete_link(ep.host_ifname)
-
-    def leave_with_namespace(self, net: Network, ep: Endpoint) -> None:
-        # Off the bridge and down: no frame reaches the endpoint or leaves it (so no conntrack
-        # entry for its address is made after the flush that follows).  The pair goes with the
-        # namespace, in the kernel's cleanup_net; RTM_DELLINK here would wait ~16 ms for RCU.
-        # A pair some process still holds (a namespace that outlived its container) is a tagged
-        # link of no endpoint: reconcile deletes it.
-        self.ctx.kernel.host.detach_link(ep.host_ifname)

@@ -469,12 +469,8 @@ class ContainerService:
             self.watcher.unwatch(c.id)
             self.health.end(c.id)
             netns = c.state.netns if c.mode in ("bridge", "none") else ""
-            # its init is dead, and with it every process of its PID namespace; a running container
-            # joined to it (--network container:) keeps the namespace, and must lose the endpoints now
-            alone = bool(netns) and not any(o is not c and o.running and o.state.netns == netns
-                                            for o in self.containers.values())
             return _Teardown(code, state_dir, ports, eps, list(self.pipework.extra_ifaces.get(c.id, {}).values()),
-                             c.state.netns, netns, alone)
+                             c.state.netns, netns)
 
     def _unplug(self, c: Container, plan: _Teardown) -> tuple[list[BaseException], set[str]]:
         """Without the lock: every kernel object of the run goes (ports' map elements, veths, conntrack
@@ -489,7 +485,7 @@ class ContainerService:
         crashpoint.reached(f"exit of {c.id[:12]}: ports withdrawn")
         for net_id, net, ep in plan.endpoints:
             try:
-                self.nets.unplug(net, ep, plan.sandbox, namespace_goes=plan.netns_goes)
+                self.nets.unplug(net, ep, plan.sandbox)
             except Exception as exc:  # noqa: BLE001 - teardown goes on
                 errors.append(exc)
                 failed.add(net_id)
@@ -792,7 +788,6 @@ class _Teardown:
     extras: list[ExtraInterface]
     sandbox: str              # where the endpoints' interfaces are (the namespace the run used)
     netns: str                # the namespace to delete ("" when it is not the container's own)
-    netns_goes: bool = False  # no process is left in ``netns``: its veths die with it (no RTM_DELLINK)
 
 
 def _exec_action(action: str, cmd: list[str]) -> str:

@@ -17,7 +17,6 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_netw
 from .. import ipam
 from ..errors import Conflict, CoveError, Forbidden, InvalidArgument, NotFound, Unavailable, field_error
 from ..dns.records import valid_name
-from ..drivers.base import NamespaceLeaver
 from ..kernel.api import Kernel
 from ..model import PREDEFINED, Container, Endpoint, EndpointRequest, Network, check_name
 from . import intents
@@ -356,20 +355,15 @@ class NetworkService:
             if net is not None:
                 self.network_event(net, "disconnect", container=c.id)
 
-    def unplug(self, net: Network | None, ep: Endpoint, sandbox: str | None, namespace_goes: bool = False) -> None:
+    def unplug(self, net: Network | None, ep: Endpoint, sandbox: str | None) -> None:
         """The kernel half of a detach: the endpoint's interfaces and its addresses' conntrack entries.
 
         Touches no record, so a container's exit runs it without the engine lock (the endpoint
-        stays recorded, its addresses leased, until :meth:`forget` under the lock).
-        ``namespace_goes``: the caller deletes ``sandbox`` next, no process left in it; a driver
-        whose interfaces die with it (:class:`NamespaceLeaver`) then only cuts them off."""
+        stays recorded, its addresses leased, until :meth:`forget` under the lock)."""
         if net is None:
             return
         drv = self.driver_of(net)
-        if namespace_goes and isinstance(drv, NamespaceLeaver):
-            drv.leave_with_namespace(net, ep)
-        else:
-            drv.leave(net, ep, sandbox)
+        drv.leave(net, ep, sandbox)
         if drv.flushes_conntrack:
             self.kernel.forget_flows(ep.ip, ep.ip6)
 

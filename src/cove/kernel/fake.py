@@ -436,15 +436,6 @@ class FakeNetlink:
         self.k.delete(self.path, link)
         return True
 
-    def detach_link(self, name: str) -> bool:
-        self.k.call(f"detach link {name}")
-        link = self._ns.by_name(name)
-        if link is None:
-            return False
-        link.master = None
-        link.up = False
-        return True
-
     def set_link(self, index: int, **attrs: Any) -> None:
         self.k.call(f"set link {index} {sorted(attrs)}")
         link = self._link(index)

@@ -342,18 +342,6 @@ class Netlink:
             return False
         return True
 
-    def detach_link(self, name: str) -> bool:
-        """Take a link off its bridge and set it down, by name (one message); False if it was already gone.
-
-        What a veth's host end needs when its namespace is about to go: no frame reaches it or
-        comes from it any more, and the kernel deletes the pair with the namespace (its own
-        clean-up, off this thread), where ``delete_link`` waits ~16 ms in RTM_DELLINK for RCU."""
-        try:
-            self._do(f"detach link {name}", lambda ipr: ipr.link("set", ifname=name, master=0, state="down"))
-        except NotFound:
-            return False
-        return True
-
     def set_link(self, index: int, **attrs: Any) -> None:
         """Set link attributes: ``state="up"``, ``master=``, ``address=``, ``mtu=``, ``ifname=``."""
         self._do(f"set link {index}", lambda ipr: ipr.link("set", index=index, **attrs))
