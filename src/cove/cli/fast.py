@@ -93,14 +93,15 @@ def _delete_each(names: list[str], path: str, query: str, skip_404: bool = False
     early (:func:`_early`)."""
     from cove.cli.wire import segment
 
-    first: list[Any] = []
+    api: Client | None = None           # set by the first request that got an answer
 
     def action(name: str) -> None:
+        nonlocal api
         where = path.format(segment(name)) + query
-        if not first:
-            first.append(_early("DELETE", where)[0])
-            return
-        first[0].call("DELETE", where)
+        if api is None:
+            api = _early("DELETE", where)[0]
+        else:
+            api.call("DELETE", where)
 
     return _each(names, action, skip_404=skip_404)
 
