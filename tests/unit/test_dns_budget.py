@@ -24,6 +24,8 @@ from collections.abc import Iterator
 import pytest
 from dnslib import QTYPE, RR, A, DNSRecord
 
+from .dnsclient import ask_over_tcp
+
 from cove.dns import service as svc
 from cove.dns.records import Records
 from cove.dns.server import Resolver, Upstream
@@ -138,16 +140,7 @@ def _ask(addr: tuple[str, int], name: str, timeout: float = 2.0) -> tuple[list[s
 
 
 def _ask_tcp(addr: tuple[str, int], name: str) -> list[str]:
-    q = DNSRecord.question(name).pack()
-    with socket.create_connection(addr, timeout=2) as c:
-        c.sendall(struct.pack("!H", len(q)) + q)
-        data = b""
-        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return [str(rr.rdata) for rr in DNSRecord.parse(data[2:]).rr]
+    return [str(rr.rdata) for rr in ask_over_tcp(addr, name, 2).rr]
 
 
 def test_local_and_forwarded_names_answer(setup: dict[str, object]) -> None:

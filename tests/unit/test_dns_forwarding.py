@@ -12,13 +12,14 @@ before (a worker thread per forwarded query, at most 2 of one container at once:
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+
+from .dnsclient import ask_over_tcp
 
 from cove.dns import forwarding
 from cove.dns.records import Records
@@ -67,16 +68,7 @@ def ask(addr: tuple[str, int], name: str = "example.com", qid: int = 4321, wait:
 
 
 def ask_tcp(addr: tuple[str, int], name: str = "example.com") -> DNSRecord:
-    q = DNSRecord.question(name).pack()
-    with socket.create_connection(addr, timeout=5) as c:
-        c.sendall(struct.pack("!H", len(q)) + q)
-        data = b""
-        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return DNSRecord.parse(data[2:])
+    return ask_over_tcp(addr, name, 5)
 
 
 def addresses(reply: DNSRecord | None) -> list[str]:
