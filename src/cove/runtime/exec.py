@@ -46,17 +46,9 @@ def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
 # -- exec -----------------------------------------------------------------------------------
 # runc exec exits 255 when the command cannot start; Docker's status is 127 (not found) or
 # 126 (not executable), which runc's log tells apart (:meth:`ExecHandle.finish`).  The log goes
-# with the exec.  This was a ``sh -c`` wrapper around runc (kept as the reference of the rule):
-# two more processes per exec (sh, and rm for the log), ~2 ms of each exec (issue 17).
-EXEC_STATUS = """log=$1; shift; "$@"; rc=$?
-if [ "$rc" -eq 255 ] && [ -s "$log" ]; then
-  case $(cat "$log") in
-    *'exec: '*'not found'*|*'exec: '*'no such file'*) rc=127 ;;
-    *'exec: '*'permission denied'*) rc=126 ;;
-  esac
-fi
-rm -f "$log"; exit "$rc"
-"""
+# with the exec.  This was a ``sh -c`` wrapper around runc (tests/unit/test_exec_status.py keeps
+# it as the reference of the rule): two more processes per exec (sh, and rm for the log), ~2 ms of
+# each exec (issue 17).
 
 
 def exec_status(code: int, log_text: str) -> int:

@@ -19,13 +19,13 @@ or ``tty.log``, rotated.  Both dirs are 0700 root.
 
 from __future__ import annotations
 
-from .exec import EXEC_STATUS, ExecHandle, exec_process, resize_container_tty, set_winsize
+from .exec import ExecHandle, exec_process, resize_container_tty, set_winsize
 from .logs import follow_logs
 from .statedir import (SHIM_EXIT_TIMEOUT, StateDir, _running, exit_code, is_alive, kill, read_pid, shim_pid, stop,
                        wait_gone)
 from .supervise import START_TIMEOUT, STATE_FILES, ZYGOTE, ExitWatcher, Zygote, abandon, cleanup, start
 
-__all__ = ["EXEC_STATUS", "abandon", "SHIM_EXIT_TIMEOUT", "START_TIMEOUT", "STATE_FILES", "ZYGOTE", "ExecHandle", "ExitWatcher",
+__all__ = ["abandon", "SHIM_EXIT_TIMEOUT", "START_TIMEOUT", "STATE_FILES", "ZYGOTE", "ExecHandle", "ExitWatcher",
            "StateDir", "Zygote", "cleanup", "exec_process", "exit_code", "follow_logs", "is_alive", "kill",
            "read_pid", "resize_container_tty", "set_winsize", "shim_pid", "start", "stop", "wait_gone"]
 
