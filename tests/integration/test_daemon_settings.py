@@ -7,6 +7,7 @@ daemon owns the sandbox's firewall table).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -196,3 +197,31 @@ def test_inspect_names_the_kernel_objects_behind_an_endpoint(fresh: Daemon) -> N
     assert net["Containers"][c["Id"]]["Cove"]["HostInterface"] == k["HostInterface"]
     assert fresh.ok("inspect", "-f", "{{.NetworkSettings.Networks.kobj.Cove.HostInterface}}", "k1").strip() == \
         k["HostInterface"]
+
+
+def cgroup_mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")]
+
+
+def test_cgroup_parent_holds_the_containers_cgroups(fresh: Daemon) -> None:
+    """--cgroup-parent (dockerd's): a container's cgroups are PARENT/<id> in every hierarchy, as
+    /proc/PID/cgroup shows, and rm -f leaves none behind."""
+    parent = f"/cove-it-{uuid.uuid4().hex[:8]}"
+    try:
+        fresh.start("--cgroup-parent", parent)
+        cid = fresh.ok("run", "-d", "--name", "cg", "host", "sleep", "3600").strip()
+        pid = json.loads(fresh.ok("inspect", "cg"))[0]["State"]["Pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            paths = {line.rstrip("\n").split(":", 2)[2] for line in f}
+        assert f"{parent}/{cid}" in paths, paths
+        made = [f"{m}{parent}/{cid}" for m in cgroup_mounts() if os.path.isdir(f"{m}{parent}/{cid}")]
+        assert made
+        fresh.ok("rm", "-f", "cg")
+        assert not [p for p in made if os.path.exists(p)]
+    finally:
+        for m in cgroup_mounts():
+            try:
+                os.rmdir(f"{m}{parent}")
+            except OSError:
+                pass

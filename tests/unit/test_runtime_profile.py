@@ -104,6 +104,8 @@ def test_oci_config_has_dockers_paths_and_cove_own_parts() -> None:
     assert {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/cove/h",
             "options": ["rbind", "rprivate"]} in cfg["mounts"]
     assert linux["resources"]["pids"] == {"limit": 5} and linux["resources"]["memory"] == {"limit": 1 << 26}
+    assert linux["cgroupsPath"] == f"/cove/{spec().id}"                       # the daemon's --cgroup-parent
+    assert profile.oci_config(spec(cgroup_parent="/ci/run-1"), "/r")["linux"]["cgroupsPath"].startswith("/ci/run-1/")
     assert cfg["process"]["capabilities"]["effective"] == list(profile.capabilities([], []))
     host = profile.oci_config(spec(netns=None), "/r")
     assert not any(n["type"] == "network" for n in host["linux"]["namespaces"])   # --network host

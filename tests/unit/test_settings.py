@@ -63,3 +63,16 @@ def test_forward_drop_opt_out_and_import_cap(tmp_path) -> None:
               "--image-import-max-size", "0"], {})
     assert (s.ip_forward_no_drop, s.image_import_max_size) == (True, 0)
     assert effective(s)["ip-forward-no-drop"] is True
+
+
+def test_cgroup_parent_from_file_flag_or_environment(tmp_path) -> None:
+    absent = str(tmp_path / "absent.json")
+    assert load(["--config-file", absent], {}).cgroup_parent == "/cove"
+    assert load(["--config-file", absent], {"COVE_CGROUP_PARENT": "/cove-sandbox-7"}).cgroup_parent == "/cove-sandbox-7"
+    s = load(["--config-file", absent, "--cgroup-parent", "/ci/run-1/"], {"COVE_CGROUP_PARENT": "/other"})
+    assert s.cgroup_parent == "/ci/run-1" and effective(s)["cgroup-parent"] == "/ci/run-1"   # the flag wins
+    s = load(["--config-file", write(tmp_path, {"cgroup-parent": "/from-file"})], {"COVE_CGROUP_PARENT": "/other"})
+    assert s.cgroup_parent == "/from-file"
+    for value in ("cove", "/", "/a/../b", "/a b", "/a//b/.", 5):
+        with pytest.raises(SettingsError, match="cgroup-parent.*absolute cgroup path"):
+            load(["--config-file", write(tmp_path, {"cgroup-parent": value})], {})

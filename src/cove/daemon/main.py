@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                            dns_search=st.dns_search, dns_options=st.dns_opts, cluster_store=st.cluster_store,
                            cluster_store_opts=st.cluster_store_opts, cluster_advertise=st.cluster_advertise,
                            cluster_lease_ttl=st.cluster_lease_ttl,
-                           userns_remap=remap)
+                           userns_remap=remap, cgroup_parent=st.cgroup_parent)
         engine = Engine(cfg)
         engine.open()
     except CoveError as exc:

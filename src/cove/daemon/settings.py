@@ -60,6 +60,7 @@ class Settings:
     cluster_lease_ttl: int = 30             # seconds before the others forget a silent host
     log_level: str = ""                    # debug | info | warn | error | fatal (dockerd's); "" with --debug: debug
     userns_remap: str = ""                 # default | USER[:GROUP]: containers' root is a subordinate id range
+    cgroup_parent: str = "/cove"           # containers' cgroups are CGROUP-PARENT/<id> (dockerd's: /docker)
 
 
 # key in daemon.json -> (attribute, kind)
@@ -75,6 +76,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "cluster-store": ("cluster_store", "cluster-store"), "cluster-advertise": ("cluster_advertise", "advertise"),
     "cluster-store-opts": ("cluster_store_opts", "kvopts"), "cluster-lease-ttl": ("cluster_lease_ttl", "ttl"),
     "log-level": ("log_level", "loglevel"), "userns-remap": ("userns_remap", "userns"),
+    "cgroup-parent": ("cgroup_parent", "cgroup-parent"),
 }
 
 
@@ -256,6 +258,18 @@ def _userns(key: str, v: Any) -> str:
         raise bad(key, v, "use default or USER[:GROUP] (a user with ranges in /etc/subuid and /etc/subgid)") from None
 
 
+_CGROUP_NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
+
+
+def _cgroup_parent(key: str, v: Any) -> str:
+    """An absolute cgroup path (``/cove``, ``/ci/run-42``): runc makes ``<it>/<container id>`` in every
+    hierarchy; a relative one would land under whatever cgroup the daemon happens to run in."""
+    parts = v.strip("/").split("/") if isinstance(v, str) and v.startswith("/") else []
+    if not parts or any(p in (".", "..") or not _CGROUP_NAME.fullmatch(p) for p in parts):
+        raise bad(key, v, "must be an absolute cgroup path such as /cove (names of letters, digits and _.@:-)")
+    return "/" + "/".join(parts)
+
+
 def _loglevel(key: str, v: Any) -> str:
     if v not in ("debug", "info", "warn", "error", "fatal"):
         raise bad(key, v, "must be debug, info, warn, error or fatal")
@@ -268,7 +282,7 @@ CONVERTERS: dict[str, Callable[[str, Any], Any]] = {
     "iptables": lambda key, v: None if _bool(key, v) else "none", "ifname": _ifname, "bip": _bip,
     "cidr": _cidr, "pools": _pools, "ipv4": _ipv4, "ips": _ips, "strs": _strs, "bytes": parse_bytes,
     "mtu": _mtu, "cluster-store": _cluster_store, "advertise": _advertise, "kvopts": _kvopts, "ttl": _ttl,
-    "loglevel": _loglevel, "userns": _userns,
+    "loglevel": _loglevel, "userns": _userns, "cgroup-parent": _cgroup_parent,
 }
 
 
@@ -310,6 +324,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-lease-ttl", help="seconds before other hosts forget this one if it goes silent")
     p.add_argument("--userns-remap", help="default or USER[:GROUP]: run containers' root as that user's "
                    "subordinate ids (default: the dockremap user, made if missing)")
+    p.add_argument("--cgroup-parent", help="the cgroup containers' cgroups are made under (default /cove; "
+                   "default from $COVE_CGROUP_PARENT when set)")
     p.add_argument("-l", "--log-level", help="debug, info, warn, error or fatal (debug logs every request)")
     return p
 
@@ -341,6 +357,8 @@ def load(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
     s = Settings()
     if "COVE_HOST" in environ and "hosts" not in flags and "hosts" not in file_values:
         flags["hosts"] = environ["COVE_HOST"]
+    if environ.get("COVE_CGROUP_PARENT") and "cgroup-parent" not in flags and "cgroup-parent" not in file_values:
+        flags["cgroup-parent"] = environ["COVE_CGROUP_PARENT"]     # tests/sandbox.sh: one parent per sandbox
     for key, value in [*file_values.items(), *flags.items()]:
         attr, kind = KEYS[key]
         converted = convert(key, kind, value)
@@ -381,4 +399,5 @@ def effective(s: Settings) -> dict[str, Any]:
         "cluster-store": s.cluster_store, "cluster-advertise": s.cluster_advertise,
         "cluster-store-opts": dict(s.cluster_store_opts),
         "cluster-lease-ttl": s.cluster_lease_ttl, "userns-remap": s.userns_remap,
+        "cgroup-parent": s.cgroup_parent,
     }

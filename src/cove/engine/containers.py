@@ -383,7 +383,7 @@ class ContainerService:
             hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
             cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
             workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-            stdin_once=c.config.stdin_once,
+            stdin_once=c.config.stdin_once, cgroup_parent=self.cfg.cgroup_parent,
             mounts=mounts, **{**security_spec(c.host_config), **remapped})
 
     # exit ---------------------------------------------------------------------------

@@ -49,6 +49,7 @@ class EngineConfig:
     cluster_advertise: str = ""               # --cluster-advertise: this host's VTEP address or interface
     cluster_lease_ttl: int = 30               # --cluster-lease-ttl (seconds)
     userns_remap: IdMaps | None = None        # --userns-remap, resolved (cove.runtime.userns); None: off
+    cgroup_parent: str = "/cove"              # --cgroup-parent: containers' cgroups are <it>/<id>
 
     @property
     def netns_dir(self) -> str:

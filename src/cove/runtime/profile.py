@@ -329,7 +329,7 @@ def oci_config(spec: Any, root: str) -> dict[str, Any]:
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": f"/cove/{spec.id}",
+        "cgroupsPath": f"{getattr(spec, 'cgroup_parent', '/cove').rstrip('/')}/{spec.id}",
         "maskedPaths": [] if priv else list(MASKED_PATHS),
         "readonlyPaths": [] if priv else list(READONLY_PATHS),
         "rootfsPropagation": "rslave",

@@ -45,6 +45,7 @@ class ContainerSpec:
     uid_map: list[list[int]] = field(default_factory=list)
     gid_map: list[list[int]] = field(default_factory=list)
     userns: str | None = None        # the bound user namespace to join (it owns ``netns``); None: runc makes one
+    cgroup_parent: str = "/cove"     # the daemon's --cgroup-parent: runc makes the cgroup <it>/<id>
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""
