@@ -139,6 +139,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def passed(request: pytest.FixtureRequest) -> bool:
+    """In a fixture's teardown: whether the test's own call passed (keep its logs otherwise)."""
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.passed
+
+
 def _skip_reason(longrepr: object) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         reason = str(longrepr[2])
@@ -151,6 +157,7 @@ def _skip_reason(longrepr: object) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)      # a fixture's teardown keeps its logs when the test failed
     if not (report.skipped and strict()) or hasattr(report, "wasxfail"):
         return
     reason = _skip_reason(report.longrepr)

@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -166,9 +167,12 @@ class CrashLab:
         self.d.ok("import", "-c", 'CMD ["sh"]', make_busybox_tar(f"{self.tmp}/busybox.tar"), "bb")
         self.fw0 = _nft_and_ipt()              # with the daemon's own base ruleset (no network yet)
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Stop the daemon; remove the lab's temp dir (busybox tar, logs) unless ``keep``."""
         if self.d.proc is not None:
             self.d.stop()
+        if not keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- one cycle ------------------------------------------------------------------------
     def cycle(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ..conftest import passed
 from .crashlab import CrashLab
 
 pytestmark = pytest.mark.integration
@@ -23,13 +24,13 @@ SEED = int(os.environ.get("COVE_CRASHLAB_SEED", "14"))
 
 
 @pytest.fixture
-def lab() -> Iterator[CrashLab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[CrashLab]:
     lab = CrashLab(seed=SEED)
-    lab.start()
     try:
+        lab.start()
         yield lab
     finally:
-        lab.close()
+        lab.close(keep=not passed(request))     # a failure's verdict names the daemon log kept there
 
 
 def verdict(lab: CrashLab) -> str:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from ipaddress import IPv4Network
 
 import pytest
 
+from ..conftest import passed
 from .conftest import Daemon
 
 pytestmark = pytest.mark.integration
@@ -47,8 +49,9 @@ def sysctl(key: str, value: str | None = None) -> str:
 
 
 @pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    """Daemons a test starts (``new(...)``); each stopped, its networks and data removed, at the end."""
+def daemons(request: pytest.FixtureRequest) -> Iterator[list[Daemon]]:
+    """Daemons a test starts (``new(...)``); each stopped, its networks and data removed, at the end
+    (its temp dir with the daemon log too, unless the test failed)."""
     made: list[Daemon] = []
     try:
         yield made
@@ -61,6 +64,8 @@ def daemons() -> Iterator[list[Daemon]]:
             d.stop()
             shutil.rmtree(d.data_root, ignore_errors=True)
             shutil.rmtree(d.exec_root, ignore_errors=True)
+            if passed(request):
+                shutil.rmtree(os.path.dirname(d.log), ignore_errors=True)
 
 
 def new(made: list[Daemon], *args: str) -> Daemon:
