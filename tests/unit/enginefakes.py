@@ -97,6 +97,7 @@ class FakeRuntime:
         self.running: dict[str, int] = {}      # state dir -> pid
         self.pids = itertools.count(1000)
         self.fail_start = False
+        self.cleaned: list[tuple[str, str | None]] = []     # (state dir, data dir) of each cleanup
 
     def start(self, spec: Any) -> int:
         if self.fail_start:
@@ -125,7 +126,7 @@ class FakeRuntime:
         return 0
 
     def cleanup(self, target: Any, data_dir: str | None = None) -> None:
-        pass
+        self.cleaned.append((target if isinstance(target, str) else target.state_dir, data_dir))
 
 
 class FakeImages:

@@ -123,3 +123,23 @@ def test_a_half_started_container_is_stopped(tmp_path: Path) -> None:
     rig.runtime.running[state_dir] = 4242            # alive, though the store says Created
     _restart(rig)
     assert state_dir not in rig.runtime.running
+
+
+def test_the_files_of_a_removal_cut_short_by_a_kill_are_swept(tmp_path: Path) -> None:
+    """kill -9 inside rm, after the store delete and before the dirs went: the next start stops
+    whatever of it might run and has its state and data dirs removed; a known container's stay."""
+    rig = Rig(tmp_path)
+    kept = _run(rig)
+    gone = rig.engine.create_container("gone", ContainerConfig(image="busybox", image_id="", cmd=["sh"]),
+                                       HostConfig(network_mode="none"), {})
+    cfg = rig.engine.cfg
+    for cid in (kept.id, gone.id):
+        for d in (cfg.container_state_dir(cid), cfg.container_data_dir(cid)):
+            Path(d).mkdir(parents=True, exist_ok=True)
+    rig.runtime.running[cfg.container_state_dir(gone.id)] = 4343
+    rig.store.delete(f"containers/{gone.id}")
+    rig.runtime.cleaned.clear()
+    engine = _restart(rig)
+    assert gone.id not in engine.containers and kept.id in engine.containers
+    assert cfg.container_state_dir(gone.id) not in rig.runtime.running                # stopped
+    assert rig.runtime.cleaned == [(cfg.container_state_dir(gone.id), cfg.container_data_dir(gone.id))]

@@ -280,6 +280,7 @@ class Reconciler:
                     self.forget_pools()
             self.pipework.drop_stale()
             self.collect_garbage()
+            self._collect_container_dirs()
 
     def collect_garbage(self) -> None:
         """Delete cove-tagged links and namespace files that no record owns (each driver its own tags)."""
@@ -305,3 +306,18 @@ class Reconciler:
             for name in os.listdir(self.cfg.userns_dir):
                 if os.path.join(self.cfg.netns_dir, name) not in held:
                     self.kernel.delete_netns(os.path.join(self.cfg.userns_dir, name))
+
+    def _collect_container_dirs(self) -> None:
+        """Remove the state and data dirs of containers no record holds: a kill -9 inside a removal,
+        after the store delete and before the dirs went (the runtime is stopped first, as in rm)."""
+        orphans: set[str] = set()
+        for root in (self.cfg.exec_root, self.cfg.data_root):
+            parent = os.path.join(root, "containers")
+            if os.path.isdir(parent):
+                orphans.update(cid for cid in os.listdir(parent)
+                               if cid not in self.containers and os.path.isdir(os.path.join(parent, cid)))
+        for cid in sorted(orphans):
+            state_dir, data_dir = self.cfg.container_state_dir(cid), self.cfg.container_data_dir(cid)
+            log.warning("removing the files of container %s, which no record holds", cid[:12])
+            self.runtime.abandon(state_dir)
+            self.runtime.cleanup(state_dir, data_dir)
