@@ -224,14 +224,39 @@ class Netlink:
 
     def add_bridge(self, name: str, alias: str, mtu: int | None = None, up: bool = False) -> int:
         """A bridge, tagged; ``up``: up from the start (the kernel applies the request's ``IFF_UP``
-        on create, so that is one round trip fewer than a ``set_link(state="up")`` after)."""
-        kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-        if mtu:
-            kw["mtu"] = mtu
-        if up:
-            kw["state"] = "up"
-        self._do(f"create bridge {name}", lambda ipr: ipr.link("add", **kw))
-        return self._tag(name, alias)
+        on create, so that is one round trip fewer than a ``set_link(state="up")`` after).
+
+        Two raw requests in one hand-off to the kernel thread (:mod:`.rtlink`): the create, echoed
+        with the new index by Linux 6.3+ (an older kernel is asked), then the alias.  A failed tag
+        deletes the bridge again."""
+        what = f"create bridge {name}"
+
+        def work() -> int:
+            found = self._link_request(what, lambda seq: rtlink.bridge_request(seq, name, mtu=mtu, up=up))
+            crashpoint.reached(what)
+            index = self._created(what, name, found).index
+            try:
+                self._link_request(f"tag link {name}", lambda seq: rtlink.tag_request(seq, index, alias))
+            except CoveError:
+                self.delete_link(name)
+                raise
+            crashpoint.reached(f"tag link {name}")
+            return index
+
+        return KERNEL_THREAD.call(work)
+
+    def _created(self, what: str, name: str, found: list[rtlink.LinkInfo]) -> rtlink.LinkInfo:
+        """The link ``name`` a create request just made, from its echo (``found``), else looked up (a
+        kernel before 6.3 echoes nothing); the link is deleted again when neither tells it."""
+        mine = next((lk for lk in found if lk.name == name), None)
+        if mine is None:
+            mine = next((lk for lk in self._link_request(f"look up link {name}",
+                                                         lambda seq: rtlink.getlink_request(seq, name))
+                         if lk.name == name), None)
+        if mine is None:
+            self.delete_link(name)
+            raise CoveError(f"{what}: the kernel did not tell the index of the new link")
+        return mine
 
     def _tag(self, name: str, alias: str) -> int:
         """Set the alias that marks a new link as cove's (the kernel ignores it on create)."""
@@ -408,19 +433,12 @@ class Netlink:
     def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None:
         """Add an address: IPv4 with the subnet's broadcast address (none on /31 and /32); IPv6
         without duplicate address detection (usable at once, as ``ip addr add ... nodad``:
-        cove's IPAM already made it unique on its bridge)."""
+        cove's IPAM already made it unique on its bridge).  One raw request (:func:`.rtlink.address_request`)."""
         if ip.version == 6:
-            self._do(f"add address {ip}/{prefixlen}",
-                     lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
-                                          family=10, flags=IFA_F_NODAD))
-            return
-        net = IPv4Network(f"{ip}/{prefixlen}", strict=False)
-        kw: dict[str, Any] = {"index": index, "address": str(ip), "prefixlen": prefixlen}
-        if prefixlen < 31:
-            kw["broadcast"] = str(net.broadcast_address)
-        if flags:
-            kw["IFA_FLAGS"] = flags
-        self._do(f"add address {ip}/{prefixlen}", lambda ipr: ipr.addr("add", **kw))
+            flags |= IFA_F_NODAD
+        self._link_request(f"add address {ip}/{prefixlen}",
+                           lambda seq: rtlink.address_request(seq, index, ip, prefixlen, flags))
+        crashpoint.reached(f"add address {ip}/{prefixlen}")
 
     def delete_address(self, index: int, ip: IPv4Address, prefixlen: int) -> bool:
         """Delete one address; False if it was not there."""
