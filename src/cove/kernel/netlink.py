@@ -23,6 +23,7 @@ one it was made in.  ``tests/integration/test_kernel_netns.py`` proves it.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import struct
@@ -172,6 +173,20 @@ def drop_strays(ipr: IPRoute) -> int:
         queue.task_done()
         dropped += 1
     return dropped
+
+
+@functools.lru_cache(maxsize=1024)
+def _interface(ip: str, plen: int, family: int) -> IPv4Interface | IPv6Interface:
+    """An address of a dump as an ``ipaddress`` object, the same object for the same text: every
+    ``network create`` lists the host's addresses and routes again, mostly unchanged, and parsing
+    them was 0.14 ms of the 0.4 ms the two dumps take (``ipaddress`` objects are immutable)."""
+    return IPv4Interface(f"{ip}/{plen}") if family == socket.AF_INET else IPv6Interface(f"{ip}/{plen}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _network(dst: str, plen: int) -> IPv4Network:
+    """A route's destination (see :func:`_interface`)."""
+    return IPv4Network(f"{dst}/{plen}", strict=False)
 
 
 class Netlink:
@@ -467,8 +482,7 @@ class Netlink:
     def addresses(self, index: int | None = None, family: int = 2) -> list[tuple[int, Any]]:
         """(link index, address/prefix) of every IPv4 address (``family=10``: IPv6)."""
         found = self._raw_dump("list addresses", rtdump.addr_request, rtdump.addr_entries, family)
-        make = IPv4Interface if family == 2 else IPv6Interface
-        return [(ix, make(f"{ip}/{plen}")) for ix, ip, plen in found if index is None or ix == index]
+        return [(ix, _interface(ip, plen, family)) for ix, ip, plen in found if index is None or ix == index]
 
     def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
         if gateway.version == 6:
@@ -550,8 +564,7 @@ class Netlink:
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""
         found = self._raw_dump("list routes", rtdump.route_request, rtdump.route_entries, socket.AF_INET)
-        return [IPv4Network(f"{dst}/{plen}", strict=False) for table, dst, plen in found
-                if table == RT_TABLE_MAIN and dst and plen > 0]
+        return [_network(dst, plen) for table, dst, plen in found if table == RT_TABLE_MAIN and dst and plen > 0]
 
     def _raw_dump(self, what: str, request: Callable[[int, int], bytes],
                   parse: Callable[[bytes, int], tuple[list[E], bool, int]], family: int) -> list[E]:
