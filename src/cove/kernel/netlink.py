@@ -53,6 +53,7 @@ from .api import (  # noqa: F401 - re-exported: the names callers knew here
     BridgePort,
     Link,
     LinkStats,
+    ran_now,
 )
 
 T = TypeVar("T")
@@ -80,6 +81,13 @@ class KernelThread:
         if threading.get_ident() == self._ident:
             return fn()
         return self._pool.submit(fn).result()
+
+    def start(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn`` handed to the thread, not waited for; the callable returned waits (on the thread
+        itself ``fn`` runs at once: it would wait for itself)."""
+        if threading.get_ident() == self._ident:
+            return ran_now(fn)
+        return self._pool.submit(fn).result
 
 
 KERNEL_THREAD = KernelThread()
