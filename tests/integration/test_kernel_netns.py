@@ -155,6 +155,45 @@ def test_address_and_route_lists_are_what_the_kernel_holds(ns_path):
         pool.close()
 
 
+def test_a_bridge_and_its_addresses_are_what_ip_addr_add_would_make(ns_path):
+    """``add_bridge`` and ``add_address`` on the raw socket (since 2026-12-07): up from the create,
+    its MTU, tagged; IPv4 addresses with the subnet's broadcast (none on a /31), scope global,
+    ``noprefixroute`` from ``IFA_FLAGS``; IPv6 without DAD; a taken name or address is a Conflict."""
+    import json
+    import subprocess
+    from ipaddress import IPv4Address, IPv6Address
+
+    from cove.errors import Conflict
+
+    pool = NetlinkPool()
+    try:
+        nl = pool.get(ns_path)
+        subprocess.run(["nsenter", f"--net={ns_path}", "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"],
+                       check=True)
+        index = nl.add_bridge("probe2", "cove:test", mtu=1400, up=True)
+        nl.add_address(index, IPv4Address("10.64.0.1"), 24)
+        nl.add_address(index, IPv4Address("10.65.0.0"), 31)
+        nl.add_address(index, IPv4Address("10.66.0.1"), 24, flags=0x200)
+        nl.add_address(index, IPv6Address("fd00:64::1"), 64)
+        with pytest.raises(Conflict):
+            nl.add_bridge("probe2", "cove:other")
+        with pytest.raises(Conflict):
+            nl.add_address(index, IPv4Address("10.64.0.1"), 24)
+        out = subprocess.run(["nsenter", f"--net={ns_path}", "ip", "-j", "addr", "show", "probe2"],
+                             check=True, capture_output=True, text=True).stdout
+        link = json.loads(out)[0]
+        assert (link["ifindex"], link["mtu"]) == (index, 1400) and "UP" in link["flags"]
+        assert nl.find("probe2").alias == "cove:test"  # type: ignore[union-attr]
+        got = {(a["local"], a["prefixlen"], a.get("broadcast"), a["scope"], bool(a.get("noprefixroute")),
+                bool(a.get("nodad"))) for a in link["addr_info"] if a["scope"] == "global"}
+        assert got == {("10.64.0.1", 24, "10.64.0.255", "global", False, False),
+                       ("10.65.0.0", 31, None, "global", False, False),
+                       ("10.66.0.1", 24, "10.66.0.255", "global", True, False),
+                       ("fd00:64::1", 64, None, "global", False, True)}
+    finally:
+        pool.close()
+
+
 def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_indexes(ns_path, peer_ns):
     """``add_veth_pair``: the raw create (master, both ends up, the peer's MAC, echoed with both
     indexes on Linux 6.3+) and the tag (alias + bridge port flags) land as asked, in the namespace of
@@ -205,6 +244,7 @@ def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_
     try:
         nl = pool.get(ns_path)
         br = nl.add_bridge("probebr", "cove:test", up=True)
+        assert nl.index("probebr") == br and nl.find("probebr").alias == "cove:test"  # type: ignore[union-attr]
         nl.add_bridge("probepad", "cove:test")              # the two namespaces' indexes differ
         host, peer = nl.add_veth_pair("probev0", "eth7", peer_ns, "cove:ep:probe", master=br, up=True)
         assert nl.index("probev0") == host and pool.get(peer_ns).index("eth7") == peer

@@ -120,6 +120,22 @@ def test_a_bridge_name_in_use_is_refused_naming_the_option_and_the_link_is_left_
     assert kernel.dump() + firewall.dump() == before
 
 
+def test_the_rules_go_in_beside_the_create_only_for_the_name_cove_derives() -> None:
+    """A name given by option may be a link of the host's: its rules wait until the create succeeded."""
+    assert plan_create(_net(), 0, "nftables").rules_beside
+    assert not plan_create(_net(**{"com.docker.network.bridge.name": "br-mine"}), 0, "nftables").rules_beside
+
+
+def test_a_derived_name_in_use_leaves_the_link_and_no_rules_behind() -> None:
+    """With the rules written beside the create, the kernel's EEXIST comes after them: they are removed."""
+    kernel, firewall, ctx = _kernel(with_bridge=False)
+    kernel.host.add_link(f"br-{NET_ID[:12]}", "dummy", "someone's")
+    before = kernel.dump() + firewall.dump()
+    with pytest.raises(Conflict, match="already exists"):
+        BridgeDriver(ctx).create(_net())
+    assert kernel.dump() + firewall.dump() == before
+
+
 def test_a_new_bridge_is_up_with_its_gateway() -> None:
     kernel, _, ctx = _kernel(with_bridge=False)
     BridgeDriver(ctx).create(_net())

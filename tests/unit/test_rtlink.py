@@ -1,8 +1,10 @@
-"""The raw link messages of ``Netlink.add_veth_pair``, read back as data (no root, no kernel)."""
+"""The raw link and address messages of ``Netlink.add_veth_pair``, ``add_bridge`` and ``add_address``, read back
+as data (no root, no kernel)."""
 
 from __future__ import annotations
 
 import struct
+from ipaddress import ip_address
 
 from cove.kernel import rtlink
 
@@ -74,3 +76,45 @@ def test_replies_take_the_echo_of_this_request_only_and_read_the_acks() -> None:
     links, acks = rtlink.replies(data, 5)
     assert links == [rtlink.LinkInfo(11, "vethab", 2)]
     assert acks == {5: 0, 6: 17}
+
+
+def test_the_bridge_create_is_exclusive_echoed_up_with_its_mtu() -> None:
+    msg = rtlink.bridge_request(9, "br-0123456789ab", mtu=1450, up=True)
+    length, mtype, flags, seq, _ = HDR.unpack_from(msg)
+    assert (length, mtype, seq) == (len(msg), rtlink.RTM_NEWLINK, 9)
+    assert flags & rtlink.NLM_F_CREATE and flags & rtlink.NLM_F_EXCL and flags & rtlink.NLM_F_ECHO
+    assert IFINFO.unpack_from(msg, HDR.size)[2:] == (0, rtlink.IFF_UP, rtlink.IFF_UP)
+    attrs = _attrs(msg, HDR.size + IFINFO.size, len(msg))
+    plain = dict(attrs)
+    assert plain[rtlink.IFLA_IFNAME] == b"br-0123456789ab\0" and struct.unpack("=I", plain[rtlink.IFLA_MTU]) == (1450,)
+    assert dict(_nested(attrs, rtlink.IFLA_LINKINFO)) == {rtlink.IFLA_INFO_KIND: b"bridge\0"}
+    down = rtlink.bridge_request(9, "br0")
+    assert IFINFO.unpack_from(down, HDR.size)[3:] == (0, 0)
+    assert rtlink.IFLA_MTU not in dict(_attrs(down, HDR.size + IFINFO.size, len(down)))
+
+
+IFADDR = struct.Struct("=BBBBI")
+
+
+def _address(msg: bytes) -> tuple[tuple[int, int, int, int, int], dict[int, bytes]]:
+    length, mtype, flags, _, _ = HDR.unpack_from(msg)
+    assert (length, mtype) == (len(msg), rtlink.RTM_NEWADDR)
+    assert flags & rtlink.NLM_F_CREATE and flags & rtlink.NLM_F_EXCL and flags & rtlink.NLM_F_ACK
+    return IFADDR.unpack_from(msg, HDR.size), dict(_attrs(msg, HDR.size + IFADDR.size, len(msg)))
+
+
+def test_an_ipv4_address_carries_local_address_and_its_subnet_s_broadcast() -> None:
+    head, attrs = _address(rtlink.address_request(4, 12, ip_address("10.18.3.1"), 22))
+    assert head == (2, 22, 0, 0, 12)
+    ip = bytes([10, 18, 3, 1])
+    assert attrs == {rtlink.IFA_LOCAL: ip, rtlink.IFA_ADDRESS: ip, rtlink.IFA_BROADCAST: bytes([10, 18, 3, 255])}
+    for plen in (31, 32):                                   # no broadcast address, as ``ip addr add``
+        assert rtlink.IFA_BROADCAST not in _address(rtlink.address_request(4, 12, ip_address("10.18.3.1"), plen))[1]
+
+
+def test_address_flags_past_eight_bits_go_in_ifa_flags_and_ipv6_has_no_broadcast() -> None:
+    head, attrs = _address(rtlink.address_request(5, 3, ip_address("10.0.0.2"), 24, flags=0x200))
+    assert head[2] == 0 and struct.unpack("=I", attrs[rtlink.IFA_FLAGS]) == (0x200,)
+    head, attrs = _address(rtlink.address_request(6, 3, ip_address("fd00::1"), 64, flags=0x02))
+    assert head == (10, 64, 0x02, 0, 3)
+    assert set(attrs) == {rtlink.IFA_LOCAL, rtlink.IFA_ADDRESS} and attrs[rtlink.IFA_LOCAL] == ip_address("fd00::1").packed

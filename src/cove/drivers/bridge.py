@@ -156,7 +156,8 @@ def plan_create(net: Network, default_mtu: int, firewall: str) -> BridgePlan:
     sysctls = [(f"net.ipv6.conf.{net.bridge}.disable_ipv6", "0")] if net.ipv6 else []
     sysctls.append((f"net.ipv4.conf.{net.bridge}.route_localnet", "0" if firewall == "none" else "1"))
     return BridgePlan(name=net.bridge, alias=net_alias(net), mtu=net.mtu or default_mtu or None,
-                      sysctls=tuple(sysctls), addresses=tuple(gateways(net)), rules=rules_for(net))
+                      sysctls=tuple(sysctls), addresses=tuple(gateways(net)), rules=rules_for(net),
+                      rules_beside=net.bridge == f"br-{net.id[:12]}")
 
 
 def plan_join(net: Network, ep: Endpoint, default_mtu: int) -> JoinPlan:

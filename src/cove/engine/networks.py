@@ -64,8 +64,9 @@ class NetworkService:
     def _taken_subnets(self) -> list[IPv4Network]:
         taken = [s for n in self.networks.values() for s in n.subnets_v4()]
         host = self.kernel.host
-        taken += [a.network for _, a in host.addresses() if not a.is_loopback]
-        taken += [r for r in host.routes() if r.prefixlen > 0]
+        addresses, routes = self.kernel.run(lambda: (host.addresses(), host.routes()))    # one hand-off
+        taken += [a.network for _, a in addresses if not a.is_loopback]
+        taken += [r for r in routes if r.prefixlen > 0]
         return taken
 
     def _ipam_configs(self, requested: list[ipam.IpamConfig], ipv6: bool = False) -> list[ipam.IpamConfig]:

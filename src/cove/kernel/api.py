@@ -85,6 +85,21 @@ class BridgePort:
     isolated: bool = False
 
 
+def ran_now(fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn()`` run at once, its outcome kept: the callable returned gives its result or raises its
+    error (what :meth:`Kernel.start` returns where there is no other thread to hand ``fn`` to)."""
+    try:
+        result = fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        failure = exc
+
+        def fail() -> T:
+            raise failure
+
+        return fail
+    return lambda: result
+
+
 class Netlink(Protocol):
     """Netlink verbs bound to one network namespace (``path``; None is the daemon's own)."""
 
@@ -168,6 +183,12 @@ class Kernel(Protocol):
     def run(self, fn: Callable[[], T]) -> T:
         """``fn()`` with every netlink call in it made on one thread: one hand-off for a sequence of
         calls instead of one each.  ``fn`` must get its :class:`Netlink` objects (:meth:`get`) before."""
+        ...
+
+    def start(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """:meth:`run` begun, not waited for: the callable returned waits for ``fn`` and gives its
+        result or raises its error (call it exactly once).  The caller works meanwhile (a firewall
+        transaction while the kernel thread makes a bridge)."""
         ...
 
     # sysctls

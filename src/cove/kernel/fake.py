@@ -42,6 +42,7 @@ from .api import (
     Link,
     LinkStats,
     RouteRecord,
+    ran_now,
 )
 
 HOST = "host"
@@ -200,6 +201,10 @@ class FakeKernel:
 
     def run(self, fn: Callable[[], T]) -> T:
         return fn()
+
+    def start(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn`` runs now, its outcome waits for the call (the real one's order, on one thread)."""
+        return ran_now(fn)
 
     def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
         self.call(f"sysctl {key}={value}" + (f" in {netns}" if netns else ""))

@@ -32,6 +32,9 @@ class LinuxKernel(NetlinkPool):
         # not get(): its pool lock may be held by a thread waiting for this very thread
         return KERNEL_THREAD.call(fn)
 
+    def start(self, fn: Callable[[], T]) -> Callable[[], T]:
+        return KERNEL_THREAD.start(fn)
+
     def sysctl(self, key: str, value: str, netns: str | None = None) -> None:
         if netns is None:
             sysctl_set(key, value)

@@ -23,6 +23,7 @@ one it was made in.  ``tests/integration/test_kernel_netns.py`` proves it.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import struct
@@ -52,6 +53,7 @@ from .api import (  # noqa: F401 - re-exported: the names callers knew here
     BridgePort,
     Link,
     LinkStats,
+    ran_now,
 )
 
 T = TypeVar("T")
@@ -79,6 +81,13 @@ class KernelThread:
         if threading.get_ident() == self._ident:
             return fn()
         return self._pool.submit(fn).result()
+
+    def start(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn`` handed to the thread, not waited for; the callable returned waits (on the thread
+        itself ``fn`` runs at once: it would wait for itself)."""
+        if threading.get_ident() == self._ident:
+            return ran_now(fn)
+        return self._pool.submit(fn).result
 
 
 KERNEL_THREAD = KernelThread()
@@ -174,6 +183,20 @@ def drop_strays(ipr: IPRoute) -> int:
     return dropped
 
 
+@functools.lru_cache(maxsize=1024)
+def _interface(ip: str, plen: int, family: int) -> IPv4Interface | IPv6Interface:
+    """An address of a dump as an ``ipaddress`` object, the same object for the same text: every
+    ``network create`` lists the host's addresses and routes again, mostly unchanged, and parsing
+    them was 0.14 ms of the 0.4 ms the two dumps take (``ipaddress`` objects are immutable)."""
+    return IPv4Interface(f"{ip}/{plen}") if family == socket.AF_INET else IPv6Interface(f"{ip}/{plen}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _network(dst: str, plen: int) -> IPv4Network:
+    """A route's destination (see :func:`_interface`)."""
+    return IPv4Network(f"{dst}/{plen}", strict=False)
+
+
 class Netlink:
     """Netlink verbs bound to one network namespace (the one its socket was made in)."""
 
@@ -224,14 +247,39 @@ class Netlink:
 
     def add_bridge(self, name: str, alias: str, mtu: int | None = None, up: bool = False) -> int:
         """A bridge, tagged; ``up``: up from the start (the kernel applies the request's ``IFF_UP``
-        on create, so that is one round trip fewer than a ``set_link(state="up")`` after)."""
-        kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-        if mtu:
-            kw["mtu"] = mtu
-        if up:
-            kw["state"] = "up"
-        self._do(f"create bridge {name}", lambda ipr: ipr.link("add", **kw))
-        return self._tag(name, alias)
+        on create, so that is one round trip fewer than a ``set_link(state="up")`` after).
+
+        Two raw requests in one hand-off to the kernel thread (:mod:`.rtlink`): the create, echoed
+        with the new index by Linux 6.3+ (an older kernel is asked), then the alias.  A failed tag
+        deletes the bridge again."""
+        what = f"create bridge {name}"
+
+        def work() -> int:
+            found = self._link_request(what, lambda seq: rtlink.bridge_request(seq, name, mtu=mtu, up=up))
+            crashpoint.reached(what)
+            index = self._created(what, name, found).index
+            try:
+                self._link_request(f"tag link {name}", lambda seq: rtlink.tag_request(seq, index, alias))
+            except CoveError:
+                self.delete_link(name)
+                raise
+            crashpoint.reached(f"tag link {name}")
+            return index
+
+        return KERNEL_THREAD.call(work)
+
+    def _created(self, what: str, name: str, found: list[rtlink.LinkInfo]) -> rtlink.LinkInfo:
+        """The link ``name`` a create request just made, from its echo (``found``), else looked up (a
+        kernel before 6.3 echoes nothing); the link is deleted again when neither tells it."""
+        mine = next((lk for lk in found if lk.name == name), None)
+        if mine is None:
+            mine = next((lk for lk in self._link_request(f"look up link {name}",
+                                                         lambda seq: rtlink.getlink_request(seq, name))
+                         if lk.name == name), None)
+        if mine is None:
+            self.delete_link(name)
+            raise CoveError(f"{what}: the kernel did not tell the index of the new link")
+        return mine
 
     def _tag(self, name: str, alias: str) -> int:
         """Set the alias that marks a new link as cove's (the kernel ignores it on create)."""
@@ -408,19 +456,12 @@ class Netlink:
     def add_address(self, index: int, ip: IPv4Address | IPv6Address, prefixlen: int, flags: int = 0) -> None:
         """Add an address: IPv4 with the subnet's broadcast address (none on /31 and /32); IPv6
         without duplicate address detection (usable at once, as ``ip addr add ... nodad``:
-        cove's IPAM already made it unique on its bridge)."""
+        cove's IPAM already made it unique on its bridge).  One raw request (:func:`.rtlink.address_request`)."""
         if ip.version == 6:
-            self._do(f"add address {ip}/{prefixlen}",
-                     lambda ipr: ipr.addr("add", index=index, address=str(ip), prefixlen=prefixlen,
-                                          family=10, flags=IFA_F_NODAD))
-            return
-        net = IPv4Network(f"{ip}/{prefixlen}", strict=False)
-        kw: dict[str, Any] = {"index": index, "address": str(ip), "prefixlen": prefixlen}
-        if prefixlen < 31:
-            kw["broadcast"] = str(net.broadcast_address)
-        if flags:
-            kw["IFA_FLAGS"] = flags
-        self._do(f"add address {ip}/{prefixlen}", lambda ipr: ipr.addr("add", **kw))
+            flags |= IFA_F_NODAD
+        self._link_request(f"add address {ip}/{prefixlen}",
+                           lambda seq: rtlink.address_request(seq, index, ip, prefixlen, flags))
+        crashpoint.reached(f"add address {ip}/{prefixlen}")
 
     def delete_address(self, index: int, ip: IPv4Address, prefixlen: int) -> bool:
         """Delete one address; False if it was not there."""
@@ -449,8 +490,7 @@ class Netlink:
     def addresses(self, index: int | None = None, family: int = 2) -> list[tuple[int, Any]]:
         """(link index, address/prefix) of every IPv4 address (``family=10``: IPv6)."""
         found = self._raw_dump("list addresses", rtdump.addr_request, rtdump.addr_entries, family)
-        make = IPv4Interface if family == 2 else IPv6Interface
-        return [(ix, make(f"{ip}/{plen}")) for ix, ip, plen in found if index is None or ix == index]
+        return [(ix, _interface(ip, plen, family)) for ix, ip, plen in found if index is None or ix == index]
 
     def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
         if gateway.version == 6:
@@ -532,8 +572,7 @@ class Netlink:
     def routes(self) -> list[IPv4Network]:
         """Destinations of the IPv4 routes in the main table (default route excluded)."""
         found = self._raw_dump("list routes", rtdump.route_request, rtdump.route_entries, socket.AF_INET)
-        return [IPv4Network(f"{dst}/{plen}", strict=False) for table, dst, plen in found
-                if table == RT_TABLE_MAIN and dst and plen > 0]
+        return [_network(dst, plen) for table, dst, plen in found if table == RT_TABLE_MAIN and dst and plen > 0]
 
     def _raw_dump(self, what: str, request: Callable[[int, int], bytes],
                   parse: Callable[[bytes, int], tuple[list[E], bool, int]], family: int) -> list[E]:
