@@ -27,6 +27,7 @@ class LinuxKernel(NetlinkPool):
     def close(self) -> None:
         self.conntrack.close()
         super().close()
+        netns.release_all()            # the namespace directories' own mounts, if nothing is bound there
 
     def run(self, fn: Callable[[], T]) -> T:
         # not get(): its pool lock may be held by a thread waiting for this very thread

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import CoveError, Unavailable
-from .syscalls import CLONE_NEWNET, CLONE_NEWUSER, MNT_DETACH, MS_BIND, mount, setns, umount2, unshare
+from .syscalls import (CLONE_NEWNET, CLONE_NEWUSER, MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC, MS_SLAVE, mount, setns,
+                       umount2, unshare)
+
+_private: set[str] = set()          # the directories keep_private has made private mount points
+_private_lock = threading.Lock()
 
 
 def current_netns_inode() -> int:
@@ -63,7 +68,7 @@ def create(path: str) -> None:
     its own ``/proc/thread-self/ns/net``; the thread then ends, so no daemon
     thread ever stays in the new namespace.  ``lo`` is brought up by the caller.
     """
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    keep_private(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
     failure: list[BaseException] = []
@@ -101,7 +106,7 @@ def create_owned(path: str, userns_path: str, uid_map: list[list[int]], gid_map:
     daemon writes its maps and binds its namespace files; then it exits.
     """
     for p in (path, userns_path):
-        os.makedirs(os.path.dirname(p), exist_ok=True)
+        keep_private(os.path.dirname(p))
         os.close(os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
@@ -168,3 +173,97 @@ def bound_paths(directory: str) -> set[str]:
     except OSError:
         pass
     return found
+
+
+def mount_table(path: str = "/proc/self/mountinfo") -> list[tuple[str, str]]:
+    """(mount point, optional fields such as ``shared:3 master:1``) of each mount in ``path``."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            left = line.partition(" - ")[0].split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), left[4])
+            out.append((point, " ".join(left[6:])))
+    return out
+
+
+def _under(point: str, directory: str) -> bool:
+    return point == directory or point.startswith(directory.rstrip("/") + "/")
+
+
+def keep_private(directory: str) -> None:
+    """Make ``directory`` (made if missing) a mount point of its own, private in the calling
+    process's mount namespace: the namespace files bound under it propagate to no other
+    namespace.  Once per directory and process; idempotent across restarts.
+
+    A directory that holds binds but is no mount point (an older cove's) gets its binds back
+    on top of the new mount point, through descriptors held across the switch."""
+    directory = os.path.realpath(directory)
+    if directory in _private:
+        return
+    with _private_lock:
+        if directory in _private:
+            return
+        os.makedirs(directory, exist_ok=True)
+        table = mount_table()
+        try:
+            if any(point == directory for point, _ in table):
+                mount(None, directory, None, MS_PRIVATE | MS_REC)
+            else:
+                held: list[tuple[str, int]] = []
+                try:
+                    for point in sorted({p for p, _ in table if _under(p, directory)}, key=len, reverse=True):
+                        held.append((point, os.open(point, os.O_RDONLY | os.O_CLOEXEC)))
+                        umount2(point, MNT_DETACH)
+                    mount(directory, directory, None, MS_BIND)
+                    mount(None, directory, None, MS_PRIVATE)
+                    for point, fd in reversed(held):
+                        mount(f"/proc/self/fd/{fd}", point, "none", MS_BIND)
+                finally:
+                    for _, fd in held:
+                        os.close(fd)
+        except OSError as exc:
+            raise CoveError(f"cannot make {directory} a private mount point: {exc}") from exc
+        _private.add(directory)
+
+
+def release_private(directory: str) -> None:
+    """Undo :func:`keep_private` if no namespace is bound under ``directory`` any more."""
+    directory = os.path.realpath(directory)
+    with _private_lock:
+        table = [p for p, _ in mount_table() if _under(p, directory)]
+        if table.count(directory) and all(p == directory for p in table):
+            try:
+                umount2(directory, MNT_DETACH)
+            except OSError:
+                return
+            _private.discard(directory)
+
+
+def release_all() -> None:
+    """:func:`release_private` of every directory this process made private (the daemon's end)."""
+    for directory in sorted(_private):
+        release_private(directory)
+
+
+def root_shared(path: str = "/proc/self/mountinfo") -> bool:
+    """Whether ``/`` is a shared mount here (systemd makes it so): then a slave namespace of
+    this one sees what is mounted here later."""
+    return any(point == "/" and "shared:" in optional for point, optional in mount_table(path))
+
+
+def hide(directories: list[str] | tuple[str, ...]) -> bool:
+    """In the calling process's own mount namespace (after ``unshare(CLONE_NEWNS)``): make every
+    mount a slave (nothing done here reaches the namespace it was copied from, what is mounted
+    there later still arrives), and detach the mounts at ``directories`` with all below them.
+    True if no mount is left at or under any of them (they were private mount points)."""
+    mount(None, "/", None, MS_REC | MS_SLAVE)
+    dirs = [os.path.realpath(d) for d in directories]
+    if not dirs:
+        return True
+    for d in dirs:
+        try:
+            umount2(d, MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                raise
+    return not any(_under(point, d) for point, _ in mount_table() for d in dirs)
