@@ -40,6 +40,7 @@ class LinuxKernel(NetlinkPool):
             sysctl_set_in(netns, key, value)
 
     def create_netns(self, path: str) -> None:
+        netns.keep_private(os.path.dirname(path))    # the binds reach no other mount namespace
         if os.path.exists(path):
             netns.delete(path)
         netns.create(path)
@@ -48,6 +49,7 @@ class LinuxKernel(NetlinkPool):
     def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
                             gid_map: list[list[int]]) -> None:
         for p in (path, userns_path):
+            netns.keep_private(os.path.dirname(p))
             if os.path.exists(p):
                 netns.delete(p)
         netns.create_owned(path, userns_path, uid_map, gid_map)

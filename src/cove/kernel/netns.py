@@ -6,6 +6,25 @@ the way ``ip netns`` does under ``/run/netns``.  The namespace exists before any
 container process does, so the engine can wire it up first and the process joins
 it later; and it can outlive a daemon restart.
 
+Those binds must not be copied into every mount namespace made after them (issue 17):
+``unshare(CLONE_NEWNS)`` copies each mount of its parent, so with one bind per container
+every start (the shim's namespace, runc's, the host image's bind of ``/``) copied one mount
+per running container, and where the daemon's mounts are shared each new bind propagated
+into every running shim's namespace.  So:
+
+- the directory the binds live in is its own mount point, *private* in the daemon's mount
+  namespace (:func:`keep_private`, called by the daemon's kernel,
+  :class:`cove.kernel.linux.LinuxKernel`, before its first bind there): a bind made under it
+  reaches no other namespace (the opposite of ``ip netns``, which makes ``/run/netns`` shared
+  so that every namespace sees its binds);
+- the shims' zygote works in a mount namespace made once, a slave of the daemon's (a mount
+  made on the host later still reaches it, and so runc), with those directories detached
+  (:func:`hide`); only where ``/`` is a shared mount, else it stays in the daemon's and each
+  shim detaches them in its own copy;
+- a shim is handed its container's namespaces as descriptors the daemon opened, and runc
+  opens them as ``/proc/SHIM/fd/N``: no path of the daemon's namespace (nor the daemon's
+  pid) is needed once the shim has them (:mod:`cove.runtime.supervise`).
+
 The kernel quirk handled here: namespace membership is per *thread*.  ``setns``
 moves only the calling thread, and a netlink socket belongs to the namespace its
 creating thread was in at ``socket()`` time, forever after.  So :func:`entered`
@@ -68,7 +87,7 @@ def create(path: str) -> None:
     its own ``/proc/thread-self/ns/net``; the thread then ends, so no daemon
     thread ever stays in the new namespace.  ``lo`` is brought up by the caller.
     """
-    keep_private(os.path.dirname(path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
     failure: list[BaseException] = []
@@ -106,7 +125,7 @@ def create_owned(path: str, userns_path: str, uid_map: list[list[int]], gid_map:
     daemon writes its maps and binds its namespace files; then it exits.
     """
     for p in (path, userns_path):
-        keep_private(os.path.dirname(p))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
         os.close(os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
