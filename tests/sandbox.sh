@@ -4,7 +4,9 @@
 # Everything cove's integration tests do to the kernel (links, bridges, routes,
 # nftables/iptables rules, sysctls under /proc/sys/net, named namespaces in /run/netns)
 # happens in this namespace and vanishes with it.  /run/netns, /run/cove, /var/lib/cove
-# and /etc/cove are private tmpfs mounts, so state never touches the real host either.
+# and /etc/cove are tmpfs mounts of this namespace only (its mounts are shared among the
+# namespaces made from it, as on a systemd host, but with nothing outside), so state never
+# touches the real host either.
 #
 #   tests/sandbox.sh pytest tests/integration
 #
@@ -37,6 +39,10 @@ fi
 shift
 
 for d in /run/netns /run/cove /var/lib/cove /etc/cove; do mount -t tmpfs -o mode=0755 cove-sandbox "$d"; done
+# Shared, as systemd makes a host's mounts (the copies above were made private: nothing is shared
+# with the machine's namespace): what is mounted here later reaches namespaces copied from this one
+# as slaves (cove's shims and their zygote, cove.kernel.netns).
+mount --make-rshared /
 ip link set lo up
 export COVE_SANDBOX=1
 COVE_CGROUP_PARENT=/cove-sandbox-$$

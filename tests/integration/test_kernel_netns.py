@@ -251,3 +251,41 @@ def test_without_the_echo_of_linux_6_3_the_pair_s_indexes_come_from_a_lookup(ns_
         assert nl.find("probev0").alias == "cove:ep:probe"  # type: ignore[union-attr]
     finally:
         pool.close()
+
+
+def test_a_directory_an_older_cove_bound_namespaces_in_becomes_a_private_mount_point_keeping_them():
+    """keep_private on a plain directory holding binds (no mount point of its own: an older cove's
+    layout, containers still running): the same namespaces stay bound at the same paths, on top of
+    the new private mount point, and no copy of them is left hidden underneath."""
+    from cove.kernel.syscalls import MNT_DETACH, MS_BIND, mount, umount2
+
+    d = f"/run/cove/old-layout-{uuid.uuid4().hex[:8]}"
+    os.makedirs(d)
+    paths = [f"{d}/a", f"{d}/b"]
+    try:
+        for p in paths:
+            os.close(os.open(p, os.O_CREAT | os.O_RDONLY, 0o444))
+            mount("/proc/self/ns/net", p, None, MS_BIND)      # the old way: straight into the directory
+        before = {p: os.stat(p).st_ino for p in paths}
+        assert d not in [point for point, _ in netns.mount_table()]
+        netns.keep_private(d)
+        table = netns.mount_table()
+        assert [optional for point, optional in table if point == d] == [""], "a private mount point"
+        assert sorted(point for point, _ in table if point.startswith(d + "/")) == paths, "each bound once"
+        assert {p: os.stat(p).st_ino for p in paths} == before
+        for p in paths:
+            netns.delete(p)
+        netns.release_private(d)
+        assert not [point for point, _ in netns.mount_table() if point.startswith(d)]
+    finally:
+        for p in paths:
+            try:
+                umount2(p, MNT_DETACH)
+            except OSError:
+                pass
+        try:
+            umount2(d, MNT_DETACH)
+        except OSError:
+            pass
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)

@@ -380,6 +380,7 @@ class ContainerService:
         return ContainerSpec(
             id=c.id, state_dir=self.cfg.container_state_dir(c.id),
             data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
+            hidden=[self.cfg.netns_dir, self.cfg.userns_dir],
             hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
             cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
             workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,

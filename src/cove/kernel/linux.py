@@ -27,6 +27,7 @@ class LinuxKernel(NetlinkPool):
     def close(self) -> None:
         self.conntrack.close()
         super().close()
+        netns.release_all()            # the namespace directories' own mounts, if nothing is bound there
 
     def run(self, fn: Callable[[], T]) -> T:
         # not get(): its pool lock may be held by a thread waiting for this very thread
@@ -42,6 +43,7 @@ class LinuxKernel(NetlinkPool):
             sysctl_set_in(netns, key, value)
 
     def create_netns(self, path: str) -> None:
+        netns.keep_private(os.path.dirname(path))    # the binds reach no other mount namespace
         if os.path.exists(path):
             netns.delete(path)
         netns.create(path)
@@ -50,6 +52,7 @@ class LinuxKernel(NetlinkPool):
     def create_userns_netns(self, path: str, userns_path: str, uid_map: list[list[int]],
                             gid_map: list[list[int]]) -> None:
         for p in (path, userns_path):
+            netns.keep_private(os.path.dirname(p))
             if os.path.exists(p):
                 netns.delete(p)
         netns.create_owned(path, userns_path, uid_map, gid_map)

@@ -2,11 +2,16 @@
 
 :func:`prepare` runs in the shim (:mod:`cove.runtime.shim`) after
 ``unshare(CLONE_NEWNS)``, so the mounts live and die with the shim and none shows
-in the host's mount table.  It mounts the root on ``STATE_DIR/rootfs``: an overlay
-(the image read-only below, ``upper``/``work`` in the data dir), ``nodev`` so a
-device node made in it opens nothing; for the built-in ``host`` image a recursive
-bind of the host's ``/`` with an overlay on ``/etc`` only, so the container may
-replace its ``/etc`` files without ever writing to the host's.
+in the host's mount table.  It first makes that namespace a slave of the one it was
+copied from and detaches the daemon's namespace binds (``spec.hidden``,
+:func:`cove.kernel.netns.hide`; the zygote's namespace has none already), so runc's
+copy of it holds no other container's namespace.
+
+It mounts the root on ``STATE_DIR/rootfs``: an overlay (the image read-only below,
+``upper``/``work`` in the data dir), ``nodev`` so a device node made in it opens
+nothing; for the built-in ``host`` image a recursive bind of the host's ``/`` with an
+overlay on ``/etc`` only, so the container may replace its ``/etc`` files without ever
+writing to the host's.
 
 runc then builds the rest inside the container's own mount namespace: ``/proc``,
 ``/sys``, ``/dev`` and the caller's ``/etc`` files bound over the image's (runc
@@ -18,7 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
+from ..kernel import netns
 from ..kernel import syscalls as sc
 from .spec import ContainerSpec
 
@@ -60,8 +67,8 @@ def mount_points() -> list[tuple[str, str]]:
 
 
 def _drop_namespace_files(root: str) -> None:
-    """Unmount the namespace files (``/run/netns/*``) the bind of ``/`` copied in:
-    held here, they would keep other containers' namespaces alive."""
+    """Unmount the namespace files (``/run/netns/*``: not cove's own, which the shim's namespace
+    lacks) the bind of ``/`` copied in: held here, they would keep those namespaces alive."""
     points = [p for p, fstype in mount_points() if fstype == "nsfs" and p.startswith(root + "/")]
     for point in sorted(points, key=len, reverse=True):
         try:
@@ -72,7 +79,8 @@ def _drop_namespace_files(root: str) -> None:
 
 def prepare(spec: ContainerSpec) -> str:
     """Mount the container's root (current process, own mount namespace); return its path."""
-    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+    if not netns.hide(spec.hidden):           # rslave, then the other containers' namespace binds go
+        print(f"cove shim: namespace binds under {spec.hidden} are still mounted here", file=sys.stderr)
     root = merged_dir(spec)
     os.makedirs(root, exist_ok=True)
     if spec.rootfs is None:

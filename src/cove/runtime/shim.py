@@ -34,12 +34,15 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from ..kernel import netns
 from ..kernel import syscalls as sc
 from . import logs, profile, rootfs
 from .spec import ContainerSpec
 from .streams import STDIN_CLOSE
 
 SHIM_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: the zygote's environment: a JSON list of the directories its mount namespace goes without
+ZYGOTE_HIDDEN_ENV = "COVE_ZYGOTE_HIDDEN"
 
 
 def proc_start_time(pid: int) -> str:
@@ -257,14 +260,23 @@ def _delete(spec: ContainerSpec) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
-def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
-    """Start the container with runc, report, supervise; return the exit code recorded in ``exit``."""
+def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str, int] | None = None) -> int:
+    """Start the container with runc, report, supervise; return the exit code recorded in ``exit``.
+
+    ``namespaces``: descriptors of the namespaces to join ("net", "user") the daemon opened in its
+    own mount namespace, where their binds are (this one has none): runc opens them through this
+    process's ``/proc/PID/fd``; they are closed once ``runc run`` is done."""
     exit_path = os.path.join(spec.state_dir, "exit")
     if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
     os.chdir(spec.state_dir)                     # how `exec` finds the state dir from the init's PID
     sc.unshare(sc.CLONE_NEWNS)
     root = rootfs.prepare(spec)
+    namespaces = namespaces or {}
+    if "net" in namespaces:
+        spec.netns = f"/proc/{os.getpid()}/fd/{namespaces['net']}"
+    if "user" in namespaces:
+        spec.userns = f"/proc/{os.getpid()}/fd/{namespaces['user']}"
     config = profile.oci_config(spec, root)
     fd = os.open(os.path.join(spec.state_dir, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -284,7 +296,7 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
             master = _receive_master(console[0])
             ok = master is not None
     finally:
-        for fd in set(stdio):                    # the container holds its own copies
+        for fd in {*stdio, *namespaces.values()}:    # the container holds its own copies / joined them
             os.close(fd)
         if console is not None:
             console[0].close()
@@ -318,8 +330,11 @@ def run(spec: ContainerSpec, report: Callable[[str], None]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """``SPEC STATUS_FD [net=FD] [user=FD]``: the shim (see :func:`run` for the namespaces)."""
     spec_path, status_fd = argv[0], int(argv[1])
-    os.set_inheritable(status_fd, False)         # the container must not hold the daemon's pipe
+    namespaces = {kind: int(fd) for kind, _, fd in (arg.partition("=") for arg in argv[2:])}
+    for fd in (status_fd, *namespaces.values()):
+        os.set_inheritable(fd, False)            # the container must not hold the daemon's pipe
     if os.fork() != 0:
         os._exit(0)                              # the daemon reaps this one; the shim is orphaned
     for sig in SHIM_SIGNALS:
@@ -336,7 +351,7 @@ def main(argv: list[str]) -> int:
     me = os.getpid()
     _write_atomic(os.path.join(spec.state_dir, "shim.pid"), f"{me} {proc_start_time(me)}\n")
     try:
-        run(spec, report)
+        run(spec, report, namespaces)
         return 0
     except BaseException as exc:  # noqa: BLE001 - reported to the caller
         try:
@@ -347,17 +362,51 @@ def main(argv: list[str]) -> int:
         return 1
 
 
-def zygote(sock_fd: int) -> int:
+def _clean_namespace(hidden: list[str]) -> None:
+    """Move the zygote into a mount namespace of its own, a slave of the daemon's, without the
+    mounts at ``hidden`` (the daemon's private directories of namespace binds): every shim forked
+    then copies a table whose size does not grow with the number of containers.
+
+    Only where ``/`` is a shared mount (systemd's default): a slave sees what is mounted in the
+    daemon's namespace later (a bind source, a volume's mount) only through propagation.  Where
+    it is not, or the binds cannot be left behind, the zygote stays where it is (each shim then
+    detaches them in its own namespace: slower, as correct)."""
+    if not netns.root_shared():
+        print("cove zygote: / is not a shared mount; shims start in the daemon's mount namespace",
+              file=sys.stderr)
+        return
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.unshare(sc.CLONE_NEWNS)
+        try:
+            clean = netns.hide(hidden)
+        except OSError as exc:
+            print(f"cove zygote: {exc}", file=sys.stderr)
+            clean = False
+        if not clean:
+            print(f"cove zygote: mounts under {hidden} remain; back in the daemon's mount namespace",
+                  file=sys.stderr)
+            sc.setns(home, sc.CLONE_NEWNS)
+    finally:
+        os.close(home)
+    os.chdir("/")
+
+
+def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
     """``python -m cove.runtime.shim --zygote FD``: a warm interpreter that forks shims.
 
     The daemon starts one and sends it, per container, the spec's path with the status
-    pipe and the shim log as passed file descriptors; the zygote forks a child that
-    becomes exactly what ``python -m cove.runtime.shim SPEC FD`` would be (a new session,
-    stdio on the log, then :func:`main`), reaps it once it has forked the shim, and answers
-    ``b"ok"``.  A fork of this small, already-imported process costs a millisecond or
-    two where a new interpreter costs tens, and the shims share its pages.  EOF on the
-    socket (the daemon is gone) ends the zygote; the shims live on.  No threads here.
+    pipe, the shim log and the namespaces to join (the kinds after the path, ``\\0``-separated)
+    as passed file descriptors; the zygote forks a child that becomes exactly what
+    ``python -m cove.runtime.shim SPEC FD net=FD...`` would be (a new session, stdio on the
+    log, then :func:`main`), reaps it once it has forked the shim, and answers ``b"ok"``.
+    A fork of this small, already-imported process costs a millisecond or two where a new
+    interpreter costs tens, and the shims share its pages.  EOF on the socket (the daemon
+    is gone) ends the zygote; the shims live on.  No threads here.  It works in a mount
+    namespace without the directories ``hidden`` (:data:`ZYGOTE_HIDDEN_ENV`, :func:`_clean_namespace`).
     """
+    if hidden:
+        _clean_namespace(hidden)
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
@@ -366,17 +415,18 @@ def zygote(sock_fd: int) -> int:
         pass
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 4)
         except OSError:
             return 1
         if not msg:
             return 0
-        if len(fds) != 2:
+        spec_path, *kinds = msg.decode().split("\0")
+        if len(fds) != 2 + len(kinds) or not set(kinds) <= {"net", "user"}:
             for fd in fds:
                 os.close(fd)
             sock.sendall(b"err bad request")
             continue
-        status_fd, log_fd = fds
+        status_fd, log_fd, *ns_fds = fds
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -389,7 +439,7 @@ def zygote(sock_fd: int) -> int:
                 os.close(log_fd)
                 os.close(devnull)
                 os.chdir("/")
-                code = main([msg.decode(), str(status_fd)])
+                code = main([spec_path, str(status_fd), *(f"{k}={fd}" for k, fd in zip(kinds, ns_fds))])
             finally:
                 for stream in (sys.stdout, sys.stderr):
                     try:
@@ -397,13 +447,13 @@ def zygote(sock_fd: int) -> int:
                     except (OSError, ValueError):
                         pass
                 os._exit(code)
-        os.close(status_fd)
-        os.close(log_fd)
+        for fd in fds:
+            os.close(fd)
         os.waitpid(pid, 0)                      # it forks the shim and exits at once
         sock.sendall(b"ok")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--zygote"]:
-        sys.exit(zygote(int(sys.argv[2])))
+        sys.exit(zygote(int(sys.argv[2]), json.loads(os.environ.pop(ZYGOTE_HIDDEN_ENV, "[]"))))
     sys.exit(main(sys.argv[1:]))

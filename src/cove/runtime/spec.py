@@ -46,6 +46,9 @@ class ContainerSpec:
     gid_map: list[list[int]] = field(default_factory=list)
     userns: str | None = None        # the bound user namespace to join (it owns ``netns``); None: runc makes one
     cgroup_parent: str = "/cove"     # the daemon's --cgroup-parent: runc makes the cgroup <it>/<id>
+    #: the daemon's directories of namespace binds, detached in the shims' mount namespaces
+    #: (cove.kernel.netns.hide): no shim, runc or host image copies other containers' binds
+    hidden: list[str] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         """The init's environment: ``env`` over Docker's defaults (PATH, HOSTNAME, HOME, TERM)."""

@@ -10,6 +10,7 @@ container's state dir says is read through :class:`~cove.runtime.statedir.StateD
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -25,6 +26,7 @@ from typing import BinaryIO
 
 from .. import crashpoint
 from ..errors import Conflict, CoveError, InvalidArgument
+from ..kernel import netns
 from ..kernel import syscalls as sc
 from . import shim
 from .proc import descendants
@@ -99,13 +101,17 @@ def start(spec: ContainerSpec) -> int:
     with os.fdopen(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(spec.to_json())
     shim_log = os.path.join(spec.data_dir, "shim.log")
+    namespaces = _open_namespaces(spec)
     r, w = os.pipe()
     try:
         with open(shim_log, "ab") as logf:
-            if not ZYGOTE.spawn(spec_path, w, logf.fileno()):
-                _spawn_interpreter(spec_path, w, logf)
+            if not ZYGOTE.spawn(spec_path, w, logf.fileno(), namespaces, spec.hidden):
+                _spawn_interpreter(spec_path, w, logf, namespaces)
         os.close(w)
         w = -1
+        for _, fd in namespaces:
+            os.close(fd)
+        namespaces = []
         crashpoint.reached(f"shim of {spec.id[:12]} spawned")
         line = _read_status(r, START_TIMEOUT)
     except BaseException:
@@ -116,6 +122,8 @@ def start(spec: ContainerSpec) -> int:
         os.close(r)
         if w >= 0:
             os.close(w)
+        for _, fd in namespaces:
+            os.close(fd)
     if line.startswith("ok "):
         return int(line.split()[1])
     if line.startswith("err "):
@@ -132,11 +140,32 @@ def start(spec: ContainerSpec) -> int:
     raise CoveError(f"cannot start container {spec.id[:12]}: the shim gave no answer ({_tail(shim_log)})")
 
 
-def _spawn_interpreter(spec_path: str, w: int, logf: BinaryIO) -> None:
+def _open_namespaces(spec: ContainerSpec) -> list[tuple[str, int]]:
+    """("net"|"user", descriptor) of the bound namespaces the container joins, opened here in the
+    daemon's mount namespace: the shim's has no binds (:mod:`cove.kernel.netns`), so the shim
+    hands them to runc as ``/proc/SHIM/fd/N`` (which needs no daemon to exist any more)."""
+    opened: list[tuple[str, int]] = []
+    try:
+        for kind, path in (("net", spec.netns), ("user", spec.userns)):
+            if path:
+                opened.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+    except OSError as exc:
+        for _, fd in opened:
+            os.close(fd)
+        raise CoveError(f"cannot start container {spec.id[:12]}: namespace {exc.filename}: {exc.strerror}") from exc
+    return opened
+
+
+def _ns_args(namespaces: list[tuple[str, int]]) -> list[str]:
+    return [f"{kind}={fd}" for kind, fd in namespaces]
+
+
+def _spawn_interpreter(spec_path: str, w: int, logf: BinaryIO, namespaces: list[tuple[str, int]]) -> None:
     """The shim from a new interpreter (when the zygote cannot serve)."""
     env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
-    first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w)],
-                             pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+    first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w), *_ns_args(namespaces)],
+                             pass_fds=(w, *(fd for _, fd in namespaces)), stdin=subprocess.DEVNULL, stdout=logf,
+                             stderr=logf,
                              start_new_session=True, env=env, cwd="/")
     try:
         first.wait(START_TIMEOUT)            # it forks the shim and exits at once
@@ -151,20 +180,33 @@ class Zygote:
     Started on first use and again after it dies; any failure to use it makes
     :func:`start` fall back to a new interpreter, so it can only make starts faster.
     One request at a time (a lock): each is a send and a two-byte answer.
+
+    It runs in a mount namespace of its own, made once, without the directories of
+    namespace binds (``hidden``: :func:`cove.kernel.netns.hide`), so a shim's
+    ``unshare(CLONE_NEWNS)`` and runc's copy no bind of another container.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._hidden: tuple[str, ...] = ()
         self.disabled = os.environ.get("COVE_NO_ZYGOTE") == "1"
 
-    def _ensure(self) -> socket.socket:
-        if self._proc is not None and self._proc.poll() is None and self._sock is not None:
+    def _ensure(self, hidden: tuple[str, ...]) -> socket.socket:
+        if (self._proc is not None and self._proc.poll() is None and self._sock is not None
+                and hidden == self._hidden):
             return self._sock
         self.close()
+        try:
+            for d in hidden:                 # private before the zygote's copy: no later bind reaches it
+                netns.keep_private(d)
+        except CoveError as exc:
+            log.warning("shim zygote: %s; it keeps the daemon's mount namespace", exc)
+        self._hidden = hidden
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
+        env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR,
+               shim.ZYGOTE_HIDDEN_ENV: json.dumps(list(hidden))}
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", "--zygote", str(theirs.fileno())],
                                           pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
@@ -175,14 +217,17 @@ class Zygote:
         self._sock = ours
         return ours
 
-    def spawn(self, spec_path: str, status_fd: int, log_fd: int) -> bool:
+    def spawn(self, spec_path: str, status_fd: int, log_fd: int, namespaces: list[tuple[str, int]] | None = None,
+              hidden: list[str] | None = None) -> bool:
         """Have the zygote start the shim; False if it could not (the caller falls back)."""
         if self.disabled:
             return False
+        namespaces = namespaces or []
+        request = "\0".join([spec_path, *(kind for kind, _ in namespaces)]).encode()
         with self._lock:
             try:
-                sock = self._ensure()
-                socket.send_fds(sock, [spec_path.encode()], [status_fd, log_fd])
+                sock = self._ensure(tuple(hidden or ()))
+                socket.send_fds(sock, [request], [status_fd, log_fd, *(fd for _, fd in namespaces)])
             except OSError as exc:               # nothing was started: fall back
                 log.warning("shim zygote: %s; starting the shim from a new interpreter", exc)
                 self.close()
