@@ -95,6 +95,7 @@ def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
     ("run", "-d", "bb"),
     ("run", "-d", "--name", "web", "--network", "net1", "-e", "A=1", "-e", "B=x=y", "bb", "sleep", "9"),
     ("run", "--rm", "--net", "net1", "-d", "--name", "w2", "bb", "-d", "--name"),
+    ("run", "-d", "--network", "net1", "--ip", "10.1.2.3", "--name", "w3", "bb", "sleep", "9"),
     ("exec", "web", "sh", "-c", "exit 7"),
     ("exec", "nope", "true"),
 ])
@@ -137,6 +138,9 @@ def test_version_fast(fake: FakeDaemon) -> None:
     ("ps", "-a", "-a"), ("ps", "-n", "2"), ("ps", "--format", "{{.ID}}"), ("inspect", "-f", "{{.Id}}", "c1"),
     ("run", "bb"), ("run", "-d", "-p", "80", "bb"), ("run", "-dit", "bb"), ("run", "-d", "-e", "HOME", "bb"),
     ("run", "-d", "--network", "a", "--network", "b", "bb"), ("run", "-d"),
+    ("run", "-d", "--network", "a", "--ip", "10.1.2", "bb"), ("run", "-d", "--network", "a", "--ip", "010.1.2.3", "bb"),
+    ("run", "-d", "--network", "a", "--ip", "10.1.2.256", "bb"), ("run", "-d", "--network", "a", "--ip", "fe80::1", "bb"),
+    ("run", "-d", "--network", "a", "--ip", "10.1.2.3", "--ip", "10.1.2.4", "bb"),
 ])
 def test_shapes_the_fast_path_leaves_to_click(args: tuple[str, ...]) -> None:
     from cove.cli.fast import PS_FLAGS, _ps, run_d_body
@@ -167,6 +171,9 @@ def test_run_d_body_is_the_click_commands_body(monkeypatch: pytest.MonkeyPatch) 
     assert parsed == (ctx.params["name"], create_body(ctx.params))
     ctx = run.make_context("run", ["-d", "bb"])
     assert run_d_body(["-d", "bb"]) == (None, create_body(ctx.params))
+    argv = ["-d", "--network", "n1", "--ip", "10.1.2.3", "bb"]
+    ctx = run.make_context("run", list(argv))
+    assert run_d_body(argv) == (None, create_body(ctx.params))
 
 
 @pytest.mark.parametrize("text", ["plain", "a b+c/d:e@f=g,h", "é/ü?&#%", "~._-", "x y", ""])

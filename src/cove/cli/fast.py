@@ -7,8 +7,8 @@ A handful of everyday command lines are recognised here by exact shape and sent 
 - ``ps`` with ``-a``, ``-q``, ``--no-trunc`` (the table through :mod:`cove.cli.pslist`);
 - ``inspect NAME...`` (no ``--type``/``--format``);
 - ``exec CONTAINER COMMAND...`` without flags (no tty, no stdin: :mod:`cove.cli.streams`);
-- ``run -d`` with ``--name``, ``--network``/``--net``, ``-e K=V``, ``--rm``, then IMAGE
-  [COMMAND...] (the body :func:`cove.cli.run.create_body` builds for those flags).
+- ``run -d`` with ``--name``, ``--network``/``--net``, ``--ip A.B.C.D``, ``-e K=V``, ``--rm``, then
+  IMAGE [COMMAND...] (the body :func:`cove.cli.run.create_body` builds for those flags).
 
 Every other command line, and any option this module does not know, goes to the click
 CLI (:func:`cove.cli.main.main`) unchanged.  Output bytes and exit codes are the click
@@ -239,6 +239,14 @@ def pretty_json(value: Any) -> str:
     return "".join(out)
 
 
+def _plain_ipv4(value: str) -> bool:
+    """A dotted quad ``ipaddress`` takes as it is (no leading zeros); anything else goes to click,
+    which checks it and words the error."""
+    parts = value.split(".")
+    return len(parts) == 4 and all(p.isascii() and p.isdigit() and str(int(p)) == p and int(p) <= 255
+                                   for p in parts)
+
+
 def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
     """``run -d`` argv (after ``run``) -> (name, create body); None: not a fast-path shape.
 
@@ -246,6 +254,7 @@ def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
     test compares them); anything else, ``-p`` included, is left to click.
     """
     name: str | None = None
+    ip: str | None = None
     networks: list[str] = []
     env: list[str] = []
     detach = auto_remove = False
@@ -256,13 +265,17 @@ def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
             detach = True
         elif a == "--rm" and not auto_remove:
             auto_remove = True
-        elif a in ("--name", "--network", "--net", "-e", "--env") and i + 1 < len(args):
+        elif a in ("--name", "--network", "--net", "-e", "--env", "--ip") and i + 1 < len(args):
             i += 1
             value = args[i]
             if a == "--name":
                 if name is not None:
                     return None
                 name = value
+            elif a == "--ip":
+                if ip is not None or not _plain_ipv4(value):
+                    return None
+                ip = value
             elif a in ("-e", "--env"):
                 key, sep, _ = value.partition("=")
                 if not key or not sep:
@@ -287,7 +300,8 @@ def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
         "HostConfig": {"NetworkMode": network, "AutoRemove": auto_remove, "Dns": [], "DnsSearch": [],
                        "DnsOptions": [], "ExtraHosts": [], "Links": [], "PortBindings": {},
                        "PublishAllPorts": False},
-        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {}, "Aliases": [], "MacAddress": ""}}},
+        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {"IPv4Address": ip} if ip else {},
+                                                           "Aliases": [], "MacAddress": ""}}},
     }
 
 
