@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cove.runtime.busybox import make_busybox_tar  # noqa: E402
+from cove.runtime.rootfs import mount_points  # noqa: E402
 
 
 def cgroup_mounts() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")]
+    return [point for point, fstype in mount_points() if fstype in ("cgroup", "cgroup2")]
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from cove.runtime.busybox import make_busybox_tar
+from cove.runtime.rootfs import mount_points
 
 from .conftest import COVE, Daemon, firewall_text, sandbox_links
 
@@ -200,8 +201,7 @@ def test_inspect_names_the_kernel_objects_behind_an_endpoint(fresh: Daemon) -> N
 
 
 def cgroup_mounts() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split(" - ")[1].split()[0] in ("cgroup", "cgroup2")]
+    return [point for point, fstype in mount_points() if fstype in ("cgroup", "cgroup2")]
 
 
 def test_cgroup_parent_holds_the_containers_cgroups(fresh: Daemon) -> None:
