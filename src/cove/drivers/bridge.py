@@ -151,13 +151,19 @@ def gateways(net: Network) -> list[tuple[Any, int]]:
     return out
 
 
+def derived_name(net: Network) -> str:
+    """The bridge name cove gives a network without ``com.docker.network.bridge.name``: only this
+    name is surely cove's (a name given by option may be a link of the host's)."""
+    return f"br-{net.id[:12]}"
+
+
 def plan_create(net: Network, default_mtu: int, firewall: str) -> BridgePlan:
     """What ``create`` makes for a bridge cove owns (pure: from the validated network alone)."""
     sysctls = [(f"net.ipv6.conf.{net.bridge}.disable_ipv6", "0")] if net.ipv6 else []
     sysctls.append((f"net.ipv4.conf.{net.bridge}.route_localnet", "0" if firewall == "none" else "1"))
     return BridgePlan(name=net.bridge, alias=net_alias(net), mtu=net.mtu or default_mtu or None,
                       sysctls=tuple(sysctls), addresses=tuple(gateways(net)), rules=rules_for(net),
-                      rules_beside=net.bridge == f"br-{net.id[:12]}")
+                      rules_beside=net.bridge == derived_name(net))
 
 
 def plan_join(net: Network, ep: Endpoint, default_mtu: int) -> JoinPlan:
@@ -251,7 +257,7 @@ class BridgeDriver:
         if unknown:
             raise field_error("option", unknown[0], "not an option of the bridge driver "
                               f"(known: {', '.join(sorted(KNOWN_OPTIONS))})")
-        name = net.options.get(OPT_NAME) or ("cove0" if net.name == "bridge" else f"br-{net.id[:12]}")
+        name = net.options.get(OPT_NAME) or ("cove0" if net.name == "bridge" else derived_name(net))
         problem = ifname_problem(name, self.ctx.firewall.name)
         if problem:
             raise field_error(f"option {OPT_NAME}", name, f"not a valid interface name: {problem}")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ipam
 from ..drivers import DRIVERS
 from ..drivers.base import Collector, EndpointRestorer, Firewalled
-from ..drivers.bridge import BridgeMode, default_network_options, mode_of
+from ..drivers.bridge import BridgeMode, default_network_options, derived_name, mode_of
 from ..errors import CoveError, Unavailable
 from ..model import Endpoint, Network
 from . import intents
@@ -216,7 +216,7 @@ class Reconciler:
         self.driver_of(net).delete(net)
         # a bridge the kernel made but cove had not tagged yet: only the name cove derives from the
         # network's own id identifies it (a name given by option may be a bridge of the host's)
-        if net.bridge and net.bridge == f"br-{net.id[:12]}":
+        if net.bridge and net.bridge == derived_name(net):
             link = self.kernel.host.find(net.bridge)
             if link is not None and not link.alias:
                 self.kernel.host.delete_link(net.bridge)
