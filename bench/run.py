@@ -60,6 +60,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cli-reps", type=int, default=None, help="repetitions of --version (default 5x --reps)")
     p.add_argument("--scale", default=None, metavar="N,N,...",
                    help="container counts for the scale run (default 1,10,100,1000; --quick: 1,10,50)")
+    p.add_argument("--scale-clients", type=int, default=4,
+                   help="API clients at once for the scale run's burst (the largest --scale point started "
+                        "again in parallel; 0: skip)")
     p.add_argument("--results-dir", default=str(BENCH / "results"), help="where to write <date>.json/.md")
     p.add_argument("--targets-from", metavar="RESULTS.json",
                    help="only print issue #17's targets table of an earlier run (measures nothing)")
@@ -100,7 +103,8 @@ PARTS = {
 def run_part(args: argparse.Namespace) -> int:
     opts = parts.Options(reps=args.reps, cli_reps=args.cli_reps, scale_points=args.scale_points,
                          networks=args.networks, cni_scale=args.cni_scale, iperf_reps=args.iperf_reps,
-                         parallel=args.parallel, parallel_rounds=args.parallel_rounds)
+                         parallel=args.parallel, parallel_rounds=args.parallel_rounds,
+                         scale_clients=args.scale_clients)
     data = PARTS[args.part][1](opts)
     Path(args.out).write_text(json.dumps(data))
     return 0
@@ -111,7 +115,8 @@ def _child(part: str, args: argparse.Namespace, out: str) -> list[str]:
             "--reps", str(args.reps), "--cli-reps", str(args.cli_reps),
             "--scale", ",".join(map(str, args.scale_points)), "--networks", str(args.networks),
             "--cni-scale", str(args.cni_scale), "--iperf-reps", str(args.iperf_reps),
-            "--parallel", str(args.parallel), "--parallel-rounds", str(args.parallel_rounds)]
+            "--parallel", str(args.parallel), "--parallel-rounds", str(args.parallel_rounds),
+            "--scale-clients", str(args.scale_clients)]
 
 
 def _stop_part(proc: subprocess.Popen[bytes]) -> None:
@@ -169,7 +174,7 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
     data: dict[str, Any] = {"meta": {
         "date": date, "started": dt.datetime.now().isoformat(timespec="seconds"),
         "command": shlex.join(["python", "bench/run.py", *argv]), "commit": _commit(),
-        "reps": args.reps, "cli_reps": args.cli_reps, "scale_points": args.scale_points,
+        "reps": args.reps, "cli_reps": args.cli_reps, "scale_points": args.scale_points, "scale_clients": args.scale_clients,
         "machine": parts.machine_facts()}}
     failures: list[str] = []
     wanted = ["sandbox"] + [p for p in ("docker", "podman", "cni", "iperf") if not getattr(args, f"no_{p}")]

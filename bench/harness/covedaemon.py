@@ -1,9 +1,18 @@
 """A private cove daemon for the bench, started inside the sandbox namespace.
 
-It listens on a socket in a fresh temp dir, keeps its store there and its runtime
-files under ``/run/cove/bench-<token>`` (a private tmpfs in the sandbox).  The token
-also names every container shim it starts, so :meth:`CoveDaemon.stop` can SIGKILL any
-shim left behind (containers outlive a stopped daemon by design), by PID.
+It listens on a socket in a fresh temp dir, keeps its runtime files under
+``/run/cove/bench-<token>`` and its data root (store, images, each container's writable
+layer, logs and ``/etc`` files) under ``/var/lib/cove/bench-<token>``: both private tmpfs
+mounts in the sandbox, as ``bench/refs/docker-sandbox.sh`` gives dockerd its data root and
+``podman-sandbox.sh`` gives Podman its storage, so no engine is timed on a different
+filesystem from the others.  (Until 2026-12-07 cove's data root was in the temp dir on the
+machine's ext4, whose root has no journal: there every file created under churn scans the
+recently deleted inodes, ~1 ms each, ~12 ms of each container start; see
+bench/results/2026-12-07-storage.md.)  Outside a sandbox that has the tmpfs, the data root
+falls back to the temp dir, and :attr:`CoveDaemon.data_root_fs` says which it was.
+
+The token also names every container shim it starts, so :meth:`CoveDaemon.stop` can
+SIGKILL any shim left behind (containers outlive a stopped daemon by design), by PID.
 """
 
 from __future__ import annotations
@@ -24,6 +33,21 @@ from .proc import kill_tree, pids_with_arg, vm_rss_kib
 
 ROOT = Path(__file__).resolve().parents[2]
 PYCACHE = "/tmp/cove-bench-pycache"
+SANDBOX_DATA = "/var/lib/cove"          # a tmpfs of tests/sandbox.sh and of the refs' sandboxes
+
+
+def fs_type(path: str) -> str:
+    """The filesystem type of the mount that holds ``path`` (``/proc/self/mountinfo``'s longest match)."""
+    best, kind = "", "?"
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            fstype = fields[fields.index("-") + 1]
+            if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, kind = point, fstype
+    return kind
 
 
 def launcher_problem(script: Path) -> str | None:
@@ -67,6 +91,16 @@ class CoveDaemon:
         return f"/run/cove/bench-{self.token}"
 
     @property
+    def data_root(self) -> str:
+        if fs_type(SANDBOX_DATA) == "tmpfs" and os.environ.get("COVE_SANDBOX") == "1":
+            return f"{SANDBOX_DATA}/bench-{self.token}"
+        return f"{self.tmp}/lib"
+
+    @property
+    def data_root_fs(self) -> str:
+        return fs_type(os.path.dirname(self.data_root))
+
+    @property
     def log(self) -> str:
         return f"{self.tmp}/daemon.log"
 
@@ -95,7 +129,7 @@ class CoveDaemon:
         return [sys.executable, "-m", "cove", "daemon", *self.daemon_args()]
 
     def daemon_args(self) -> list[str]:
-        return ["--host", f"unix://{self.sock}", "--data-root", f"{self.tmp}/lib", "--exec-root", self.exec_root,
+        return ["--host", f"unix://{self.sock}", "--data-root", self.data_root, "--exec-root", self.exec_root,
                 *self.extra_args()]
 
     def start(self, timeout: float = 30.0) -> Engine:
@@ -130,6 +164,32 @@ class CoveDaemon:
         except OSError:
             return None
 
+    def fd_kinds(self) -> dict[str, int]:
+        """The daemon's descriptors by kind: ``pidfd``, ``socket``, ``file``, other anon inodes by name."""
+        kinds: dict[str, int] = {}
+        if self.proc is None:
+            return kinds
+        base = f"/proc/{self.proc.pid}/fd"
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return kinds
+        for fd in names:
+            try:
+                target = os.readlink(f"{base}/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:"):
+                kind = "socket"
+            elif target.startswith("anon_inode:"):
+                kind = target[len("anon_inode:"):].strip("[]")
+            elif target.startswith("pipe:"):
+                kind = "pipe"
+            else:
+                kind = "file"
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return kinds
+
     def shim_pids(self) -> list[int]:
         return [p for p in pids_with_arg(self.exec_root) if self.proc is None or p != self.proc.pid]
 
@@ -153,5 +213,7 @@ class CoveDaemon:
         for pid in self.shim_pids():
             notes.append(f"killed leftover shim {pid}")
             kill_tree(pid)
+        if self.data_root.startswith(SANDBOX_DATA + "/"):
+            shutil.rmtree(self.data_root, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         return notes

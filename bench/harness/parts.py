@@ -36,6 +36,7 @@ class Options:
     iperf_reps: int = 5
     parallel: int = 32
     parallel_rounds: int = 4
+    scale_clients: int = 4
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
@@ -107,9 +108,11 @@ def sandbox_part(opts: Options) -> dict[str, Any]:
             cove.facts["version"] = eng.cli("--version").out.strip()
             cove.facts["daemon_pid"] = daemon.proc.pid if daemon.proc else None
             cove.facts["bytecode_cache"] = daemon.env["PYTHONPYCACHEPREFIX"]
+            cove.facts["data_root_fs"] = daemon.data_root_fs
             _scenarios(eng, cove, opts)
             _step(cove, "cove: clean up before the scale run", eng.cleanup)
-            _step(cove, f"cove: scale {opts.scale_points}", lambda: scale.measure(daemon, eng, cove, opts.scale_points))
+            _step(cove, f"cove: scale {opts.scale_points}, burst of {opts.scale_clients} clients",
+                  lambda: scale.measure(daemon, eng, cove, opts.scale_points, clients=opts.scale_clients))
     except KeyboardInterrupt as exc:
         cove.errors.append(f"interrupted: {exc}")
         raise

@@ -13,10 +13,18 @@ lives on another network is attached to the scale network and detached again
 figure of the "flat with scale" target.  At the largest point the shims' memory too (one
 supervisor process per container, not part of the daemon's RSS).  Removal: every
 container, newest first, ``DELETE /containers/X?force=1``, timed (``scale_rm_api``).
+
+Then the burst (``clients`` > 0): the same number of containers started again by ``clients``
+API connections at once (threads, each taking the next container; what ``compose up --scale``
+or ``xargs -P`` does), timed from the first request to the last start's answer
+(``scale_burst_start_seconds``), then removed the same way (``scale_burst_rm_seconds``).  On
+this 2-core machine one client after the other leaves a core idle while runc and the shim
+wait on each other; the burst is the machine's throughput.  Both totals are reported.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from .covedaemon import CoveDaemon
@@ -50,7 +58,68 @@ def _probe(api, s: Samples, at: int, reps: int) -> None:  # type: ignore[no-unty
             s.add(f"scale_detach_at_{at}", t_dis)
 
 
-def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], probe_reps: int = 10) -> None:
+def _each_at_once(eng: Engine, clients: int, names: list[str], one) -> list[str]:  # type: ignore[no-untyped-def]
+    """``one(api, name)`` for every name, by ``clients`` threads each with its own API connection;
+    the errors (at most one per thread: a thread stops at its first)."""
+    queue = list(reversed(names))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        api = eng.api()
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    name = queue.pop()
+                one(api, name)
+        except (CommandFailed, OSError) as exc:
+            with lock:
+                errors.append(str(exc))
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def burst(eng: Engine, s: Samples, count: int, clients: int) -> None:
+    """Start ``count`` containers on the scale network with ``clients`` connections at once, then remove them."""
+    body = {"Image": IMAGE, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": SCALE_NET},
+            "NetworkingConfig": {"EndpointsConfig": {SCALE_NET: {}}}}
+    names = [eng.track_container(f"bench-b-{i}") for i in range(1, count + 1)]
+
+    def start(api, name: str) -> None:  # type: ignore[no-untyped-def]
+        _call(api, "POST", f"/containers/create?name={name}", body)
+        _call(api, "POST", f"/containers/{name}/start")
+
+    def remove(api, name: str) -> None:  # type: ignore[no-untyped-def]
+        _call(api, "DELETE", f"/containers/{name}?force=1")
+
+    s.facts["scale_burst_clients"] = clients
+    t0 = time.perf_counter()
+    errors = _each_at_once(eng, clients, names, start)
+    s.facts["scale_burst_start_seconds"] = time.perf_counter() - t0
+    s.facts["scale_burst_containers"] = count
+    s.errors.extend(f"scale burst start: {e}" for e in errors)
+    if errors:
+        s.facts["scale_burst_failed"] = len(errors)
+    t0 = time.perf_counter()
+    errors = _each_at_once(eng, clients, names, remove)
+    s.facts["scale_burst_rm_seconds"] = time.perf_counter() - t0
+    s.errors.extend(f"scale burst rm: {e}" for e in errors)
+    if not errors:
+        for name in names:
+            eng.containers.remove(name)
+
+
+def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], probe_reps: int = 10,
+            clients: int = 0) -> None:
     eng.track_network(SCALE_NET)
     eng.ok("network", "create", "--subnet", "10.240.0.0/16", SCALE_NET)
     time.sleep(0.5)
@@ -60,6 +129,8 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], prob
     eng.ok("network", "create", "--subnet", "10.241.0.0/24", PROBE_NET)
     eng.track_container(PROBE)
     eng.ok("run", "-d", "--name", PROBE, "--network", PROBE_NET, IMAGE, "sleep", "3600")
+    # the base of the per-container descriptor count: the probe's own are not the scale network's
+    s.facts["daemon_fd_kinds_at_0"] = daemon.fd_kinds()
     body = {"Image": IMAGE, "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": SCALE_NET},
             "NetworkingConfig": {"EndpointsConfig": {SCALE_NET: {}}}}
     rss_points: dict[str, int | None] = {}
@@ -82,6 +153,7 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], prob
                 s.facts["scale_start_seconds_to_" + str(hi)] = time.perf_counter() - t_all
                 rss_points[str(hi)] = daemon.rss_kib()
                 fd_points[str(hi)] = daemon.fd_count()
+                s.facts["daemon_fd_kinds_at_top"] = daemon.fd_kinds()
                 _probe(api, s, hi, probe_reps)
                 lo = hi
         except (CommandFailed, OSError) as exc:
@@ -118,3 +190,5 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], prob
     time.sleep(0.5)
     s.facts["daemon_rss_kib_after_removal"] = daemon.rss_kib()
     s.facts["daemon_fds_after_removal"] = daemon.fd_count()
+    if clients > 0 and started == points[-1]:
+        burst(eng, s, started, clients)

@@ -137,6 +137,27 @@ def cli_vs_reference_rows(data: dict[str, Any]) -> list[Row]:
     ]
 
 
+#: what each running container needs the daemon to hold open, by kind: its exit watch (a pidfd
+#: of its shim in the exit watcher's epoll) and the embedded resolver's UDP and TCP listeners
+#: on 127.0.0.11:53, which must be made inside the container's namespace (dockerd's resolver
+#: holds the same two per container)
+FDS_NEEDED = {"pidfd": 1.0, "socket": 2.0}
+
+
+def _fd_row(per: float, top: int, count: int, at0: dict[str, int] | None, at_top: dict[str, int] | None) -> Row:
+    label, what = "daemon fds per container", f"{per:.1f} (at {top}: {count})"
+    target = "only what the runtime needs"
+    if not at0 or not at_top or top < 10:
+        return Row(label, what, target, None, notes=["no descriptor kinds in this run: read the figure"])
+    growth = {k: (at_top.get(k, 0) - at0.get(k, 0)) / top for k in set(at0) | set(at_top)}
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(growth.items()) if abs(v) >= 0.005)
+    extra = {k: v for k, v in growth.items() if v > FDS_NEEDED.get(k, 0.0) + 0.02}
+    notes = [f"per container: {parts or 'none'}; needed: 1 pidfd (exit watch), 2 sockets (the resolver's UDP and TCP)"]
+    if extra:
+        notes.append("beyond the need: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(extra.items())))
+    return Row(label, what, target, not extra, notes=notes)
+
+
 def scale_rows(data: dict[str, Any]) -> list[Row]:
     cove = data.get("cove") or {}
     facts = cove.get("facts", {})
@@ -144,11 +165,24 @@ def scale_rows(data: dict[str, Any]) -> list[Row]:
     total = facts.get("scale_start_seconds_to_1000")
     if total is None and len(starts) >= 1000:
         total = sum(starts[:1000])
+    label = "1,000 containers on one network, one client after the other"
     if total is not None:
-        r1 = Row("1,000 containers on one network", f"{total:.1f} s", "≤ 20 s", total <= 20.0)
+        r1 = Row(label, f"{total:.1f} s", "≤ 20 s", total <= 20.0)
     else:
-        r1 = Row("1,000 containers on one network", f"{sum(starts):.1f} s for {len(starts)}" if starts else "–",
+        r1 = Row(label, f"{sum(starts):.1f} s for {len(starts)}" if starts else "–",
                  "≤ 20 s", None, notes=["the run did not reach 1,000"])
+    burst = facts.get("scale_burst_start_seconds")
+    clients = facts.get("scale_burst_clients")
+    label = f"1,000 containers on one network, {clients or 'N'} clients at once"
+    if burst is None:
+        rb = Row(label, "–", "≤ 20 s", None, notes=["no burst in this run"])
+    elif facts.get("scale_burst_containers", 0) < 1000 or facts.get("scale_burst_failed"):
+        rb = Row(label, f"{burst:.1f} s for {facts.get('scale_burst_containers')}", "≤ 20 s", None,
+                 notes=["the burst did not start 1,000" if not facts.get("scale_burst_failed")
+                        else f"{facts['scale_burst_failed']} client(s) failed"])
+    else:
+        rb = Row(label, f"{burst:.1f} s (removal {facts.get('scale_burst_rm_seconds', 0):.1f} s)", "≤ 20 s",
+                 burst <= 20.0)
     est, top, _ = rss_at_1000(cove)
     if est is None:
         r2 = Row("daemon RSS at 1,000 containers", "–", "≤ 100 MB", None, notes=["no scale run"])
@@ -160,11 +194,11 @@ def scale_rows(data: dict[str, Any]) -> list[Row]:
     if fds and fd0 is not None:
         top_fd = max(int(k) for k in fds)
         per = (fds[str(top_fd)] - fd0) / top_fd
-        r3 = Row("daemon fds per container", f"{per:.1f} (at {top_fd}: {fds[str(top_fd)]})",
-                 "only what the runtime needs", None, notes=["the runtime's own need is not measured: read the figure"])
+        r3 = _fd_row(per, top_fd, fds[str(top_fd)], facts.get("daemon_fd_kinds_at_0"),
+                     facts.get("daemon_fd_kinds_at_top"))
     else:
         r3 = Row("daemon fds per container", "–", "only what the runtime needs", None, notes=["no scale run"])
-    return [r1, r2, r3]
+    return [r1, rb, r2, r3]
 
 
 def dns_rows(dns: dict[str, Any] | None, docker_dns: dict[str, Any] | None = None) -> list[Row]:

@@ -18,12 +18,16 @@ exec unshare --net --mount --pid --fork --mount-proc --propagation private -- sh
   done
   ip link set lo up
   T=$(mktemp -d /tmp/podman-bench-XXXXXX)
+  # its storage (root, runroot, networks) on a tmpfs of this namespace, as dockerd'\''s data root in
+  # docker-sandbox.sh and cove'\''s in the bench: no engine is timed on another filesystem
+  mount -t tmpfs -o mode=0700 refs-sandbox "$T"
   PODMAN_ARGV=""
   cleanup() {
     if [ -n "$PODMAN_ARGV" ]; then
       $PODMAN_ARGV rm -af -t 0 >/dev/null 2>&1 || true
       $PODMAN_ARGV network prune -f >/dev/null 2>&1 || true
     fi
+    umount -R "$T" 2>/dev/null || umount -l "$T" 2>/dev/null || true
     rm -rf "$T"
   }
   trap cleanup EXIT

@@ -116,12 +116,35 @@ def test_issue17_targets_table() -> None:
     assert rows["CLI: network create vs Docker"].met is True          # 0.2x
     assert rows["CLI: run -d → ping by name vs Podman"].met is True   # 0.25x (50 vs 200 ms) <= 0.3x
     assert rows["CLI: rm -f vs Docker"].met is None                    # no Docker rm_f figure
-    assert rows["1,000 containers on one network"].met is True        # 10 s
+    assert rows["1,000 containers on one network, one client after the other"].met is True   # 10 s
+    assert rows["1,000 containers on one network, N clients at once"].met is None   # no burst in this run
     assert rows["DNS queries/s vs Docker"].met is True and "2026-11-23" in rows["DNS queries/s vs Docker"].verdict
     assert rows["DNS p99 latency (500 q/s)"].met is True
     assert rows["daemon fds per container"].met is None
     table = targets.table(data, dns, old)
     assert table.count("\n") == len(rows) + 1 and "| not judged" in table
+
+
+def test_the_burst_and_the_descriptors_of_the_scale_run_are_judged() -> None:
+    """The burst of N clients has a row of its own; fds per container are judged by kind."""
+    from harness import targets
+
+    facts = {"scale_burst_start_seconds": 18.5, "scale_burst_rm_seconds": 9.0, "scale_burst_clients": 4,
+             "scale_burst_containers": 1000, "daemon_fds_at": {"1000": 3040}, "daemon_fds_at_0": 40,
+             "daemon_fd_kinds_at_0": {"socket": 20, "file": 10, "pidfd": 2},
+             "daemon_fd_kinds_at_top": {"socket": 2020, "file": 10, "pidfd": 1002}}
+    rows = {r.target: r for r in targets.scale_rows({"cove": {"facts": facts, "series": {}}})}
+    burst = rows["1,000 containers on one network, 4 clients at once"]
+    assert burst.met is True and burst.measured == "18.5 s (removal 9.0 s)"
+    fds = rows["daemon fds per container"]
+    assert fds.met is True and "pidfd 1.00" in fds.verdict and "socket 2.00" in fds.verdict
+    facts["daemon_fd_kinds_at_top"] = {**facts["daemon_fd_kinds_at_top"], "file": 1010}
+    fds = {r.target: r for r in targets.scale_rows({"cove": {"facts": facts, "series": {}}})}["daemon fds per container"]
+    assert fds.met is False and "beyond the need: file 1.00" in fds.verdict
+    facts["scale_burst_failed"] = 1
+    burst = {r.target: r for r in targets.scale_rows({"cove": {"facts": facts, "series": {}}})}[
+        "1,000 containers on one network, 4 clients at once"]
+    assert burst.met is None and "1 client(s) failed" in burst.verdict
 
 
 def test_the_overlay_rows_come_from_the_overlayscale_bench_when_there_is_one() -> None:
