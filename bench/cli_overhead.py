@@ -83,6 +83,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--json", default=None, help="also write the medians here")
+    ap.add_argument("--root-dir", default="/var/lib/cove",
+                    help="where the daemon's data and exec roots go (default: the sandbox's tmpfs)")
     opts = ap.parse_args()
     if os.environ.get("COVE_SANDBOX") != "1":
         sys.exit("run inside tests/sandbox.sh")
@@ -92,7 +94,9 @@ def main() -> int:
     problem = launcher_problem(Path(COVE))
     if problem:
         sys.exit(f"cli_overhead: {problem}")
-    tmp = tempfile.mkdtemp(prefix="cove-cliov-")
+    # the daemon's roots on the sandbox's tmpfs, as the bench's (harness/covedaemon.py): this
+    # machine's /tmp is ext4 without a journal, ~12 ms of inode scans per start (results/2026-12-07-storage.md)
+    tmp = tempfile.mkdtemp(prefix="cove-cliov-", dir=opts.root_dir)
     sock = f"unix://{tmp}/cove.sock"
     env = dict(os.environ, COVE_HOST=sock, COVE_NO_AUTOSTART="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
