@@ -214,6 +214,17 @@ class Lab:
             sh("ip", "link", "del", f"v-{ns}", check=False)
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", "ul0", check=False)
+        # a host daemon makes its run/netns and run/userns private mount points (cove.kernel.netns
+        # keep_private); rmtree leaves a mount point, and the empty dirs outlived the sandbox
+        from cove.kernel import syscalls
+        from cove.runtime.rootfs import mount_points
+
+        root = os.path.realpath(self.tmp)
+        for point in sorted((p for p, _ in mount_points() if p.startswith(root + "/")), key=len, reverse=True):
+            try:
+                syscalls.umount2(point, syscalls.MNT_DETACH)
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
