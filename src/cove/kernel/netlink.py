@@ -200,22 +200,39 @@ def _network(dst: str, plen: int) -> IPv4Network:
 class Netlink:
     """Netlink verbs bound to one network namespace (the one its socket was made in)."""
 
-    def __init__(self, ipr: IPRoute, path: str | None) -> None:
+    def __init__(self, ipr: IPRoute | None, path: str | None, ns_fd: int | None = None) -> None:
+        #: pyroute2's socket, opened on first use (:meth:`_iproute`): a start needs none (:mod:`.rtlink`)
         self._ipr = ipr
         self.path = path
+        #: the namespace held open from :meth:`NetlinkPool.get` on: the sockets made later are made
+        #: in it through ``/proc/self/fd/N``, as they were in the namespace bound at ``path`` then
+        self._ns_fd = ns_fd
         #: a plain rtnetlink socket in the same namespace for batched peer entries (made on first use)
         self._raw: socket.socket | None = None
         self._seq = 1 << 30
+
+    def _where(self) -> str | None:
+        """The path to enter for a new socket in this namespace (None: the daemon's)."""
+        if self.path is None:
+            return None
+        return self.path if self._ns_fd is None else f"/proc/self/fd/{self._ns_fd}"
+
+    def _iproute(self) -> IPRoute:
+        """pyroute2's socket in this namespace, made on first use (on the kernel thread)."""
+        if self._ipr is None:
+            self._ipr = open_iproute(self._where())
+        return self._ipr
 
     def _do(self, what: str, fn: Callable[[IPRoute], T]) -> T:
         """Run ``fn(ipr)`` on the kernel thread, translating netlink errors."""
 
         def work() -> T:
+            ipr = self._iproute()
             try:
                 with _translate(what):
-                    return fn(self._ipr)
+                    return fn(ipr)
             finally:
-                drop_strays(self._ipr)
+                drop_strays(ipr)
 
         result = KERNEL_THREAD.call(work)
         if not what.startswith(("list ", "look up ")):      # a change: a test may die right after it
@@ -223,10 +240,15 @@ class Netlink:
         return result
 
     def close(self) -> None:
-        KERNEL_THREAD.call(self._ipr.close)
+        ipr, self._ipr = self._ipr, None
+        if ipr is not None:
+            KERNEL_THREAD.call(ipr.close)
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+        if self._ns_fd is not None:
+            os.close(self._ns_fd)
+            self._ns_fd = None
 
     # links -------------------------------------------------------------------------
     def links(self) -> list[Link]:
@@ -240,7 +262,12 @@ class Netlink:
         return _link_from_msg(msgs[0])
 
     def index(self, name: str) -> int:
-        link = self.find(name)
+        """The index of link ``name`` here: one raw ``RTM_GETLINK`` (:mod:`.rtlink`)."""
+        try:
+            found = self._link_request(f"look up link {name}", lambda seq: rtlink.getlink_request(seq, name))
+        except NotFound:
+            found = []
+        link = next((lk for lk in found if lk.name == name), None)
         if link is None:
             raise NotFound(f"link {name} not found")
         return link.index
@@ -391,8 +418,14 @@ class Netlink:
         return True
 
     def set_link(self, index: int, **attrs: Any) -> None:
-        """Set link attributes: ``state="up"``, ``master=``, ``address=``, ``mtu=``, ``ifname=``."""
-        self._do(f"set link {index}", lambda ipr: ipr.link("set", index=index, **attrs))
+        """Set link attributes: ``state="up"``, ``master=``, ``address=``, ``mtu=``, ``ifname=``.
+        Up alone is one raw request (:func:`.rtlink.up_request`), the rest goes through pyroute2."""
+        what = f"set link {index}"
+        if attrs == {"state": "up"}:
+            self._link_request(what, lambda seq: rtlink.up_request(seq, index))
+            crashpoint.reached(what)
+            return
+        self._do(what, lambda ipr: ipr.link("set", index=index, **attrs))
 
     def set_bridge_port(self, index: int, isolated: bool = False, hairpin: bool = False) -> None:
         """Bridge port flags in one message.
@@ -419,10 +452,11 @@ class Netlink:
         self.wait_running(ifname)
 
         def work() -> None:
-            if self.path is None:
+            where = self._where()
+            if where is None:
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
             else:
-                with netns.entered(self.path):
+                with netns.entered(where):
                     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
             with sock:
                 sock.bind((ifname, 0))
@@ -493,12 +527,10 @@ class Netlink:
         return [(ix, _interface(ip, plen, family)) for ix, ip, plen in found if index is None or ix == index]
 
     def add_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
-        if gateway.version == 6:
-            self._do(f"add default route via {gateway}",
-                     lambda ipr: ipr.route("add", dst="::/0", gateway=str(gateway), family=10))
-            return
-        self._do(f"add default route via {gateway}",
-                 lambda ipr: ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway)))
+        """The default route via ``gateway``: one raw request (:func:`.rtlink.default_route_request`)."""
+        what = f"add default route via {gateway}"
+        self._link_request(what, lambda seq: rtlink.default_route_request(seq, gateway))
+        crashpoint.reached(what)
 
     def add_default_route_dev(self, index: int) -> None:
         """A default route straight out of an interface, no gateway (ipvlan L3)."""
@@ -644,10 +676,11 @@ class Netlink:
                 s.bind((0, 0))
                 return s
 
-            if self.path is None:
+            where = self._where()
+            if where is None:
                 self._raw = make()
             else:
-                with netns.entered(self.path):
+                with netns.entered(where):
                     self._raw = make()
         return self._raw
 
@@ -725,7 +758,14 @@ class NetlinkPool:
         with self._lock:
             nl = self._socks.get(path)
             if nl is None:
-                nl = Netlink(KERNEL_THREAD.call(lambda: open_iproute(path)), path)
+                # no socket yet (each kind is made on first use, in the namespace held here)
+                fd = None
+                if path is not None:
+                    try:
+                        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    except FileNotFoundError as exc:
+                        raise CoveError(f"network namespace {path} does not exist") from exc
+                nl = Netlink(None, path, fd)
                 self._socks[path] = nl
             return nl
 
