@@ -118,3 +118,28 @@ def test_address_flags_past_eight_bits_go_in_ifa_flags_and_ipv6_has_no_broadcast
     head, attrs = _address(rtlink.address_request(6, 3, ip_address("fd00::1"), 64, flags=0x02))
     assert head == (10, 64, 0x02, 0, 3)
     assert set(attrs) == {rtlink.IFA_LOCAL, rtlink.IFA_ADDRESS} and attrs[rtlink.IFA_LOCAL] == ip_address("fd00::1").packed
+
+
+def test_up_is_a_change_of_the_up_flag_alone() -> None:
+    msg = rtlink.up_request(9, 23)
+    length, mtype, flags, seq, _ = HDR.unpack_from(msg)
+    assert (length, mtype, seq) == (len(msg), rtlink.RTM_NEWLINK, 9) and length == HDR.size + IFINFO.size
+    assert flags == rtlink.NLM_F_REQUEST | rtlink.NLM_F_ACK              # a change: never a create
+    _, _, index, ifi_flags, change = IFINFO.unpack_from(msg, HDR.size)
+    assert (index, ifi_flags, change) == (23, rtlink.IFF_UP, rtlink.IFF_UP)   # only IFF_UP is touched
+
+
+RTMSG = struct.Struct("=BBBBBBBBI")
+
+
+def test_the_default_route_is_a_static_unicast_route_of_the_main_table_via_the_gateway() -> None:
+    for gw, family in ((ip_address("172.18.0.1"), 2), (ip_address("fd00:77::1"), 10)):
+        msg = rtlink.default_route_request(11, gw)
+        length, mtype, flags, seq, _ = HDR.unpack_from(msg)
+        assert (length, mtype, seq) == (len(msg), rtlink.RTM_NEWROUTE, 11)
+        assert flags & rtlink.NLM_F_CREATE and flags & rtlink.NLM_F_EXCL and flags & rtlink.NLM_F_ACK
+        # family, dst_len 0 (default), src_len, tos, table main, proto static (as pyroute2 made it:
+        # `ip route` unchanged), scope universe, unicast, no flags
+        assert RTMSG.unpack_from(msg, HDR.size) == (family, 0, 0, 0, 254, 4, 0, 1, 0)
+        attrs = dict(_attrs(msg, HDR.size + RTMSG.size, len(msg)))
+        assert attrs == {rtlink.RTA_TABLE: struct.pack("=I", 254), rtlink.RTA_GATEWAY: gw.packed}
