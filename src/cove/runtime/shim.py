@@ -329,13 +329,14 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
     return code
 
 
-def main(argv: list[str]) -> int:
-    """``SPEC STATUS_FD [net=FD] [user=FD]``: the shim (see :func:`run` for the namespaces)."""
+def main(argv: list[str], forked: bool = False) -> int:
+    """``SPEC STATUS_FD [net=FD] [user=FD]``: the shim (see :func:`run` for the namespaces).
+    ``forked``: this process is already the zygote's child, the shim itself (no second fork)."""
     spec_path, status_fd = argv[0], int(argv[1])
     namespaces = {kind: int(fd) for kind, _, fd in (arg.partition("=") for arg in argv[2:])}
     for fd in (status_fd, *namespaces.values()):
         os.set_inheritable(fd, False)            # the container must not hold the daemon's pipe
-    if os.fork() != 0:
+    if not forked and os.fork() != 0:
         os._exit(0)                              # the daemon reaps this one; the shim is orphaned
     for sig in SHIM_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)       # only SIGKILL ends a shim
@@ -397,18 +398,24 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
 
     The daemon starts one and sends it, per container, the spec's path with the status
     pipe, the shim log and the namespaces to join (the kinds after the path, ``\\0``-separated)
-    as passed file descriptors; the zygote forks a child that becomes exactly what
-    ``python -m cove.runtime.shim SPEC FD net=FD...`` would be (a new session, stdio on the
-    log, then :func:`main`), reaps it once it has forked the shim, and answers ``b"ok"``.
-    A fork of this small, already-imported process costs a millisecond or two where a new
-    interpreter costs tens, and the shims share its pages.  EOF on the socket (the daemon
-    is gone) ends the zygote; the shims live on.  No threads here.  It works in a mount
-    namespace without the directories ``hidden`` (:data:`ZYGOTE_HIDDEN_ENV`, :func:`_clean_namespace`).
+    as passed file descriptors; the zygote forks the shim itself (a new session, stdio on the
+    log, then :func:`main` without its own fork: what ``python -m cove.runtime.shim SPEC FD
+    net=FD...`` becomes after its double fork) and answers ``b"ok"``.  A fork of this small,
+    already-imported process costs a millisecond or two where a new interpreter costs tens,
+    and the shims share its pages.  The shims are the zygote's children while it lives:
+    ``SIGCHLD`` ignored here, the kernel reaps them when they end (a shim sets it back to the
+    default before it starts anything: it reaps runc and its container); when the zygote ends
+    (EOF on the socket: the daemon is gone) they are orphaned and live on, as after a double
+    fork.  (A double fork, child and grandchild, was the zygote's way until 2026-12-07: ~2 ms of
+    CPU per start for the middle process; bench/daemoncpu.py.)  No threads here.  It works in a
+    mount namespace without the directories ``hidden`` (:data:`ZYGOTE_HIDDEN_ENV`,
+    :func:`_clean_namespace`).
     """
     if hidden:
         _clean_namespace(hidden)
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)      # the shims it forks are reaped by the kernel
     try:
         profile.default_seccomp_profile()        # read once here: every shim forked has it
     except Exception:  # noqa: BLE001 - a shim reports a missing profile when it needs it
@@ -431,6 +438,9 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
         if pid == 0:
             code = 1
             try:
+                # before anything else: an ignored SIGCHLD would survive exec into runc, and the
+                # shim's waits for runc and its container would find no child
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sock.close()
                 os.setsid()
                 os.dup2(devnull, 0)
@@ -439,7 +449,8 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
                 os.close(log_fd)
                 os.close(devnull)
                 os.chdir("/")
-                code = main([spec_path, str(status_fd), *(f"{k}={fd}" for k, fd in zip(kinds, ns_fds))])
+                code = main([spec_path, str(status_fd), *(f"{k}={fd}" for k, fd in zip(kinds, ns_fds))],
+                            forked=True)
             finally:
                 for stream in (sys.stdout, sys.stderr):
                     try:
@@ -449,7 +460,6 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
-        os.waitpid(pid, 0)                      # it forks the shim and exits at once
         sock.sendall(b"ok")
 
 
