@@ -65,7 +65,7 @@ def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
             "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
             " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers', 'socket', 'json', 're',"
-            " 'enum', 'collections', 'threading', 'cove.cli.client', 'cove.errors', '__future__', 'struct'"
+            " 'enum', 'collections', 'threading', 'cove.cli.client', 'cove.errors', '__future__', 'struct', '_json'"
             + (", 'os'" if no_site else "") + ")"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
@@ -117,7 +117,7 @@ def test_fast_path_matches_click_and_imports_no_click(
     allowed: set[str] = set()
     if err:     # the client's APIError, and report_error: click and what it imports
         allowed |= {"click", "cove.cli.main", "contextlib", "typing", "re", "enum", "collections", "threading",
-                    "socket", "json", "cove.cli.client", "cove.errors", "__future__", "struct"}
+                    "socket", "json", "cove.cli.client", "cove.errors", "__future__", "struct", "_json"}
     assert set(ast.literal_eval(heavy[0].removeprefix("HEAVY "))) <= allowed, heavy
 
 
@@ -251,14 +251,18 @@ _JSON_VALUES = st.recursive(
 def test_client_json_small_codec_is_the_json_modules(value: object, pad: str) -> None:
     """cove.cli.wire's hand-written codec for small texts (the C module's load is ~0.2 ms of a
     CLI run) gives json.dumps's text and json.loads's value or error for any JSON value, and for
-    texts cut or spoiled anywhere."""
+    texts cut or spoiled anywhere; inspect's pretty_json gives json.dumps(indent=4,
+    ensure_ascii=False)'s text."""
     import json
     import math
 
     from cove.cli.wire import dumps, loads
 
+    from cove.cli.fast import pretty_json
+
     text = json.dumps(value)
     assert dumps(value) == text
+    assert pretty_json(value) == json.dumps(value, indent=4, ensure_ascii=False)
     if not any(isinstance(v, float) and math.isnan(v) for v in _leaves(value)):
         assert loads(pad + text + pad) == json.loads(text)
     for cut in {len(text) // 2, len(text) - 1, 1}:
@@ -319,7 +323,8 @@ def test_fast_path_imports_neither_socket_nor_json(fake: FakeDaemon) -> None:
 def test_fast_path_answers_without_the_client(fake: FakeDaemon) -> None:
     """A command the daemon answers reads its answers with cove.cli.wire: cove.cli.client (15
     classes), cove.errors and __future__ (~0.1-0.2 ms of CPU each at every CLI start here,
-    bench/cli_micro.py) stay unloaded, and so does struct for exec's frames.  ``inspect net1``
+    bench/cli_micro.py) stay unloaded, and so do struct for exec's frames and _json (short JSON
+    is read and written by hand).  ``inspect net1``
     is answered 404 for a container first.  Seen failing with fast.py's client calls put back
     (``['cove.cli.client', 'cove.errors', '__future__']``)."""
     fake.on("GET", "/containers/c1/json", {"Id": "c1" * 32, "Name": "/c1"})     # later routes win

@@ -366,9 +366,10 @@ _scanner: "list[make_scanner]" = []
 _JSON_SPACE = " \t\n\r"
 
 
-#: the longest text :func:`_small_loads` is tried on: ~40 µs here, where loading ``_json`` is
-#: ~0.2 ms; a long ``ps`` list or an ``inspect`` answer goes to the C scanner
-SMALL_JSON = 2048
+#: the longest text :func:`_small_loads` is tried on (~35 µs for a ``ps`` list of one container,
+#: 0.8 KiB, ~80-140 µs for a container's ``inspect``, 3 KiB, on this loaded machine) where loading
+#: ``_json`` is ~0.2 ms; longer texts (``ps`` with many containers) go to the C scanner
+SMALL_JSON = 4096
 
 
 def _small_loads(text: str) -> "Any":
