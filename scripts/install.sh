@@ -86,16 +86,18 @@ fi
 
 # The `cove` launcher, replacing pip's generated script (which imports `re` and runs with
 # `site`): Python with -S, cove's package directory on sys.path, then cove.cli.fast.  The
-# fast path imports only the C modules _socket and _json before the request (a DELETE is
-# sent before even cove.cli.client is loaded) and leaves with posix._exit once its output is
-# flushed; it runs site.main() itself (site-packages, .pth files) when it hands over to
-# click.  ~4 ms of each CLI run (bench/cli_overhead.py).
+# fast path imports only the C modules _socket and _json besides cove.cli.wire (cove.cli.client
+# only for errors and autostart) and leaves with posix._exit once its output is flushed; it
+# runs site.main() itself (site-packages, .pth files) when it hands over to click.  ~4 ms of
+# each CLI run (bench/cli_overhead.py).  cove's directory takes the place of the script's own
+# (.venv/bin: no modules there) at the head of sys.path: the first import of cove then lists
+# one directory, not three (.venv/bin, lib-dynload, cove's).
 pkg_dir=$("$VENV/bin/python" -c 'import cove, os; print(os.path.dirname(os.path.dirname(os.path.abspath(cove.__file__))))')
 venv_bin=$(cd "$VENV/bin" && pwd)
 cat > "$VENV/bin/cove.new" <<LAUNCHER
 #!$venv_bin/python3 -S
 import sys
-sys.path.append("$pkg_dir")
+sys.path[0:0 if sys.flags.safe_path else 1] = ["$pkg_dir"]
 from cove.cli.fast import launch
 launch()
 LAUNCHER

@@ -12,6 +12,8 @@ from typing import Any
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cove.cli.fast as fastmod
 
@@ -63,7 +65,8 @@ def fast_process(fake: FakeDaemon, *args: str, autostart: bool = False,
     code = ("import sys; from cove.cli.fast import main; rc = main(sys.argv[1:]);"
             "sys.stdout.flush(); heavy = [m for m in ('click', 'cove.cli.main', 'dataclasses', 'typing',"
             " 'urllib.parse', 'contextlib', 'cove.cli.run', 'cove.cli.containers', 'socket', 'json', 're',"
-            " 'enum', 'collections', 'threading'" + (", 'os'" if no_site else "") + ")"
+            " 'enum', 'collections', 'threading', 'cove.cli.client', 'cove.errors', '__future__', 'struct', '_json'"
+            + (", 'os'" if no_site else "") + ")"
             " if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
     env = dict(os.environ, COVE_HOST=fake.url, COVE_NO_AUTOSTART="1")
     if autostart:
@@ -112,9 +115,9 @@ def test_fast_path_matches_click_and_imports_no_click(
     assert queries == [r.query for r in fake.requests]
     assert sent, "nothing was sent"
     allowed: set[str] = set()
-    if err:     # report_error: click and what it imports
+    if err:     # the client's APIError, and report_error: click and what it imports
         allowed |= {"click", "cove.cli.main", "contextlib", "typing", "re", "enum", "collections", "threading",
-                    "socket", "json"}
+                    "socket", "json", "cove.cli.client", "cove.errors", "__future__", "struct", "_json"}
     assert set(ast.literal_eval(heavy[0].removeprefix("HEAVY "))) <= allowed, heavy
 
 
@@ -212,6 +215,9 @@ ODD_JSON = [
     {"Id": "c1" * 32, "Env": ["A=é", "B=\u2028\ud7ff"], "n": [0, -1, 10 ** 30, 2.5, -0.0, 1e100], "t": True,
      "f": False, "z": None, "e": {}, "l": [], "nested": {"a": [{"b": [[]]}]}, "tab\t": "quote\"back\\slash\n"},
     [], {}, "", 0, 1.5, None, [{"x": (1, 2)}],
+    {"Id": "n" * 64, "Warning": ""}, {"Name": "plain-ASCII_name.1", "Labels": {}, "IPAM": {"Config": []}, "k": -0},
+    [{"a": 1, "b": [True, False, None, -12, 0]}] * 40, {"\u00e9": "\x7f", "\x1f": "\\", "big": -(10 ** 40)}, [[[[[]]]]],
+    {1: "int key", None: "none key"}, "x" * 3000,
 ]
 
 
@@ -233,7 +239,61 @@ def test_client_json_is_the_json_modules(value: object) -> None:
     assert decode_body(b"\xef\xbb\xbf" + raw) == json.loads(b"\xef\xbb\xbf" + raw)
 
 
-@pytest.mark.parametrize("raw", [b"{bad", b"[] x", b"[1,]", b'{"a": 1', b'"\\x"', b"\x00\x00"])
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10 ** 30), 10 ** 30) | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["", "web", "a b", 'q"', "back\\", "\u00e9", "\x7f", "\t", "\u2028", "\ud800"]),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=5),
+    max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON_VALUES, pad=st.sampled_from(["", " ", "\n\t", "\r\n "]))
+def test_client_json_small_codec_is_the_json_modules(value: object, pad: str) -> None:
+    """cove.cli.wire's hand-written codec for small texts (the C module's load is ~0.2 ms of a
+    CLI run) gives json.dumps's text and json.loads's value or error for any JSON value, and for
+    texts cut or spoiled anywhere; inspect's pretty_json gives json.dumps(indent=4,
+    ensure_ascii=False)'s text."""
+    import json
+    import math
+
+    from cove.cli.wire import dumps, loads
+
+    from cove.cli.fast import pretty_json
+
+    text = json.dumps(value)
+    assert dumps(value) == text
+    assert pretty_json(value) == json.dumps(value, indent=4, ensure_ascii=False)
+    if not any(isinstance(v, float) and math.isnan(v) for v in _leaves(value)):
+        assert loads(pad + text + pad) == json.loads(text)
+    for cut in {len(text) // 2, len(text) - 1, 1}:
+        for spoiled in (text[:cut], text[:cut] + "," + text[cut:], text[:cut] + "0" + text[cut:]):
+            try:
+                expected: object = ("ok", json.loads(spoiled))
+            except ValueError as exc:
+                expected = ("error", str(exc))
+            try:
+                got: object = ("ok", loads(spoiled))
+            except ValueError as exc:
+                got = ("error", str(exc))
+            if expected[0] == "ok" and _has_nan(expected[1]):
+                continue
+            assert got == expected, spoiled
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _has_nan(value: object) -> bool:
+    return any(isinstance(v, float) and v != v for v in _leaves(value))
+
+
+@pytest.mark.parametrize("raw", [b"{bad", b"[] x", b"[1,]", b'{"a": 1', b'"\\x"', b"\x00\x00", b"01", b"-", b"[1.]",
+                                 b'{"a" 1}', b"nul", b"[true false]", b'{"a": 1,}', b'"a\x01"'])
 def test_client_json_refuses_what_json_refuses(raw: bytes) -> None:
     import json
 
@@ -260,25 +320,103 @@ def test_fast_path_imports_neither_socket_nor_json(fake: FakeDaemon) -> None:
         assert loaded & {"socket", "json", "re", "enum", "collections", "threading", "os"} == set(), (args, heavy)
 
 
+def test_fast_path_answers_without_the_client(fake: FakeDaemon) -> None:
+    """A command the daemon answers reads its answers with cove.cli.wire: cove.cli.client (15
+    classes), cove.errors and __future__ (~0.1-0.2 ms of CPU each at every CLI start here,
+    bench/cli_micro.py) stay unloaded, and so do struct for exec's frames and _json (short JSON
+    is read and written by hand).  ``inspect net1``
+    is answered 404 for a container first.  Seen failing with fast.py's client calls put back
+    (``['cove.cli.client', 'cove.errors', '__future__']``)."""
+    fake.on("GET", "/containers/c1/json", {"Id": "c1" * 32, "Name": "/c1"})     # later routes win
+    fake.on("GET", "/networks/net1", {"Name": "net1", "Id": "n" * 64})
+    for args in (("network", "create", "fastnet"), ("network", "rm", "fastnet"), ("rm", "-f", "c1", "c2"), ("ps",),
+                 ("ps", "-q"), ("inspect", "c1", "net1"), ("exec", "web", "true"),
+                 ("run", "-d", "--name", "web", "--network", "net1", "bb", "sleep", "9")):
+        rc, _out, err, heavy = fast_process(fake, *args, no_site=True)
+        loaded = set(ast.literal_eval(heavy[0].removeprefix("HEAVY ")))
+        assert (rc, err) == (7 if args[0] == "exec" else 0, "WARNING: low memory\n" if args[0] == "run" else ""), args
+        assert loaded == set(), (args, heavy)
+
+
+class _Broken:
+    """A unix socket server that answers every request with ``answer`` (then closes)."""
+
+    def __init__(self, path: str, answer: bytes) -> None:
+        import socket
+        import threading
+
+        self.url = f"unix://{path}"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.answer = answer
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                _accepted_rest(conn)
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        import socket
+
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("answer", [b"", b"HELLO\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+                                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 30\r\n\r\n{\"message\": \"cut",
+                                    b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"])
+@pytest.mark.parametrize("args", [("network", "create", "fastnet"), ("inspect", "c1"), ("ps",), ("rm", "c1"),
+                                  ("exec", "web", "true")])
+def test_broken_answers_are_reported_as_the_client_reports_them(
+        sockdir: str, answer: bytes, args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path reads answers without cove.cli.client; a connection that closes early, a
+    head that is not HTTP, a bad Content-Length, a cut error body: the click command's output."""
+    server = _Broken(os.path.join(sockdir, "broken.sock"), answer)
+    try:
+        env = dict(os.environ, COVE_HOST=server.url, COVE_NO_AUTOSTART="1")
+        done = subprocess.run([sys.executable, "-c", "import sys; from cove.cli.fast import main; sys.exit(main())",
+                               *args], capture_output=True, text=True, env=env, timeout=30, check=False)
+        monkeypatch.setenv("COVE_HOST", server.url)
+        result = cove(*args)
+    finally:
+        server.close()
+    assert (done.returncode, done.stdout, done.stderr) == (result.exit_code, result.stdout, result.stderr)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+def _accepted_rest(conn: Any) -> bytes:
+    """The request on an accepted connection (head, then Content-Length bytes of body)."""
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        block = conn.recv(4096)
+        if not block:
+            return data
+        data += block
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(rest) < length:
+        block = conn.recv(4096)
+        if not block:
+            break
+        rest += block
+    return head + b"\r\n\r\n" + rest
+
+
 def _accepted_bytes(listener: Any) -> bytes:
     conn, _ = listener.accept()
     with conn:
-        conn.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            block = conn.recv(4096)
-            if not block:
-                return data
-            data += block
-        head, _, rest = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        while len(rest) < length:
-            block = conn.recv(4096)
-            if not block:
-                break
-            rest += block
-        return head + b"\r\n\r\n" + rest
+        return _accepted_rest(conn)
 
 
 @pytest.mark.parametrize(("method", "path", "query", "body"), [

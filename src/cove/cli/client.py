@@ -3,8 +3,9 @@
 Only the standard library is used, so the CLI installs nothing extra; and of it only the
 C modules ``_socket`` and ``_json`` (``import socket, json`` costs ~13 ms of CPU at each CLI
 start here: ``enum``, ``re``, ``selectors``; ``python -X importtime``): a socket's
-buffered reader is an :class:`io.BufferedReader` over :class:`_SocketIO`, and JSON is
-encoded and decoded by :func:`dumps` and :func:`loads`, which drive the same C encoder and
+buffered reader is an :class:`io.BufferedReader` over :class:`cove.cli.wire._SocketIO`, and JSON
+is encoded and decoded by :func:`dumps` and :func:`loads` (in :mod:`cove.cli.wire`, with the
+response reader, so that the CLI's fast path reads answers without loading this module), which drive the same C encoder and
 scanner as ``json.dumps``/``json.loads`` with their default settings (byte-identical;
 ``json`` itself is imported only to raise its error for a malformed body, or for the
 rare input the C scanner is not given: a BOM, UTF-16/32).  ``socket`` is imported for
@@ -28,13 +29,16 @@ how to start one.  The CLI imports this module lazily.
 from __future__ import annotations
 
 import _socket
-import io
 import sys
 import time
 from cove import __version__
-from cove.cli.environ import env
+from cove.cli.wire import Body, Headers, buffered_reader, hijack_head, read_head
+from cove.cli.wire import HTTPError as HTTPError
 from cove.cli.wire import _quote as _quote
+from cove.cli.wire import decode_body as decode_body
 from cove.cli.wire import dumps as dumps
+from cove.cli.wire import env as env
+from cove.cli.wire import loads as loads
 from cove.cli.wire import segment as segment
 from cove.cli.wire import target as target
 from cove.errors import CoveError, Unavailable, field_error
@@ -44,14 +48,11 @@ API_VERSION = "1.43"
 USER_AGENT = f"cove-cli/{__version__}"
 AUTOSTART_TIMEOUT = 10.0
 _RETRY_INTERVAL = 0.05
-_MAX_HEADER_BYTES = 1 << 20
 
 TYPE_CHECKING = False     # typing, contextlib, urllib.parse, collections stay unimported: see Endpoint, segment
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import IO, Any
-
-    from _json import make_scanner
 
     Query = Mapping[str, Any]
 
@@ -128,28 +129,6 @@ class Endpoint:
         return socket.create_connection((host.strip("[]"), int(port)))
 
 
-class _SocketIO(io.RawIOBase):
-    """The raw stream under :func:`buffered_reader` (what ``socket.makefile`` builds, without ``socket``).
-
-    Closing it leaves the socket open: its owner closes that.
-    """
-
-    def __init__(self, sock: _socket.socket) -> None:
-        super().__init__()
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(buffer)
-
-
-def buffered_reader(sock: _socket.socket) -> io.BufferedReader:
-    """A buffered binary reader of ``sock`` (``sock.makefile("rb")``)."""
-    return io.BufferedReader(_SocketIO(sock))
-
-
 class Spawned:
     """A daemon process started by an autostart hook (a plain class: see :class:`Endpoint`)."""
 
@@ -212,109 +191,11 @@ def autostart_allowed(environ: Mapping[str, str] | None = None, tty: bool | None
 
 
 
-class HTTPError(OSError):
-    """The daemon's answer is not HTTP/1.1 as we speak it."""
-
-
-class Headers(dict):  # type: ignore[type-arg]
-    """Response headers; keys lower-cased, ``get`` ignores case."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key.lower(), default)
-
-
-def _read_head(reader: IO[bytes]) -> tuple[int, str, Headers]:
-    """The status line and headers of a response (1xx interim answers other than 101 skipped)."""
-    while True:
-        line = reader.readline(_MAX_HEADER_BYTES)
-        if not line:
-            raise HTTPError("the connection closed before a response")
-        parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise HTTPError(f"not an HTTP response: {line[:80]!r}")
-        status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
-        headers = Headers()
-        total = 0
-        while True:
-            h = reader.readline(_MAX_HEADER_BYTES)
-            total += len(h)
-            if total > _MAX_HEADER_BYTES:
-                raise HTTPError("response headers too long")
-            if h in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = h.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if 100 <= status < 200 and status != 101:
-            continue
-        return status, reason, headers
-
-
-class _Body:
-    """A response body: by Content-Length, chunked, or until the connection closes."""
-
-    def __init__(self, reader: IO[bytes], headers: Headers, method: str, status: int) -> None:
-        self._reader = reader
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        length = headers.get("content-length")
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            self._left: int | None = 0
-        elif self._chunked:
-            self._left = 0                      # bytes left in the current chunk
-        elif length is not None:
-            self._left = int(length)
-        else:
-            self._left = None                   # until EOF
-        self._done = self._left == 0 and not self._chunked
-
-    def read1(self, size: int = 65536) -> bytes:
-        if self._done:
-            return b""
-        if self._chunked:
-            if self._left == 0:
-                line = self._reader.readline(1024)
-                if not line:
-                    raise HTTPError("the connection closed inside a chunked body")
-                n = int(line.split(b";")[0].strip() or b"0", 16)
-                if n == 0:
-                    while self._reader.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass                     # trailers
-                    self._done = True
-                    return b""
-                self._left = n
-            left = self._left or 0
-            data: bytes = self._reader.read1(min(size, left))  # type: ignore[attr-defined]
-            if not data:
-                raise HTTPError("the connection closed inside a chunk")
-            self._left = left - len(data)
-            if self._left == 0:
-                self._reader.readline(16)         # the CRLF after the chunk
-            return data
-        want = size if self._left is None else min(size, self._left)
-        data = self._reader.read1(want)  # type: ignore[attr-defined]
-        assert isinstance(data, bytes)
-        if self._left is not None:
-            if not data:
-                raise HTTPError("the connection closed inside the body")
-            self._left -= len(data)
-            self._done = self._left == 0
-        elif not data:
-            self._done = True
-        return data
-
-    def read(self) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            data = self.read1(1 << 16)
-            if not data:
-                return b"".join(parts)
-            parts.append(data)
-
-
 class Response:
     """An HTTP response whose body has not been read yet (close it when done)."""
 
     def __init__(self, sock: _socket.socket, reader: IO[bytes], status: int, reason: str,
-                 headers: Headers, body: _Body) -> None:
+                 headers: Headers, body: Body) -> None:
         self._sock = sock
         self._reader = reader
         self._body = body
@@ -410,8 +291,8 @@ class Pending:
     def response(self) -> Response:
         """Wait for the status and headers; a 4xx/5xx status raises :class:`APIError`."""
         with self.failures():
-            status, reason, headers = _read_head(self._reader)
-            body = _Body(self._reader, headers, self._method, status)
+            status, reason, headers = read_head(self._reader)
+            body = Body(self._reader, headers, self._method, status)
         if status >= 400:
             try:
                 raw = body.read()
@@ -633,22 +514,15 @@ class Client:
         The daemon answers ``101 UPGRADED`` (or ``200 OK``, as old daemons do) and then
         the connection carries the container's streams both ways.
         """
-        payload = b"" if body is None else dumps(body).encode()
-        head = (
-            f"{method} {target(path, query)} HTTP/1.1\r\n"
-            f"Host: cove\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        )
+        request = hijack_head(method, target(path, query), b"" if body is None else dumps(body).encode())
         sock = self.connect()
         reader = buffered_reader(sock)
         try:
-            sock.sendall(head.encode("latin-1") + payload)
-            status, reason, headers = _read_head(reader)
+            sock.sendall(request)
+            status, reason, headers = read_head(reader)
             if status in (101, 200):
                 return Hijacked(sock, reader)     # the stream is ours now
-            raw = _Body(reader, headers, method, status).read()
+            raw = Body(reader, headers, method, status).read()
             raise APIError(status, error_message(raw, status, reason))
         except (OSError, ValueError) as exc:
             reader.close()
@@ -670,62 +544,6 @@ def cli_client(host: str, hook: AutostartHook) -> Client:
         return Client(host, autostart=hook)
     refused = env("COVE_NO_AUTOSTART") == "1"
     return Client(host, hint=START_HINT_REFUSED if refused else START_HINT)
-
-
-def decode_body(raw: bytes) -> Any:
-    """JSON-decode a response body; None when empty, text when not JSON."""
-    if not raw.strip():
-        return None
-    try:
-        return loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
-
-
-class _ScanContext:
-    """The settings ``json.JSONDecoder()`` hands its C scanner (``json.loads``'s defaults)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    memo: dict[str, str] = {}
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        return float(name.lower().replace("infinity", "inf"))   # NaN, Infinity, -Infinity
-
-
-_scanner: list[make_scanner] = []
-_JSON_SPACE = " \t\n\r"
-
-
-def loads(raw: bytes | str) -> Any:
-    """``json.loads(raw)``, by the C scanner alone; malformed input raises json's
-    ``JSONDecodeError`` (a ``ValueError``), as ``json.loads`` does."""
-    if isinstance(raw, (bytes, bytearray)):
-        if raw[:3] == b"\xef\xbb\xbf" or b"\0" in raw[:4]:
-            import json                     # a BOM, UTF-16 or UTF-32: json's detection
-
-            return json.loads(raw)
-        text = bytes(raw).decode("utf-8", "surrogatepass")
-    else:
-        text = raw
-    if not _scanner:
-        from _json import make_scanner
-
-        _scanner.append(make_scanner(_ScanContext()))  # type: ignore[arg-type]  # typeshed: "a scanner"
-    start = len(text) - len(text.lstrip(_JSON_SPACE))
-    try:
-        value, end = _scanner[0](text, start)
-    except StopIteration:
-        end = -1
-    if end < 0 or text[end:].strip(_JSON_SPACE):
-        import json
-
-        return json.loads(text)             # raises its JSONDecodeError
-    return value
 
 
 def error_message(raw: bytes, status: int, reason: str = "") -> str:

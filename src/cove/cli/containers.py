@@ -16,7 +16,7 @@ from collections.abc import Callable
 import click
 
 from cove.cli.main import client
-from cove.cli.pslist import container_names, ps_table
+from cove.cli.format import container_names, ps_table
 
 if TYPE_CHECKING:
     from cove.cli.client import Client

@@ -4,7 +4,7 @@ A handful of everyday command lines are recognised here by exact shape and sent 
 :mod:`cove.cli.client` alone:
 
 - ``--version``; ``network create NAME``; ``network rm [-f] NAME...``; ``rm [-f] NAME...``;
-- ``ps`` with ``-a``, ``-q``, ``--no-trunc`` (the table through :mod:`cove.cli.pslist`);
+- ``ps`` with ``-a``, ``-q``, ``--no-trunc`` (the table through :func:`cove.cli.format.ps_table`);
 - ``inspect NAME...`` (no ``--type``/``--format``);
 - ``exec CONTAINER COMMAND...`` without flags (no tty, no stdin: :mod:`cove.cli.streams`);
 - ``run -d`` with ``--name``, ``--network``/``--net``, ``--ip A.B.C.D``, ``-e K=V``, ``--rm``, then
@@ -16,25 +16,30 @@ commands' own (``tests/unit/test_cli_fast.py`` runs both on the same argv).
 
 Why: click and :mod:`cove.cli.main` cost ~30 ms of imports on this machine (``python -X
 importtime``), more than the daemon's work for most of these commands.  This module imports
-nothing at load time; :mod:`cove.cli.client` needs the C modules ``_socket`` and ``_json``
+nothing at load time (not even ``__future__``: annotations are strings); its requests are
+written and read by :mod:`cove.cli.wire`, which needs the C modules ``_socket`` and ``_json``
 only (``socket``, ``json``, ``typing``, ``contextlib``, ``urllib.parse``, ``collections``
-were left out of it for the same reason: ``import socket, json`` alone was ~13 ms of CPU, a
+were left out for the same reason: ``import socket, json`` alone was ~13 ms of CPU, a
 fast command's imports went from ~14 ms to ~4 ms of ``python -X importtime``; ``inspect``
-prints with :func:`pretty_json`, not ``json``), and the
+prints with :func:`pretty_json`, not ``json``).  :mod:`cove.cli.client` (and
+:mod:`cove.errors`) are imported only to report an error, when no daemon answered on the unix
+socket (the client's autostart) or for a ``tcp://`` host, and for ``exec``'s hijacked stream:
+each module a command imports is ~0.1-0.2 ms of CPU here, most of it the import system's own
+work (``bench/cli_micro.py``), and ``network create`` imported 10 modules, now 5.  The
 installed ``cove`` launcher (``scripts/install.sh``) runs Python with ``-S``: the ``site``
 module and the venv's ``.pth`` files are loaded only when the click CLI is needed.
 Errors are reported by ``cove.cli.main.report_error`` (click is imported then only).
 """
 
-from __future__ import annotations
-
 import sys
 
-from cove.cli.environ import env as _env
+from cove.cli import env as _env
 
 TYPE_CHECKING = False      # typing is not imported at run time: it is a third of a fast run
 if TYPE_CHECKING:
     from typing import Any
+
+    import _socket
 
     from cove.cli.client import Client
 
@@ -44,17 +49,22 @@ PS_FLAGS = {"-a": "a", "--all": "a", "-q": "q", "--quiet": "q", "--no-trunc": "n
             "-aq": "aq", "-qa": "aq"}
 
 
-def _names(args: list[str]) -> bool:
+def _names(args: "list[str]") -> bool:
     return bool(args) and not any(a.startswith("-") or not a for a in args)
 
 
-def _client() -> Client:
+def _say(text: str) -> None:
+    """``print(text)`` in one write (``print`` writes ``end`` apart: two writes unbuffered)."""
+    sys.stdout.write(text + "\n")
+
+
+def _client() -> "Client":
     """The click CLI's client too (:func:`cove.cli.client.cli_client`: autostart only when allowed)."""
     from cove.cli.client import DEFAULT_HOST, cli_client
 
     host = _env("COVE_HOST") or DEFAULT_HOST
 
-    def autostart(endpoint: Any) -> Any:
+    def autostart(endpoint: "Any") -> "Any":
         _full_path()
         from cove.cli.main import _autostart     # click: only when no daemon answers
 
@@ -74,45 +84,149 @@ def _full_path() -> None:
 _DONE = False                               # main() answered on the fast path (launch() may _exit)
 
 
-def _early(method: str, path: str, body: Any = None) -> tuple[Client, Any]:
-    """The client and ``call(method, path, body=body)``'s answer, the request written before
-    the client is imported (:func:`cove.cli.wire.presend`) when a daemon listens on a unix
-    socket; otherwise the usual way (autostart included)."""
-    from cove.cli.wire import presend
+class _Api:
+    """The requests of one command, each on its own connection as the client makes them:
+    written by :func:`cove.cli.wire.presend` and read by :func:`cove.cli.wire.reply`, with
+    the answers, errors included, :meth:`cove.cli.client.Client.call` gives.  When presend
+    sends nothing (no daemon listens on the unix socket, a ``tcp://`` host) the command's
+    :func:`_client` takes over (autostart included) and makes its remaining requests."""
 
-    pre = presend(method, path, body)
-    api = _client()
-    if pre is None:
-        return api, api.call(method, path, body=body)
-    with api.adopt(pre, method, path).response() as resp:
-        return api, resp.json()
+    def __init__(self) -> None:
+        self.client: "Client | None" = None
+        self.reached = False
+
+    def call(self, method: str, path: str, body: "Any" = None, missing: "Any" = None) -> "Any":
+        """``Client.call(method, path, body=body)``; a 404 answer is ``missing`` when that is
+        given (``inspect`` tries the next kind of object: no APIError, so no client import)."""
+        if self.client is None:
+            from cove.cli.wire import presend
+
+            sock = presend(method, path, body)
+            if sock is not None:
+                self.reached = True
+                return _answer(sock, method, path, missing)
+            self.client = _client()
+            self.client._reached = self.reached      # a daemon that answered once is not autostarted
+        if missing is None:
+            return self.client.call(method, path, body=body)
+        from cove.cli.client import APIError
+
+        try:
+            return self.client.call(method, path, body=body)
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+            return missing
+
+    def get(self, path: str) -> "Any":
+        return self.call("GET", path)
+
+    def hijack(self, method: str, path: str, body: "Any") -> "tuple[Any, Any]":
+        """``Client.hijack(method, path, body=body)``'s connection as (read(size), close())."""
+        if self.client is None:
+            from cove.cli.wire import presend
+
+            sock = presend(method, path, body, upgrade=True)
+            if sock is not None:
+                return _upgraded(sock, method, path)
+            self.client = _client()
+            self.client._reached = self.reached
+        conn = self.client.hijack(method, path, body=body)
+        return conn.read, conn.close
 
 
-def _delete_each(names: list[str], path: str, query: str, skip_404: bool = False) -> int:
-    """``DELETE path.format(segment(name)) + query`` for each name, the first one written
-    early (:func:`_early`)."""
+_MISSING = object()
+
+
+def _dropped(method: str, path: str, exc: Exception) -> Exception:
+    """The client's DaemonUnreachable for a connection that failed while its answer was read."""
+    from cove.cli.client import DaemonUnreachable, Endpoint
+
+    host = Endpoint.parse(_env("COVE_HOST") or "unix:///run/cove/cove.sock").url
+    return DaemonUnreachable(f"the cove daemon at {host} dropped the connection during {method} {path}: {exc}")
+
+
+def _upgraded(sock: "_socket.socket", method: str, path: str) -> "tuple[Any, Any]":
+    """What ``Client.hijack`` does once the request is written: the stream's (read, close) on
+    101 or 200, else the answer's APIError; a connection that fails meanwhile, DaemonUnreachable."""
+    from cove.cli.wire import reply
+
+    try:
+        status, reason, body, reader = reply(sock, method)
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise _dropped(method, path, exc) from exc
+
+    def close() -> None:
+        reader.close()
+        sock.close()
+
+    if status in (101, 200):
+        def read(size: int = 65536) -> bytes:          # Hijacked.read
+            try:
+                data: bytes = reader.read1(size)  # type: ignore[attr-defined]
+                return data
+            except (OSError, ValueError):
+                return b""
+
+        return read, close
+    try:
+        raw = body.read()
+    except (OSError, ValueError) as exc:
+        close()
+        raise _dropped(method, path, exc) from exc
+    close()
+    from cove.cli.client import APIError, error_message
+
+    raise APIError(status, error_message(raw, status, reason))
+
+
+def _answer(sock: "_socket.socket", method: str, path: str, missing: "Any" = None) -> "Any":
+    """``Client.call``'s result for the request written on ``sock``: its Pending.response
+    (a failed head: DaemonUnreachable; a 4xx/5xx: APIError, or ``missing`` for a 404 when
+    that is given), then the JSON body."""
+    from cove.cli.wire import reply
+
+    try:
+        status, reason, body, reader = reply(sock, method)
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise _dropped(method, path, exc) from exc
+    try:
+        if status >= 400:
+            try:
+                raw = body.read()        # all of it, as the client reads it: the daemon's write completes
+            except (OSError, ValueError):
+                raw = b""
+            if status == 404 and missing is not None:
+                return missing
+            from cove.cli.client import APIError, error_message
+
+            raise APIError(status, error_message(raw, status, reason))
+        raw = body.read()
+    finally:
+        reader.close()
+        sock.close()
+    from cove.cli.wire import decode_body
+
+    return decode_body(raw)
+
+
+def _delete_each(names: "list[str]", path: str, query: str, skip_404: bool = False) -> int:
+    """``DELETE path.format(segment(name)) + query`` for each name."""
     from cove.cli.wire import segment
 
-    api: Client | None = None           # set by the first request that got an answer
-
-    def action(name: str) -> None:
-        nonlocal api
-        where = path.format(segment(name)) + query
-        if api is None:
-            api = _early("DELETE", where)[0]
-        else:
-            api.call("DELETE", where)
-
-    return _each(names, action, skip_404=skip_404)
+    api = _Api()
+    return _each(names, lambda name: api.call("DELETE", path.format(segment(name)) + query), skip_404=skip_404)
 
 
-def _each(names: list[str], action: Any, skip_404: bool = False) -> int:
+def _each(names: "list[str]", action: "Any", skip_404: bool = False) -> int:
     failed = False
     for name in names:
         try:
             action(name)
         except Exception as exc:
-            from cove.cli.client import APIError     # loaded by now: the action used the client
+            from cove.cli.client import APIError
 
             if not isinstance(exc, APIError):
                 raise
@@ -121,52 +235,66 @@ def _each(names: list[str], action: Any, skip_404: bool = False) -> int:
             sys.stderr.write(f"Error response from daemon: {exc.message}\n")
             failed = True
             continue
-        print(name, flush=True)
+        _say(name)
+        sys.stdout.flush()
     return 1 if failed else 0
 
 
-def _ps(flags: list[str]) -> int | None:
+def _ps(flags: "list[str]") -> "int | None":
     seen = "".join(PS_FLAGS.get(f, "?") for f in flags)
     if "?" in seen or len(set(seen)) != len(seen):
         return None
     import time
 
-    api = _client()
-    containers = api.get("/containers/json", {"all": True if "a" in seen else None, "limit": None}) or []
+    api = _Api()
+    containers = api.get("/containers/json?all=1" if "a" in seen else "/containers/json") or []
     trunc = "n" not in seen
     if "q" in seen:
         for c in containers:
-            print(c.get("Id", "") if not trunc else c.get("Id", "")[:12])
+            _say(c.get("Id", "") if not trunc else c.get("Id", "")[:12])
         return 0
-    from cove.cli.pslist import ps_table
+    from cove.cli.format import ps_table
 
     def status_of(ident: str) -> str:
-        from cove.cli.client import segment
         from cove.cli.format import container_status
-        from cove.errors import CoveError
+        from cove.cli.wire import segment
 
         try:
-            state = (api.get(f"/containers/{segment(ident)}/json") or {}).get("State") or {}
-        except CoveError:
+            found = api.call("GET", f"/containers/{segment(ident)}/json", missing=_MISSING)
+        except Exception as exc:
+            from cove.errors import CoveError
+
+            if not isinstance(exc, CoveError):
+                raise
             return ""
+        if found is _MISSING:           # gone since the list was made: a 404, no client import
+            return ""
+        state = (found or {}).get("State") or {}
         return container_status(state, time.time()) if isinstance(state, dict) else str(state)
 
-    print(ps_table(containers, time.time(), trunc=trunc, status_of=status_of))
+    _say(ps_table(containers, time.time(), trunc=trunc, status_of=status_of))
     return 0
 
 
-def _inspect(names: list[str]) -> int:
-    from cove.cli.client import APIError, segment
+def _inspect(names: "list[str]") -> int:
+    from cove.cli.wire import segment
 
-    api = _client()
-    found: list[Any] = []
+    api = _Api()
+    found: "list[Any]" = []
     failed = False
     for name in names:
         for path in ("/containers/{}/json", "/networks/{}", "/images/{}/json"):
             try:
-                found.append(api.get(path.format(segment(name))))
+                value = api.call("GET", path.format(segment(name)), missing=_MISSING)
+                if value is _MISSING:
+                    continue
+                found.append(value)
                 break
-            except APIError as exc:
+            except Exception as exc:
+                from cove.cli.client import APIError
+
+                if not isinstance(exc, APIError):
+                    raise
                 if exc.status != 404:
                     sys.stderr.write(f"Error response from daemon: {exc.message}\n")
                     failed = True
@@ -174,7 +302,7 @@ def _inspect(names: list[str]) -> int:
         else:
             sys.stderr.write(f"Error: No such object: {name}\n")
             failed = True
-    print(pretty_json(found))     # cove.cli.format.dump_json
+    _say(pretty_json(found))     # cove.cli.format.dump_json
     return 1 if failed else 0
 
 
@@ -182,17 +310,26 @@ class _Unusual(Exception):
     """A value :func:`pretty_json` leaves to ``json``."""
 
 
-def pretty_json(value: Any) -> str:
+def pretty_json(value: "Any") -> str:
     """``json.dumps(value, indent=4, ensure_ascii=False)`` without importing ``json`` (and its
     ``re``, ``enum``: ~8 ms of a CLI run) for what API replies hold: dicts with str keys,
-    lists, str, int, float, bool, None.  Anything else goes to ``json`` itself."""
-    from _json import encode_basestring
+    lists, str, int, float, bool, None.  Anything else goes to ``json`` itself.  A string
+    ``json`` would write as it is (printable, no ``"`` or ``\\``) is written here; others by
+    ``_json``'s ``encode_basestring``, loaded then only (~0.2 ms: an ``inspect`` answer is
+    decoded without it too, :data:`cove.cli.wire.SMALL_JSON`)."""
 
-    out: list[str] = []
+    def quoted(text: str) -> str:
+        if text.isprintable() and '"' not in text and "\\" not in text:
+            return '"' + text + '"'
+        from _json import encode_basestring
 
-    def emit(v: Any, pad: str) -> None:
+        return encode_basestring(text)
+
+    out: "list[str]" = []
+
+    def emit(v: "Any", pad: str) -> None:
         if isinstance(v, str):
-            out.append(encode_basestring(v))
+            out.append(quoted(v))
         elif v is None:
             out.append("null")
         elif v is True:
@@ -224,7 +361,7 @@ def pretty_json(value: Any) -> str:
             for i, (key, item) in enumerate(v.items()):
                 if not isinstance(key, str):
                     raise _Unusual
-                out.append(("\n" if i == 0 else ",\n") + inner + encode_basestring(key) + ": ")
+                out.append(("\n" if i == 0 else ",\n") + inner + quoted(key) + ": ")
                 emit(item, inner)
             out.append("\n" + pad + "}")
         else:
@@ -247,16 +384,16 @@ def _plain_ipv4(value: str) -> bool:
                                    for p in parts)
 
 
-def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
+def run_d_body(args: "list[str]") -> "tuple[str | None, dict[str, Any]] | None":
     """``run -d`` argv (after ``run``) -> (name, create body); None: not a fast-path shape.
 
     The body is the one :func:`cove.cli.run.create_body` makes for these flags (a unit
     test compares them); anything else, ``-p`` included, is left to click.
     """
-    name: str | None = None
-    ip: str | None = None
-    networks: list[str] = []
-    env: list[str] = []
+    name: "str | None" = None
+    ip: "str | None" = None
+    networks: "list[str]" = []
+    env: "list[str]" = []
     detach = auto_remove = False
     i = 0
     while i < len(args):
@@ -305,29 +442,30 @@ def run_d_body(args: list[str]) -> tuple[str | None, dict[str, Any]] | None:
     }
 
 
-def _run_d(name: str | None, body: dict[str, Any]) -> int:
-    from cove.cli.wire import segment
-    from cove.errors import CoveError
+def _run_d(name: "str | None", body: "dict[str, Any]") -> int:
+    from cove.cli.wire import segment, target
 
     try:
-        from cove.cli.wire import target
-
-        api, reply = _early("POST", target("/containers/create", {"name": name}), body)
-        reply = reply or {}
+        api = _Api()
+        reply = api.call("POST", target("/containers/create", {"name": name}), body) or {}
         for warning in reply.get("Warnings") or []:
             sys.stderr.write(f"WARNING: {warning}\n")
         cid = str(reply.get("Id", ""))
-        api.post(f"/containers/{segment(cid)}/start")
-    except CoveError as exc:
+        api.call("POST", f"/containers/{segment(cid)}/start")
+    except Exception as exc:
+        from cove.errors import CoveError
+
+        if not isinstance(exc, CoveError):
+            raise
         _full_path()
         from cove.cli.main import report_error
 
         return report_error(exc, RUN_ERROR) or RUN_ERROR
-    print(cid)
+    _say(cid)
     return 0
 
 
-def _exec(container: str, command: list[str]) -> int:
+def _exec(container: str, command: "list[str]") -> int:
     """``exec C CMD...`` without -i/-t/-d/-e/-w/-u: cove.cli.attach.exec_'s requests and output."""
     import time
 
@@ -335,14 +473,17 @@ def _exec(container: str, command: list[str]) -> int:
 
     body = {"User": "", "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False,
             "Cmd": command, "Env": [], "WorkingDir": ""}
-    api, reply = _early("POST", f"/containers/{segment(container)}/exec", body)
-    exec_id = str((reply or {}).get("Id", ""))
+    api = _Api()
+    exec_id = str((api.call("POST", f"/containers/{segment(container)}/exec", body) or {}).get("Id", ""))
     from cove.cli.streams import copy_output
 
     path = f"/exec/{segment(exec_id)}"
-    with api.hijack("POST", f"{path}/start", body={"Detach": False, "Tty": False}) as conn:
+    read, close = api.hijack("POST", f"{path}/start", {"Detach": False, "Tty": False})
+    try:
         # run_session(tty=False, interactive=False) is this copy; its streams come from click
-        copy_output(conn.read, tty=False, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+        copy_output(read, tty=False, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer)
+    finally:
+        close()
     deadline = time.monotonic() + 5.0             # cove.cli.attach.exec_exit_code
     while True:
         info = api.get(f"{path}/json") or {}
@@ -357,21 +498,21 @@ def _exec(container: str, command: list[str]) -> int:
         time.sleep(0.05)
 
 
-def fast(argv: list[str]) -> int | None:
+def fast(argv: "list[str]") -> "int | None":
     """Run ``argv`` if it has a fast-path shape; None: not handled (nothing was sent)."""
     if argv in (["--version"], ["-v"]):
         from cove import __version__
 
-        print(f"cove version {__version__}")
+        _say(f"cove version {__version__}")
         return 0
     if argv[:2] == ["network", "create"] and len(argv) == 3 and _names(argv[2:]):
         body = {"Name": argv[2], "Driver": "bridge", "Internal": False, "Attachable": False,
                 "EnableIPv6": False, "Options": {}, "Labels": {}, "CheckDuplicate": True,
                 "IPAM": {"Driver": "default", "Config": [], "Options": {}}}
-        reply = _early("POST", "/networks/create", body)[1] or {}
+        reply = _Api().call("POST", "/networks/create", body) or {}
         if reply.get("Warning"):
             sys.stderr.write(f"WARNING: {reply['Warning']}\n")
-        print(reply.get("Id", ""))
+        _say(reply.get("Id", ""))
         return 0
     if argv[:2] == ["network", "rm"]:
         rest = argv[2:]
@@ -399,7 +540,7 @@ def fast(argv: list[str]) -> int | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: "list[str] | None" = None) -> int:
     """Entry point of the ``cove`` script; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     if _env("_COVE_COMPLETE") is None:

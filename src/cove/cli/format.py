@@ -7,11 +7,9 @@ exactly in unit tests.  The rules follow the docker CLI: tables are aligned like
 Go's ``strconv.Quote`` after truncation to 20 characters.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False         # typing, re, collections are not imported at load time (cove.cli.fast's start-up)
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
 # click is imported only where an error is raised or a line echoed: cove.cli.fast prints
@@ -22,7 +20,7 @@ _ZERO_TIME_PREFIX = "0001-01-01"
 
 
 def table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], *, min_width: int = 10, padding: int = 3
+    header: "Sequence[str]", rows: "Iterable[Sequence[str]]", *, min_width: int = 10, padding: int = 3
 ) -> str:
     """Align columns like Go's tabwriter (last column unpadded); no trailing newline."""
     lines = [list(header)] + [list(row) for row in rows]
@@ -72,7 +70,7 @@ def ago(timestamp: float, now: float) -> str:
     return f"{human_duration(now - timestamp)} ago"
 
 
-def parse_time(value: str | None) -> float | None:
+def parse_time(value: "str | None") -> "float | None":
     """Unix time of an RFC 3339 timestamp; None for empty or Go's zero time."""
     if not value or value.startswith(_ZERO_TIME_PREFIX):
         return None
@@ -98,7 +96,7 @@ def parse_time(value: str | None) -> float | None:
     return seconds + (float(frac) if frac else 0.0)
 
 
-def container_status(state: dict[str, Any], now: float) -> str:
+def container_status(state: "dict[str, Any]", now: float) -> str:
     """Docker's status text for an inspect ``State``: "Up 5 seconds", "Exited (0) ..."."""
     started = parse_time(state.get("StartedAt"))
     finished = parse_time(state.get("FinishedAt"))
@@ -171,12 +169,12 @@ def human_size(size: float) -> str:
     return f"{size:.3g}{units[index]}"
 
 
-def join_host_port(host: str, port: str | int) -> str:
+def join_host_port(host: str, port: "str | int") -> str:
     """Go's net.JoinHostPort: brackets around IPv6 hosts."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def display_ports(ports: list[dict[str, Any]] | None) -> str:
+def display_ports(ports: "list[dict[str, Any]] | None") -> str:
     """The PORTS column of ``ps``, grouping consecutive ports like docker."""
     items = sorted(
         ports or [],
@@ -221,7 +219,39 @@ def _port_group(key: str, first: int, last: int) -> str:
     return f"{text}/{proto}"
 
 
-def natural_key(text: str) -> list[Any]:
+def ps_table(containers: "list[dict[str, Any]]", now: float, *, trunc: bool = True,
+             status_of: "Callable[[str], str] | None" = None) -> str:
+    """The ``ps`` table; ``status_of`` fills in a STATUS the daemon left empty.
+
+    Shared by the ``ps`` command and :mod:`cove.cli.fast` (which prints the same bytes without
+    loading click); here rather than in a module of its own: one import less for ``cove ps``.
+    """
+    rows = []
+    for c in containers:
+        ident = c.get("Id", "")
+        image = c.get("Image", "")
+        if image.startswith("sha256:"):
+            image = short_id(image, trunc)
+        command = c.get("Command", "")
+        command = go_quote(ellipsis(command, 20) if trunc else command)
+        created = ago(c["Created"], now) if c.get("Created") else ""
+        status = c.get("Status") or (status_of(ident) if status_of else "") or c.get("State", "")
+        rows.append([ident[:12] if trunc else ident, image, command, created, status,
+                     display_ports(c.get("Ports")), container_names(c.get("Names"), trunc)])
+    header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    return table(header, rows)
+
+
+def container_names(names: "list[str] | None", trunc: bool) -> str:
+    """The NAMES column: leading "/" stripped; truncated output hides link names."""
+    stripped = [n[1:] if n.startswith("/") else n for n in names or []]
+    if trunc:
+        canonical = [n for n in stripped if "/" not in n]
+        stripped = canonical[:1] or stripped
+    return ",".join(stripped)
+
+
+def natural_key(text: str) -> "list[Any]":
     """Sort key that orders "net2" before "net10"."""
     import re
 
@@ -229,14 +259,14 @@ def natural_key(text: str) -> list[Any]:
             for part in re.split(r"(\d+)", text) if part]
 
 
-def dump_json(value: Any) -> str:
+def dump_json(value: "Any") -> str:
     """Docker's inspect output style: 4-space indent, UTF-8 kept."""
     import json
 
     return json.dumps(value, indent=4, ensure_ascii=False)
 
 
-def kv_lines(data: Any, indent: int = 0) -> list[str]:
+def kv_lines(data: "Any", indent: int = 0) -> "list[str]":
     """``Key: value`` lines for nested API data (``info``, ``version``)."""
     pad = " " * indent
     lines: list[str] = []
@@ -258,11 +288,11 @@ def kv_lines(data: Any, indent: int = 0) -> list[str]:
     return lines
 
 
-def _is_flat_list(value: Any) -> bool:
+def _is_flat_list(value: "Any") -> bool:
     return isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: "Any") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -274,7 +304,7 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def print_objects(objects: list[Any], template: str | None) -> None:
+def print_objects(objects: "list[Any]", template: "str | None") -> "None":
     """``inspect`` output: a JSON array, or one rendered template line per object (``-f``)."""
     import click
 
@@ -291,8 +321,8 @@ def print_objects(objects: list[Any], template: str | None) -> None:
         raise click.ClickException(f"template: {exc}") from None
 
 
-def format_rows(template: str, rows: list[dict[str, Any]], headers: dict[str, str],
-                labels: list[dict[str, str]] | None = None) -> str:
+def format_rows(template: str, rows: "list[dict[str, Any]]", headers: "dict[str, str]",
+                labels: "list[dict[str, str]] | None" = None) -> str:
     """``--format`` for list commands: a Go template per row; ``table ...`` adds docker's header
     row (each field's column title) and aligns the tab-separated columns.  With ``labels``
     (one dict per row), rows have docker's ``{{.Label "key"}}`` method."""

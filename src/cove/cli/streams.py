@@ -8,10 +8,7 @@ after), as docker does, and the detach keys ctrl-p ctrl-q end the session withou
 stopping the container.
 """
 
-from __future__ import annotations
-
 import io
-import struct
 import sys
 
 TYPE_CHECKING = False   # typing, collections, threading, os stay unimported on the CLI's fast path (exec)
@@ -34,12 +31,12 @@ if TYPE_CHECKING:
 
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
-_HEADER = struct.Struct(">BxxxL")
+_HEADER_SIZE = 8        # stream, 0, 0, 0, uint32 big-endian length (no struct: two imports less for exec)
 
 
 def encode_frame(stream: int, payload: bytes) -> bytes:
     """One multiplexed frame (what the daemon sends for non-tty containers)."""
-    return _HEADER.pack(stream, len(payload)) + payload
+    return bytes((stream, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
 
 
 class FrameDecoder:
@@ -49,37 +46,37 @@ class FrameDecoder:
     daemon that sends raw bytes for a non-tty container still shows its output.
     """
 
-    def __init__(self) -> None:
+    def __init__(self) -> "None":
         self._buffer = bytearray()
         self._raw = False
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes) -> "list[tuple[int, bytes]]":
         if self._raw:
             return [(STDOUT, data)] if data else []
         self._buffer += data
         frames: list[tuple[int, bytes]] = []
-        while len(self._buffer) >= _HEADER.size:
+        while len(self._buffer) >= _HEADER_SIZE:
             kind = self._buffer[0]
             if kind > SYSTEMERR or self._buffer[1:4] != b"\0\0\0":
                 self._raw = True
                 frames.append((STDOUT, bytes(self._buffer)))
                 self._buffer.clear()
                 break
-            (size,) = struct.unpack_from(">L", self._buffer, 4)
-            if len(self._buffer) < _HEADER.size + size:
+            size = int.from_bytes(self._buffer[4:8], "big")
+            if len(self._buffer) < _HEADER_SIZE + size:
                 break
-            frames.append((kind, bytes(self._buffer[_HEADER.size:_HEADER.size + size])))
-            del self._buffer[:_HEADER.size + size]
+            frames.append((kind, bytes(self._buffer[_HEADER_SIZE:_HEADER_SIZE + size])))
+            del self._buffer[:_HEADER_SIZE + size]
         return frames
 
 
 def copy_output(
-    read: Callable[[int], bytes],
+    read: "Callable[[int], bytes]",
     *,
     tty: bool,
-    stdout: IO[bytes] | None = None,
-    stderr: IO[bytes] | None = None,
-) -> None:
+    stdout: "IO[bytes] | None" = None,
+    stderr: "IO[bytes] | None" = None,
+) -> "None":
     """Copy the daemon's output to stdout/stderr until the stream ends."""
     out = stdout or binary_stream("stdout")
     err = stderr or binary_stream("stderr")
@@ -95,7 +92,7 @@ def copy_output(
             target.flush()
 
 
-def iter_input(source: IO[bytes]) -> Iterator[bytes]:
+def iter_input(source: "IO[bytes]") -> "Iterator[bytes]":
     """Chunks from ``source`` as soon as they are available, until EOF."""
     import os
 
@@ -124,11 +121,11 @@ class RawTerminal:
     Does nothing when ``fd`` is not a terminal (pipes, files, tests).
     """
 
-    def __init__(self, fd: int | None) -> None:
+    def __init__(self, fd: "int | None") -> "None":
         self._fd = fd
         self._saved: list[Any] | None = None
 
-    def __enter__(self) -> RawTerminal:
+    def __enter__(self) -> "RawTerminal":
         import os
 
         if self._fd is not None and os.isatty(self._fd):
@@ -139,7 +136,7 @@ class RawTerminal:
             tty.setraw(self._fd)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> "None":
         if self._saved is not None and self._fd is not None:
             import termios
 
@@ -147,7 +144,7 @@ class RawTerminal:
             self._saved = None
 
 
-def stdin_fd() -> int | None:
+def stdin_fd() -> "int | None":
     """The file descriptor of the process's real stdin, or None (e.g. under CliRunner)."""
     try:
         return sys.stdin.fileno()
@@ -155,14 +152,14 @@ def stdin_fd() -> int | None:
         return None
 
 
-def binary_stream(name: str) -> IO[bytes]:
+def binary_stream(name: str) -> "IO[bytes]":
     """The binary side of sys.stdin/stdout/stderr as it is *now* (tests swap them)."""
     import click
 
     return click.get_binary_stream(name)  # type: ignore[arg-type]
 
 
-def terminal_size() -> tuple[int, int] | None:
+def terminal_size() -> "tuple[int, int] | None":
     """``(rows, columns)`` of the terminal on stdout, or None without one."""
     import os
 
@@ -176,7 +173,7 @@ def terminal_size() -> tuple[int, int] | None:
     return size.lines, size.columns
 
 
-def run_session(conn: Connection, *, tty: bool, interactive: bool) -> bool:
+def run_session(conn: "Connection", *, tty: bool, interactive: bool) -> bool:
     """Stream a hijacked connection until the daemon ends it.
 
     With ``interactive`` the local stdin is copied to the daemon (and the write side
@@ -199,8 +196,8 @@ def run_session(conn: Connection, *, tty: bool, interactive: bool) -> bool:
     return detached.is_set()
 
 
-def _copy_input(source: IO[bytes], conn: Connection, detached: threading.Event,
-                watch_detach: bool) -> None:
+def _copy_input(source: "IO[bytes]", conn: "Connection", detached: "threading.Event",
+                watch_detach: bool) -> "None":
     previous = b""
     try:
         for data in iter_input(source):
