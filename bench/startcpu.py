@@ -3,7 +3,7 @@
 Run by hand, inside tests/sandbox.sh (it starts a private daemon on a temp socket)::
 
     tests/sandbox.sh .venv/bin/python bench/startcpu.py [--src DIR] [--n 60] [--parallel 1]
-        [--data-dir DIR] [--exec-root DIR] [--count 2] [--json OUT]
+        [--execs 0] [--data-dir DIR] [--exec-root DIR] [--count 2] [--json OUT]
 
 ``--data-dir`` is where the temp dir with the daemon's ``--data-root`` (and its socket) is
 made (default /tmp: this machine's root filesystem, ext4 without a journal; ``/var/lib/cove``
@@ -14,8 +14,10 @@ whose ``cove`` the daemon runs (default: this tree's), so an older commit's tree
 
 Timing: ``--n`` containers (``sleep 3600`` on a user network, as bench/startpath.py's BODY)
 are created and started over the API, ``--parallel`` at a time (1: one after the other);
-printed are the wall time per start and the machine's non-idle CPU time (``/proc/stat``: all
-processes, so other users' load counts too) per start.
+printed are the wall time per start, the machine's non-idle CPU time (``/proc/stat``: all
+processes, so other users' load counts too) per start, and the CPU time of the daemon's tree (the
+daemon, zygote, shims, runc: :class:`TreeCpu`, a cpuacct cgroup) per start.  ``--execs M``: then
+M ``exec true`` (over the API, attached) into one running container, wall and the tree's CPU per exec.
 
 Counting (``--count K``): then, with ``strace -f`` on the daemon and its children (the shim
 zygote, so the shims, runc and runc's init too), K more starts and K ``exec true`` into a
@@ -59,6 +61,36 @@ def cpu_seconds() -> float:
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class TreeCpu:
+    """The CPU time of the daemon and all it starts but the containers (the zygote, shims, runc):
+    a cpuacct cgroup of its own under the sandbox's cgroup parent (``COVE_CGROUP_PARENT``, which
+    tests/sandbox.sh removes at its end), joined by the daemon before it starts anything.  Other
+    users' load does not count there, as it does in :func:`cpu_seconds`.  The containers are in
+    cgroups of their own, siblings of this one."""
+
+    def __init__(self) -> None:
+        parent = os.environ.get("COVE_CGROUP_PARENT", "")
+        self.path = f"/sys/fs/cgroup/cpuacct{parent}/bench-startcpu-{os.getpid()}" if parent else ""
+        if self.path and os.path.isdir("/sys/fs/cgroup/cpuacct"):
+            os.makedirs(self.path, exist_ok=True)
+        else:
+            self.path = ""
+
+    def join(self, pid: int) -> None:
+        if self.path:
+            Path(self.path, "cgroup.procs").write_text(f"{pid}\n")
+
+    def seconds(self) -> float:
+        return int(Path(self.path, "cpuacct.usage").read_text()) / 1e9 if self.path else float("nan")
+
+    def remove(self) -> None:
+        if self.path:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
 
 
 def _fold(path: str, roots: dict[str, str], ids: list[str]) -> tuple[str, str]:
@@ -111,6 +143,7 @@ def main() -> int:
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--data-dir", default="/tmp", help="where the temp dir holding --data-root is made")
     ap.add_argument("--exec-root", default=None, help="the daemon's --exec-root (default: in the temp dir)")
+    ap.add_argument("--execs", type=int, default=0, help="execs of `true` timed (one after the other)")
     ap.add_argument("--count", type=int, default=0, help="starts and execs traced to count the files they make")
     ap.add_argument("--json", default=None)
     opts = ap.parse_args()
@@ -124,6 +157,8 @@ def main() -> int:
     daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", sock, "--data-root", f"{tmp}/data",
                                "--exec-root", exec_root], stdout=subprocess.DEVNULL,
                               stderr=open(f"{tmp}/daemon.log", "wb"), env=env)
+    tree = TreeCpu()
+    tree.join(daemon.pid)                         # before its first start makes the zygote
     result: dict[str, Any] = {"src": opts.src, "data_dir": opts.data_dir, "exec_root": exec_root}
     names: list[str] = []
     try:
@@ -149,14 +184,25 @@ def main() -> int:
             return cid
 
         one("warm")                               # the zygote, the image, the network's first endpoint
-        c0, t0 = cpu_seconds(), time.perf_counter()
+        c0, d0, t0 = cpu_seconds(), tree.seconds(), time.perf_counter()
         with futures.ThreadPoolExecutor(opts.parallel) as ex:
             list(ex.map(one, (f"p{i}" for i in range(opts.n))))
-        t1, c1 = time.perf_counter(), cpu_seconds()
-        result.update(wall_ms=1000 * (t1 - t0) / opts.n, cpu_ms=1000 * (c1 - c0) / opts.n, n=opts.n,
-                      parallel=opts.parallel, loadavg=os.getloadavg()[0])
+        t1, d1, c1 = time.perf_counter(), tree.seconds(), cpu_seconds()
+        result.update(wall_ms=1000 * (t1 - t0) / opts.n, cpu_ms=1000 * (c1 - c0) / opts.n,
+                      tree_cpu_ms=1000 * (d1 - d0) / opts.n, n=opts.n, parallel=opts.parallel,
+                      loadavg=os.getloadavg()[0])
         print(f"n={opts.n} parallel={opts.parallel}  wall/start {result['wall_ms']:.1f} ms  "
-              f"cpu/start {result['cpu_ms']:.1f} ms  (load {result['loadavg']:.2f})", flush=True)
+              f"cpu/start {result['cpu_ms']:.1f} ms (machine), {result['tree_cpu_ms']:.1f} ms (daemon's tree)  "
+              f"(load {result['loadavg']:.2f})", flush=True)
+        if opts.execs:
+            t0, d0 = time.perf_counter(), tree.seconds()
+            for _ in range(opts.execs):
+                api_exec(api, "warm", ["true"])
+            t1, d1 = time.perf_counter(), tree.seconds()
+            result.update(exec_wall_ms=1000 * (t1 - t0) / opts.execs, exec_tree_cpu_ms=1000 * (d1 - d0) / opts.execs,
+                          execs=opts.execs)
+            print(f"execs={opts.execs}  wall/exec {result['exec_wall_ms']:.1f} ms  "
+                  f"cpu/exec {result['exec_tree_cpu_ms']:.1f} ms (daemon's tree)", flush=True)
         if opts.count and shutil.which("strace"):
             result["files"] = count(api, one, daemon.pid, opts.count, tmp,
                                     {"data-root": f"{tmp}/data", "exec-root": exec_root})
@@ -166,6 +212,7 @@ def main() -> int:
         daemon.terminate()
         daemon.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+        tree.remove()
         if opts.exec_root:
             shutil.rmtree(opts.exec_root, ignore_errors=True)
     if opts.json:
