@@ -119,3 +119,16 @@ def test_a_reopened_log_appends_and_rotates_by_its_size(tmp_path: Path, clock: l
     w.close()
     assert (tmp_path / "stdout.log.1").read_bytes() == b"aaaa\nbbbb\n"
     assert (tmp_path / "stdout.log").read_bytes() == b"cccc\n"
+
+
+def test_a_log_that_cannot_be_made_drops_the_output_and_tries_again(tmp_path: Path, clock: list[int],
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The container runs by the first write: no file is no crash of the shim (Docker's json-file drops too)."""
+    gone = tmp_path / "gone"
+    w = logs.LogWriter(str(gone / "stdout.log"), 0, 1)
+    w.write(b"lost\n")
+    assert "cannot make" in capsys.readouterr().err and not gone.exists()
+    gone.mkdir()
+    w.write(b"kept\n")
+    w.close()
+    assert (gone / "stdout.log").read_bytes() == b"kept\n"

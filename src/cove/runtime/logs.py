@@ -5,14 +5,16 @@ Docker's ``json-file`` driver does with ``--log-opt max-size=SIZE`` and ``max-fi
 when a write would take the file past ``max-size`` it becomes ``NAME.1`` (``NAME.1``
 becomes ``NAME.2``, and so on; beyond ``max-file`` files the oldest goes).  Unlike
 Docker's default (no limit), cove caps a log by default: :data:`DEFAULT_MAX_SIZE` and
-:data:`DEFAULT_MAX_FILE`.  :func:`follow_logs` reads them back, oldest first, and with
-``tail`` reads from the end of the files, never the whole of them.
+:data:`DEFAULT_MAX_FILE`.  The files are made by the container's first write (a container that
+writes nothing has none; a missing file reads as empty).  :func:`follow_logs` reads them back,
+oldest first, and with ``tail`` reads from the end of the files, never the whole of them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -124,7 +126,15 @@ class LogWriter:
         """Append ``data``; a file never grows past ``max_size`` (split at a line's end when one fits)."""
         view = memoryview(data)
         if view and self.fd < 0:
-            self._open()
+            try:
+                self._open()
+            except OSError as exc:
+                # what a start that opened the files up front would have refused; the container runs
+                # by now, so as Docker's json-file driver, the output is dropped (said on the shim's
+                # stderr, kept in shim.log) and the next write tries again
+                print(f"cove shim: cannot make {self.path}: {exc.strerror}; {len(view)} bytes dropped",
+                      file=sys.stderr)
+                return
         while view:
             piece = view
             if self.max_size:
