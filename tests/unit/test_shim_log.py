@@ -33,3 +33,25 @@ def test_a_stderr_that_is_no_memfd_is_left_alone(tmp_path: Path) -> None:
         f.flush()
         ShimLog(f.fileno()).keep(str(tmp_path))
     assert not (tmp_path / "shim.log").exists()
+
+
+def test_what_a_shim_that_never_answered_said_is_kept_and_shown(tmp_path: Path) -> None:
+    """The daemon's side (supervise.start): no answer on the status pipe, the shim's words in the error and in shim.log."""
+    from cove.runtime import supervise
+
+    said = ShimLog(os.memfd_create("cove-shim-log", os.MFD_CLOEXEC))
+    r, w = os.pipe()
+    try:
+        supervise._spawn_interpreter(str(tmp_path / "no-spec.json"), w, said.fd, [])
+        os.close(w)
+        w = -1
+        assert supervise._read_status(r, 30) == ""          # EOF: the shim ended without a word
+        text = said.said().decode()
+        said.keep(str(tmp_path))
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+        os.close(said.fd)
+    assert "FileNotFoundError" in supervise._tail(text)
+    assert "no-spec.json" in (tmp_path / "shim.log").read_text()
