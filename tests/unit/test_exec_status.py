@@ -2,16 +2,19 @@
 
 runc exits 255 when the command cannot start; its log says why: 127 (not found), 126 (not
 executable).  :func:`exec_status` must give what the shell wrapper it replaces gave
-(``EXEC_STATUS``, run here on the same code and log), and :meth:`ExecHandle.finish` removes the log.
+(``EXEC_STATUS``, run here on the same code and log), and :meth:`ExecHandle.finish` reads it from the
+memfd runc wrote it to (``--log /proc/self/fd/N``) and closes it.
 """
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from cove.runtime import shim
 from cove.runtime.exec import ExecHandle, exec_status
 
 #: the ``sh -c`` wrapper around ``runc exec`` that exec_status replaced, kept as the rule's reference
@@ -45,13 +48,28 @@ def test_the_status_is_the_shell_wrappers(tmp_path: Path, code: int, log: str) -
     assert exec_status(code, log) == shell.returncode
 
 
-def test_finish_removes_the_log(tmp_path: Path) -> None:
-    path = tmp_path / "exec.log"
-    path.write_text(LOGS[1])
-    handle = ExecHandle(subprocess.Popen(["true"]), log=str(path))
+def _logged(text: str) -> BinaryIO:
+    """A runc log as exec_process makes it, written as runc does: through /proc/self/fd/N, appending."""
+    log = shim.runc_log()
+    with open(shim.log_arg(log), "a") as f:
+        f.write(text)
+    return log
+
+
+def test_finish_reads_the_memfd_log_and_closes_it() -> None:
+    log = _logged(LOGS[1])
+    handle = ExecHandle(subprocess.Popen(["true"]), log=log)
     assert handle.finish(handle.popen.wait()) == 0
-    assert not path.exists()
-    handle = ExecHandle(subprocess.Popen(["sh", "-c", "exit 255"]), log=str(tmp_path / "other.log"))
-    (tmp_path / "other.log").write_text(LOGS[1])
-    assert handle.wait() == 127 and not (tmp_path / "other.log").exists()
+    assert log.closed
+    handle = ExecHandle(subprocess.Popen(["sh", "-c", "exit 255"]), log=_logged(LOGS[1]))
+    assert handle.wait() == 127 and handle.log is not None and handle.log.closed
     assert handle.finish(None) == -1
+    assert ExecHandle(subprocess.Popen(["sh", "-c", "exit 255"])).wait() == 255
+
+
+def test_runc_error_reads_the_last_error() -> None:
+    text = ('{"level":"info","msg":"starting"}\nnot json\n[1]\n'
+            '{"level":"error","msg":"first"}\n'
+            '{"level":"fatal","msg":"runc run failed: exec: \\"nosuch\\": executable file not found in $PATH"}\n')
+    assert shim.runc_error(text) == 'exec: "nosuch": executable file not found in $PATH'
+    assert shim.runc_error("") == "runc failed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,62 @@ def test_a_log_without_times_uses_the_files_time(tmp_path: Path) -> None:
     os.utime(path, ns=(T0, T0))
     assert not os.path.exists(times_path(str(path)))
     assert read(tmp_path, tty=True) == [("stdout", f"{stamp(T0).decode()} old\n")]
+
+
+def test_log_files_are_made_by_the_first_write(tmp_path: Path, clock: list[int]) -> None:
+    """A container that writes nothing has no log files; readers take them as empty, and a follower
+    (plain, attach's tail=0, or --timestamps) started before the first write reads it from its start."""
+    out = logs.LogWriter(str(tmp_path / "stdout.log"), 0, 1)
+    err = logs.LogWriter(str(tmp_path / "stderr.log"), 0, 1)
+    out.write(b"")
+    assert os.listdir(tmp_path) == []
+    assert read(tmp_path) == [] and read(tmp_path, tail=5) == []
+    assert list(logs.follow_logs(str(tmp_path), False, False, lambda: False, 3)) == []
+    running = [True]
+    followers = {"plain": logs.follow_logs(str(tmp_path), False, True, lambda: running[0]),
+                 "attach": logs.follow_logs(str(tmp_path), False, True, lambda: running[0], tail=0),
+                 "stamped": logs.follow_logs(str(tmp_path), False, True, lambda: running[0], timestamps=True)}
+    got: dict[str, list[tuple[str, bytes]]] = {k: [] for k in followers}
+    threads = [threading.Thread(target=lambda k=k, it=it: got[k].extend(it)) for k, it in followers.items()]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)                           # each is reading, and finds no file
+    err.write(b"first\n")
+    clock[0] += 5
+    out.write(b"second\n")
+    time.sleep(0.2)
+    running[0] = False
+    for t in threads:
+        t.join(5)
+    out.close()
+    err.close()
+    assert sorted(os.listdir(tmp_path)) == ["stderr.log", "stdout.log", "times-stderr.log", "times-stdout.log"]
+    assert sorted(got["plain"]) == [("stderr", b"first\n"), ("stdout", b"second\n")]
+    assert sorted(got["attach"]) == [("stderr", b"first\n"), ("stdout", b"second\n")]
+    assert got["stamped"] == [("stderr", stamp(T0) + b" first\n"), ("stdout", stamp(T0 + 5) + b" second\n")]
+
+
+def test_a_reopened_log_appends_and_rotates_by_its_size(tmp_path: Path, clock: list[int]) -> None:
+    """A restarted container's writer (made before any write) goes on from the file's size."""
+    w = logs.LogWriter(str(tmp_path / "stdout.log"), 12, 2)
+    w.write(b"aaaa\nbbbb\n")
+    w.close()
+    w = logs.LogWriter(str(tmp_path / "stdout.log"), 12, 2)
+    assert (tmp_path / "stdout.log").read_bytes() == b"aaaa\nbbbb\n"
+    w.write(b"cccc\n")                        # 15 bytes would be past 12: a new file
+    w.close()
+    assert (tmp_path / "stdout.log.1").read_bytes() == b"aaaa\nbbbb\n"
+    assert (tmp_path / "stdout.log").read_bytes() == b"cccc\n"
+
+
+def test_a_log_that_cannot_be_made_drops_the_output_and_tries_again(tmp_path: Path, clock: list[int],
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The container runs by the first write: no file is no crash of the shim (Docker's json-file drops too)."""
+    gone = tmp_path / "gone"
+    w = logs.LogWriter(str(gone / "stdout.log"), 0, 1)
+    w.write(b"lost\n")
+    assert "cannot make" in capsys.readouterr().err and not gone.exists()
+    gone.mkdir()
+    w.write(b"kept\n")
+    w.close()
+    assert (gone / "stdout.log").read_bytes() == b"kept\n"

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ..errors import CoveError
 from . import profile, shim
@@ -48,7 +49,11 @@ def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
 # 126 (not executable), which runc's log tells apart (:meth:`ExecHandle.finish`).  The log goes
 # with the exec.  This was a ``sh -c`` wrapper around runc (tests/unit/test_exec_status.py keeps
 # it as the reference of the rule): two more processes per exec (sh, and rm for the log), ~2 ms of
-# each exec (issue 17).
+# each exec (issue 17).  The log is a memfd runc opens as ``--log /proc/self/fd/N`` (runc 1.1 opens
+# the path with O_CREAT|O_APPEND in its main process; ``runc init`` logs through a pipe to it), not
+# a file in the state dir: no inode made and unlinked on disk per exec, which on this machine's ext4
+# without a journal cost ~1 ms of CPU each while containers come and go
+# (bench/results/2026-12-07-inodes.md).
 
 
 def exec_status(code: int, log_text: str) -> int:
@@ -81,18 +86,17 @@ def _state_dir_of(pid: int) -> str:
 class ExecHandle:
     popen: subprocess.Popen[bytes]
     master_fd: int | None = None     # with a terminal: the pty's master (read output, write input)
-    log: str = ""                    # runc's log of this exec (removed by :meth:`finish`)
+    log: BinaryIO | None = None      # runc's log of this exec, a memfd (closed by :meth:`finish`)
 
     def finish(self, code: int | None) -> int:
-        """Docker's status from ``runc exec``'s (None, killed: -1); removes runc's log."""
+        """Docker's status from ``runc exec``'s (None, killed: -1); closes runc's log."""
         text = ""
-        if self.log:
+        if self.log is not None:
             try:
-                with open(self.log, errors="replace") as f:
-                    text = f.read()
-                os.unlink(self.log)
-            except OSError:
+                text = os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")
+            except (OSError, ValueError):
                 pass
+            self.log.close()
         return -1 if code is None else exec_status(code, text)
 
     def wait(self) -> int:
@@ -123,17 +127,17 @@ def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", t
     caps = profile.capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
     proc = profile.process(cmd, environ, workdir or "/", tty, caps, spec.no_new_privileges)
     memfd = os.memfd_create("cove-exec-process", os.MFD_CLOEXEC)
+    log = shim.runc_log()
     try:
         os.write(memfd, json.dumps(proc).encode())
-        log_name = f"exec-{os.urandom(6).hex()}.log"
-        log = os.path.join(state_dir, log_name)
-        args = [*shim.runc(state_dir, log_name), "exec", "--process", f"/proc/self/fd/{memfd}", spec.id]
+        args = [*shim.runc(state_dir, shim.log_arg(log)), "exec", "--process", f"/proc/self/fd/{memfd}", spec.id]
+        fds = (memfd, log.fileno())
         if tty:
             master, slave = os.openpty()
             setsid = shutil.which("setsid") or "/usr/bin/setsid"
             try:   # setsid --ctty: a session of its own, with the pty as controlling terminal
                 p = subprocess.Popen([setsid, "--ctty", "--wait", *args], stdin=slave, stdout=slave, stderr=slave,
-                                     close_fds=True, pass_fds=(memfd,))
+                                     close_fds=True, pass_fds=fds)
             except BaseException:
                 os.close(master)
                 raise
@@ -141,7 +145,10 @@ def exec_process(pid: int, cmd: list[str], env: list[str], workdir: str = "/", t
                 os.close(slave)
             return ExecHandle(p, master, log)
         p = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, close_fds=True, pass_fds=(memfd,))
+                             stderr=subprocess.PIPE, close_fds=True, pass_fds=fds)
         return ExecHandle(p, log=log)
+    except BaseException:
+        log.close()
+        raise
     finally:
         os.close(memfd)

@@ -5,14 +5,16 @@ Docker's ``json-file`` driver does with ``--log-opt max-size=SIZE`` and ``max-fi
 when a write would take the file past ``max-size`` it becomes ``NAME.1`` (``NAME.1``
 becomes ``NAME.2``, and so on; beyond ``max-file`` files the oldest goes).  Unlike
 Docker's default (no limit), cove caps a log by default: :data:`DEFAULT_MAX_SIZE` and
-:data:`DEFAULT_MAX_FILE`.  :func:`follow_logs` reads them back, oldest first, and with
-``tail`` reads from the end of the files, never the whole of them.
+:data:`DEFAULT_MAX_FILE`.  The files are made by the container's first write (a container that
+writes nothing has none; a missing file reads as empty).  :func:`follow_logs` reads them back,
+oldest first, and with ``tail`` reads from the end of the files, never the whole of them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -73,21 +75,40 @@ def limits(log_config: dict[str, Any]) -> tuple[int, int]:
 
 
 class LogWriter:
-    """Appends to a log file, rotating it at ``max_size`` bytes (0: never), keeping ``max_file`` files."""
+    """Appends to a log file, rotating it at ``max_size`` bytes (0: never), keeping ``max_file`` files.
+
+    The files are made by the first write, not before: a container that writes nothing has no
+    log files (the readers take a missing file as an empty one).  Each file is an inode, and on
+    this machine's ext4 without a journal an inode made costs about 1 ms of CPU while containers
+    come and go (``ext4_new_inode`` scans the recently deleted ones): four per start
+    (bench/results/2026-12-07-inodes.md)."""
 
     def __init__(self, path: str, max_size: int, max_file: int) -> None:
         self.path, self.max_size, self.max_file = path, max_size, max(1, max_file)
-        self.fd, self.times_fd = self._open()
+        self.fd = self.times_fd = -1
+        self.size = 0
+
+    def _open(self) -> None:
+        # 0600: the output may hold secrets; beside it, when each write came (logs --timestamps).
+        # The times file first: a reader that finds the log finds its times too.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        times_fd = os.open(times_path(self.path), flags, 0o600)
+        try:
+            self.fd = os.open(self.path, flags, 0o600)
+        except BaseException:
+            os.close(times_fd)
+            raise
+        self.times_fd = times_fd
         self.size = os.fstat(self.fd).st_size
 
-    def _open(self) -> tuple[int, int]:
-        # 0600: the output may hold secrets; beside it, when each write came (logs --timestamps)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        return os.open(self.path, flags, 0o600), os.open(times_path(self.path), flags, 0o600)
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            os.close(self.times_fd)
+            self.fd = self.times_fd = -1
 
     def _rotate(self) -> None:
-        os.close(self.fd)
-        os.close(self.times_fd)
+        self._close()
         if self.max_file > 1:
             for i in range(self.max_file - 1, 0, -1):
                 src = self.path if i == 1 else f"{self.path}.{i - 1}"
@@ -99,12 +120,21 @@ class LogWriter:
             os.unlink(self.path)
             if os.path.exists(times_path(self.path)):
                 os.unlink(times_path(self.path))
-        self.fd, self.times_fd = self._open()
-        self.size = 0
+        self._open()
 
     def write(self, data: bytes) -> None:
         """Append ``data``; a file never grows past ``max_size`` (split at a line's end when one fits)."""
         view = memoryview(data)
+        if view and self.fd < 0:
+            try:
+                self._open()
+            except OSError as exc:
+                # what a start that opened the files up front would have refused; the container runs
+                # by now, so as Docker's json-file driver, the output is dropped (said on the shim's
+                # stderr, kept in shim.log) and the next write tries again
+                print(f"cove shim: cannot make {self.path}: {exc.strerror}; {len(view)} bytes dropped",
+                      file=sys.stderr)
+                return
         while view:
             piece = view
             if self.max_size:
@@ -123,8 +153,7 @@ class LogWriter:
                 self._rotate()
 
     def close(self) -> None:
-        os.close(self.fd)
-        os.close(self.times_fd)
+        self._close()
 
 
 def _files(data_dir: str, tty: bool) -> list[tuple[str, str]]:

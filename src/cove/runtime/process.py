@@ -14,7 +14,7 @@ The runtime is split by lifecycle; this module gathers its public names:
 A state dir holds ``shim.pid``, ``pid``, ``exit``, ``stdin`` (the FIFO for
 ``open_stdin``), ``config.json``, ``spec.json`` and ``runc/`` (runc's state
 root).  Logs are in the data dir (:mod:`cove.runtime.logs`): ``stdout.log``/``stderr.log``,
-or ``tty.log``, rotated.  Both dirs are 0700 root.
+or ``tty.log``, rotated, made by the first write.  Both dirs are 0700 root.
 """
 
 from __future__ import annotations

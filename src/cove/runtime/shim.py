@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from ..kernel import netns
 from ..kernel import syscalls as sc
@@ -65,25 +66,46 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def runc(state_dir: str, log: str = "runc.log") -> list[str]:
-    """runc with the container's own state root (``STATE_DIR/runc``) and a log of its errors."""
+    """runc with the container's own state root (``STATE_DIR/runc``) and a log of its errors
+    (``log``: a name in the state dir, or an absolute path such as ``/proc/self/fd/N``)."""
     return [RUNC, "--root", os.path.join(state_dir, "runc"), "--log", os.path.join(state_dir, log),
             "--log-format", "json"]
 
 
-def runc_error(state_dir: str) -> str:
-    """The last error runc logged, in its words (Docker shows the same)."""
-    message = ""
+def runc_log() -> BinaryIO:
+    """An empty memfd for runc's ``--log`` (:func:`log_arg`; pass its descriptor to runc alone).
+
+    runc 1.1 opens ``--log`` with O_CREAT|O_APPEND in its main process at every call (``runc
+    init`` logs through a pipe to it): a file would be an inode made per call, in the state dir
+    (``runc.log``, per start) or one per exec.  On this machine's ext4 without a journal each
+    costs ~1 ms of CPU while containers come and go (bench/results/2026-12-07-inodes.md); the
+    memfd is in memory and goes with its last descriptor."""
+    return os.fdopen(os.memfd_create("cove-runc-log", os.MFD_CLOEXEC), "rb")
+
+
+def log_arg(log: BinaryIO) -> str:
+    """runc's ``--log`` for a :func:`runc_log`: its descriptor, as runc sees it in its own /proc/self."""
+    return f"/proc/self/fd/{log.fileno()}"
+
+
+def log_text(log: BinaryIO) -> str:
+    """What runc wrote to a :func:`runc_log` so far."""
     try:
-        with open(os.path.join(state_dir, "runc.log")) as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("level") in ("error", "fatal"):
-                    message = str(entry.get("msg", ""))
-    except OSError:
-        pass
+        return os.pread(log.fileno(), 1 << 20, 0).decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+
+
+def runc_error(log_text: str) -> str:
+    """The last error runc logged (``log_text``: its JSON lines), in its words (Docker shows the same)."""
+    message = ""
+    for line in log_text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            message = str(entry.get("msg", ""))
     message = message or "runc failed"
     at = message.find("exec: ")
     return message[at:] if at >= 0 else message
@@ -255,9 +277,9 @@ def _log(spec: ContainerSpec, name: str) -> logs.LogWriter:
     return logs.LogWriter(os.path.join(spec.data_dir, name), spec.log_max_size, spec.log_max_file)
 
 
-def _delete(spec: ContainerSpec) -> None:
-    subprocess.run([*runc(spec.state_dir), "delete", "--force", spec.id], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+def _delete(spec: ContainerSpec, log: BinaryIO) -> None:
+    subprocess.run([*runc(spec.state_dir, log_arg(log)), "delete", "--force", spec.id], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, pass_fds=(log.fileno(),))
 
 
 def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str, int] | None = None) -> int:
@@ -285,12 +307,14 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
     stdio, outputs = _open_stdio(spec, keep)
     console: tuple[socket.socket, str, str | None] | None = _console_socket(spec.state_dir) if spec.tty else None
     pid_file = os.path.join(spec.state_dir, "init.pid")
-    args = [*runc(spec.state_dir), "run", "--detach", "--pid-file", pid_file, "--bundle", spec.state_dir]
+    log = runc_log()                             # runc's words, for an ``err`` report
+    args = [*runc(spec.state_dir, log_arg(log)), "run", "--detach", "--pid-file", pid_file, "--bundle", spec.state_dir]
     if console is not None:
         args += ["--console-socket", console[1]]
     master: int | None = None
     try:
-        proc = subprocess.run([*args, spec.id], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False)
+        proc = subprocess.run([*args, spec.id], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False,
+                              pass_fds=(log.fileno(),))
         ok = proc.returncode == 0
         if ok and console is not None:
             master = _receive_master(console[0])
@@ -306,8 +330,8 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
         for fd, writer in outputs.items():       # runc's message is no output of the container's
             os.close(fd)
             writer.close()
-        message = runc_error(spec.state_dir) if proc.returncode else "container init: no terminal received"
-        _delete(spec)
+        message = runc_error(log_text(log)) if proc.returncode else "container init: no terminal received"
+        _delete(spec, log)
         _write_atomic(exit_path, "127\n")
         report("err " + message.replace("\n", " "))
         return 127
@@ -325,8 +349,55 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
     _write_atomic(exit_path, f"{code}\n")
     for fd in keep if once is None else ():      # with ``once``, _serve closed them
         os.close(fd)
-    _delete(spec)
+    _delete(spec, log)
     return code
+
+
+class ShimLog:
+    """What the shim says on its stdout/stderr, kept in ``shim.log`` in the data dir only if it says something.
+
+    Its stdout and stderr (and those of the zygote's child or the first interpreter before it) are a
+    memfd the daemon made (:func:`cove.runtime.supervise.start`), not the file: most shims say
+    nothing, and a file made per start is an inode, ~1 ms of CPU on this machine's ext4 without a
+    journal while containers come and go (bench/results/2026-12-07-inodes.md).  :meth:`keep` appends
+    what was said since its last call to ``shim.log``; the shim calls it once it has reported (what
+    the start said) and at its end.  The daemon keeps what a shim that never answered said
+    (:meth:`keep` from its side, ``done=0``: that shim never got to it)."""
+
+    NAME = "shim.log"
+
+    def __init__(self, fd: int = 2, done: int = 0) -> None:
+        self.fd, self.done = fd, done
+
+    def said(self) -> bytes:
+        """What was said since the last :meth:`keep` (nothing if the descriptor is not a memfd)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        try:
+            if not os.readlink(f"/proc/self/fd/{self.fd}").startswith("/memfd:"):
+                return b""                       # a shim started otherwise (by hand): its stderr is its own
+            size = os.fstat(self.fd).st_size
+            return os.pread(self.fd, size - self.done, self.done) if size > self.done else b""
+        except OSError:
+            return b""
+
+    def keep(self, data_dir: str) -> None:
+        data = self.said()
+        if not data:
+            return
+        try:
+            fd = os.open(os.path.join(data_dir, self.NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                         0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            self.done += len(data)
+        except OSError:
+            pass
 
 
 def main(argv: list[str], forked: bool = False) -> int:
@@ -341,14 +412,17 @@ def main(argv: list[str], forked: bool = False) -> int:
     for sig in SHIM_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)       # only SIGKILL ends a shim
     status = os.fdopen(status_fd, "w")
+    said = ShimLog()
+
+    with open(spec_path) as f:
+        spec = ContainerSpec.from_json(f.read())
 
     def report(line: str) -> None:
         if not status.closed:
             status.write(line + "\n")
             status.close()
+            said.keep(spec.data_dir)             # what the start said (after the answer: no wait for it)
 
-    with open(spec_path) as f:
-        spec = ContainerSpec.from_json(f.read())
     me = os.getpid()
     _write_atomic(os.path.join(spec.state_dir, "shim.pid"), f"{me} {proc_start_time(me)}\n")
     try:
@@ -361,6 +435,8 @@ def main(argv: list[str], forked: bool = False) -> int:
         except (OSError, ValueError):
             pass
         return 1
+    finally:
+        said.keep(spec.data_dir)
 
 
 def _clean_namespace(hidden: list[str]) -> None:

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO
 
 from .. import crashpoint
 from ..errors import Conflict, CoveError, InvalidArgument
@@ -32,7 +31,7 @@ from . import shim
 from .proc import descendants
 from .rootfs import mount_points
 from .spec import DEFAULT_PATH, ContainerSpec
-from .statedir import SHIM_EXIT_TIMEOUT, StateDir, _read, _wait_fd, exit_code, is_alive, kill
+from .statedir import SHIM_EXIT_TIMEOUT, StateDir, _wait_fd, exit_code, is_alive, kill
 
 log = logging.getLogger("cove.runtime")
 
@@ -60,9 +59,8 @@ def _read_status(fd: int, timeout: float) -> str:
     return data.decode(errors="replace").split("\n", 1)[0].strip()
 
 
-def _tail(path: str, lines: int = 3) -> str:
-    text = _read(path) or ""
-    return " | ".join(text.splitlines()[-lines:]) or "no output"
+def _tail(text: str, lines: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
 
 
 def start(spec: ContainerSpec) -> int:
@@ -100,13 +98,20 @@ def start(spec: ContainerSpec) -> int:
     spec_path = os.path.join(spec.state_dir, "spec.json")
     with os.fdopen(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(spec.to_json())
-    shim_log = os.path.join(spec.data_dir, "shim.log")
+    # the shim's stdout/stderr: a memfd, kept in the data dir's shim.log only if it says something
+    said = shim.ShimLog(os.memfd_create("cove-shim-log", os.MFD_CLOEXEC))
+    try:
+        return _start(spec, spec_path, said)
+    finally:
+        os.close(said.fd)
+
+
+def _start(spec: ContainerSpec, spec_path: str, said: shim.ShimLog) -> int:
     namespaces = _open_namespaces(spec)
     r, w = os.pipe()
     try:
-        with open(shim_log, "ab") as logf:
-            if not ZYGOTE.spawn(spec_path, w, logf.fileno(), namespaces, spec.hidden):
-                _spawn_interpreter(spec_path, w, logf, namespaces)
+        if not ZYGOTE.spawn(spec_path, w, said.fd, namespaces, spec.hidden):
+            _spawn_interpreter(spec_path, w, said.fd, namespaces)
         os.close(w)
         w = -1
         for _, fd in namespaces:
@@ -137,7 +142,9 @@ def start(spec: ContainerSpec) -> int:
     StateDir(spec.state_dir).wait_gone("shim.pid", SHIM_EXIT_TIMEOUT)
     if line:
         raise CoveError(f"cannot start container {spec.id[:12]}: the shim said {line!r}")
-    raise CoveError(f"cannot start container {spec.id[:12]}: the shim gave no answer ({_tail(shim_log)})")
+    text = said.said().decode(errors="replace")
+    said.keep(spec.data_dir)                     # a shim that never answered never kept it
+    raise CoveError(f"cannot start container {spec.id[:12]}: the shim gave no answer ({_tail(text)})")
 
 
 def _open_namespaces(spec: ContainerSpec) -> list[tuple[str, int]]:
@@ -160,7 +167,7 @@ def _ns_args(namespaces: list[tuple[str, int]]) -> list[str]:
     return [f"{kind}={fd}" for kind, fd in namespaces]
 
 
-def _spawn_interpreter(spec_path: str, w: int, logf: BinaryIO, namespaces: list[tuple[str, int]]) -> None:
+def _spawn_interpreter(spec_path: str, w: int, logf: int, namespaces: list[tuple[str, int]]) -> None:
     """The shim from a new interpreter (when the zygote cannot serve)."""
     env = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "PYTHONPATH": SRC_DIR}
     first = subprocess.Popen([sys.executable, "-m", "cove.runtime.shim", spec_path, str(w), *_ns_args(namespaces)],
