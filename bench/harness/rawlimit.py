@@ -101,11 +101,14 @@ def inside(path: str) -> Iterator[None]:
         os.close(home)
 
 
-def endpoint_up(ipr: IPRoute, bridge: int, path: str, host_if: str, ip: str, gw: str) -> int:
-    """Everything after the namespace exists; returns the host end's index."""
+def endpoint_up(ipr: IPRoute, bridge: int, path: str, host_if: str, ip: str, gw: str, one_queue: bool = False) -> int:
+    """Everything after the namespace exists; returns the host end's index.  ``one_queue``: the veth is
+    made with one queue each way on both ends (as cove makes it since 2026-12-07: no ``synchronize_net``
+    in the kernel's ``veth_init_queues``, bench/results/2026-12-07-attachflat.md); not in the yardstick."""
+    q = {"num_tx_queues": 1, "num_rx_queues": 1} if one_queue else {}
     fd = os.open(path, os.O_RDONLY)
     try:
-        ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd})
+        ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd, **q}, **q)
     finally:
         os.close(fd)
     index = int(ipr.link_lookup(ifname=host_if)[0])

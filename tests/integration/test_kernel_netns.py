@@ -224,6 +224,8 @@ def test_a_veth_pair_is_made_enslaved_up_tagged_with_its_port_flags_and_both_ind
         assert h["linkinfo"]["info_slave_data"]["hairpin"] is True
         assert h["linkinfo"]["info_slave_data"]["isolated"] is True
         assert p["address"] == "02:42:0a:3d:00:07" and "UP" not in p["flags"]     # the peer: up later
+        for end in (h, p):                        # one queue each way (what the kernel keeps active anyway)
+            assert (end["num_tx_queues"], end["num_rx_queues"]) == (1, 1)
         with pytest.raises(Conflict):
             nl.add_veth_pair("probev0", "eth8", peer_ns, "cove:ep:other", master=br, up=True)
         assert show(ns_path, "probev0")["ifalias"] == "cove:ep:probe"

@@ -45,6 +45,10 @@ def test_the_create_carries_master_up_and_the_peer_with_its_mac_and_namespace() 
     peer = dict(_attrs(raw_peer, IFINFO.size, len(raw_peer)))
     assert peer[rtlink.IFLA_IFNAME] == b"eth1\0" and struct.unpack("=I", peer[rtlink.IFLA_NET_NS_FD]) == (42,)
     assert peer[rtlink.IFLA_ADDRESS] == bytes.fromhex("02420a000002")
+    # one queue each way on both ends, asked for at the create (no queue taken away after it)
+    for end in (plain, peer):
+        assert struct.unpack("=I", end[rtlink.IFLA_NUM_TX_QUEUES]) == (1,)
+        assert struct.unpack("=I", end[rtlink.IFLA_NUM_RX_QUEUES]) == (1,)
 
 
 def test_the_tag_is_a_change_of_the_new_index_with_alias_and_port_flags() -> None:

@@ -327,8 +327,10 @@ class Netlink:
         per endpoint than a ``set`` for each afterwards."""
         fd = os.open(peer_netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": fd}
-            kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec}
+            # one queue each way, as :func:`.rtlink.veth_request` asks (why: there)
+            peer_spec: dict[str, Any] = {"ifname": peer, "net_ns_fd": fd, "num_tx_queues": 1, "num_rx_queues": 1}
+            kw: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer_spec,
+                                  "num_tx_queues": 1, "num_rx_queues": 1}
             if master is not None:
                 kw["master"] = master
             if peer_mac is not None:

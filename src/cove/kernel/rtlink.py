@@ -68,6 +68,8 @@ IFLA_MASTER = 10
 IFLA_LINKINFO = 18
 IFLA_IFALIAS = 20
 IFLA_NET_NS_FD = 28
+IFLA_NUM_TX_QUEUES = 31
+IFLA_NUM_RX_QUEUES = 32
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 IFLA_INFO_SLAVE_KIND = 4
@@ -135,8 +137,13 @@ def veth_request(seq: int, name: str, peer: str, netns_fd: int, *, mtu: int | No
                  master: int | None = None, peer_mac: str | None = None, up: bool = False) -> bytes:
     """``RTM_NEWLINK`` create (exclusive, acked, echoed) of veth ``name`` here and ``peer`` in the
     namespace of ``netns_fd``."""
-    peer_attrs = [_name(IFLA_IFNAME, peer), _u32(IFLA_NET_NS_FD, netns_fd)]
-    attrs = [_name(IFLA_IFNAME, name)]
+    # one queue each way, asked for at the create on both ends: what the kernel leaves active anyway
+    # (veth_init_queues), but without it each end is allocated one queue per possible CPU and then cut
+    # down to one after it is registered: netif_set_real_num_tx_queues -> synchronize_net, a grace
+    # period (0.7-1.2 ms on this machine, more under load), twice per pair, under the RTNL lock
+    queues = [_u32(IFLA_NUM_TX_QUEUES, 1), _u32(IFLA_NUM_RX_QUEUES, 1)]
+    peer_attrs = [_name(IFLA_IFNAME, peer), _u32(IFLA_NET_NS_FD, netns_fd), *queues]
+    attrs = [_name(IFLA_IFNAME, name), *queues]
     if mtu:
         attrs.append(_u32(IFLA_MTU, mtu))
         peer_attrs.append(_u32(IFLA_MTU, mtu))
