@@ -301,3 +301,27 @@ def test_a_released_address_is_handed_out_again_as_docker_does(cove: Daemon) -> 
     assert ip_of(cove, "r5", "reuse") == "10.123.0.5"
     r = cove.cli("run", "-d", "--name", "r6", "--network", "reuse", "--ip", r2, "bb", "sleep", "3600")
     assert r.returncode != 0 and "already in use" in r.stderr
+
+
+def test_the_gateway_keeps_its_mac_while_containers_come_and_go(cove: Daemon) -> None:
+    """As dockerd's, a network's bridge has a MAC of its own from its create.  Without one the
+    kernel gives a bridge the lowest MAC among its ports: the gateway's MAC would change with the
+    first container, and again when the container that lent it left, while the others' ARP entry
+    for the gateway still named the old one."""
+    cove.ok("network", "create", "macnet")
+    net = json.loads(cove.ok("network", "inspect", "macnet"))[0]
+    bridge, gateway = f"br-{net['Id'][:12]}", net["IPAM"]["Config"][0]["Gateway"]
+
+    def bridge_mac() -> str:
+        out = subprocess.run(["ip", "-j", "link", "show", "dev", bridge], capture_output=True, text=True,
+                             check=True).stdout
+        return str(json.loads(out)[0]["address"])
+
+    made = bridge_mac()
+    cove.ok("run", "-d", "--name", "m1", "--network", "macnet", "bb", "sleep", "3600")
+    cove.ok("run", "-d", "--name", "m2", "--network", "macnet", "bb", "sleep", "3600")
+    assert can_ping(cove, "m2", gateway)
+    assert made in cove.ok("exec", "m2", "ip", "neigh", "show", gateway)     # what m2 learnt
+    cove.ok("rm", "-f", "m1")
+    assert bridge_mac() == made
+    assert can_ping(cove, "m2", gateway)

@@ -147,3 +147,16 @@ def test_the_default_route_is_a_static_unicast_route_of_the_main_table_via_the_g
         assert RTMSG.unpack_from(msg, HDR.size) == (family, 0, 0, 0, 254, 4, 0, 1, 0)
         attrs = dict(_attrs(msg, HDR.size + RTMSG.size, len(msg)))
         assert attrs == {rtlink.RTA_TABLE: struct.pack("=I", 254), rtlink.RTA_GATEWAY: gw.packed}
+
+
+def test_a_bridge_is_made_with_its_own_random_locally_administered_unicast_mac() -> None:
+    macs = {rtlink.random_mac() for _ in range(50)}
+    assert len(macs) == 50
+    for mac in macs:
+        first = int(mac[:2], 16)
+        assert first & 0x02 and not first & 0x01                     # locally administered, unicast
+    msg = rtlink.bridge_request(3, "br-x", up=True, mac="02:42:ac:11:00:01")
+    attrs = dict(_attrs(msg, HDR.size + IFINFO.size, len(msg)))
+    assert attrs[rtlink.IFLA_ADDRESS] == bytes.fromhex("0242ac110001")
+    assert rtlink.IFLA_ADDRESS not in dict(_attrs(rtlink.bridge_request(3, "br-x"), HDR.size + IFINFO.size,
+                                                   len(rtlink.bridge_request(3, "br-x"))))

@@ -282,7 +282,8 @@ class Netlink:
         what = f"create bridge {name}"
 
         def work() -> int:
-            found = self._link_request(what, lambda seq: rtlink.bridge_request(seq, name, mtu=mtu, up=up))
+            mac = rtlink.random_mac()        # fixed for the bridge's life, as dockerd's (rtlink.bridge_request)
+            found = self._link_request(what, lambda seq: rtlink.bridge_request(seq, name, mtu=mtu, up=up, mac=mac))
             crashpoint.reached(what)
             index = self._created(what, name, found).index
             try:

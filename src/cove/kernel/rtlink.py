@@ -34,6 +34,7 @@ lookup of the index, tag) was 1.70 ms.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -160,12 +161,28 @@ def veth_request(seq: int, name: str, peer: str, netns_fd: int, *, mtu: int | No
     return _message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_ECHO | NLM_F_CREATE | NLM_F_EXCL, seq, body)
 
 
-def bridge_request(seq: int, name: str, *, mtu: int | None = None, up: bool = False) -> bytes:
+def random_mac() -> str:
+    """A random unicast, locally administered MAC (as libnetwork's ``GenerateRandomMAC``)."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def bridge_request(seq: int, name: str, *, mtu: int | None = None, up: bool = False,
+                   mac: str | None = None) -> bytes:
     """``RTM_NEWLINK`` create (exclusive, acked, echoed) of bridge ``name``; ``up``: ``IFF_UP`` in the
-    request (the kernel applies a create's flags)."""
+    request (the kernel applies a create's flags); ``mac``: its address, set at create.
+
+    A bridge made without one has a random address only until its first port: from then on the
+    kernel gives it the lowest MAC among its ports (``br_stp_recalculate_bridge_id``, a walk of
+    every port at each join and leave), so the gateway's MAC changes when that container leaves
+    and its neighbours' ARP entries name a MAC no one has.  Set at create (``NET_ADDR_SET``), it
+    stays; dockerd gives its bridges a random one too (``setupDevice``)."""
     attrs = [_name(IFLA_IFNAME, name)]
     if mtu:
         attrs.append(_u32(IFLA_MTU, mtu))
+    if mac is not None:
+        attrs.append(_attr(IFLA_ADDRESS, _mac(mac)))
     attrs.append(_nested(IFLA_LINKINFO, _name(IFLA_INFO_KIND, "bridge")))
     flags = IFF_UP if up else 0
     body = _IFINFO.pack(0, 0, 0, flags, flags) + b"".join(attrs)
