@@ -263,14 +263,18 @@ class Netlink:
 
     def index(self, name: str) -> int:
         """The index of link ``name`` here: one raw ``RTM_GETLINK`` (:mod:`.rtlink`)."""
-        try:
-            found = self._link_request(f"look up link {name}", lambda seq: rtlink.getlink_request(seq, name))
-        except NotFound:
-            found = []
-        link = next((lk for lk in found if lk.name == name), None)
+        link = self._lookup(name)
         if link is None:
             raise NotFound(f"link {name} not found")
         return link.index
+
+    def _lookup(self, name: str) -> rtlink.LinkInfo | None:
+        """Link ``name`` here as a raw ``RTM_GETLINK`` answers it (None: there is none)."""
+        try:
+            found = self._link_request(f"look up link {name}", lambda seq: rtlink.getlink_request(seq, name))
+        except NotFound:
+            return None
+        return next((lk for lk in found if lk.name == name), None)
 
     def add_bridge(self, name: str, alias: str, mtu: int | None = None, up: bool = False) -> int:
         """A bridge, tagged; ``up``: up from the start (the kernel applies the request's ``IFF_UP``
@@ -296,17 +300,21 @@ class Netlink:
 
         return KERNEL_THREAD.call(work)
 
-    def _created(self, what: str, name: str, found: list[rtlink.LinkInfo]) -> rtlink.LinkInfo:
+    def _created(self, what: str, name: str, found: list[rtlink.LinkInfo], pair: bool = False) -> rtlink.LinkInfo:
         """The link ``name`` a create request just made, from its echo (``found``), else looked up (a
-        kernel before 6.3 echoes nothing); the link is deleted again when neither tells it."""
+        kernel before 6.3 echoes nothing); ``pair``: a veth, whose peer's index (``iflink``) must be
+        known too.  The link is deleted again when neither tells it, or the lookup fails."""
         mine = next((lk for lk in found if lk.name == name), None)
-        if mine is None:
-            mine = next((lk for lk in self._link_request(f"look up link {name}",
-                                                         lambda seq: rtlink.getlink_request(seq, name))
-                         if lk.name == name), None)
-        if mine is None:
+        try:
+            if mine is None or (pair and mine.iflink is None):
+                mine = self._lookup(name)
+        except CoveError:
             self.delete_link(name)
-            raise CoveError(f"{what}: the kernel did not tell the index of the new link")
+            raise
+        if mine is None or (pair and not mine.iflink):
+            self.delete_link(name)
+            told = "indexes of the new pair" if pair else "index of the new link"
+            raise CoveError(f"{what}: the kernel did not tell the {told}")
         return mine
 
     def _tag(self, name: str, alias: str) -> int:
@@ -360,14 +368,7 @@ class Netlink:
         finally:
             os.close(fd)
         crashpoint.reached(what)
-        mine = next((lk for lk in found if lk.name == name), None)
-        if mine is None or mine.iflink is None:            # a kernel before 6.3 echoes nothing
-            mine = next((lk for lk in self._link_request(f"look up link {name}",
-                                                         lambda seq: rtlink.getlink_request(seq, name))
-                         if lk.name == name), None)
-        if mine is None or not mine.iflink:
-            self.delete_link(name)
-            raise CoveError(f"{what}: the kernel did not tell the indexes of the new pair")
+        mine = self._created(what, name, found, pair=True)
         flags = None if port is None else (port.hairpin, port.isolated)
         try:
             self._link_request(f"tag link {name}", lambda seq: rtlink.tag_request(seq, mine.index, alias, flags))
@@ -375,6 +376,7 @@ class Netlink:
             self.delete_link(name)
             raise
         crashpoint.reached(f"tag link {name}")
+        assert mine.iflink is not None                  # _created(pair=True) saw to it
         return mine.index, mine.iflink
 
     def _link_request(self, what: str, build: Callable[[int], bytes]) -> list[rtlink.LinkInfo]:
