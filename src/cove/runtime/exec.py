@@ -52,7 +52,7 @@ def resize_container_tty(state_dir: str, height: int, width: int) -> bool:
 # each exec (issue 17).  The log is a memfd runc opens as ``--log /proc/self/fd/N`` (runc 1.1 opens
 # the path with O_CREAT|O_APPEND in its main process; ``runc init`` logs through a pipe to it), not
 # a file in the state dir: no inode made and unlinked on disk per exec, which on this machine's ext4
-# without a journal cost ~1 ms of CPU each while containers come and go
+# without a journal cost 0.03-1 ms of CPU each while containers come and go (~0.3 ms in cove's processes)
 # (bench/results/2026-12-07-inodes.md).
 
 
@@ -92,10 +92,7 @@ class ExecHandle:
         """Docker's status from ``runc exec``'s (None, killed: -1); closes runc's log."""
         text = ""
         if self.log is not None:
-            try:
-                text = os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")
-            except (OSError, ValueError):
-                pass
+            text = shim.log_text(self.log)
             self.log.close()
         return -1 if code is None else exec_status(code, text)
 

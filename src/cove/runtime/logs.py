@@ -79,7 +79,7 @@ class LogWriter:
 
     The files are made by the first write, not before: a container that writes nothing has no
     log files (the readers take a missing file as an empty one).  Each file is an inode, and on
-    this machine's ext4 without a journal an inode made costs about 1 ms of CPU while containers
+    this machine's ext4 without a journal an inode made costs ~0.3 ms of CPU while containers
     come and go (``ext4_new_inode`` scans the recently deleted ones): four per start
     (bench/results/2026-12-07-inodes.md)."""
 

@@ -78,8 +78,8 @@ def runc_log() -> BinaryIO:
     runc 1.1 opens ``--log`` with O_CREAT|O_APPEND in its main process at every call (``runc
     init`` logs through a pipe to it): a file would be an inode made per call, in the state dir
     (``runc.log``, per start) or one per exec.  On this machine's ext4 without a journal each
-    costs ~1 ms of CPU while containers come and go (bench/results/2026-12-07-inodes.md); the
-    memfd is in memory and goes with its last descriptor."""
+    costs 0.03-1 ms of CPU (~0.3 ms in cove's processes) while containers come and go
+    (bench/results/2026-12-07-inodes.md); the memfd is in memory and goes with its last descriptor."""
     return os.fdopen(os.memfd_create("cove-runc-log", os.MFD_CLOEXEC), "rb")
 
 
@@ -356,9 +356,9 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
 class ShimLog:
     """What the shim says on its stdout/stderr, kept in ``shim.log`` in the data dir only if it says something.
 
-    Its stdout and stderr (and those of the zygote's child or the first interpreter before it) are a
+    Its stdout and stderr (and those of the first interpreter before it, started without the zygote) are a
     memfd the daemon made (:func:`cove.runtime.supervise.start`), not the file: most shims say
-    nothing, and a file made per start is an inode, ~1 ms of CPU on this machine's ext4 without a
+    nothing, and a file made per start is an inode, ~0.3 ms of CPU on this machine's ext4 without a
     journal while containers come and go (bench/results/2026-12-07-inodes.md).  :meth:`keep` appends
     what was said since its last call to ``shim.log``; the shim calls it once it has reported (what
     the start said) and at its end.  The daemon keeps what a shim that never answered said
