@@ -89,6 +89,7 @@ def main() -> int:
     if os.environ.get("COVE_SANDBOX") != "1":
         sys.exit("run inside tests/sandbox.sh")
     sys.path[:0] = [str(ROOT / "bench")]
+    from harness import privdaemon
     from harness.covedaemon import launcher_problem
 
     problem = launcher_problem(Path(COVE))
@@ -97,25 +98,8 @@ def main() -> int:
     # the daemon's roots on the sandbox's tmpfs, as the bench's (harness/covedaemon.py): this
     # machine's /tmp is ext4 without a journal, ~12 ms of inode scans per start (results/2026-12-07-storage.md)
     tmp = tempfile.mkdtemp(prefix="cove-cliov-", dir=opts.root_dir)
-    sock = f"unix://{tmp}/cove.sock"
-    env = dict(os.environ, COVE_HOST=sock, COVE_NO_AUTOSTART="1")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", sock,
-                               "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/exec"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    daemon, api, env = privdaemon.launch(tmp)
     try:
-        api = Client(sock)
-        for _ in range(200):
-            try:
-                api.get("/_ping")
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        from cove.runtime.busybox import make_busybox_tar
-
-        tar = make_busybox_tar(f"{tmp}/busybox.tar")
-        subprocess.run([COVE, "import", "-c", 'CMD ["sh"]', tar, "bb"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
         api.post("/networks/create", {"Name": "ovnet"})
         run_cli([COVE], env, "run", "-d", "--name", "ovkeep", "--network", "ovnet", "bb", "sleep", "3600")
         rows: dict[str, dict[str, list[float]]] = {}

@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from cove.cli.client import Client  # noqa: E402
+from harness import privdaemon  # noqa: E402
 
 BODY = {"Image": "bb", "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "cpunet"},
         "NetworkingConfig": {"EndpointsConfig": {"cpunet": {}}}}
@@ -74,25 +75,9 @@ def main() -> int:
         sys.exit("run inside tests/sandbox.sh")
     tmp = tempfile.mkdtemp(prefix="cove-cpu-", dir=opts.root_dir)
     sock = f"unix://{tmp}/cove.sock"
-    env = dict(os.environ, PYTHONPATH=opts.src)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", sock, "--data-root", f"{tmp}/data",
-                               "--exec-root", f"{tmp}/exec"], stdout=subprocess.DEVNULL,
-                              stderr=open(f"{tmp}/daemon.log", "wb"), env=env)
     names: list[str] = []
+    daemon, api, _ = privdaemon.launch(tmp, src=opts.src)
     try:
-        api = Client(sock)
-        for _ in range(400):
-            try:
-                api.get("/_ping")
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        from cove.runtime.busybox import make_busybox_tar
-
-        tar = make_busybox_tar(f"{tmp}/busybox.tar")
-        subprocess.run([str(ROOT / ".venv" / "bin" / "cove"), "import", "-c", 'CMD ["sh"]', tar, "bb"],
-                       env=dict(env, COVE_HOST=sock, COVE_NO_AUTOSTART="1"), check=True, stdout=subprocess.DEVNULL)
         api.post("/networks/create", {"Name": "cpunet", "IPAM": {"Config": [{"Subnet": "10.250.0.0/16"}]}})
 
         def start(name: str) -> None:

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cove.cli.client import Client  # noqa: E402
+from harness import privdaemon  # noqa: E402
 from startpath import BODY, api_exec  # noqa: E402
 
 TRACED = "openat,open,creat,mkdir,mkdirat,mknod,mknodat,memfd_create"
@@ -152,28 +153,12 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="cove-sc-", dir=opts.data_dir)
     exec_root = opts.exec_root or f"{tmp}/exec"
     sock = f"unix://{tmp}/cove.sock"
-    env = dict(os.environ, PYTHONPATH=opts.src)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", sock, "--data-root", f"{tmp}/data",
-                               "--exec-root", exec_root], stdout=subprocess.DEVNULL,
-                              stderr=open(f"{tmp}/daemon.log", "wb"), env=env)
-    tree = TreeCpu()
-    tree.join(daemon.pid)                         # before its first start makes the zygote
     result: dict[str, Any] = {"src": opts.src, "data_dir": opts.data_dir, "exec_root": exec_root}
     names: list[str] = []
+    daemon, api, _ = privdaemon.launch(tmp, src=opts.src, exec_root=exec_root)
+    tree = TreeCpu()
+    tree.join(daemon.pid)                         # before its first start makes the zygote
     try:
-        api = Client(sock)
-        for _ in range(400):
-            try:
-                api.get("/_ping")
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        from cove.runtime.busybox import make_busybox_tar
-
-        tar = make_busybox_tar(f"{tmp}/busybox.tar")
-        subprocess.run([str(ROOT / ".venv" / "bin" / "cove"), "import", "-c", 'CMD ["sh"]', tar, "bb"],
-                       env=dict(env, COVE_HOST=sock, COVE_NO_AUTOSTART="1"), check=True, stdout=subprocess.DEVNULL)
         api.post("/networks/create", {"Name": "spnet", "IPAM": {"Config": [{"Subnet": "10.240.0.0/16"}]}})
 
         def one(name: str) -> str:

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from cove.cli.client import Client  # noqa: E402
+from harness import privdaemon  # noqa: E402
 
 BODY: dict[str, Any] = {"Tty": False, "OpenStdin": False, "Env": [], "Cmd": ["sleep", "3600"], "Image": "bb",
                         "Labels": {}, "HostConfig": {"NetworkMode": "spnet", "AutoRemove": False},
@@ -112,25 +113,9 @@ def main() -> int:
     # machine's /tmp is ext4 without a journal, ~12 ms of inode scans per start (results/2026-12-07-storage.md)
     tmp = tempfile.mkdtemp(prefix="cove-sp-", dir=opts.root_dir)
     sock = f"unix://{tmp}/cove.sock"
-    env = dict(os.environ, PYTHONPATH=opts.src)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    daemon = subprocess.Popen([sys.executable, "-m", "cove", "daemon", "--host", sock, "--data-root", f"{tmp}/data",
-                               "--exec-root", f"{tmp}/exec"], stdout=subprocess.DEVNULL,
-                              stderr=open(f"{tmp}/daemon.log", "wb"), env=env)
     samples: dict[str, list[float]] = {}
+    daemon, api, _ = privdaemon.launch(tmp, src=opts.src)
     try:
-        api = Client(sock)
-        for _ in range(400):
-            try:
-                api.get("/_ping")
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        from cove.runtime.busybox import make_busybox_tar
-
-        tar = make_busybox_tar(f"{tmp}/busybox.tar")
-        subprocess.run([str(ROOT / ".venv" / "bin" / "cove"), "import", "-c", 'CMD ["sh"]', tar, "bb"],
-                       env=dict(env, COVE_HOST=sock, COVE_NO_AUTOSTART="1"), check=True, stdout=subprocess.DEVNULL)
         api.post("/networks/create", {"Name": "spnet"})
         pinger = api.post('/containers/create', BODY, {'name': 'sppinger'})['Id']
         api.post(f"/containers/{pinger}/start")
