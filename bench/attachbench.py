@@ -53,12 +53,7 @@ def inner(tree: str, reps: int, count: int, out: str) -> None:
 
     assert_sandboxed()
 
-    class TreeDaemon(CoveDaemon):
-        @property
-        def env(self) -> dict[str, str]:
-            return {**super().env, "PYTHONPATH": f"{tree}/src"}
-
-    d = TreeDaemon()
+    d = CoveDaemon(src=f"{tree}/src")
     result: dict[str, object] = {"tree": tree, "series": {k: [] for k in SERIES}}
     ipr = IPRoute()
     raw_ns = f"{rawlimit.NETNS_DIR}/abraw"
@@ -72,11 +67,7 @@ def inner(tree: str, reps: int, count: int, out: str) -> None:
         log(f"daemon {d.proc.pid if d.proc else '?'} runs {imported}")
         api = UnixAPI(d.sock)
 
-        def ok(method: str, url: str, body: object = None) -> float:
-            st, answer, secs = api.request(method, url, body)
-            if st >= 300:
-                raise RuntimeError(f"{method} {url}: {st} {answer}")
-            return secs
+        ok = api.call                                # request() that must succeed (harness/unixhttp.py)
 
         for net in ("ab-ping", "ab-conn"):
             ok("POST", "/networks/create", {"Name": net})

@@ -141,13 +141,8 @@ def main() -> None:
     assert_sandboxed()
     tree = a.tree
 
-    class TreeDaemon(CoveDaemon):
-        @property
-        def env(self) -> dict[str, str]:
-            return {**super().env, "PYTHONPATH": f"{tree}/src"}
-
     base = "/var/lib/cove" if a.data_root == "tmpfs" else None
-    d = TreeDaemon(tmp=tempfile.mkdtemp(prefix="cove-bench-", dir=base))
+    d = CoveDaemon(src=f"{tree}/src", tmp=tempfile.mkdtemp(prefix="cove-bench-", dir=base))
     res: dict[str, object] = {"tree": tree, "data_root": f"{d.tmp}/lib ({a.data_root})", "points": []}
     ipr = IPRoute()
     raw_ns = f"{rawlimit.NETNS_DIR}/afraw"
@@ -159,12 +154,7 @@ def main() -> None:
         res["daemon_pid"] = pid
         api = UnixAPI(d.sock)
 
-        def ok(method: str, url: str, body: object = None) -> float:
-            assert api is not None
-            st, answer, secs = api.request(method, url, body)
-            if st >= 300:
-                raise RuntimeError(f"{method} {url}: {st} {answer}")
-            return float(secs)
+        ok = api.call                                # request() that must succeed (harness/unixhttp.py)
 
         ok("POST", "/networks/create", {"Name": "sn", "IPAM": {"Config": [{"Subnet": "10.240.0.0/16"}]}})
         ok("POST", "/networks/create", {"Name": "pn", "IPAM": {"Config": [{"Subnet": "10.241.0.0/24"}]}})

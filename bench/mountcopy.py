@@ -88,12 +88,7 @@ def main() -> None:
     assert_sandboxed()
     tree = a.tree
 
-    class TreeDaemon(CoveDaemon):
-        @property
-        def env(self) -> dict[str, str]:
-            return {**super().env, "PYTHONPATH": f"{tree}/src"}
-
-    d = TreeDaemon()
+    d = CoveDaemon(src=f"{tree}/src")
     res: dict[str, object] = {"tree": tree, "points": {}}
     names: list[str] = []
     api: UnixAPI | None = None
@@ -103,12 +98,7 @@ def main() -> None:
         pid = d.proc.pid if d.proc else 0
         api = UnixAPI(d.sock)
 
-        def ok(method: str, url: str, body: object = None) -> float:
-            assert api is not None
-            st, answer, secs = api.request(method, url, body)
-            if st >= 300:
-                raise RuntimeError(f"{method} {url}: {st} {answer}")
-            return float(secs)
+        ok = api.call                                # request() that must succeed (harness/unixhttp.py)
 
         ok("POST", "/networks/create", {"Name": "sn", "IPAM": {"Config": [{"Subnet": "10.240.0.0/16"}]}})
         body = {"Image": "bb", "Cmd": ["sleep", "3600"], "HostConfig": {"NetworkMode": "sn"}}

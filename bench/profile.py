@@ -32,7 +32,6 @@ sys.path[:0] = [str(BENCH), str(ROOT / "src")]
 
 from harness.covedaemon import CoveDaemon
 from harness.engine import Engine
-from harness.proc import CommandFailed
 from harness.unixhttp import UnixAPI
 
 RATE = 500  # samples per second (non-blocking sampling: the daemon is not paused)
@@ -102,10 +101,7 @@ def inner(tools: str, reps: int, out_md: str) -> None:
         pid = daemon.proc.pid if daemon.proc else 0
         api = UnixAPI(daemon.sock)
 
-        def ok(method: str, url: str, body: object = None) -> None:
-            status, reply, _ = api.request(method, url, body)
-            if status >= 300:
-                raise CommandFailed(f"{method} {url}: {status} {reply}")
+        ok = api.call                                # request() that must succeed (harness/unixhttp.py)
 
         def networks() -> None:
             for i in range(reps):

@@ -68,12 +68,7 @@ def main() -> None:
     assert_sandboxed()
     tree = a.tree
 
-    class TreeDaemon(CoveDaemon):
-        @property
-        def env(self) -> dict[str, str]:
-            return {**super().env, "PYTHONPATH": f"{tree}/src"}
-
-    d = TreeDaemon()
+    d = CoveDaemon(src=f"{tree}/src")
     points = [int(p) for p in a.points.split(",")]
     res: dict[str, object] = {"tree": tree, "points": {}, "parallel": a.parallel}
     names: list[str] = []
@@ -84,11 +79,7 @@ def main() -> None:
         pid = d.proc.pid if d.proc else 0
         api = UnixAPI(d.sock)
 
-        def ok(api: UnixAPI, method: str, url: str, body: object = None) -> float:
-            st, answer, secs = api.request(method, url, body)
-            if st >= 300:
-                raise RuntimeError(f"{method} {url}: {st} {answer}")
-            return float(secs)
+        ok = UnixAPI.call                            # ok(api, ...): request() that must succeed
 
         ok(api, "POST", "/networks/create", {"Name": "sn", "IPAM": {"Config": [{"Subnet": "10.240.0.0/16"}]}})
         ok(api, "POST", "/networks/create", {"Name": "pn", "IPAM": {"Config": [{"Subnet": "10.241.0.0/24"}]}})

@@ -81,6 +81,8 @@ class CoveDaemon:
     tmp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="cove-bench-"))
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     proc: subprocess.Popen[bytes] | None = None
+    #: the ``src`` tree the daemon, CLI and shims run (an A/B's other tree); default this checkout's
+    src: str = str(ROOT / "src")
 
     @property
     def sock(self) -> str:
@@ -113,7 +115,7 @@ class CoveDaemon:
         and the cache goes to :data:`PYCACHE` (``PYTHONPYCACHEPREFIX``), not into src/.
         """
         env = {**os.environ, "COVE_HOST": f"unix://{self.sock}", "COVE_NO_AUTOSTART": "1",
-               "PYTHONPATH": str(ROOT / "src"), "PYTHONPYCACHEPREFIX": PYCACHE}
+               "PYTHONPATH": self.src, "PYTHONPYCACHEPREFIX": PYCACHE}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 

@@ -42,17 +42,10 @@ def phase_name(lo: int, hi: int) -> str:
     return f"scale_start_api_{hi}" if lo + 1 == hi else f"scale_start_api_{lo + 1}-{hi}"
 
 
-def _call(api, method: str, url: str, body: object = None) -> float:  # type: ignore[no-untyped-def]
-    status, reply, seconds = api.request(method, url, body)
-    if status >= 300:
-        raise CommandFailed(f"{method} {url}: {status} {reply}")
-    return float(seconds)
-
-
 def _probe(api, s: Samples, at: int, reps: int) -> None:  # type: ignore[no-untyped-def]
     for j in range(reps + 1):
-        t_con = _call(api, "POST", f"/networks/{SCALE_NET}/connect", {"Container": PROBE})
-        t_dis = _call(api, "POST", f"/networks/{SCALE_NET}/disconnect", {"Container": PROBE})
+        t_con = api.call("POST", f"/networks/{SCALE_NET}/connect", {"Container": PROBE})
+        t_dis = api.call("POST", f"/networks/{SCALE_NET}/disconnect", {"Container": PROBE})
         if j:
             s.add(f"scale_attach_at_{at}", t_con)
             s.add(f"scale_detach_at_{at}", t_dis)
@@ -95,11 +88,11 @@ def burst(eng: Engine, s: Samples, count: int, clients: int) -> None:
     names = [eng.track_container(f"bench-b-{i}") for i in range(1, count + 1)]
 
     def start(api, name: str) -> None:  # type: ignore[no-untyped-def]
-        _call(api, "POST", f"/containers/create?name={name}", body)
-        _call(api, "POST", f"/containers/{name}/start")
+        api.call("POST", f"/containers/create?name={name}", body)
+        api.call("POST", f"/containers/{name}/start")
 
     def remove(api, name: str) -> None:  # type: ignore[no-untyped-def]
-        _call(api, "DELETE", f"/containers/{name}?force=1")
+        api.call("DELETE", f"/containers/{name}?force=1")
 
     s.facts["scale_burst_clients"] = clients
     t0 = time.perf_counter()
@@ -145,8 +138,8 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], prob
             for hi in points:
                 for idx in range(lo + 1, hi + 1):
                     name = eng.track_container(f"bench-s-{idx}")
-                    t = _call(api, "POST", f"/containers/create?name={name}", body)
-                    t += _call(api, "POST", f"/containers/{name}/start")
+                    t = api.call("POST", f"/containers/create?name={name}", body)
+                    t += api.call("POST", f"/containers/{name}/start")
                     s.add(phase_name(lo, hi), t)
                     s.add("scale_start_api", t)
                     started = idx
@@ -182,7 +175,7 @@ def measure(daemon: CoveDaemon, eng: Engine, s: Samples, points: list[int], prob
         t0 = time.perf_counter()
         for idx in range(started, 0, -1):
             name = f"bench-s-{idx}"
-            s.add("scale_rm_api", _call(api, "DELETE", f"/containers/{name}?force=1"))
+            s.add("scale_rm_api", api.call("DELETE", f"/containers/{name}?force=1"))
             eng.containers.remove(name)
         s.facts["scale_rm_total_seconds"] = time.perf_counter() - t0
     finally:

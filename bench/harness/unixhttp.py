@@ -12,6 +12,8 @@ import socket
 import time
 from typing import Any
 
+from .proc import CommandFailed
+
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
@@ -72,6 +74,14 @@ class UnixAPI:
             while sock.recv(65536):
                 pass
         return time.perf_counter() - t0
+
+    def call(self, method: str, url: str, body: Any = None) -> float:
+        """:meth:`request` that must succeed: the seconds it took; a status of 300 or more raises
+        :class:`CommandFailed` with the method, URL, status and answer."""
+        status, answer, seconds = self.request(method, url, body)
+        if status >= 300:
+            raise CommandFailed(f"{method} {url}: {status} {answer}")
+        return float(seconds)
 
     def close(self) -> None:
         if self._conn is not None:
