@@ -167,25 +167,8 @@ def main() -> None:
                 have += 1
                 path, host_if, ip = bg_name(have)
                 rawlimit.netns_create(path)
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd})
-                finally:
-                    os.close(fd)
-                if a.v6 == "off":
-                    sysctl(f"net.ipv6.conf.{host_if}.disable_ipv6", "1")
-                index = ipr.link_lookup(ifname=host_if)[0]
-                ipr.link("set", index=index, master=bridge, state="up")
-                with rawlimit.inside(path):
-                    nsr = IPRoute()
-                try:
-                    eth0 = nsr.link_lookup(ifname="eth0")[0]
-                    nsr.addr("add", index=eth0, address=ip, prefixlen=16)
-                    nsr.link("set", index=eth0, state="up")
-                    nsr.link("set", index=nsr.link_lookup(ifname="lo")[0], state="up")
-                    nsr.route("add", dst="0.0.0.0/0", gateway=gw)
-                finally:
-                    nsr.close()
+                v6_off = (lambda h=host_if: sysctl(f"net.ipv6.conf.{h}.disable_ipv6", "1")) if a.v6 == "off" else None
+                rawlimit.endpoint_up(ipr, bridge, path, host_if, ip, gw, before_up=v6_off)
             while have > point:
                 path, host_if, _ = bg_name(have)
                 ipr.link("del", ifname=host_if)

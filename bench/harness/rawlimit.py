@@ -30,7 +30,7 @@ import ctypes.util
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pyroute2 import IPRoute
@@ -101,16 +101,20 @@ def inside(path: str) -> Iterator[None]:
         os.close(home)
 
 
-def endpoint_up(ipr: IPRoute, bridge: int, path: str, host_if: str, ip: str, gw: str, one_queue: bool = False) -> int:
+def endpoint_up(ipr: IPRoute, bridge: int, path: str, host_if: str, ip: str, gw: str, one_queue: bool = False,
+                before_up: Callable[[], None] | None = None) -> int:
     """Everything after the namespace exists; returns the host end's index.  ``one_queue``: the veth is
     made with one queue each way on both ends (as cove makes it since 2026-12-07: no ``synchronize_net``
-    in the kernel's ``veth_init_queues``, bench/results/2026-12-07-attachflat.md); not in the yardstick."""
+    in the kernel's ``veth_init_queues``, bench/results/2026-12-07-attachflat.md); not in the yardstick.
+    ``before_up``: called once the pair exists, before the host end is enslaved and up (a sysctl of it)."""
     q = {"num_tx_queues": 1, "num_rx_queues": 1} if one_queue else {}
     fd = os.open(path, os.O_RDONLY)
     try:
         ipr.link("add", ifname=host_if, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd, **q}, **q)
     finally:
         os.close(fd)
+    if before_up is not None:
+        before_up()
     index = int(ipr.link_lookup(ifname=host_if)[0])
     ipr.link("set", index=index, master=bridge, state="up")
     with inside(path):
