@@ -186,6 +186,16 @@ def test_logs_stop_and_ps(cove: Daemon) -> None:
     assert cove.ok("logs", "talker") == "hello\n"
 
 
+def test_streams_that_end_whole_exit_0(cove: Daemon) -> None:
+    """``logs -f`` and ``events --until`` read a chunked body to its last chunk: exit 0 and no
+    error line (a stream cut short is one, cove.cli.client.Response.read1)."""
+    cove.ok("run", "-d", "--name", "brief", "bb", "sh", "-c", "echo one; sleep 0.3; echo two >&2")
+    done = cove.cli("logs", "-f", "brief", timeout=30)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "one\n", "two\n")
+    done = cove.cli("events", "--since", "0", "--until", "1", timeout=30)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 def test_containers_survive_a_daemon_restart(cove: Daemon) -> None:
     cove.ok("run", "-d", "--name", "keep1", "bb", "sleep", "3600")
     cove.ok("run", "-d", "--name", "keep2", "bb", "sleep", "3600")

@@ -451,3 +451,25 @@ def test_shims_come_from_the_zygote_and_a_dead_zygote_is_replaced(containers: Co
         assert (code, out) == (0, "three\n")
     finally:
         process.ZYGOTE.disabled = False
+
+
+def test_a_full_disk_under_the_logs_neither_ends_supervision_nor_changes_the_exit_status(
+        containers: Containers) -> None:
+    """The container's data dir (its logs) on a 64 KiB tmpfs that its output fills: the shim drops
+    what it cannot write, keeps draining the pipes (``head`` gets all its
+    1,000,000 bytes through), supervises on, and records the container's own status, 3: before,
+    the ENOSPC ended the shim and the exit recorded was the shim's 127 while the container ran on.
+    (What the shim said cannot be kept in shim.log here: that is on the full tmpfs too.)"""
+    spec = containers.spec(["sh", "-c", "yes | head -c 1000000; echo written >&2; sleep 1; exit 3"])
+    os.makedirs(spec.data_dir, 0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "cove-full-test", spec.data_dir], check=True)
+    try:
+        rt.start(spec)
+        wait_for(lambda: os.statvfs(spec.data_dir).f_bavail == 0, what="the logs' tmpfs to fill")
+        assert rt.exit_code(spec.state_dir) is None, "an exit was recorded while the container runs"
+        assert rt.is_alive(spec.state_dir) and rt.StateDir(spec.state_dir).is_alive("shim.pid")
+        assert containers.wait(spec) == 3
+        stdout_log = os.path.join(spec.data_dir, "stdout.log")
+        assert 0 < os.path.getsize(stdout_log) < 1_000_000           # the tmpfs was where the log went
+    finally:
+        subprocess.run(["umount", "-l", spec.data_dir], check=False)   # lazily: before the fixture removes the dir

@@ -66,7 +66,20 @@ class APIError(CoveError):
 
 
 class DaemonUnreachable(Unavailable):
-    """No daemon answered on the socket (after starting one, if that was allowed)."""
+    """No daemon answered on the socket (after starting one, if that was allowed), or its
+    connection broke before the whole answer came (:func:`dropped`)."""
+
+
+def dropped(url: str, what: str, exc: BaseException) -> DaemonUnreachable:
+    """The error of a connection that failed while ``what`` (``GET /path``) was sent or its
+    answer read: one line that names the daemon, the request and the cause, the way docker
+    says ``error during connect: Get "http://...": EOF`` (``read: connection reset by peer``).
+    The OSError's errno (``[Errno 104]``) is left out, as docker leaves it out."""
+    reason = str(exc)
+    if isinstance(exc, OSError) and not isinstance(exc, HTTPError) and exc.strerror:
+        reason = exc.strerror[:1].lower() + exc.strerror[1:]
+    return DaemonUnreachable(
+        f"error during connect: the cove daemon at {url} dropped the connection during {what}: {reason}")
 
 
 class Endpoint:
@@ -195,23 +208,30 @@ class Response:
     """An HTTP response whose body has not been read yet (close it when done)."""
 
     def __init__(self, sock: _socket.socket, reader: IO[bytes], status: int, reason: str,
-                 headers: Headers, body: Body) -> None:
+                 headers: Headers, body: Body, pending: Pending | None = None) -> None:
         self._sock = sock
         self._reader = reader
         self._body = body
+        self._pending = pending
         self.status = status
         self.reason = reason
         self.headers = headers
 
     def read(self) -> bytes:
-        return self._body.read()
+        """The whole body; a connection that breaks before its end raises :class:`DaemonUnreachable`."""
+        if self._pending is None:
+            return self._body.read()
+        with self._pending.failures():
+            return self._body.read()
 
     def read1(self, size: int = 65536) -> bytes:
-        """Return the next available bytes of the body (b"" at its end)."""
-        try:
+        """Return the next available bytes of the body (b"" at its end); a connection that
+        breaks before the end raises :class:`DaemonUnreachable` (a ``logs`` or ``events``
+        stream cut short is an error, as docker's "unexpected EOF", not a quiet exit 0)."""
+        if self._pending is None:
             return self._body.read1(size)
-        except (OSError, ValueError):
-            return b""
+        with self._pending.failures():
+            return self._body.read1(size)
 
     def json(self) -> Any:
         return decode_body(self.read())
@@ -300,7 +320,7 @@ class Pending:
                 raw = b""
             self._close()
             raise APIError(status, error_message(raw, status, reason))
-        return Response(self._sock, self._reader, status, reason, headers, body)
+        return Response(self._sock, self._reader, status, reason, headers, body, self)
 
 
 class _Failures:
@@ -320,10 +340,7 @@ class _Failures:
             return
         if isinstance(exc, (OSError, ValueError)):
             self._pending._close()
-            raise DaemonUnreachable(
-                f"the cove daemon at {self._pending._client.endpoint.url} dropped the connection"
-                f" during {self._pending._what}: {exc}"
-            ) from exc
+            raise dropped(self._pending._client.endpoint.url, self._pending._what, exc) from exc
 
 
 def _send(sock: _socket.socket, method: str, path: str, headers: dict[str, str], data: Any) -> None:
@@ -527,10 +544,7 @@ class Client:
         except (OSError, ValueError) as exc:
             reader.close()
             sock.close()
-            raise DaemonUnreachable(
-                f"the cove daemon at {self.endpoint.url} dropped the connection during"
-                f" {method} {path}: {exc}"
-            ) from exc
+            raise dropped(self.endpoint.url, f"{method} {path}", exc) from exc
         except BaseException:
             reader.close()
             sock.close()

@@ -140,10 +140,9 @@ _MISSING = object()
 
 def _dropped(method: str, path: str, exc: Exception) -> Exception:
     """The client's DaemonUnreachable for a connection that failed while its answer was read."""
-    from cove.cli.client import DaemonUnreachable, Endpoint
+    from cove.cli.client import Endpoint, dropped
 
-    host = Endpoint.parse(_env("COVE_HOST") or "unix:///run/cove/cove.sock").url
-    return DaemonUnreachable(f"the cove daemon at {host} dropped the connection during {method} {path}: {exc}")
+    return dropped(Endpoint.parse(_env("COVE_HOST") or "unix:///run/cove/cove.sock").url, f"{method} {path}", exc)
 
 
 def _upgraded(sock: "_socket.socket", method: str, path: str) -> "tuple[Any, Any]":
@@ -203,7 +202,10 @@ def _answer(sock: "_socket.socket", method: str, path: str, missing: "Any" = Non
             from cove.cli.client import APIError, error_message
 
             raise APIError(status, error_message(raw, status, reason))
-        raw = body.read()
+        try:
+            raw = body.read()
+        except (OSError, ValueError) as exc:     # Response.read's DaemonUnreachable
+            raise _dropped(method, path, exc) from exc
     finally:
         reader.close()
         sock.close()

@@ -152,10 +152,15 @@ def make_handler(ctx: click.Context, allow_actions: bool) -> type[BaseHTTPReques
             self.end_headers()
             self.wfile.write(b": connected\n\n")
             self.wfile.flush()
+            from cove.errors import CoveError
+
             with api.request("GET", "/events") as resp:
                 buf = b""
                 while True:
-                    data = resp.read1()
+                    try:
+                        data = resp.read1()
+                    except CoveError:       # the daemon's stream broke: the page's EventSource reconnects
+                        return
                     if not data:
                         return
                     buf += data

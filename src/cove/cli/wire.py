@@ -244,6 +244,9 @@ def read_head(reader: "IO[bytes]") -> "tuple[int, str, Headers]":
         line = reader.readline(_MAX_HEADER_BYTES)
         if not line:
             raise HTTPError("the connection closed before a response")
+        if not line.endswith(b"\n"):
+            raise HTTPError("response headers too long" if len(line) >= _MAX_HEADER_BYTES
+                            else "the connection closed inside the response head")
         parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
             raise HTTPError(f"not an HTTP response: {line[:80]!r}")
@@ -255,8 +258,10 @@ def read_head(reader: "IO[bytes]") -> "tuple[int, str, Headers]":
             total += len(h)
             if total > _MAX_HEADER_BYTES:
                 raise HTTPError("response headers too long")
-            if h in (b"\r\n", b"\n", b""):
+            if h in (b"\r\n", b"\n"):
                 break
+            if not h.endswith(b"\n"):           # EOF before the blank line: not a whole answer
+                raise HTTPError("the connection closed inside the response head")
             name, _, value = h.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         if 100 <= status < 200 and status != 101:
@@ -269,6 +274,7 @@ class Body:
 
     def __init__(self, reader: "IO[bytes]", headers: Headers, method: str, status: int) -> None:
         self._reader = reader
+        self._length = 0                        # the Content-Length, for the error of a cut body
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
@@ -277,6 +283,7 @@ class Body:
             self._left = 0                      # bytes left in the current chunk
         elif length is not None:
             self._left = int(length)
+            self._length = self._left
         else:
             self._left = None                   # until EOF
         self._done = self._left == 0 and not self._chunked
@@ -309,7 +316,8 @@ class Body:
         assert isinstance(data, bytes)
         if self._left is not None:
             if not data:
-                raise HTTPError("the connection closed inside the body")
+                got = self._length - self._left
+                raise HTTPError(f"the connection closed inside the body ({got} of {self._length} bytes)")
             self._left -= len(data)
             self._done = self._left == 0
         elif not data:

@@ -77,6 +77,13 @@ def limits(log_config: dict[str, Any]) -> tuple[int, int]:
 class LogWriter:
     """Appends to a log file, rotating it at ``max_size`` bytes (0: never), keeping ``max_file`` files.
 
+    A write that fails (the file cannot be made, the disk is full: ENOSPC, EDQUOT, EIO) drops
+    that output and never raises: the container runs on and the shim keeps supervising it, as
+    Docker's json-file driver logs its error and drops the message.  The shim's stderr (kept in
+    ``shim.log``) says so once when the failures start and, with the count of bytes dropped,
+    once when a write succeeds again or the log is closed: not a line per write (a full disk
+    under a chatty container would fill the shim's memfd instead).  Each write tries again.
+
     The files are made by the first write, not before: a container that writes nothing has no
     log files (the readers take a missing file as an empty one).  Each file is an inode, and on
     this machine's ext4 without a journal an inode made costs ~0.3 ms of CPU while containers
@@ -87,6 +94,10 @@ class LogWriter:
         self.path, self.max_size, self.max_file = path, max_size, max(1, max_file)
         self.fd = self.times_fd = -1
         self.size = 0
+        #: bytes dropped since the current run of failed writes began (:attr:`failing`), and in all
+        self.dropped = self.dropped_total = 0
+        #: the error of the current run of failed writes (None: the last write succeeded)
+        self.failing: OSError | None = None
 
     def _open(self) -> None:
         # 0600: the output may hold secrets; beside it, when each write came (logs --timestamps).
@@ -102,10 +113,13 @@ class LogWriter:
         self.size = os.fstat(self.fd).st_size
 
     def _close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            os.close(self.times_fd)
-            self.fd = self.times_fd = -1
+        for fd in (self.fd, self.times_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:                  # EIO of a write the kernel had deferred: the fd is gone anyway
+                    pass
+        self.fd = self.times_fd = -1
 
     def _rotate(self) -> None:
         self._close()
@@ -123,36 +137,60 @@ class LogWriter:
         self._open()
 
     def write(self, data: bytes) -> None:
-        """Append ``data``; a file never grows past ``max_size`` (split at a line's end when one fits)."""
+        """Append ``data``; a file never grows past ``max_size`` (split at a line's end when one fits).
+
+        What cannot be written is dropped (see the class); this never raises OSError."""
         view = memoryview(data)
-        if view and self.fd < 0:
-            try:
+        if not view:
+            return
+        made = self.fd >= 0
+        try:
+            if not made:
                 self._open()
-            except OSError as exc:
-                # what a start that opened the files up front would have refused; the container runs
-                # by now, so as Docker's json-file driver, the output is dropped (said on the shim's
-                # stderr, kept in shim.log) and the next write tries again
-                print(f"cove shim: cannot make {self.path}: {exc.strerror}; {len(view)} bytes dropped",
-                      file=sys.stderr)
-                return
-        while view:
-            piece = view
-            if self.max_size:
-                room = self.max_size - self.size
-                if len(view) > room:
-                    cut = bytes(view[:room]).rfind(b"\n") + 1 if room > 0 else 0
-                    if cut == 0 and self.size:        # not even one line fits: a new file
-                        self._rotate()
-                        continue
-                    piece = view[: cut or room]
-            os.write(self.times_fd, RECORD.pack(self.size, time.time_ns()))     # before the bytes it times
-            n = os.write(self.fd, piece)
-            self.size += n
-            view = view[n:]
-            if self.max_size and self.size >= self.max_size and view:
-                self._rotate()
+                made = True
+            while view:
+                piece = view
+                if self.max_size:
+                    room = self.max_size - self.size
+                    if len(view) > room:
+                        cut = bytes(view[:room]).rfind(b"\n") + 1 if room > 0 else 0
+                        if cut == 0 and self.size:        # not even one line fits: a new file
+                            self._rotate()
+                            continue
+                        piece = view[: cut or room]
+                os.write(self.times_fd, RECORD.pack(self.size, time.time_ns()))     # before the bytes it times
+                n = os.write(self.fd, piece)
+                self.size += n
+                view = view[n:]
+                if self.max_size and self.size >= self.max_size and view:
+                    self._rotate()
+        except OSError as exc:
+            # the container runs by now (a start that opened the files up front would have been
+            # refused instead): as Docker's json-file driver, the output is dropped, said on the
+            # shim's stderr (kept in shim.log), and the next write tries again
+            self._drop(len(view), exc, "write" if made else "make")
+            return
+        if self.failing is not None:
+            self._said_dropped()
+
+    def _drop(self, size: int, exc: OSError, what: str) -> None:
+        if self.failing is None:
+            print(f"cove shim: cannot {what} {self.path}: {exc.strerror or exc}; its output is dropped"
+                  " until it can be written", file=sys.stderr)
+        self.failing = exc
+        self.dropped += size
+        self.dropped_total += size
+
+    def _said_dropped(self) -> None:
+        """Say how much the run of failures that just ended dropped."""
+        exc = self.failing
+        reason = (exc.strerror or str(exc)) if exc is not None else ""
+        print(f"cove shim: {self.dropped} bytes of output dropped from {self.path} ({reason})", file=sys.stderr)
+        self.failing, self.dropped = None, 0
 
     def close(self) -> None:
+        if self.failing is not None:
+            self._said_dropped()
         self._close()
 
 

@@ -190,7 +190,10 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
                 return False
             if not data:
                 return False
-            outputs[fd].write(data)
+            try:
+                outputs[fd].write(data)          # drops what it cannot write (a full disk) and says so
+            except OSError as exc:               # never this loop's end: the container would run on unsupervised
+                print(f"cove shim: {len(data)} bytes of output dropped: {exc}", file=sys.stderr)
 
     try:
         open_fds = set(outputs)
