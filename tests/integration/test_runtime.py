@@ -431,6 +431,65 @@ def test_without_open_stdin_the_input_is_empty(containers: Containers) -> None:
     assert (code, out) == (0, "eof\n")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_start_given_up_before_runc_runs_nothing_and_leaves_no_shim(containers: Containers) -> None:
+    """``launch`` has the shim forked and prepare the container (mount namespace, root, runc's
+    config) while the engine plumbs its network; giving it up (``cancel``: the gate's end of
+    file, as when the daemon is killed at that moment) ends the shim before ``runc run``: the
+    command never runs, no init or exit is recorded, nothing stays mounted (the fixture checks).
+    Seen failing with the shim's gate ignored (``_gate_open`` always True): the command ran
+    and left ``/ran`` in the container's writable layer."""
+    spec = containers.spec(["sh", "-c", "touch /ran; exec sleep 100"])
+    launch = rt.launch(spec)
+    shim = wait_for(lambda: rt.shim_pid(spec.state_dir), what="the shim's pid")
+    wait_for(lambda: os.path.exists(f"{spec.state_dir}/config.json"), what="runc's config, written by the shim")
+    time.sleep(0.2)                              # a shim that did not wait would be inside runc by now
+    launch.cancel()
+    assert not _alive(shim), "the shim outlived a start given up"
+    assert rt.read_pid(spec.state_dir) is None and rt.exit_code(spec.state_dir) is None
+    assert not os.path.isdir(f"{spec.state_dir}/runc/{spec.id}"), "runc made the container"
+    ran = list(Path(spec.data_dir).rglob("ran"))
+    assert not ran, f"the command ran: {ran}"
+    code, out, _ = containers.run(["echo", "after"])       # the runtime serves the next start as usual
+    assert (code, out) == (0, "after\n")
+
+
+def test_the_zygote_forks_the_next_shim_ahead_and_takes_it_along_when_it_goes(containers: Containers) -> None:
+    """After a start the zygote forks the next start's shim ahead (off that start's path); it
+    serves the next start, and when the zygote ends (the daemon gone) it goes too: no process
+    is left waiting for a request that cannot come.  Seen failing with the spare's end of file
+    ignored: the spare outlived the zygote."""
+    from cove.runtime import process, shim
+
+    code, out, _ = containers.run(["echo", "one"])
+    assert (code, out) == (0, "one\n")
+    zygote = process.ZYGOTE._proc
+    assert zygote is not None and zygote.poll() is None
+    spare = wait_for(lambda: _children(zygote.pid), what="a shim forked ahead")[0]
+    spec, _ = containers.start(["sleep", "100"])
+    assert rt.shim_pid(spec.state_dir) == spare, "the next start did not take the shim forked ahead"
+    time.sleep(shim.SPARE_DELAY + 0.3)
+    waiting = [p for p in _children(zygote.pid) if p != spare]
+    assert len(waiting) == 1, f"the zygote's children besides the running shim: {waiting}"
+    zygote.kill()
+    zygote.wait()
+    wait_for(lambda: not _alive(waiting[0]), what="the shim forked ahead to go with its zygote")
+    assert rt.is_alive(spec.state_dir), "a running container's shim went with the zygote"
+
+
 def test_shims_come_from_the_zygote_and_a_dead_zygote_is_replaced(containers: Containers) -> None:
     """Shims are forked from one warm zygote (so they share its interpreter's pages); if it
     dies, the next start makes a new one, and with the zygote off a new interpreter serves."""

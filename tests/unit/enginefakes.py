@@ -88,6 +88,25 @@ class FakeExitWatcher:
         pass
 
 
+class FakeLaunch:
+    """A shim waiting to run runc: ``release`` is the runtime's ``start`` (as overridden by a test)."""
+
+    def __init__(self, runtime: FakeRuntime, spec: Any) -> None:
+        self.runtime, self.spec, self.done = runtime, spec, False
+
+    def release(self) -> int:
+        assert not self.done, "a launch is released or cancelled once"
+        self.done = True
+        self.runtime.pending.discard(self.spec.id)
+        return self.runtime.start(self.spec)
+
+    def cancel(self) -> None:
+        if not self.done:
+            self.done = True
+            self.runtime.pending.discard(self.spec.id)
+            self.runtime.cancelled.append(self.spec.id)
+
+
 class FakeRuntime:
     """The verbs of :mod:`cove.runtime.process` the engine uses; processes are entries of a dict."""
 
@@ -98,6 +117,9 @@ class FakeRuntime:
         self.pids = itertools.count(1000)
         self.fail_start = False
         self.cleaned: list[tuple[str, str | None]] = []     # (state dir, data dir) of each cleanup
+        self.launched: list[str] = []                       # container ids, in launch order
+        self.cancelled: list[str] = []                      # the launches given up
+        self.pending: set[str] = set()                      # launched, neither released nor cancelled: a shim left waiting
 
     def start(self, spec: Any) -> int:
         if self.fail_start:
@@ -105,6 +127,11 @@ class FakeRuntime:
         pid = next(self.pids)
         self.running[spec.state_dir] = pid
         return pid
+
+    def launch(self, spec: Any) -> FakeLaunch:
+        self.launched.append(spec.id)
+        self.pending.add(spec.id)
+        return FakeLaunch(self, spec)
 
     def stop(self, state_dir: str, timeout: float = 10, on_kill: Callable[[], None] | None = None) -> int:
         self.running.pop(state_dir, None)
@@ -191,6 +218,7 @@ class Rig:
                 for nid, ep in sorted(eps.items())]
         mem += [f"mem extra {cid} {name}" for cid, xs in sorted(e.extra_ifaces.items()) for name in sorted(xs)]
         mem += [f"mem running {d}" for d in sorted(self.runtime.running)]
+        mem += [f"mem shim waiting {cid}" for cid in sorted(self.runtime.pending)]
         mem += [f"mem dns {c}" for c in sorted(self.dns.served)]
         mem += [f"mem container {c.id} {c.state.status} {sorted(c.networks)} {c.state.netns}"
                 for c in sorted(e.containers.values(), key=lambda c: c.id)]

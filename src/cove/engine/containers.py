@@ -226,11 +226,17 @@ class ContainerService:
         if self.cfg.userns_remap is not None:           # the user namespace that owned it, if any
             self.kernel.delete_netns(remap.userns_file(self.cfg, os.path.basename(path)))
 
+    def _etc_target(self, c: Container) -> dict[str, str]:
+        """The files the container's ``/etc/hosts``, ``resolv.conf`` and ``hostname`` are (its
+        own, or those of the container whose network it joins)."""
+        if c.mode == "container":
+            return self._etc_paths(self.find_container(c.host_config.network_mode.split(":", 1)[1]))
+        return self._etc_paths(c)
+
     def _etc_files(self, c: Container) -> dict[str, str]:
         """Write hosts, resolv.conf and hostname for the container; return their paths."""
         if c.mode == "container":
-            other = self.find_container(c.host_config.network_mode.split(":", 1)[1])
-            return self._etc_paths(other)
+            return self._etc_target(c)
         paths = self._etc_paths(c)
         hostname = c.config.hostname or socket.gethostname()
         host_resolv = self._host_resolv()
@@ -318,12 +324,12 @@ class ContainerService:
             if by_user:
                 self.restarter.user_started(c.id)
             try:
-                spec = self._prepare_start(c, undo)
+                spec, launch = self._prepare_start(c, undo)
             except BaseException:
                 undo.close()
                 raise
         try:
-            pid = self.runtime.start(spec)          # the slow part: without the lock
+            pid = launch.release()                  # the slow part (runc): without the lock
         except BaseException as exc:
             with self.lock:
                 c.state.error = str(exc)
@@ -353,10 +359,31 @@ class ContainerService:
             self.changed.notify_all()
             return True
 
-    def _prepare_start(self, c: Container, undo: ExitStack) -> ContainerSpec:
-        """Everything before the runtime's start (under the lock), each step's undo on ``undo``."""
+    def _prepare_start(self, c: Container, undo: ExitStack) -> tuple[ContainerSpec, Any]:
+        """Everything before the runtime's start (under the lock), each step's undo on ``undo``.
+
+        The runtime's launch (the shim forked, preparing the container's root and runc's
+        config) goes first, once the network namespace exists, and works beside the
+        endpoints, ports, ``/etc`` files and resolver made here: its ``release`` (the caller's)
+        runs runc.  (The spec names the ``/etc`` files, written later: runc opens them at the
+        release.)"""
         image = self.images.get(c.config.image_id)
         sandbox = self._sandbox_for(c, undo)
+        remapped = remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
+                                     remap.userns_for(self.cfg, c, self._joined(c)))
+        mounts = self.volumes.spec_mounts(c, image.rootfs)
+        remap.claim_volumes(self.cfg.userns_remap, c.host_config, mounts)
+        spec = ContainerSpec(
+            id=c.id, state_dir=self.cfg.container_state_dir(c.id),
+            data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
+            hidden=[self.cfg.netns_dir, self.cfg.userns_dir],
+            hostname=c.config.hostname or socket.gethostname(), etc_files=self._etc_target(c),
+            cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
+            workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
+            stdin_once=c.config.stdin_once, cgroup_parent=self.cfg.cgroup_parent,
+            mounts=mounts, **{**security_spec(c.host_config), **remapped})
+        launch = self.runtime.launch(spec)
+        undo.callback(launch.cancel)
         if c.mode == "bridge":
             for net_id, req in c.networks.items():
                 net = self.networks.get(net_id)
@@ -370,22 +397,10 @@ class ContainerService:
             # held while the runtime starts without the lock: no other start may take these host ports
             self.state.starting_ports[c.id] = ports
             undo.callback(self.state.starting_ports.pop, c.id, None)
-        remapped = remap.spec_fields(self.cfg.userns_remap, c.host_config, image.rootfs,
-                                     remap.userns_for(self.cfg, c, self._joined(c)))
-        mounts = self.volumes.spec_mounts(c, image.rootfs)
-        remap.claim_volumes(self.cfg.userns_remap, c.host_config, mounts)
-        etc = self._etc_files(c)
+        self._etc_files(c)
         if self.names.start_resolver(c, sandbox):
             undo.callback(self.names.stop_resolver, c.id)
-        return ContainerSpec(
-            id=c.id, state_dir=self.cfg.container_state_dir(c.id),
-            data_dir=self.cfg.container_data_dir(c.id), netns=sandbox or None,
-            hidden=[self.cfg.netns_dir, self.cfg.userns_dir],
-            hostname=c.config.hostname or socket.gethostname(), etc_files=etc,
-            cmd=list(c.config.entrypoint) + list(c.config.cmd), env=list(c.config.env),
-            workdir=c.config.workdir or "/", tty=c.config.tty, open_stdin=c.config.open_stdin,
-            stdin_once=c.config.stdin_once, cgroup_parent=self.cfg.cgroup_parent,
-            mounts=mounts, **{**security_spec(c.host_config), **remapped})
+        return spec, launch
 
     # exit ---------------------------------------------------------------------------
     def on_exit(self, cid: str, code: int | None) -> None:

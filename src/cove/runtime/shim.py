@@ -10,9 +10,10 @@ OCI runtime Docker uses); the shim:
    (:mod:`cove.runtime.rootfs`: nothing shows in the host's mount table, and it
    all vanishes with the shim);
 2. writes the OCI ``config.json`` (:mod:`cove.runtime.profile`: Docker's default
-   profile, the network namespace to join, the ``/etc`` files) and runs
-   ``runc run --detach``; the container's init, orphaned when runc exits, is
-   re-parented to the shim;
+   profile, the network namespace to join, the ``/etc`` files), waits for the
+   daemon's word on its gate (:class:`cove.runtime.supervise.Launch`: the daemon
+   plumbs the container's network meanwhile) and runs ``runc run --detach``; the
+   container's init, orphaned when runc exits, is re-parented to the shim;
 3. reports ``ok PID`` (or ``err MESSAGE``, runc's words) on STATUS_FD, waits for
    the init (with a terminal: copying its output to ``tty.log`` and the ``stdin``
    FIFO to it), writes its exit status to ``exit`` (code, or 128+signal), has
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from ..kernel import netns
 from ..kernel import syscalls as sc
@@ -285,12 +286,32 @@ def _delete(spec: ContainerSpec, log: BinaryIO) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, pass_fds=(log.fileno(),))
 
 
-def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str, int] | None = None) -> int:
+def _gate_open(gate: int | None) -> bool:
+    """Wait for the daemon's word to run runc (:class:`cove.runtime.supervise.Launch`): True on its
+    byte, False on the end of file (the start was given up, or the daemon is gone)."""
+    if gate is None:
+        return True
+    try:
+        while True:
+            try:
+                return os.read(gate, 1) == b"g"
+            except InterruptedError:
+                continue
+    except OSError:
+        return False
+    finally:
+        os.close(gate)
+
+
+def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str, int] | None = None,
+        gate: int | None = None) -> int:
     """Start the container with runc, report, supervise; return the exit code recorded in ``exit``.
 
     ``namespaces``: descriptors of the namespaces to join ("net", "user") the daemon opened in its
     own mount namespace, where their binds are (this one has none): runc opens them through this
-    process's ``/proc/PID/fd``; they are closed once ``runc run`` is done."""
+    process's ``/proc/PID/fd``; they are closed once ``runc run`` is done.  ``gate``: everything
+    is prepared, then ``runc run`` waits for a byte on it (:func:`_gate_open`); at its end of
+    file the shim goes, having started nothing and recorded no exit."""
     exit_path = os.path.join(spec.state_dir, "exit")
     if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
@@ -305,7 +326,7 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
     config = profile.oci_config(spec, root)
     fd = os.open(os.path.join(spec.state_dir, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(config, f)
+        f.write(json.dumps(config))              # one call of the C encoder (json.dump: chunk by chunk, ~0.2 ms more)
     keep: list[int] = []
     stdio, outputs = _open_stdio(spec, keep)
     console: tuple[socket.socket, str, str | None] | None = _console_socket(spec.state_dir) if spec.tty else None
@@ -315,6 +336,11 @@ def run(spec: ContainerSpec, report: Callable[[str], None], namespaces: dict[str
     if console is not None:
         args += ["--console-socket", console[1]]
     master: int | None = None
+    if not _gate_open(gate):                     # the shim's end closes what it opened
+        if console is not None and console[2]:
+            shutil.rmtree(console[2], ignore_errors=True)
+        report("err the start was given up")
+        return 0
     try:
         proc = subprocess.run([*args, spec.id], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], check=False,
                               pass_fds=(log.fileno(),))
@@ -408,7 +434,8 @@ def main(argv: list[str], forked: bool = False) -> int:
     ``forked``: this process is already the zygote's child, the shim itself (no second fork)."""
     spec_path, status_fd = argv[0], int(argv[1])
     namespaces = {kind: int(fd) for kind, _, fd in (arg.partition("=") for arg in argv[2:])}
-    for fd in (status_fd, *namespaces.values()):
+    gate = namespaces.pop("gate", None)
+    for fd in (status_fd, *namespaces.values(), *([] if gate is None else [gate])):
         os.set_inheritable(fd, False)            # the container must not hold the daemon's pipe
     if not forked and os.fork() != 0:
         os._exit(0)                              # the daemon reaps this one; the shim is orphaned
@@ -429,7 +456,7 @@ def main(argv: list[str], forked: bool = False) -> int:
     me = os.getpid()
     _write_atomic(os.path.join(spec.state_dir, "shim.pid"), f"{me} {proc_start_time(me)}\n")
     try:
-        run(spec, report, namespaces)
+        run(spec, report, namespaces, gate)
         return 0
     except BaseException as exc:  # noqa: BLE001 - reported to the caller
         try:
@@ -488,7 +515,8 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
     fork.  (A double fork, child and grandchild, was the zygote's way until 2026-12-07: ~2 ms of
     CPU per start for the middle process; bench/daemoncpu.py.)  No threads here.  It works in a
     mount namespace without the directories ``hidden`` (:data:`ZYGOTE_HIDDEN_ENV`,
-    :func:`_clean_namespace`).
+    :func:`_clean_namespace`).  Between requests it forks the next shim ahead
+    (:func:`_fork_spare`), which waits for its request.
     """
     if hidden:
         _clean_namespace(hidden)
@@ -499,48 +527,104 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
         profile.default_seccomp_profile()        # read once here: every shim forked has it
     except Exception:  # noqa: BLE001 - a shim reports a missing profile when it needs it
         pass
+    spare: socket.socket | None = None         # our end of a shim forked ahead, waiting for its request
     while True:
+        if spare is None and not _requested(sock, SPARE_DELAY):
+            spare = _fork_spare(sock, devnull)   # while no start is under way: off the next one's path
+            continue
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 4)
         except OSError:
             return 1
         if not msg:
             return 0
-        spec_path, *kinds = msg.decode().split("\0")
-        if len(fds) != 2 + len(kinds) or not set(kinds) <= {"net", "user"}:
+        kinds = msg.decode().split("\0")[1:]
+        if len(fds) != 2 + len(kinds) or not set(kinds) <= {"net", "user", "gate"}:
             for fd in fds:
                 os.close(fd)
             sock.sendall(b"err bad request")
             continue
-        status_fd, log_fd, *ns_fds = fds
-        pid = os.fork()
-        if pid == 0:
-            code = 1
+        handed = False
+        if spare is not None:
             try:
-                # before anything else: an ignored SIGCHLD would survive exec into runc, and the
-                # shim's waits for runc and its container would find no child
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                sock.close()
-                os.setsid()
-                os.dup2(devnull, 0)
-                os.dup2(log_fd, 1)
-                os.dup2(log_fd, 2)
-                os.close(log_fd)
-                os.close(devnull)
-                os.chdir("/")
-                code = main([spec_path, str(status_fd), *(f"{k}={fd}" for k, fd in zip(kinds, ns_fds))],
-                            forked=True)
-            finally:
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except (OSError, ValueError):
-                        pass
-                os._exit(code)
+                socket.send_fds(spare, [msg], fds)
+                handed = True
+            except OSError:                      # it is gone: fork one now
+                pass
+            spare.close()
+            spare = None
+        if not handed and os.fork() == 0:
+            _shim_child(sock, devnull, msg, fds)
         for fd in fds:
             os.close(fd)
         sock.sendall(b"ok")
 
+
+#: how long the zygote waits, after a request, before it forks the next shim ahead: the fork
+#: (~1 ms of CPU on this machine, more under load) must not take a core from the start under way
+SPARE_DELAY = 0.02
+
+
+def _requested(sock: socket.socket, timeout: float) -> bool:
+    """True if a request (or the end of the daemon's socket) arrives within ``timeout`` seconds."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+def _fork_spare(sock: socket.socket, devnull: int) -> socket.socket | None:
+    """A shim forked before its request: it waits on a socket pair for the zygote to hand it one
+    (the same message and descriptors the daemon sent).  The fork of this interpreter is the
+    costliest step of a shim's start (1.4–1.6 ms from the request to the child's first line,
+    bench/results/2026-12-07-5-launch.md); done ahead, a start only pays for one message."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        return None
+    if pid == 0:
+        ours.close()
+        sock.close()
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(theirs, 4096, 2 + 4)
+        except OSError:
+            os._exit(1)
+        if not msg:                              # the zygote is gone: so is the daemon's request
+            os._exit(0)
+        theirs.close()
+        _shim_child(None, devnull, msg, fds)
+    theirs.close()
+    return ours
+
+
+def _shim_child(sock: socket.socket | None, devnull: int, msg: bytes, fds: list[int]) -> NoReturn:
+    """In a child of the zygote: become the shim of the request ``msg`` with descriptors ``fds``."""
+    spec_path, *kinds = msg.decode().split("\0")
+    status_fd, log_fd, *ns_fds = fds
+    code = 1
+    try:
+        # before anything else: an ignored SIGCHLD would survive exec into runc, and the
+        # shim's waits for runc and its container would find no child
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if sock is not None:
+            sock.close()
+        os.setsid()
+        os.dup2(devnull, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        os.close(devnull)
+        os.chdir("/")
+        code = main([spec_path, str(status_fd), *(f"{k}={fd}" for k, fd in zip(kinds, ns_fds))], forked=True)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--zygote"]:
