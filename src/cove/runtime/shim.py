@@ -533,7 +533,7 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
             spare = _fork_spare(sock, devnull)   # while no start is under way: off the next one's path
             continue
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 4)
+            msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, MAX_FDS)
         except OSError:
             return 1
         if not msg:
@@ -559,6 +559,10 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
             os.close(fd)
         sock.sendall(b"ok")
 
+
+#: the most descriptors a request carries: the status pipe, the shim's log, the network and user
+#: namespaces, the gate (a request cut short of one is refused: "err bad request")
+MAX_FDS = 5
 
 #: how long the zygote waits, after a request, before it forks the next shim ahead: the fork
 #: (~1 ms of CPU on this machine, more under load) must not take a core from the start under way
@@ -588,7 +592,7 @@ def _fork_spare(sock: socket.socket, devnull: int) -> socket.socket | None:
         ours.close()
         sock.close()
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(theirs, 4096, 2 + 4)
+            msg, fds, _flags, _addr = socket.recv_fds(theirs, 4096, MAX_FDS)
         except OSError:
             os._exit(1)
         if not msg:                              # the zygote is gone: so is the daemon's request
