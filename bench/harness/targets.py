@@ -121,11 +121,24 @@ def daemon_rows(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def failed_rounds(data: dict[str, Any], part: str, series: str) -> int:
+    """Rounds of ``series`` that ``part`` could not finish (its errors, "SERIES round N: ...")."""
+    try:
+        return sum(1 for e in data[part]["errors"] if str(e).startswith(f"{series} round "))
+    except (KeyError, TypeError):
+        return 0
+
+
 def cli_vs_reference_rows(data: dict[str, Any]) -> list[Row]:
     def vs(name: str, series: str, engine: str, limit: float) -> Row:
         c, ref = median(data, "cove", series), median(data, engine, series)
         r = _ratio_row(name, c, ref, limit, engine.capitalize())
         r.docker, r.podman = _ms(median(data, "docker", series)), _ms(median(data, "podman", series))
+        # a round that timed out is in the samples at its timeout: a median of those says nothing
+        failed = {p: n for p in ("cove", engine) if (n := failed_rounds(data, p, series))}
+        if failed:
+            r.met = None
+            r.notes.append(", ".join(f"{p} failed {n} round(s) of this scenario" for p, n in failed.items()))
         return r
 
     return [

@@ -175,3 +175,16 @@ def test_issue17_network_rows_use_the_raw_bridge_and_firewall_figure_when_the_ru
     del data["raw"]["summary"]["raw_bridge_fw_create"], data["raw"]["summary"]["raw_bridge_fw_rm"]
     rows = {r.target: r for r in targets.rows(data, None, None)}
     assert rows["daemon: network create"].met is False and "daemon: network rm" not in rows
+
+
+def test_a_reference_that_failed_rounds_of_a_scenario_is_not_judged_against() -> None:
+    """Podman's exec hung in three of ten rounds of run -> ping (2026-12-07-5): its median
+    (10.4 s, the timeouts) made cove's row "met" at 0.01x; such a row is not judged."""
+    from harness import targets
+
+    data = _data()
+    data["podman"]["errors"] = ["run_to_ping_name round 2: podman: no ping reply from bench-name-2 within 30s"]
+    rows = {r.target: r for r in targets.rows(data)}
+    row = rows["CLI: run -d → ping by name vs Podman"]
+    assert row.met is None and "podman failed 1 round(s) of this scenario" in row.verdict
+    assert rows["CLI: network create vs Podman"].met is True           # its other scenarios still count

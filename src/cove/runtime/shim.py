@@ -580,7 +580,7 @@ def _fork_spare(sock: socket.socket, devnull: int) -> socket.socket | None:
     """A shim forked before its request: it waits on a socket pair for the zygote to hand it one
     (the same message and descriptors the daemon sent).  The fork of this interpreter is the
     costliest step of a shim's start (1.4–1.6 ms from the request to the child's first line,
-    bench/results/2026-12-07-5-launch.md); done ahead, a start only pays for one message."""
+    bench/results/2026-12-07-launch.md); done ahead, a start only pays for one message."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         pid = os.fork()

@@ -80,7 +80,7 @@ def launch(spec: ContainerSpec) -> Launch:
 
     What the engine does meanwhile (the container's endpoints in its network namespace, its
     ``/etc`` files, its resolver) runs beside the shim's preparation instead of before it: on
-    this 2-core machine ~3–4 ms less per start (bench/results/2026-12-07-5-launch.md).  The
+    this 2-core machine ~3–4 ms less per start (bench/results/2026-12-07-launch.md).  The
     shim holds a pipe (the gate) whose other end only the daemon has: one byte lets it run
     runc; end of file (:meth:`Launch.cancel`, or the daemon killed) makes it go without
     starting anything.  The files the spec names (``/etc/hosts`` ...) need only exist by the
