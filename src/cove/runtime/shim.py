@@ -528,9 +528,11 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - a shim reports a missing profile when it needs it
         pass
     spare: socket.socket | None = None         # our end of a shim forked ahead, waiting for its request
+    ahead = True                                 # fork one ahead when idle (once per request: a failed fork waits)
     while True:
-        if spare is None and not _requested(sock, SPARE_DELAY):
+        if spare is None and ahead and not _requested(sock, SPARE_DELAY):
             spare = _fork_spare(sock, devnull)   # while no start is under way: off the next one's path
+            ahead = False
             continue
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, MAX_FDS)
@@ -544,7 +546,7 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
                 os.close(fd)
             sock.sendall(b"err bad request")
             continue
-        handed = False
+        handed, ahead = False, True
         if spare is not None:
             try:
                 socket.send_fds(spare, [msg], fds)
