@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from .test_cli import sockdir  # noqa: F401 - a fixture
-from .test_cli_fast import _accepted_rest
+from .brokendaemon import BreakingDaemon
 
 HEAD_200 = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
@@ -55,51 +53,6 @@ COMMANDS: list[tuple[tuple[str, ...], int]] = [
     (("logs", "c1"), 1),                             # click, the body streamed to stdout
     (("images",), 1),                                # click
 ]
-
-
-class BreakingDaemon:
-    """A unix socket server that reads each request, then sends ``answer`` and closes the
-    connection; with ``reset`` it leaves the request's last bytes unread so that the close
-    resets the connection (ECONNRESET on the client's next read)."""
-
-    def __init__(self, path: str, answer: bytes, reset: bool, whole: tuple[bytes, ...] = ()) -> None:
-        self.url = f"unix://{path}"
-        self.answer = answer
-        self.whole = list(whole)        # whole answers to the first requests, before the broken one
-        self.reset = reset
-        self.served = 0
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                if self.whole:
-                    _accepted_rest(conn)
-                    conn.sendall(self.whole.pop(0))
-                    continue
-                if self.reset:
-                    conn.settimeout(5)
-                    conn.recv(16)           # the rest of the request stays queued: close() resets
-                else:
-                    _accepted_rest(conn)
-                if self.answer:
-                    conn.sendall(self.answer)
-                if self.reset:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.served += 1
-
-    def close(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        self.thread.join(5)
 
 
 def run_cove(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import cove.cli.fast as fastmod
 
+from .brokendaemon import BreakingDaemon, accepted_rest
 from .test_cli import FakeDaemon, _exec_routes, cove, sockdir  # noqa: F401 - a fixture
 
 #: where this cove is imported from (src/), which the installed launcher puts on sys.path
@@ -338,39 +339,6 @@ def test_fast_path_answers_without_the_client(fake: FakeDaemon) -> None:
         assert loaded == set(), (args, heavy)
 
 
-class _Broken:
-    """A unix socket server that answers every request with ``answer`` (then closes)."""
-
-    def __init__(self, path: str, answer: bytes) -> None:
-        import socket
-        import threading
-
-        self.url = f"unix://{path}"
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.answer = answer
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                _accepted_rest(conn)
-                conn.sendall(self.answer)
-
-    def close(self) -> None:
-        import socket
-
-        self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        self.thread.join(5)
-
-
 @pytest.mark.parametrize("answer", [b"", b"HELLO\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
                                     b"HTTP/1.1 404 Not Found\r\nContent-Length: 30\r\n\r\n{\"message\": \"cut",
                                     b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"])
@@ -380,7 +348,7 @@ def test_broken_answers_are_reported_as_the_client_reports_them(
         sockdir: str, answer: bytes, args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path reads answers without cove.cli.client; a connection that closes early, a
     head that is not HTTP, a bad Content-Length, a cut error body: the click command's output."""
-    server = _Broken(os.path.join(sockdir, "broken.sock"), answer)
+    server = BreakingDaemon(os.path.join(sockdir, "broken.sock"), answer, reset=False)
     try:
         env = dict(os.environ, COVE_HOST=server.url, COVE_NO_AUTOSTART="1")
         done = subprocess.run([sys.executable, "-c", "import sys; from cove.cli.fast import main; sys.exit(main())",
@@ -393,30 +361,10 @@ def test_broken_answers_are_reported_as_the_client_reports_them(
     assert done.returncode != 0 and "Traceback" not in done.stderr
 
 
-def _accepted_rest(conn: Any) -> bytes:
-    """The request on an accepted connection (head, then Content-Length bytes of body)."""
-    conn.settimeout(5)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        block = conn.recv(4096)
-        if not block:
-            return data
-        data += block
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(rest) < length:
-        block = conn.recv(4096)
-        if not block:
-            break
-        rest += block
-    return head + b"\r\n\r\n" + rest
-
-
 def _accepted_bytes(listener: Any) -> bytes:
     conn, _ = listener.accept()
     with conn:
-        return _accepted_rest(conn)
+        return accepted_rest(conn)
 
 
 @pytest.mark.parametrize(("method", "path", "query", "body"), [

@@ -102,6 +102,9 @@ def _error(what: str, code: int, detail: object = None) -> CoveError:
         return NotFound(msg)
     if code == errno.EOPNOTSUPP:
         return Unavailable(msg + " (the kernel lacks this link type or option)")
+    if code == errno.EXFULL:        # the bridge's port numbers, 1 to 1,023 (BR_MAX_PORTS), are all taken
+        return CoveError(msg + " (a Linux bridge takes at most 1,023 ports: the network has no room for"
+                               " another endpoint)")
     return CoveError(msg)
 
 
