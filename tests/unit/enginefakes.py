@@ -92,19 +92,15 @@ class FakeLaunch:
     """A shim waiting to run runc: ``release`` is the runtime's ``start`` (as overridden by a test)."""
 
     def __init__(self, runtime: FakeRuntime, spec: Any) -> None:
-        self.runtime, self.spec, self.done = runtime, spec, False
+        self.runtime, self.spec = runtime, spec
 
     def release(self) -> int:
-        assert not self.done, "a launch is released or cancelled once"
-        self.done = True
+        assert self.spec.id in self.runtime.pending, "a launch is released or cancelled once"
         self.runtime.pending.discard(self.spec.id)
         return self.runtime.start(self.spec)
 
     def cancel(self) -> None:
-        if not self.done:
-            self.done = True
-            self.runtime.pending.discard(self.spec.id)
-            self.runtime.cancelled.append(self.spec.id)
+        self.runtime.pending.discard(self.spec.id)
 
 
 class FakeRuntime:
@@ -117,8 +113,6 @@ class FakeRuntime:
         self.pids = itertools.count(1000)
         self.fail_start = False
         self.cleaned: list[tuple[str, str | None]] = []     # (state dir, data dir) of each cleanup
-        self.launched: list[str] = []                       # container ids, in launch order
-        self.cancelled: list[str] = []                      # the launches given up
         self.pending: set[str] = set()                      # launched, neither released nor cancelled: a shim left waiting
 
     def start(self, spec: Any) -> int:
@@ -129,7 +123,6 @@ class FakeRuntime:
         return pid
 
     def launch(self, spec: Any) -> FakeLaunch:
-        self.launched.append(spec.id)
         self.pending.add(spec.id)
         return FakeLaunch(self, spec)
 

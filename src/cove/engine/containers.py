@@ -233,17 +233,17 @@ class ContainerService:
             return self._etc_paths(self.find_container(c.host_config.network_mode.split(":", 1)[1]))
         return self._etc_paths(c)
 
-    def _etc_files(self, c: Container) -> dict[str, str]:
-        """Write hosts, resolv.conf and hostname for the container; return their paths."""
+    def _etc_files(self, c: Container) -> None:
+        """Write hosts, resolv.conf and hostname for the container (one joining another's network
+        uses the other's: :meth:`_etc_target`)."""
         if c.mode == "container":
-            return self._etc_target(c)
+            return
         paths = self._etc_paths(c)
         hostname = c.config.hostname or socket.gethostname()
         host_resolv = self._host_resolv()
         etcfiles.write_in_place(paths["/etc/hostname"], hostname + "\n")
         etcfiles.write_in_place(paths["/etc/resolv.conf"], self._resolv_text(c, host_resolv))
         etcfiles.write_in_place(paths["/etc/hosts"], self._hosts_text(c, hostname))
-        return paths
 
     def _host_resolv(self) -> str:
         try:
