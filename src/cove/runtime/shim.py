@@ -39,6 +39,7 @@ from typing import BinaryIO, NoReturn
 from ..kernel import netns
 from ..kernel import syscalls as sc
 from . import logs, profile, rootfs
+from .statedir import _wait_fd
 from .spec import ContainerSpec
 from .streams import STDIN_CLOSE
 
@@ -191,10 +192,7 @@ def _serve(pid: int, outputs: dict[int, logs.LogWriter], master: int | None, fif
                 return False
             if not data:
                 return False
-            try:
-                outputs[fd].write(data)          # drops what it cannot write (a full disk) and says so
-            except OSError as exc:               # never this loop's end: the container would run on unsupervised
-                print(f"cove shim: {len(data)} bytes of output dropped: {exc}", file=sys.stderr)
+            outputs[fd].write(data)              # drops what it cannot write (a full disk) and says so: never raises
 
     try:
         open_fds = set(outputs)
@@ -530,7 +528,7 @@ def zygote(sock_fd: int, hidden: list[str] | None = None) -> int:
     spare: socket.socket | None = None         # our end of a shim forked ahead, waiting for its request
     ahead = True                                 # fork one ahead when idle (once per request: a failed fork waits)
     while True:
-        if spare is None and ahead and not _requested(sock, SPARE_DELAY):
+        if spare is None and ahead and not _wait_fd(sock.fileno(), SPARE_DELAY):     # no request (or EOF) yet
             spare = _fork_spare(sock, devnull)   # while no start is under way: off the next one's path
             ahead = False
             continue
@@ -569,13 +567,6 @@ MAX_FDS = 5
 #: how long the zygote waits, after a request, before it forks the next shim ahead: the fork
 #: (~1 ms of CPU on this machine, more under load) must not take a core from the start under way
 SPARE_DELAY = 0.02
-
-
-def _requested(sock: socket.socket, timeout: float) -> bool:
-    """True if a request (or the end of the daemon's socket) arrives within ``timeout`` seconds."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(timeout * 1000))
 
 
 def _fork_spare(sock: socket.socket, devnull: int) -> socket.socket | None:
@@ -631,6 +622,7 @@ def _shim_child(sock: socket.socket | None, devnull: int, msg: bytes, fds: list[
             except (OSError, ValueError):
                 pass
         os._exit(code)
+
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--zygote"]:

@@ -46,7 +46,7 @@ def _running(ident: tuple[int, str] | None) -> bool:
 
 
 def _wait_fd(fd: int, timeout: float) -> bool:
-    """Wait until a pidfd says its process has ended."""
+    """Wait until ``fd`` is readable (a pidfd: its process has ended); False after ``timeout`` seconds."""
     p = select.poll()
     p.register(fd, select.POLLIN)
     return bool(p.poll(max(0.0, timeout) * 1000))
