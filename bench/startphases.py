@@ -31,13 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
 
 from harness import privdaemon  # noqa: E402
+from harness.scale import each_at_once  # noqa: E402
+from harness.unixhttp import UnixAPI  # noqa: E402
 from startpath import BODY  # noqa: E402
 
 EVENTS = ("sched:sched_process_exec", "sched:sched_process_fork", "sched:sched_process_exit",
@@ -47,19 +48,16 @@ CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
 
 def _many(sock: str, names: list[str], verb: str) -> None:
     """Start (``verb`` "start") or remove ("rm") the containers ``names``, four API clients at once."""
-    from cove.cli.client import Client
+    def one(api: UnixAPI, name: str) -> None:
+        if verb == "start":
+            api.call("POST", f"/containers/create?name={name}", BODY)
+            api.call("POST", f"/containers/{name}/start")
+        else:
+            api.call("DELETE", f"/containers/{name}?force=1")
 
-    def work(part: list[str]) -> None:
-        api = Client(sock)
-        for name in part:
-            if verb == "start":
-                cid = api.post("/containers/create", BODY, {"name": name})["Id"]
-                api.post(f"/containers/{cid}/start")
-            else:
-                api.delete(f"/containers/{name}", {"force": True})
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(work, [names[i::4] for i in range(4)]))
+    errors = each_at_once(lambda: UnixAPI(sock), 4, names, one)
+    if errors:
+        raise RuntimeError(f"{verb}: {'; '.join(errors)}")
 
 
 def record(src: str | None, reps: int, data: str, background: int = 0) -> list[tuple[float, float]]:
@@ -67,7 +65,7 @@ def record(src: str | None, reps: int, data: str, background: int = 0) -> list[t
     network; (sent, answered) of each start, CLOCK_MONOTONIC."""
     tmp = tempfile.mkdtemp(prefix="cove-phases-", dir="/var/lib/cove")
     daemon, api, _ = privdaemon.launch(tmp, src=src)
-    sock = f"unix://{tmp}/cove.sock"
+    sock = f"{tmp}/cove.sock"
     marks: list[tuple[float, float]] = []
     perf: subprocess.Popen[bytes] | None = None
     others = [f"bg{i}" for i in range(max(background, 3))]   # at least 3: the zygote, the bridge warm

@@ -51,15 +51,16 @@ def _probe(api, s: Samples, at: int, reps: int) -> None:  # type: ignore[no-unty
             s.add(f"scale_detach_at_{at}", t_dis)
 
 
-def _each_at_once(eng: Engine, clients: int, names: list[str], one) -> list[str]:  # type: ignore[no-untyped-def]
-    """``one(api, name)`` for every name, by ``clients`` threads each with its own API connection;
-    the errors (at most one per thread: a thread stops at its first)."""
+def each_at_once(connect, clients: int, names: list[str], one) -> list[str]:  # type: ignore[no-untyped-def]
+    """``one(api, name)`` for every name, by ``clients`` threads each with its own API connection
+    (``connect()``: an :class:`~harness.unixhttp.UnixAPI`); the errors (at most one per thread: a
+    thread stops at its first)."""
     queue = list(reversed(names))
     lock = threading.Lock()
     errors: list[str] = []
 
     def worker() -> None:
-        api = eng.api()
+        api = connect()
         try:
             while True:
                 with lock:
@@ -96,14 +97,14 @@ def burst(eng: Engine, s: Samples, count: int, clients: int) -> None:
 
     s.facts["scale_burst_clients"] = clients
     t0 = time.perf_counter()
-    errors = _each_at_once(eng, clients, names, start)
+    errors = each_at_once(eng.api, clients, names, start)
     s.facts["scale_burst_start_seconds"] = time.perf_counter() - t0
     s.facts["scale_burst_containers"] = count
     s.errors.extend(f"scale burst start: {e}" for e in errors)
     if errors:
         s.facts["scale_burst_failed"] = len(errors)
     t0 = time.perf_counter()
-    errors = _each_at_once(eng, clients, names, remove)
+    errors = each_at_once(eng.api, clients, names, remove)
     s.facts["scale_burst_rm_seconds"] = time.perf_counter() - t0
     s.errors.extend(f"scale burst rm: {e}" for e in errors)
     if not errors:
